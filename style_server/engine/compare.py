@@ -1,0 +1,100 @@
+"""Fast network vs Gatys optimiser on the same portrait: time, losses (same VGG), images side by side."""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from .fast import FastOptions
+from .gatys import GatysParams
+from .imageio import fit_longest_side, save_image_atomic, write_atomic
+from .losses import measure, style_targets
+from .runtime import Engine, StyleChoice
+from .tensors import to_tensor
+
+
+def compare(engine: Engine, photo: Image.Image, choice: StyleChoice, params: GatysParams, out_dir: Path) -> dict:
+    content = fit_longest_side(photo, params.size)
+    timings, images = {}, {}
+    fast_style = engine.fast_style(choice)
+    engine.fast.stylize([content], [fast_style], FastOptions())  # warm-up: load the networks first
+    started = time.perf_counter()
+    [images["fast"]] = engine.fast.stylize([content], [fast_style], FastOptions())
+    timings["fast"] = time.perf_counter() - started
+    styles = choice.gatys_styles()
+    gatys = engine.gatys()
+    started = time.perf_counter()
+    images["gatys"] = gatys.run(content, styles, params).image
+    timings["gatys"] = time.perf_counter() - started
+    report = _report(engine, content, styles, images, timings, params)
+    _write(out_dir, content, styles[0][0], images, report)
+    return report
+
+
+def _report(engine, content, styles, images, timings, params: GatysParams) -> dict:
+    vgg, source = engine.vgg()
+    device = engine.device
+    style_side = round(max(content.size) * params.style_scale)
+    grams = style_targets(
+        vgg, [(to_tensor(fit_longest_side(s, style_side), device), w) for s, w in styles], list(params.style_layers)
+    )
+    content_t = to_tensor(content, device)
+    methods = {}
+    for method, image in images.items():
+        losses = measure(vgg, to_tensor(image, device), content_t, grams, list(params.content_layers))
+        methods[method] = {"seconds": round(timings[method], 4), **{f"{k}_loss": v for k, v in losses.items()}}
+    return {
+        "size": list(content.size),
+        "device": str(device),
+        "loss_network": source.origin,
+        "gatys_params": params.model_dump(mode="json"),
+        "methods": methods,
+        "speedup_fast_vs_gatys": round(timings["gatys"] / max(timings["fast"], 1e-9), 1),
+    }
+
+
+def _write(out_dir: Path, content, style, images, report) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tiles = [("portrait", content), ("style", fit_longest_side(style, max(content.size)))]
+    for method, image in images.items():
+        m = report["methods"][method]
+        tiles.append((f"{method}: {m['seconds']:.2f}s  style {m['style_loss']:.3f}  content {m['content_loss']:.3f}",
+                      image))
+    save_image_atomic(_sheet(tiles), out_dir / "comparison.png")
+    for method, image in images.items():
+        save_image_atomic(image, out_dir / f"{method}.png")
+    write_atomic(out_dir / "comparison.json", lambda f: f.write(json.dumps(report, indent=2).encode()))
+    write_atomic(out_dir / "comparison.html", lambda f: f.write(_html(report).encode()))
+
+
+def _sheet(tiles: list[tuple[str, Image.Image]]) -> Image.Image:
+    height = max(img.height for _, img in tiles)
+    width = sum(img.width for _, img in tiles) + 10 * (len(tiles) + 1)
+    sheet = Image.new("RGB", (width, height + 40), "white")
+    draw, x = ImageDraw.Draw(sheet), 10
+    for caption, img in tiles:
+        sheet.paste(img, (x, 30))
+        draw.text((x, 8), caption, fill="black")
+        x += img.width + 10
+    return sheet
+
+
+def _html(report: dict) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(m)}</td><td>{v['seconds']:.3f}</td><td>{v['style_loss']:.4f}</td>"
+        f"<td>{v['content_loss']:.4f}</td></tr>"
+        for m, v in report["methods"].items()
+    )
+    return (
+        "<!doctype html><meta charset=utf-8><title>Fast vs Gatys</title>"
+        "<h1>Fast network vs Gatys optimiser</h1>"
+        f"<p>Loss network: {html.escape(report['loss_network'])}; device {html.escape(report['device'])}; "
+        f"fast is {report['speedup_fast_vs_gatys']}x faster.</p>"
+        "<table border=1 cellpadding=4><tr><th>method</th><th>seconds</th><th>style loss</th>"
+        f"<th>content loss</th></tr>{rows}</table>"
+        '<p><img src="comparison.png" alt="portrait, style, fast result, Gatys result"></p>'
+    )

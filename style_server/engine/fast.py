@@ -1,0 +1,166 @@
+"""The fast path: one forward pass of a pretrained network per portrait, several portraits per batch.
+
+Three families of network serve it: the 26-style multistyle net (styles are blendable weight vectors),
+the arbitrary-style net (any painting, blendable 100-number vectors) and our own trained Johnson nets.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
+
+from .arbitrary import PREDICT_SIZE, load_predictor, load_transformer
+from .catalogue import StyleCard
+from .color import blend, preserve_colors
+from .errors import InvalidParameter
+from .face import face_mask
+from .imageio import fit_longest_side, load_image
+from .multistyle import NUM_STYLES, load_multistyle
+from .tensors import to_image, to_tensor
+from .transformer import load_transform_net
+
+Family = Literal["multistyle", "arbitrary", "trained"]
+
+
+class FastOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    size: int | None = Field(None, ge=64, le=4096, description="Longest side of the result; default: the photo's.")
+    strength: float = Field(1.0, ge=0, le=1, description="1: full painting; 0: the photo.")
+    preserve_color: bool = False
+    face_protect: bool = False
+    face_style_keep: float = Field(0.45, ge=0, le=1, description="How much painting stays on faces.")
+
+
+@dataclass(frozen=True)
+class FastStyle:
+    """A resolved style: which network runs it and with what conditioning."""
+
+    family: Family
+    vector: torch.Tensor | None = None  # 26 multistyle weights or 100 arbitrary-style numbers
+    weights_file: str | None = None  # trained network
+
+
+class FastStylizer:
+    """Owns the fast networks (loaded lazily, shared by all callers) and runs batches through them."""
+
+    def __init__(self, device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
+        self._nets: dict[str, torch.nn.Module] = {}
+        self._lock = threading.Lock()
+        self._painting_vectors: dict[str, torch.Tensor] = {}
+
+    def _net(self, key: str) -> torch.nn.Module:
+        with self._lock:
+            if key not in self._nets:
+                loader = {"multistyle": load_multistyle, "predictor": load_predictor, "arbitrary": load_transformer}
+                net = loader[key]() if key in loader else load_transform_net(Path(key))
+                net = net.to(self.device)
+                if self.device.type == "cuda":
+                    net = net.to(memory_format=torch.channels_last)
+                self._nets[key] = net
+            return self._nets[key]
+
+    # -- resolving styles ----------------------------------------------------------------------------
+
+    def resolve(
+        self, cards: list[tuple[StyleCard, float]], images: list[tuple[Image.Image, float]] = ()
+    ) -> FastStyle:
+        """Turn a weighted blend of cards and/or style images into one runnable style."""
+        families = {_family(card) for card, _ in cards} | ({"arbitrary"} if images else set())
+        if len(families) != 1:
+            raise InvalidParameter(
+                "these styles cannot be blended together: blend paintings (and style images) with each other, "
+                "or the numbered palettes with each other"
+            )
+        family = families.pop()
+        total = sum(w for _, w in cards) + sum(w for _, w in images)
+        if family == "trained":
+            if len(cards) != 1:
+                raise InvalidParameter("a trained style runs alone; blend paintings instead")
+            return FastStyle("trained", weights_file=str(cards[0][0].path(cards[0][0].weights)))
+        if family == "multistyle":
+            vector = torch.zeros(NUM_STYLES)
+            for card, weight in cards:
+                vector[card.multistyle_index] += weight / total
+            return FastStyle("multistyle", vector=vector)
+        vector = torch.zeros(100)
+        for card, weight in cards:
+            vector += self.painting_vector(card) * (weight / total)
+        for image, weight in images:
+            vector += self.style_vector(image) * (weight / total)
+        return FastStyle("arbitrary", vector=vector)
+
+    def painting_vector(self, card: StyleCard) -> torch.Tensor:
+        if card.id not in self._painting_vectors:
+            self._painting_vectors[card.id] = self.style_vector(load_image(card.path(card.style_image)))
+        return self._painting_vectors[card.id]
+
+    @torch.inference_mode()
+    def style_vector(self, painting: Image.Image) -> torch.Tensor:
+        """The arbitrary-style predictor's 100 numbers for a painting (centre square at 256 px)."""
+        side = min(painting.size)
+        left, top = (painting.width - side) // 2, (painting.height - side) // 2
+        square = painting.crop((left, top, left + side, top + side))
+        square = square.resize((PREDICT_SIZE, PREDICT_SIZE), Image.Resampling.LANCZOS)
+        return self._net("predictor")(to_tensor(square, self.device))[0].float().cpu()
+
+    # -- running -------------------------------------------------------------------------------------
+
+    def stylize(
+        self, photos: list[Image.Image], styles: list[FastStyle], options: FastOptions
+    ) -> list[Image.Image]:
+        """Stylise each photo with its style; photos of equal size and network share one forward pass."""
+        if len(photos) != len(styles):
+            raise InvalidParameter("give one style per photo")
+        sized = [fit_longest_side(p, options.size) if options.size else p for p in photos]
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for i, (photo, style) in enumerate(zip(sized, styles, strict=True)):
+            groups[(photo.size, style.family, style.weights_file)].append(i)
+        results: list[Image.Image | None] = [None] * len(photos)
+        for (_, family, weights_file), indices in groups.items():
+            painted = self._forward(family, weights_file, [sized[i] for i in indices], [styles[i] for i in indices])
+            for i, image in zip(indices, painted, strict=True):
+                results[i] = _finish(image, sized[i], options)
+        return results  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def _forward(self, family, weights_file, photos, styles) -> list[Image.Image]:
+        net = self._net(weights_file if family == "trained" else family)
+        batch = torch.cat([to_tensor(p, self.device) for p in photos])
+        h, w = batch.shape[-2:]
+        ph, pw = (-h) % 4, (-w) % 4  # every network downsamples twice by 2
+        batch = F.pad(batch, [0, pw, 0, ph], mode="reflect") if ph or pw else batch
+        if self.device.type == "cuda":
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.device.type == "cuda"):
+            if family == "trained":
+                out = net(batch)
+            else:
+                out = net(batch, torch.stack([s.vector for s in styles]).to(self.device))
+        return [to_image(img[:, :h, :w]) for img in out.float()]
+
+
+def _finish(painted: Image.Image, photo: Image.Image, options: FastOptions) -> Image.Image:
+    if options.preserve_color:
+        painted = preserve_colors(painted, photo)
+    strength: float | np.ndarray = options.strength
+    if options.face_protect:
+        mask = face_mask(photo)
+        strength = options.strength * (1.0 - (1.0 - options.face_style_keep) * mask)
+    return painted if np.all(np.asarray(strength) >= 1.0) else blend(painted, photo, strength)
+
+
+def _family(card: StyleCard) -> Family:
+    if card.kind == "multistyle":
+        return "multistyle"
+    return "trained" if card.kind == "trained" else "arbitrary"

@@ -1,0 +1,83 @@
+"""Perceptual losses of Gatys et al. (2015) and Johnson et al. (2016).
+
+Content and style losses are *relative* (squared error divided by the target's energy) so that the
+weights alpha/beta mean the same thing whichever VGG weights, preprocessing or image size is in use.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .vgg import VGGFeatures
+
+EPS = 1e-8
+
+
+def gram(features: torch.Tensor, weight_map: torch.Tensor | None = None) -> torch.Tensor:
+    """Channel correlations B x C x C, averaged over (optionally weighted) positions."""
+    b, c, h, w = features.shape
+    if weight_map is not None:
+        weight_map = F.interpolate(weight_map, size=(h, w), mode="bilinear", align_corners=False)
+        features = features * weight_map
+        norm = weight_map.pow(2).sum(dim=(1, 2, 3)).clamp_min(EPS).view(b, 1, 1)
+    else:
+        norm = torch.full((b, 1, 1), float(h * w), device=features.device, dtype=features.dtype)
+    flat = features.reshape(b, c, h * w)
+    return flat @ flat.transpose(1, 2) / norm
+
+
+def content_loss(
+    features: torch.Tensor, target: torch.Tensor, weight_map: torch.Tensor | None = None
+) -> torch.Tensor:
+    err = (features - target).pow(2)
+    if weight_map is not None:
+        err = err * F.interpolate(weight_map, size=err.shape[-2:], mode="bilinear", align_corners=False)
+    return err.mean() / (target.pow(2).mean() + EPS)
+
+
+def style_loss(grams: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
+    losses = [
+        (grams[name] - target).pow(2).sum(dim=(1, 2)) / (target.pow(2).sum(dim=(1, 2)) + EPS)
+        for name, target in targets.items()
+    ]
+    return torch.stack(losses).mean()
+
+
+def tv_loss(image: torch.Tensor) -> torch.Tensor:
+    """Total variation: mean squared difference of neighbouring pixels."""
+    dy = (image[..., 1:, :] - image[..., :-1, :]).pow(2).mean()
+    dx = (image[..., :, 1:] - image[..., :, :-1]).pow(2).mean()
+    return dx + dy
+
+
+@torch.no_grad()
+def style_targets(
+    vgg: VGGFeatures, styles: list[tuple[torch.Tensor, float]], layers: list[str]
+) -> dict[str, torch.Tensor]:
+    """Gram targets of one or several style images, blended with normalised weights."""
+    total = sum(weight for _, weight in styles)
+    blended: dict[str, torch.Tensor] = {}
+    for image, weight in styles:
+        feats = vgg(image, layers)
+        for name in layers:
+            g = gram(feats[name]) * (weight / total)
+            blended[name] = blended[name] + g if name in blended else g
+    return blended
+
+
+@torch.no_grad()
+def measure(
+    vgg: VGGFeatures,
+    result: torch.Tensor,
+    content: torch.Tensor,
+    style_grams: dict[str, torch.Tensor],
+    content_layers: list[str],
+) -> dict[str, float]:
+    """Content and style loss of a finished image, measured the same way for every method."""
+    wanted = list(style_grams) + content_layers
+    feats = vgg(result, wanted)
+    content_feats = vgg(content, content_layers)
+    c = torch.stack([content_loss(feats[n], content_feats[n]) for n in content_layers]).mean()
+    s = style_loss({n: gram(feats[n]) for n in style_grams}, style_grams)
+    return {"content": float(c), "style": float(s), "tv": float(tv_loss(result))}

