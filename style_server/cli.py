@@ -13,9 +13,16 @@ from .engine.errors import EngineError, InvalidParameter
 
 
 def _add_style_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--style", help="style id from `style-server styles`, or a blend: starry-night:0.7,the-scream:0.3")
-    p.add_argument("--style-image", action="append", default=[], metavar="IMG[:WEIGHT]",
-                   help="use your own painting as the style (repeat to blend)")
+    p.add_argument(
+        "--style", help="style id from `style-server styles`, or a blend: starry-night:0.7,the-scream:0.3"
+    )
+    p.add_argument(
+        "--style-image",
+        action="append",
+        default=[],
+        metavar="IMG[:WEIGHT]",
+        help="use your own painting as the style (repeat to blend)",
+    )
     p.add_argument("--size", type=int, default=None, help="longest side of the result in pixels")
     p.add_argument("--preserve-color", action="store_true", help="keep the portrait's own colours")
     p.add_argument("--face-protect", action="store_true", help="keep faces recognisable")
@@ -36,7 +43,9 @@ def _add_gatys_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="style-server", description="Portrait Booth style engine and server.")
+    parser = argparse.ArgumentParser(
+        prog="style-server", description="Portrait Booth style engine and server."
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -67,9 +76,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--work-dir", type=Path, help="checkpoints and previews (default: ./training/<id>)")
     t.add_argument("--resume", action="store_true")
     t.add_argument("--device", default=None)
-    for flag, kind in (("iterations", int), ("batch-size", int), ("image-size", int), ("width", int),
-                       ("learning-rate", float), ("style-weight", float), ("content-weight", float),
-                       ("tv-weight", float), ("checkpoint-every", int), ("preview-every", int), ("seed", int)):
+    for flag, kind in (
+        ("iterations", int),
+        ("batch-size", int),
+        ("image-size", int),
+        ("width", int),
+        ("learning-rate", float),
+        ("style-weight", float),
+        ("content-weight", float),
+        ("tv-weight", float),
+        ("checkpoint-every", int),
+        ("preview-every", int),
+        ("seed", int),
+    ):
         t.add_argument(f"--{flag}", type=kind)
 
     sub.add_parser("download-vgg", help="fetch torchvision's VGG19 weights (needs internet)")
@@ -78,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
     try:
         return COMMANDS[args.command](args)
     except EngineError as exc:
@@ -114,8 +135,17 @@ def _style_images(specs: list[str]):
 def _gatys_params(args, size: int | None):
     from .engine.gatys import make_params
 
-    names = ("iterations", "optimizer", "learning_rate", "content_weight", "style_weight", "tv_weight", "init",
-             "multiscale", "seed")
+    names = (
+        "iterations",
+        "optimizer",
+        "learning_rate",
+        "content_weight",
+        "style_weight",
+        "tv_weight",
+        "init",
+        "multiscale",
+        "seed",
+    )
     values = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     values.update(preserve_color=args.preserve_color, face_protect=args.face_protect)
     if size:
@@ -124,7 +154,6 @@ def _gatys_params(args, size: int | None):
 
 
 def cmd_stylize(args) -> int:
-    from .engine.fast import FastOptions
     from .engine.imageio import load_image, save_image_atomic
 
     _check_output(args.output)
@@ -133,8 +162,12 @@ def cmd_stylize(args) -> int:
     choice = engine.choose(args.style, _style_images(args.style_image))
     size = _output_size(args.size, photo)
     if args.method == "fast":
-        options = _fast_options(size=size, strength=args.strength, preserve_color=args.preserve_color,
-                                face_protect=args.face_protect)
+        options = _fast_options(
+            size=size,
+            strength=args.strength,
+            preserve_color=args.preserve_color,
+            face_protect=args.face_protect,
+        )
         [result] = engine.fast.stylize([photo], [engine.fast_style(choice)], options)
     else:
         result = _run_gatys(engine, photo, choice, _gatys_params(args, size or min(max(photo.size), 512)))
@@ -172,7 +205,10 @@ def _run_gatys(engine, photo, choice, params):
     from tqdm import tqdm
 
     styles = choice.gatys_styles()
-    with tqdm(total=params.scales() and sum(i for _, i in params.scales()), desc="painting", unit="it") as bar:
+    with tqdm(
+        total=params.scales() and sum(i for _, i in params.scales()), desc="painting", unit="it"
+    ) as bar:
+
         def progress(p):
             bar.update(p.iteration - bar.n)
             bar.set_postfix(level=f"{p.level + 1}/{p.levels}", loss=f"{p.losses['total']:.4f}")
@@ -191,7 +227,10 @@ def cmd_compare(args) -> int:
     params = _gatys_params(args, args.size or 384)
     report = compare(engine, photo, choice, params, args.output)
     for method, m in report["methods"].items():
-        print(f"{method:6s} {m['seconds']:8.2f}s  style loss {m['style_loss']:.4f}  content loss {m['content_loss']:.4f}")
+        print(
+            f"{method:6s} {m['seconds']:8.2f}s  style loss {m['style_loss']:.4f}  "
+            f"content loss {m['content_loss']:.4f}"
+        )
     print(f"report: {args.output / 'comparison.html'}")
     return 0
 
@@ -215,8 +254,19 @@ def cmd_train(args) -> int:
     from .engine.imageio import load_image
     from .engine.training import TrainParams, export_style, train
 
-    names = ("iterations", "batch_size", "image_size", "width", "learning_rate", "style_weight", "content_weight",
-             "tv_weight", "checkpoint_every", "preview_every", "seed")
+    names = (
+        "iterations",
+        "batch_size",
+        "image_size",
+        "width",
+        "learning_rate",
+        "style_weight",
+        "content_weight",
+        "tv_weight",
+        "checkpoint_every",
+        "preview_every",
+        "seed",
+    )
     try:
         params = TrainParams(**{n: getattr(args, n) for n in names if getattr(args, n) is not None})
     except ValidationError as exc:
@@ -226,14 +276,24 @@ def cmd_train(args) -> int:
     work_dir = args.work_dir or Path("training") / args.id
     vgg, _ = engine.vgg()
     with tqdm(total=params.iterations, desc=f"training {args.id}", unit="step") as bar:
+
         def on_step(step, losses):
             bar.update(step - bar.n)
             bar.set_postfix(style=f"{losses['style']:.4f}", content=f"{losses['content']:.4f}")
 
         report = train(style, args.content_dir, work_dir, params, vgg, engine.device, args.resume, on_step)
     sample = load_image(next(p for p in sorted(args.content_dir.rglob("*")) if p.is_file()))
-    card = export_style(report, args.style, get_settings().models_dir, args.id, args.name, args.artist,
-                        args.licence, sample, str(engine.device))
+    card = export_style(
+        report,
+        args.style,
+        get_settings().models_dir,
+        args.id,
+        args.name,
+        args.artist,
+        args.licence,
+        sample,
+        str(engine.device),
+    )
     print(f"trained {card.id}: {report.iterations} steps in {report.seconds:.0f}s -> {card.folder}")
     return 0
 
@@ -247,8 +307,13 @@ def cmd_download_vgg(args) -> int:
     return 0
 
 
-COMMANDS = {"stylize": cmd_stylize, "compare": cmd_compare, "styles": cmd_styles, "train": cmd_train,
-            "download-vgg": cmd_download_vgg}
+COMMANDS = {
+    "stylize": cmd_stylize,
+    "compare": cmd_compare,
+    "styles": cmd_styles,
+    "train": cmd_train,
+    "download-vgg": cmd_download_vgg,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

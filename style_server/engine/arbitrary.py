@@ -21,7 +21,15 @@ PREDICT_ONNX = "models/arbitrary_predict.onnx"
 TRANSFORM_ONNX = "models/arbitrary_transform.onnx"
 STYLE_DIM = 100
 PREDICT_SIZE = 256  # the predictor was trained on 256 x 256 style images
-MOBILENET_V2 = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+MOBILENET_V2 = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
 
 
 class SameConv(nn.Conv2d):
@@ -103,10 +111,14 @@ class ArbitraryTransformer(nn.Module):
 
     def __init__(self, eps: float = 1e-3) -> None:
         super().__init__()
-        self.contract = nn.ModuleList([ReflectConv(3, 8, 9), ReflectConv(8, 16, 3, 2), ReflectConv(16, 32, 3, 2)])
+        self.contract = nn.ModuleList(
+            [ReflectConv(3, 8, 9), ReflectConv(8, 16, 3, 2), ReflectConv(16, 32, 3, 2)]
+        )
         self.res_convs = nn.ModuleList(ReflectConv(32, 32, 3) for _ in range(10))
         self.res_norms = nn.ModuleList(StyleNorm(32, eps) for _ in range(10))
-        self.expand_convs = nn.ModuleList([ReflectConv(32, 16, 3), ReflectConv(16, 8, 3), ReflectConv(8, 3, 9)])
+        self.expand_convs = nn.ModuleList(
+            [ReflectConv(32, 16, 3), ReflectConv(16, 8, 3), ReflectConv(8, 3, 9)]
+        )
         self.expand_norms = nn.ModuleList([StyleNorm(16, eps), StyleNorm(8, eps), StyleNorm(3, eps)])
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
@@ -157,7 +169,10 @@ def load_transformer(path: Path | None = None) -> ArbitraryTransformer:
     residual = [f"transformer/residual/residual{b}/conv{c}" for b in range(1, 6) for c in (1, 2)]
     expand = [f"transformer/expand/conv{i}/conv" for i in (1, 2, 3)]
     for name, conv, norm in zip(
-        residual + expand, [*net.res_convs, *net.expand_convs], [*net.res_norms, *net.expand_norms], strict=True
+        residual + expand,
+        [*net.res_convs, *net.expand_convs],
+        [*net.res_norms, *net.expand_norms],
+        strict=True,
     ):
         _assign(conv.conv, *layers[f"{name}/weights_dequant"])
         _assign(norm.beta, *layers[f"style_params/{name}/StyleNorm/Conv/weights_dequant"])

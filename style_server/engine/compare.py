@@ -17,7 +17,9 @@ from .runtime import Engine, StyleChoice
 from .tensors import to_tensor
 
 
-def compare(engine: Engine, photo: Image.Image, choice: StyleChoice, params: GatysParams, out_dir: Path) -> dict:
+def compare(
+    engine: Engine, photo: Image.Image, choice: StyleChoice, params: GatysParams, out_dir: Path
+) -> dict:
     content = fit_longest_side(photo, params.size)
     timings, images = {}, {}
     fast_style = engine.fast_style(choice)
@@ -40,19 +42,26 @@ def _report(engine, content, styles, images, timings, params: GatysParams) -> di
     device = engine.device
     style_side = round(max(content.size) * params.style_scale)
     grams = style_targets(
-        vgg, [(to_tensor(fit_longest_side(s, style_side), device), w) for s, w in styles], list(params.style_layers)
+        vgg,
+        [(to_tensor(fit_longest_side(s, style_side), device), w) for s, w in styles],
+        list(params.style_layers),
     )
     content_t = to_tensor(content, device)
     methods = {}
     for method, image in images.items():
         losses = measure(vgg, to_tensor(image, device), content_t, grams, list(params.content_layers))
-        methods[method] = {"seconds": round(timings[method], 4), **{f"{k}_loss": v for k, v in losses.items()}}
+        methods[method] = {
+            "seconds": round(timings[method], 4),
+            **{f"{k}_loss": v for k, v in losses.items()},
+        }
+    baseline = measure(vgg, content_t, content_t, grams, list(params.content_layers))
     return {
         "size": list(content.size),
         "device": str(device),
         "loss_network": source.origin,
         "gatys_params": params.model_dump(mode="json"),
         "methods": methods,
+        "photo_style_loss": baseline["style"],  # how far the untouched photo is from the painting
         "speedup_fast_vs_gatys": round(timings["gatys"] / max(timings["fast"], 1e-9), 1),
     }
 
@@ -62,8 +71,13 @@ def _write(out_dir: Path, content, style, images, report) -> None:
     tiles = [("portrait", content), ("style", fit_longest_side(style, max(content.size)))]
     for method, image in images.items():
         m = report["methods"][method]
-        tiles.append((f"{method}: {m['seconds']:.2f}s  style {m['style_loss']:.3f}  content {m['content_loss']:.3f}",
-                      image))
+        tiles.append(
+            (
+                f"{method}: {m['seconds']:.2f}s  style {m['style_loss']:.3f}  "
+                f"content {m['content_loss']:.3f}",
+                image,
+            )
+        )
     save_image_atomic(_sheet(tiles), out_dir / "comparison.png")
     for method, image in images.items():
         save_image_atomic(image, out_dir / f"{method}.png")

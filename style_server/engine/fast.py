@@ -34,7 +34,9 @@ Family = Literal["multistyle", "arbitrary", "trained"]
 class FastOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    size: int | None = Field(None, ge=64, le=4096, description="Longest side of the result; default: the photo's.")
+    size: int | None = Field(
+        None, ge=64, le=4096, description="Longest side of the result; default: the photo's."
+    )
     strength: float = Field(1.0, ge=0, le=1, description="1: full painting; 0: the photo.")
     preserve_color: bool = False
     face_protect: bool = False
@@ -62,7 +64,11 @@ class FastStylizer:
     def _net(self, key: str) -> torch.nn.Module:
         with self._lock:
             if key not in self._nets:
-                loader = {"multistyle": load_multistyle, "predictor": load_predictor, "arbitrary": load_transformer}
+                loader = {
+                    "multistyle": load_multistyle,
+                    "predictor": load_predictor,
+                    "arbitrary": load_transformer,
+                }
                 net = loader[key]() if key in loader else load_transform_net(Path(key))
                 net = net.to(self.device)
                 if self.device.type == "cuda":
@@ -79,7 +85,8 @@ class FastStylizer:
         families = {_family(card) for card, _ in cards} | ({"arbitrary"} if images else set())
         if len(families) != 1:
             raise InvalidParameter(
-                "these styles cannot be blended together: blend paintings (and style images) with each other, "
+                "these styles cannot be blended together: blend paintings (and style images) "
+                "with each other, "
                 "or the numbered palettes with each other"
             )
         family = families.pop()
@@ -128,7 +135,9 @@ class FastStylizer:
             groups[(photo.size, style.family, style.weights_file)].append(i)
         results: list[Image.Image | None] = [None] * len(photos)
         for (_, family, weights_file), indices in groups.items():
-            painted = self._forward(family, weights_file, [sized[i] for i in indices], [styles[i] for i in indices])
+            painted = self._forward(
+                family, weights_file, [sized[i] for i in indices], [styles[i] for i in indices]
+            )
             for i, image in zip(indices, painted, strict=True):
                 results[i] = _finish(image, sized[i], options)
         return results  # type: ignore[return-value]

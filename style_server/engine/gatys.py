@@ -66,7 +66,7 @@ class GatysParams(BaseModel):
         """(longest side, iterations) per level, coarse to fine; finer levels only refine."""
         if not self.multiscale or self.size < 2 * self.coarsest_side:
             return [(self.size, self.iterations)]
-        levels = int(math.floor(math.log2(self.size / self.coarsest_side))) + 1
+        levels = math.floor(math.log2(self.size / self.coarsest_side)) + 1
         sides = [round(self.size / 2**k) for k in range(levels - 1, -1, -1)]
         return [(side, max(10, self.iterations // 2**k)) for k, side in enumerate(sides)]
 
@@ -121,7 +121,9 @@ class GatysOptimizer:
         stop_at_loss: float | None = None,
     ) -> GatysResult:
         if not styles or any(w < 0 for _, w in styles) or sum(w for _, w in styles) <= 0:
-            raise InvalidParameter("give at least one style image, with non-negative weights that are not all 0")
+            raise InvalidParameter(
+                "give at least one style image, with non-negative weights that are not all 0"
+            )
         known = set(self.vgg.layer_names())
         unknown = (set(params.style_layers) | set(params.content_layers)) - known
         if unknown:
@@ -138,7 +140,9 @@ class GatysOptimizer:
             if image is None:
                 image = self._initial(level_content, params, generator)
             else:
-                image = F.interpolate(image, size=level_content.size[::-1], mode="bicubic", align_corners=False)
+                image = F.interpolate(
+                    image, size=level_content.size[::-1], mode="bicubic", align_corners=False
+                )
             image = run.level(level, len(plan), level_content, styles, image, iterations, full_mask)
             if run.stopped_at_target:
                 break
@@ -160,7 +164,12 @@ class _Run:
 
     def __init__(self, owner: GatysOptimizer, params, total, on_progress, cancel, stop_at_loss) -> None:
         self.vgg, self.device, self.params = owner.vgg, owner.device, params
-        self.total, self.on_progress, self.cancel, self.stop_at_loss = total, on_progress, cancel, stop_at_loss
+        self.total, self.on_progress, self.cancel, self.stop_at_loss = (
+            total,
+            on_progress,
+            cancel,
+            stop_at_loss,
+        )
         self.iteration = 0
         self.history: list[float] = []
         self.last_losses: dict[str, float] = {}
@@ -178,8 +187,12 @@ class _Run:
         image = image.detach().clone().requires_grad_(True)
         optimizer = (
             torch.optim.LBFGS(
-                [image], lr=p.lr, max_iter=1, history_size=50,
-                tolerance_grad=0.0, tolerance_change=0.0,  # we stop early ourselves; losses are small
+                [image],
+                lr=p.lr,
+                max_iter=1,
+                history_size=50,
+                tolerance_grad=0.0,
+                tolerance_change=0.0,  # we stop early ourselves; losses are small
             )
             if p.optimizer == "lbfgs"
             else torch.optim.Adam([image], lr=p.lr)
@@ -196,7 +209,9 @@ class _Run:
             t = tv_loss(image)
             total = p.content_weight * c + p.style_weight * s + p.tv_weight * t
             total.backward()
-            closure.losses = {k: float(v.detach()) for k, v in (("content", c), ("style", s), ("tv", t), ("total", total))}
+            closure.losses = {
+                k: float(v.detach()) for k, v in (("content", c), ("style", s), ("tv", t), ("total", total))
+            }
             return total
 
         best, since_best = math.inf, 0
@@ -215,7 +230,7 @@ class _Run:
             if self.stop_at_loss is not None and level == levels - 1 and loss <= self.stop_at_loss:
                 self.stopped_at_target = True
                 break
-            if loss < best * (1 - p.early_stop_tolerance):
+            if math.isinf(best) or loss < best * (1 - p.early_stop_tolerance):
                 best, since_best = loss, 0
             else:
                 since_best += 1
@@ -237,4 +252,6 @@ class _Run:
             return
         every = self.params.preview_every
         preview = to_image(image) if every and self.iteration % every == 0 else None
-        self.on_progress(GatysProgress(level, levels, self.iteration, self.total, dict(self.last_losses), preview))
+        self.on_progress(
+            GatysProgress(level, levels, self.iteration, self.total, dict(self.last_losses), preview)
+        )

@@ -57,7 +57,8 @@ def _check_pixels(name: str, size: tuple[int, int], max_pixels: int) -> None:
     width, height = size
     if width * height > max_pixels:
         raise ImageError(
-            f"{name}: image is {width}x{height} = {width * height / 1e6:.1f} MP; the limit is {max_pixels / 1e6:.1f} MP"
+            f"{name}: image is too large: {width}x{height} = {width * height / 1e6:.1f} MP; "
+            f"the limit is {max_pixels / 1e6:.1f} MP"
         )
 
 

@@ -36,7 +36,9 @@ class CondInstanceNorm(nn.Module):
 class ConvCIN(nn.Module):
     """[nearest upsample] -> reflection pad -> conv (no bias) -> conditional instance norm -> [activation]."""
 
-    def __init__(self, cin: int, cout: int, k: int, stride: int = 1, upsample: bool = False, act: str = "relu"):
+    def __init__(
+        self, cin: int, cout: int, k: int, stride: int = 1, upsample: bool = False, act: str = "relu"
+    ):
         super().__init__()
         self.pad, self.stride, self.upsample, self.act = k // 2, stride, upsample, act
         self.w = nn.Parameter(torch.zeros(cout, cin, k, k))

@@ -56,7 +56,11 @@ class Engine:
         self.device = pick_device(device)
         self.catalogue = Catalogue.load(models_dir)
         self.fast = FastStylizer(self.device)
-        self._vgg_args = {"weights_file": vgg_weights, "cache_dir": cache_dir, "allow_download": allow_download}
+        self._vgg_args = {
+            "weights_file": vgg_weights,
+            "cache_dir": cache_dir,
+            "allow_download": allow_download,
+        }
         self._vgg: tuple[VGGFeatures, VGGSource] | None = None
         self._lock = threading.Lock()
 

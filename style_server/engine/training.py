@@ -105,8 +105,9 @@ def train(
     start = _resume(work_dir, net, optimizer, params) if resume else 0
     vgg = vgg.to(device)
     style_side = params.style_size or int(params.image_size * 1.5)
-    targets = style_targets(vgg, [(to_tensor(fit_longest_side(style, style_side), device), 1.0)],
-                            list(params.style_layers))
+    targets = style_targets(
+        vgg, [(to_tensor(fit_longest_side(style, style_side), device), 1.0)], list(params.style_layers)
+    )
     preview_batch = data.batch(1, device)
     wanted = list(dict.fromkeys([*params.style_layers, *params.content_layers]))
     started, losses = time.perf_counter(), {}
@@ -117,8 +118,10 @@ def train(
         painted = net(photos)
         feats = vgg(painted, wanted)
         c = torch.stack([content_loss(feats[n], content_feats[n]) for n in params.content_layers]).mean()
-        s = style_loss({n: gram(feats[n]) for n in params.style_layers},
-                       {n: t.expand(params.batch_size, -1, -1) for n, t in targets.items()})
+        s = style_loss(
+            {n: gram(feats[n]) for n in params.style_layers},
+            {n: t.expand(params.batch_size, -1, -1) for n, t in targets.items()},
+        )
         t = tv_loss(painted)
         total = params.content_weight * c + params.style_weight * s + params.tv_weight * t
         optimizer.zero_grad(set_to_none=True)
@@ -149,8 +152,10 @@ def _resume(work_dir: Path, net, optimizer, params: TrainParams) -> int:
 def _save_checkpoint(work_dir: Path, net, optimizer, step: int, params: TrainParams) -> None:
     work_dir.mkdir(parents=True, exist_ok=True)
     tmp = work_dir / f"{CHECKPOINT}.part"
-    torch.save({"net": net.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                "width": params.width}, tmp)
+    torch.save(
+        {"net": net.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "width": params.width},
+        tmp,
+    )
     tmp.replace(work_dir / CHECKPOINT)
 
 
@@ -162,8 +167,15 @@ def _save_preview(net: TransformNet, photo: torch.Tensor, path: Path) -> None:
 
 
 def export_style(
-    report: TrainReport, style_image: Path, models_dir: Path, style_id: str, name: str, artist: str,
-    licence: str, sample: Image.Image, device_name: str,
+    report: TrainReport,
+    style_image: Path,
+    models_dir: Path,
+    style_id: str,
+    name: str,
+    artist: str,
+    licence: str,
+    sample: Image.Image,
+    device_name: str,
 ) -> StyleCard:
     """Write weights, the painting, a thumbnail and a card into ``models_dir/<style_id>/``."""
     folder = models_dir / style_id
@@ -175,10 +187,21 @@ def export_style(
         thumb = to_image(net(to_tensor(fit_longest_side(sample, 256))))
     save_image_atomic(thumb, folder / "thumb.jpg")
     card = StyleCard(
-        id=style_id, name=name, artist=artist, licence=licence, kind="trained", thumbnail="thumb.jpg",
-        style_image=f"style{style_image.suffix.lower()}", weights="weights.safetensors", folder=folder,
-        training={"iterations": report.iterations, "seconds": round(report.seconds, 1), "device": device_name,
-                  "final_losses": report.final_losses},
+        id=style_id,
+        name=name,
+        artist=artist,
+        licence=licence,
+        kind="trained",
+        thumbnail="thumb.jpg",
+        style_image=f"style{style_image.suffix.lower()}",
+        weights="weights.safetensors",
+        folder=folder,
+        training={
+            "iterations": report.iterations,
+            "seconds": round(report.seconds, 1),
+            "device": device_name,
+            "final_losses": report.final_losses,
+        },
     )
     write_card(card)
     return card

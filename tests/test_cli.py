@@ -1,0 +1,150 @@
+"""``style-server`` as a user runs it: real console script, real files, one clear error per bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from style_server.cli import main
+from tests.test_imageio import jpeg_bytes, png_header
+
+SCRIPT = Path(sys.executable).parent / "style-server"
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(SCRIPT), *args], capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})}
+    )
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory, portrait) -> Path:
+    path = tmp_path_factory.mktemp("in") / "astronaut.jpg"
+    portrait.resize((160, 160)).save(path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(cache_dir, monkeypatch):
+    monkeypatch.setenv("PORTRAIT_CACHE_DIR", str(cache_dir))
+    from style_server.config import get_settings
+
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_stylize_fast_and_gatys_paint_the_portrait(photo, tmp_path, cache_dir):
+    fast = tmp_path / "fast.png"
+    result = run_cli("stylize", str(photo), "-o", str(fast), "--style", "starry-night")
+    assert result.returncode == 0, result.stderr
+    assert Image.open(fast).size == (160, 160)
+    gatys = tmp_path / "gatys.jpg"
+    result = run_cli(
+        "stylize",
+        str(photo),
+        "-o",
+        str(gatys),
+        "--method",
+        "gatys",
+        "--style",
+        "the-scream",
+        "--size",
+        "96",
+        "--iterations",
+        "5",
+        "--face-protect",
+    )
+    assert result.returncode == 0, result.stderr
+    assert Image.open(gatys).size == (96, 96)
+    assert "painting" in result.stderr  # the progress bar
+
+
+def test_styles_lists_the_catalogue_as_text_and_json():
+    result = run_cli("styles", "--json")
+    styles = {s["id"]: s for s in json.loads(result.stdout)}
+    assert styles["starry-night"]["artist"] == "Vincent van Gogh"
+    assert styles["palette-01"]["methods"] == ["fast"]
+
+
+def test_compare_writes_a_report_with_both_methods(photo, tmp_path):
+    out = tmp_path / "report"
+    code = main(
+        [
+            "compare",
+            str(photo),
+            "--style",
+            "starry-night",
+            "--size",
+            "96",
+            "--iterations",
+            "20",
+            "-o",
+            str(out),
+        ]
+    )
+    assert code == 0
+    report = json.loads((out / "comparison.json").read_text())
+    fast, gatys = report["methods"]["fast"], report["methods"]["gatys"]
+    assert gatys["seconds"] > fast["seconds"] > 0
+    for method in (fast, gatys):  # both really paint: far closer to the painting's statistics than the photo
+        assert 0 < method["style_loss"] < 0.5 * report["photo_style_loss"]
+        assert method["content_loss"] > 0
+    assert Image.open(out / "comparison.png").width > 3 * 96
+    assert "Fast network vs Gatys" in (out / "comparison.html").read_text()
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory, portrait) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("bad")
+    jpeg = jpeg_bytes(portrait)
+    files = {
+        "empty.jpg": b"",
+        "text.jpg": b"just some words",
+        "truncated.jpg": jpeg[: len(jpeg) // 3],
+        "bomb.png": png_header(60000, 60000),
+    }
+    for name, payload in files.items():
+        (folder / name).write_bytes(payload)
+    return {name: folder / name for name in files}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["{bad:empty.jpg}", "--style", "starry-night"], "empty"),
+        (["{bad:text.jpg}", "--style", "starry-night"], "not an image"),
+        (["{bad:truncated.jpg}", "--style", "starry-night"], "truncated"),
+        (["{bad:bomb.png}", "--style", "starry-night"], "too large"),
+        (["/no/such/file.jpg", "--style", "starry-night"], "file not found"),
+        (["{photo}", "--style", "mona-lisa"], "unknown style 'mona-lisa'"),
+        (["{photo}"], "choose a style"),
+        (["{photo}", "--style", "starry-night", "--size", "5"], "--size must be between"),
+        (["{photo}", "--style", "starry-night", "--strength", "1.5"], "strength"),
+        (["{photo}", "--style", "palette-01", "--method", "gatys"], "cannot run as a masterpiece"),
+        (["{photo}", "--style", "starry-night,palette-01"], "cannot be blended"),
+        (["{photo}", "--style", "starry-night", "--method", "gatys", "--iterations", "0"], "iterations"),
+        (["{photo}", "--style-image", "{bad:text.jpg}"], "not an image"),
+    ],
+)
+def test_bad_input_gives_one_clear_error_and_writes_nothing(
+    args, message, photo, bad_files, tmp_path, capsys
+):
+    out = tmp_path / "out.png"
+    args = [a.replace("{photo}", str(photo)) for a in args]
+    args = [str(bad_files[a[5:-1]]) if a.startswith("{bad:") else a for a in args]
+    assert main(["stylize", *args, "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_bad_output_name_is_refused(photo, tmp_path, capsys):
+    assert main(["stylize", str(photo), "--style", "starry-night", "-o", str(tmp_path / "out.bmp")]) == 2
+    assert "must end in .png" in capsys.readouterr().err

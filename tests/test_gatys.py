@@ -1,0 +1,130 @@
+"""The Gatys optimiser on a real portrait and painting, at thumbnail sizes so the suite stays quick."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from style_server.engine.errors import Cancelled, InvalidParameter
+from style_server.engine.gatys import GatysOptimizer, make_params
+from style_server.engine.losses import gram, style_targets
+from style_server.engine.tensors import to_tensor
+
+FAST = {"size": 96, "iterations": 15, "multiscale": False}
+
+
+@pytest.fixture(scope="module")
+def gatys(vgg):
+    return GatysOptimizer(vgg, torch.device("cpu"))
+
+
+def pixels(img: Image.Image) -> np.ndarray:
+    return np.asarray(img, dtype=np.float32)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_both_optimisers_lower_the_loss(gatys, small_portrait, starry_night, optimizer):
+    result = gatys.run(small_portrait, [(starry_night, 1.0)], make_params(**FAST, optimizer=optimizer))
+    assert result.iterations >= 5
+    assert result.history[-1] < 0.6 * result.history[0]
+    assert result.image.size == (96, 96)
+    assert set(result.losses) == {"content", "style", "tv", "total"}
+
+
+def test_seeded_runs_are_identical_and_seeds_matter(gatys, small_portrait, starry_night):
+    params = make_params(**{**FAST, "iterations": 5}, init="noise", seed=7)
+    first = gatys.run(small_portrait, [(starry_night, 1.0)], params).image
+    again = gatys.run(small_portrait, [(starry_night, 1.0)], params).image
+    other = gatys.run(small_portrait, [(starry_night, 1.0)], params.model_copy(update={"seed": 8})).image
+    assert np.array_equal(pixels(first), pixels(again))
+    assert not np.array_equal(pixels(first), pixels(other))
+
+
+def test_early_stop_ends_a_stalled_run(gatys, small_portrait, starry_night):
+    # a tolerance of 100% can never be met, so the run stops after `patience` steps without gain
+    params = make_params(**{**FAST, "iterations": 50}, early_stop_patience=2, early_stop_tolerance=1.0)
+    assert gatys.run(small_portrait, [(starry_night, 1.0)], params).iterations == 3
+
+
+def test_coarse_to_fine_plan_and_progress(gatys, small_portrait, starry_night):
+    assert make_params(size=1024, iterations=200).scales() == [(256, 200), (512, 100), (1024, 50)]
+    assert make_params(size=400).scales() == [(400, 200)]
+    seen = []
+    params = make_params(size=128, coarsest_side=64, iterations=6, preview_every=3)
+    result = gatys.run(small_portrait, [(starry_night, 1.0)], params, on_progress=seen.append)
+    assert {p.level for p in seen} == {0, 1} and all(p.levels == 2 for p in seen)
+    assert [p.iteration for p in seen] == list(range(1, len(seen) + 1))
+    previews = [p.preview for p in seen if p.preview is not None]
+    assert previews and previews[0].size == (64, 64) and previews[-1].size == (128, 128)
+    assert result.image.size == (128, 128)
+
+
+def test_cancellation_stops_the_run(gatys, small_portrait, starry_night):
+    cancel = threading.Event()
+    with pytest.raises(Cancelled):
+        gatys.run(
+            small_portrait,
+            [(starry_night, 1.0)],
+            make_params(**FAST),
+            on_progress=lambda p: cancel.set(),
+            cancel=cancel,
+        )
+
+
+def test_colour_preservation_keeps_the_portraits_chroma(gatys, small_portrait, starry_night):
+    def chroma_error(img):
+        photo = small_portrait.resize(img.size).convert("YCbCr")
+        return np.abs(pixels(img.convert("YCbCr"))[..., 1:] - pixels(photo)[..., 1:]).mean()
+
+    styled = gatys.run(small_portrait, [(starry_night, 1.0)], make_params(**FAST)).image
+    kept = gatys.run(small_portrait, [(starry_night, 1.0)], make_params(**FAST, preserve_color=True)).image
+    assert chroma_error(kept) < 0.3 * chroma_error(styled)
+
+
+def test_face_protection_keeps_the_face_closer_to_the_photo(gatys, portrait, starry_night):
+    face = (55, 20, 95, 60)  # the astronaut's face at 160 px
+    photo = portrait.resize((160, 160))
+
+    def face_change(img):
+        return np.abs(pixels(img.crop(face)) - pixels(photo.crop(face))).mean()
+
+    params = {"size": 160, "iterations": 20, "multiscale": False}
+    plain = gatys.run(photo, [(starry_night, 1.0)], make_params(**params)).image
+    protected = gatys.run(photo, [(starry_night, 1.0)], make_params(**params, face_protect=True)).image
+    assert face_change(protected) < 0.8 * face_change(plain)
+
+
+def test_style_blend_weights_mix_the_gram_targets(vgg, small_portrait, starry_night):
+    a, b = to_tensor(starry_night.resize((96, 96))), to_tensor(small_portrait.resize((96, 96)))
+    only_a = style_targets(vgg, [(a, 1.0), (b, 0.0)], ["relu2_1"])["relu2_1"]
+    mixed = style_targets(vgg, [(a, 3.0), (b, 1.0)], ["relu2_1"])["relu2_1"]
+    ga, gb = gram(vgg(a, ["relu2_1"])["relu2_1"]), gram(vgg(b, ["relu2_1"])["relu2_1"])
+    torch.testing.assert_close(only_a, ga)
+    torch.testing.assert_close(mixed, 0.75 * ga + 0.25 * gb)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"size": 10}, "size"),
+        ({"iterations": 0}, "iterations"),
+        ({"style_weight": -1}, "style_weight"),
+        ({"content_weight": 0, "style_weight": 0}, "cannot both be 0"),
+        ({"optimizer": "sgd"}, "optimizer"),
+        ({"colour": True}, "colour"),
+    ],
+)
+def test_impossible_parameters_are_refused(values, message):
+    with pytest.raises(InvalidParameter, match=message):
+        make_params(**values)
+
+
+def test_unknown_layers_and_missing_styles_are_refused(gatys, small_portrait, starry_night):
+    with pytest.raises(InvalidParameter, match="unknown VGG layers"):
+        gatys.run(small_portrait, [(starry_night, 1.0)], make_params(**FAST, style_layers=("relu9_9",)))
+    with pytest.raises(InvalidParameter, match="at least one style image"):
+        gatys.run(small_portrait, [], make_params(**FAST))
