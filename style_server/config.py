@@ -35,3 +35,14 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def settings_reference() -> str:
+    """The configuration table in README.md, generated from the fields above (a test keeps them equal)."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, Path):
+            default = str(default).replace(str(Path.home()), "~").replace(str(REPO_MODELS.parent), ".")
+        rows.append(f"| `PORTRAIT_{name.upper()}` | `{default}` | {field.description} |")
+    return "\n".join(rows)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .arbitrary import PREDICT_SIZE, load_predictor, load_transformer
 from .catalogue import StyleCard
 from .color import blend, preserve_colors
+from .cpu_tuning import keep_freed_memory
 from .errors import InvalidParameter
 from .face import face_mask
 from .imageio import fit_longest_side, load_image
@@ -57,6 +58,8 @@ class FastStylizer:
 
     def __init__(self, device: torch.device | str = "cpu") -> None:
         self.device = torch.device(device)
+        if self.device.type == "cpu":
+            keep_freed_memory()
         self._nets: dict[str, torch.nn.Module] = {}
         self._lock = threading.Lock()
         self._painting_vectors: dict[str, torch.Tensor] = {}

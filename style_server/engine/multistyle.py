@@ -50,9 +50,9 @@ class ConvCIN(nn.Module):
         x = F.conv2d(F.pad(x, [self.pad] * 4, mode="reflect"), self.w, stride=self.stride)
         x = self.norm(x, style)
         if self.act == "relu":
-            return F.relu(x)
+            return x.relu_()  # in place: no fresh buffer per layer
         if self.act == "sigmoid":
-            return torch.sigmoid(x)
+            return x.sigmoid_()
         return x
 
 

@@ -1,0 +1,64 @@
+"""Gatys speed: time for our default recipe to reach the loss the seed recipe reaches.
+
+Seed recipe: Adam, 1000 iterations, lr 0.02 on [0,1] pixels (the common choice), single scale, same
+alpha/beta/gamma and layers. Ours: the defaults of GatysParams (L-BFGS), stopped as soon as its total
+loss is at or below the seed's final loss. Prints both times and the ratio (target <= 0.2).
+Run: python bench/bench_gatys.py [--size 128] [--seed-iterations 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from PIL import Image
+from skimage import data
+
+from style_server.config import REPO_MODELS, get_settings
+from style_server.engine.gatys import GatysOptimizer, make_params
+from style_server.engine.vgg import load_vgg
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--seed-iterations", type=int, default=1000)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    vgg, source = load_vgg(cache_dir=get_settings().cache_dir)
+    optimizer = GatysOptimizer(vgg, device)
+    content = Image.fromarray(data.astronaut())
+    style = Image.open(REPO_MODELS / "paintings" / "starry-night" / "style.jpg").convert("RGB")
+
+    seed_params = make_params(
+        size=args.size,
+        optimizer="adam",
+        learning_rate=0.02,
+        iterations=args.seed_iterations,
+        multiscale=False,
+        early_stop_patience=args.seed_iterations,
+    )
+    started = time.perf_counter()
+    seed = optimizer.run(content, [(style, 1.0)], seed_params)
+    seed_seconds = time.perf_counter() - started
+    target = seed.history[-1]
+
+    ours_params = make_params(size=args.size, iterations=args.seed_iterations, early_stop_patience=50)
+    started = time.perf_counter()
+    ours = optimizer.run(content, [(style, 1.0)], ours_params, stop_at_loss=target)
+    ours_seconds = time.perf_counter() - started
+    reached = ours.history[-1] <= target
+
+    print(f"device {device}, {args.size} px, loss network: {source.origin}")
+    print(f"seed (adam, {seed.iterations} it): {seed_seconds:8.1f} s  final loss {target:.4f}")
+    print(
+        f"ours (lbfgs, {ours.iterations} it): {ours_seconds:8.1f} s  final loss {ours.history[-1]:.4f}"
+        f"{'' if reached else '  (did NOT reach the seed loss)'}"
+    )
+    print(f"ratio ours/seed: {ours_seconds / seed_seconds:.3f}")
+
+
+if __name__ == "__main__":
+    main()
