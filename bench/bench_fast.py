@@ -53,9 +53,7 @@ def main() -> None:
         tensor = torch.from_numpy(image)
         with torch.inference_mode():
             ours = median_ms(lambda t=tensor: net(t, style), args.runs)
-        theirs = median_ms(
-            lambda i=image: session.run(None, {"image": i, "style_weights": weights}), args.runs
-        )
+        theirs = median_ms(lambda i=image: session.run(None, {"image": i, "style_weights": weights}), args.runs)
         print(f"{size:>6} {ours:>10.1f} {theirs:>10.1f} {ours / theirs:>7.2f}")
 
 

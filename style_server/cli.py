@@ -13,9 +13,7 @@ from .engine.errors import EngineError, InvalidParameter
 
 
 def _add_style_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--style", help="style id from `style-server styles`, or a blend: starry-night:0.7,the-scream:0.3"
-    )
+    p.add_argument("--style", help="style id from `style-server styles`, or a blend: starry-night:0.7,the-scream:0.3")
     p.add_argument(
         "--style-image",
         action="append",
@@ -43,9 +41,7 @@ def _add_gatys_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="style-server", description="Portrait Booth style engine and server."
-    )
+    parser = argparse.ArgumentParser(prog="style-server", description="Portrait Booth style engine and server.")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -92,14 +88,21 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument(f"--{flag}", type=kind)
 
     sub.add_parser("download-vgg", help="fetch torchvision's VGG19 weights (needs internet)")
+
+    srv = sub.add_parser("serve", help="run the HTTP job service (settings: PORTRAIT_* variables)")
+    srv.add_argument("--host")
+    srv.add_argument("--port", type=int)
+
+    inbox = sub.add_parser("dev-inbox", help="catch the booth's mail locally (no SMTP account needed)")
+    inbox.add_argument("--host", default="127.0.0.1")
+    inbox.add_argument("--port", type=int, default=8025)
+    inbox.add_argument("--dir", type=Path, default=Path("data/inbox"), help="where caught mails are kept")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return COMMANDS[args.command](args)
     except EngineError as exc:
@@ -205,9 +208,7 @@ def _run_gatys(engine, photo, choice, params):
     from tqdm import tqdm
 
     styles = choice.gatys_styles()
-    with tqdm(
-        total=params.scales() and sum(i for _, i in params.scales()), desc="painting", unit="it"
-    ) as bar:
+    with tqdm(total=params.scales() and sum(i for _, i in params.scales()), desc="painting", unit="it") as bar:
 
         def progress(p):
             bar.update(p.iteration - bar.n)
@@ -228,8 +229,7 @@ def cmd_compare(args) -> int:
     report = compare(engine, photo, choice, params, args.output)
     for method, m in report["methods"].items():
         print(
-            f"{method:6s} {m['seconds']:8.2f}s  style loss {m['style_loss']:.4f}  "
-            f"content loss {m['content_loss']:.4f}"
+            f"{method:6s} {m['seconds']:8.2f}s  style loss {m['style_loss']:.4f}  content loss {m['content_loss']:.4f}"
         )
     print(f"report: {args.output / 'comparison.html'}")
     return 0
@@ -307,12 +307,43 @@ def cmd_download_vgg(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from .service.app import create_app
+    from .service.logs import setup_logging
+
+    updates = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = get_settings().model_copy(update=updates)
+    setup_logging()
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=10
+    )
+    return 0
+
+
+def cmd_dev_inbox(args) -> int:
+    import time
+
+    from .dev_inbox import start_inbox
+
+    controller = start_inbox(args.dir, args.host, args.port)
+    print(f"dev inbox listening on {args.host}:{args.port}; mails are kept in {args.dir}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        controller.stop()
+
+
 COMMANDS = {
     "stylize": cmd_stylize,
     "compare": cmd_compare,
     "styles": cmd_styles,
     "train": cmd_train,
     "download-vgg": cmd_download_vgg,
+    "serve": cmd_serve,
+    "dev-inbox": cmd_dev_inbox,
 }
 
 if __name__ == "__main__":

@@ -133,9 +133,7 @@ def bad_files(tmp_path_factory, portrait) -> dict[str, Path]:
         (["{photo}", "--style-image", "{bad:text.jpg}"], "not an image"),
     ],
 )
-def test_bad_input_gives_one_clear_error_and_writes_nothing(
-    args, message, photo, bad_files, tmp_path, capsys
-):
+def test_bad_input_gives_one_clear_error_and_writes_nothing(args, message, photo, bad_files, tmp_path, capsys):
     out = tmp_path / "out.png"
     args = [a.replace("{photo}", str(photo)) for a in args]
     args = [str(bad_files[a[5:-1]]) if a.startswith("{bad:") else a for a in args]

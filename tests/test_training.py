@@ -77,9 +77,7 @@ def test_train_resume_export_and_serve(vgg, starry_night, content_dir, tmp_path)
     photo = Image.fromarray(data.astronaut()).resize((64, 64))
     [out] = stylizer.stylize([photo], [stylizer.resolve([(found, 1.0)])], FastOptions())
     with torch.no_grad():
-        expected = report.net.cpu()(
-            torch.from_numpy(np.asarray(photo, np.float32) / 255).permute(2, 0, 1)[None]
-        )
+        expected = report.net.cpu()(torch.from_numpy(np.asarray(photo, np.float32) / 255).permute(2, 0, 1)[None])
     assert np.abs(np.asarray(out, np.float32) / 255 - expected[0].permute(1, 2, 0).numpy()).max() < 0.02
 
 

@@ -111,14 +111,10 @@ class ArbitraryTransformer(nn.Module):
 
     def __init__(self, eps: float = 1e-3) -> None:
         super().__init__()
-        self.contract = nn.ModuleList(
-            [ReflectConv(3, 8, 9), ReflectConv(8, 16, 3, 2), ReflectConv(16, 32, 3, 2)]
-        )
+        self.contract = nn.ModuleList([ReflectConv(3, 8, 9), ReflectConv(8, 16, 3, 2), ReflectConv(16, 32, 3, 2)])
         self.res_convs = nn.ModuleList(ReflectConv(32, 32, 3) for _ in range(10))
         self.res_norms = nn.ModuleList(StyleNorm(32, eps) for _ in range(10))
-        self.expand_convs = nn.ModuleList(
-            [ReflectConv(32, 16, 3), ReflectConv(16, 8, 3), ReflectConv(8, 3, 9)]
-        )
+        self.expand_convs = nn.ModuleList([ReflectConv(32, 16, 3), ReflectConv(16, 8, 3), ReflectConv(8, 3, 9)])
         self.expand_norms = nn.ModuleList([StyleNorm(16, eps), StyleNorm(8, eps), StyleNorm(3, eps)])
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:

@@ -29,14 +29,10 @@ class StyleCard(BaseModel):
     source: str = ""
     kind: Literal["painting", "multistyle", "trained"]
     thumbnail: str
-    style_image: str | None = Field(
-        None, description="The painting itself: needed for Gatys and arbitrary style."
-    )
+    style_image: str | None = Field(None, description="The painting itself: needed for Gatys and arbitrary style.")
     multistyle_index: int | None = Field(None, ge=0, lt=26)
     weights: str | None = Field(None, description="safetensors of a trained transform network.")
-    training: dict | None = Field(
-        None, description="How a trained network was made (iterations, time, device)."
-    )
+    training: dict | None = Field(None, description="How a trained network was made (iterations, time, device).")
     folder: Path = Field(Path("."), exclude=True)
 
     @property
@@ -66,9 +62,7 @@ class Catalogue:
         for card_file in sorted(models_dir.glob(f"**/{CARD_FILE}")):
             card = _read_card(card_file)
             if card.id in cards:
-                raise EngineError(
-                    f"style id {card.id!r} appears twice: {cards[card.id].folder} and {card.folder}"
-                )
+                raise EngineError(f"style id {card.id!r} appears twice: {cards[card.id].folder} and {card.folder}")
             cards[card.id] = card
         return cls(list(cards.values()))
 
@@ -112,9 +106,7 @@ def parse_blend(spec: str) -> list[tuple[str, float]]:
         try:
             value = float(weight) if weight else 1.0
         except ValueError:
-            raise EngineError(
-                f"bad style weight in {part!r}; write e.g. starry-night:0.7,the-scream:0.3"
-            ) from None
+            raise EngineError(f"bad style weight in {part!r}; write e.g. starry-night:0.7,the-scream:0.3") from None
         if value < 0:
             raise EngineError(f"style weights cannot be negative ({part!r})")
         blend.append((name, value))

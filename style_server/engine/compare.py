@@ -17,9 +17,7 @@ from .runtime import Engine, StyleChoice
 from .tensors import to_tensor
 
 
-def compare(
-    engine: Engine, photo: Image.Image, choice: StyleChoice, params: GatysParams, out_dir: Path
-) -> dict:
+def compare(engine: Engine, photo: Image.Image, choice: StyleChoice, params: GatysParams, out_dir: Path) -> dict:
     content = fit_longest_side(photo, params.size)
     timings, images = {}, {}
     fast_style = engine.fast_style(choice)
@@ -73,8 +71,7 @@ def _write(out_dir: Path, content, style, images, report) -> None:
         m = report["methods"][method]
         tiles.append(
             (
-                f"{method}: {m['seconds']:.2f}s  style {m['style_loss']:.3f}  "
-                f"content {m['content_loss']:.3f}",
+                f"{method}: {m['seconds']:.2f}s  style {m['style_loss']:.3f}  content {m['content_loss']:.3f}",
                 image,
             )
         )

@@ -27,9 +27,7 @@ def detect_faces(img: Image.Image) -> list[tuple[int, int, int, int]]:
     """Face boxes (x, y, w, h) in the picture's pixel coordinates, largest first."""
     gray = cv2.cvtColor(np.asarray(img.convert("RGB")), cv2.COLOR_RGB2GRAY)
     scale = 480 / max(gray.shape)  # the cascade works best on faces of 40-200 px: normalise the picture
-    small = cv2.resize(
-        gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    )
+    small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
     small = cv2.equalizeHist(small)
     min_side = max(24, int(min(small.shape) * 0.08))
     found = _detector().detectMultiScale(small, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side))

@@ -35,9 +35,7 @@ Family = Literal["multistyle", "arbitrary", "trained"]
 class FastOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    size: int | None = Field(
-        None, ge=64, le=4096, description="Longest side of the result; default: the photo's."
-    )
+    size: int | None = Field(None, ge=64, le=4096, description="Longest side of the result; default: the photo's.")
     strength: float = Field(1.0, ge=0, le=1, description="1: full painting; 0: the photo.")
     preserve_color: bool = False
     face_protect: bool = False
@@ -81,9 +79,7 @@ class FastStylizer:
 
     # -- resolving styles ----------------------------------------------------------------------------
 
-    def resolve(
-        self, cards: list[tuple[StyleCard, float]], images: list[tuple[Image.Image, float]] = ()
-    ) -> FastStyle:
+    def resolve(self, cards: list[tuple[StyleCard, float]], images: list[tuple[Image.Image, float]] = ()) -> FastStyle:
         """Turn a weighted blend of cards and/or style images into one runnable style."""
         families = {_family(card) for card, _ in cards} | ({"arbitrary"} if images else set())
         if len(families) != 1:
@@ -126,9 +122,7 @@ class FastStylizer:
 
     # -- running -------------------------------------------------------------------------------------
 
-    def stylize(
-        self, photos: list[Image.Image], styles: list[FastStyle], options: FastOptions
-    ) -> list[Image.Image]:
+    def stylize(self, photos: list[Image.Image], styles: list[FastStyle], options: FastOptions) -> list[Image.Image]:
         """Stylise each photo with its style; photos of equal size and network share one forward pass."""
         if len(photos) != len(styles):
             raise InvalidParameter("give one style per photo")
@@ -138,9 +132,7 @@ class FastStylizer:
             groups[(photo.size, style.family, style.weights_file)].append(i)
         results: list[Image.Image | None] = [None] * len(photos)
         for (_, family, weights_file), indices in groups.items():
-            painted = self._forward(
-                family, weights_file, [sized[i] for i in indices], [styles[i] for i in indices]
-            )
+            painted = self._forward(family, weights_file, [sized[i] for i in indices], [styles[i] for i in indices])
             for i, image in zip(indices, painted, strict=True):
                 results[i] = _finish(image, sized[i], options)
         return results  # type: ignore[return-value]

@@ -121,9 +121,7 @@ class GatysOptimizer:
         stop_at_loss: float | None = None,
     ) -> GatysResult:
         if not styles or any(w < 0 for _, w in styles) or sum(w for _, w in styles) <= 0:
-            raise InvalidParameter(
-                "give at least one style image, with non-negative weights that are not all 0"
-            )
+            raise InvalidParameter("give at least one style image, with non-negative weights that are not all 0")
         known = set(self.vgg.layer_names())
         unknown = (set(params.style_layers) | set(params.content_layers)) - known
         if unknown:
@@ -140,9 +138,7 @@ class GatysOptimizer:
             if image is None:
                 image = self._initial(level_content, params, generator)
             else:
-                image = F.interpolate(
-                    image, size=level_content.size[::-1], mode="bicubic", align_corners=False
-                )
+                image = F.interpolate(image, size=level_content.size[::-1], mode="bicubic", align_corners=False)
             image = run.level(level, len(plan), level_content, styles, image, iterations, full_mask)
             if run.stopped_at_target:
                 break
@@ -202,9 +198,7 @@ class _Run:
         def closure() -> torch.Tensor:
             optimizer.zero_grad(set_to_none=True)
             feats = self.vgg(image, wanted)
-            c = torch.stack(
-                [content_loss(feats[n], content_targets[n], content_map) for n in p.content_layers]
-            ).mean()
+            c = torch.stack([content_loss(feats[n], content_targets[n], content_map) for n in p.content_layers]).mean()
             s = style_loss({n: gram(feats[n], style_map) for n in p.style_layers}, targets)
             t = tv_loss(image)
             total = p.content_weight * c + p.style_weight * s + p.tv_weight * t
@@ -252,6 +246,4 @@ class _Run:
             return
         every = self.params.preview_every
         preview = to_image(image) if every and self.iteration % every == 0 else None
-        self.on_progress(
-            GatysProgress(level, levels, self.iteration, self.total, dict(self.last_losses), preview)
-        )
+        self.on_progress(GatysProgress(level, levels, self.iteration, self.total, dict(self.last_losses), preview))

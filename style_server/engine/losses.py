@@ -27,9 +27,7 @@ def gram(features: torch.Tensor, weight_map: torch.Tensor | None = None) -> torc
     return flat @ flat.transpose(1, 2) / norm
 
 
-def content_loss(
-    features: torch.Tensor, target: torch.Tensor, weight_map: torch.Tensor | None = None
-) -> torch.Tensor:
+def content_loss(features: torch.Tensor, target: torch.Tensor, weight_map: torch.Tensor | None = None) -> torch.Tensor:
     err = (features - target).pow(2)
     if weight_map is not None:
         err = err * F.interpolate(weight_map, size=err.shape[-2:], mode="bilinear", align_corners=False)

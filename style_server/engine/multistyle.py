@@ -36,9 +36,7 @@ class CondInstanceNorm(nn.Module):
 class ConvCIN(nn.Module):
     """[nearest upsample] -> reflection pad -> conv (no bias) -> conditional instance norm -> [activation]."""
 
-    def __init__(
-        self, cin: int, cout: int, k: int, stride: int = 1, upsample: bool = False, act: str = "relu"
-    ):
+    def __init__(self, cin: int, cout: int, k: int, stride: int = 1, upsample: bool = False, act: str = "relu"):
         super().__init__()
         self.pad, self.stride, self.upsample, self.act = k // 2, stride, upsample, act
         self.w = nn.Parameter(torch.zeros(cout, cin, k, k))
@@ -61,9 +59,7 @@ class MultiStyleNet(nn.Module):
 
     def __init__(self, width: int = 32, residual_blocks: int = 6) -> None:
         super().__init__()
-        self.contract = nn.ModuleList(
-            [ConvCIN(3, width, 9), ConvCIN(width, width, 3, 2), ConvCIN(width, width, 3, 2)]
-        )
+        self.contract = nn.ModuleList([ConvCIN(3, width, 9), ConvCIN(width, width, 3, 2), ConvCIN(width, width, 3, 2)])
         self.res = nn.ModuleList(
             nn.ModuleList([ConvCIN(width, width, 3), ConvCIN(width, width, 3, act="none")])
             for _ in range(residual_blocks)

@@ -14,9 +14,7 @@ from .errors import WeightsUnavailable
 
 
 class ConvLayer(nn.Module):
-    def __init__(
-        self, cin: int, cout: int, k: int, stride: int = 1, upsample: bool = False, norm: bool = True
-    ):
+    def __init__(self, cin: int, cout: int, k: int, stride: int = 1, upsample: bool = False, norm: bool = True):
         super().__init__()
         self.upsample, self.pad = upsample, k // 2
         self.conv = nn.Conv2d(cin, cout, k, stride)

@@ -1,0 +1,110 @@
+"""Versioned API models (``/v1``). Pure pydantic: no torch, no Qt, no HTTP library."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+API_PREFIX = "/v1"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+TOKEN_HEADER = "X-Job-Token"
+Method = Literal["fast", "gatys"]
+Language = Literal["en", "de"]
+
+
+class StyleInfo(BaseModel):
+    id: str
+    name: str
+    artist: str
+    year: str | None = None
+    licence: str
+    kind: Literal["painting", "multistyle", "trained"]
+    methods: list[Method]
+    thumbnail_url: str
+    attribution: str
+
+
+class StyleList(BaseModel):
+    styles: list[StyleInfo]
+    eta_seconds: dict[str, float] = Field(default_factory=dict, description="Typical wait per method now.")
+
+
+class JobOptions(BaseModel):
+    """What the visitor chose besides the style. Sent as a JSON form field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strength: float = Field(1.0, ge=0, le=1)
+    preserve_color: bool = False
+    face_protect: bool = True
+    size: int | None = Field(None, ge=64, le=2048)
+
+
+class JobRequest(BaseModel):
+    """The non-file form fields of ``POST /v1/jobs`` (files: ``portrait``, optional ``style_image``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    style: str | None = Field(None, max_length=200)
+    method: Method = "fast"
+    email: EmailStr | None = None
+    consent: bool = False
+    language: Language = "en"
+    options: JobOptions = Field(default_factory=JobOptions)
+
+    @field_validator("email", mode="before")
+    @classmethod
+    def _no_header_injection(cls, value: object) -> object:
+        if isinstance(value, str) and any(c in value for c in "\r\n\0"):
+            raise ValueError("an e-mail address cannot contain line breaks")
+        return value
+
+
+class JobState(StrEnum):
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"
+    cancelled = "cancelled"
+    expired = "expired"
+
+
+class JobStatus(BaseModel):
+    id: str
+    state: JobState
+    method: Method
+    style: str | None
+    position: int | None = Field(None, description="Jobs ahead of this one in its lane (0: next).")
+    eta_seconds: float | None = None
+    progress: float = Field(0.0, ge=0, le=1)
+    error: str | None = None
+    email_status: Literal["none", "pending", "sent", "failed"] = "none"
+    created_at: datetime
+    finished_at: datetime | None = None
+    result_url: str | None = None
+
+
+class JobCreated(BaseModel):
+    id: str
+    token: str = Field(description="Needed for every later request about this job; keep it secret.")
+    status: JobStatus
+
+
+class JobEvent(BaseModel):
+    """One server-sent event on ``GET /v1/jobs/{id}/events``."""
+
+    type: Literal["status", "progress", "preview", "done", "failed", "cancelled"]
+    status: JobStatus
+    preview_jpeg_base64: str | None = None
+
+
+class ErrorBody(BaseModel):
+    detail: str
+
+
+class Health(BaseModel):
+    status: Literal["ok", "ready", "not ready"]
+    detail: str = ""

@@ -1,0 +1,180 @@
+"""The workers that own the GPU: a fast lane with dynamic batching and a Gatys lane with its own limit.
+
+Engine calls run in worker threads (torch releases the GIL); the event loop only schedules and records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import io
+import logging
+import threading
+import time
+from collections import defaultdict
+
+import torch
+from PIL import Image
+
+from shared.protocol import JobState
+
+from ..config import Settings
+from ..engine.errors import Cancelled, EngineError
+from ..engine.fast import FastOptions
+from ..engine.imageio import fit_longest_side, save_image_atomic
+from ..engine.runtime import Engine
+from .metrics import Metrics
+from .store import Job, Store
+
+log = logging.getLogger("style_server.runner")
+
+
+class Runner:
+    def __init__(self, settings: Settings, engine: Engine, store: Store, metrics: Metrics) -> None:
+        self.settings, self.engine, self.store, self.metrics = settings, engine, store, metrics
+        self.cancels: dict[str, threading.Event] = {}
+        self.previews: dict[str, tuple[int, str]] = {}  # job id -> (version, base64 JPEG)
+        self.average_seconds = {"fast": 1.0, "gatys": 60.0}
+        self.wakeup = asyncio.Event()
+        self.stopping = False
+
+    def eta(self, job: Job) -> float:
+        lanes = 1 if job.method == "fast" else self.settings.gatys_concurrency
+        return self.average_seconds[job.method] * (self.store.position(job) / lanes + 1)
+
+    # -- lanes ----------------------------------------------------------------------------------------
+
+    async def fast_lane(self) -> None:
+        while not self.stopping:
+            jobs = self.store.queued("fast", self.settings.fast_batch_max)
+            if jobs and len(jobs) < self.settings.fast_batch_max and self.settings.fast_batch_window_ms:
+                await asyncio.sleep(self.settings.fast_batch_window_ms / 1000)  # let other kiosks join
+                jobs = self.store.queued("fast", self.settings.fast_batch_max)
+            claimed = [j for j in jobs if self.store.claim(j.id)]
+            if claimed:
+                await asyncio.to_thread(self._run_fast, claimed)
+                self._update_depth()
+            else:
+                await self._idle()
+
+    async def gatys_lane(self) -> None:
+        while not self.stopping:
+            jobs = [j for j in self.store.queued("gatys", 1) if self.store.claim(j.id)]  # claim is atomic
+            if not jobs:
+                await self._idle()
+                continue
+            await asyncio.to_thread(self._run_gatys, jobs[0])
+            self._update_depth()
+
+    async def _idle(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wakeup.wait(), timeout=0.5)
+        self.wakeup.clear()
+
+    def _update_depth(self) -> None:
+        for method, count in self.store.depth().items():
+            self.metrics.queue_depth.labels(method).set(count)
+        if torch.cuda.is_available():
+            self.metrics.gpu_memory.set(torch.cuda.memory_allocated())
+
+    # -- the work -------------------------------------------------------------------------------------
+
+    def _inputs(self, job: Job) -> tuple[Image.Image, list[tuple[Image.Image, float]]]:
+        folder = self.store.folder(job.id)
+        photo = Image.open(folder / "portrait.png").convert("RGB")
+        images = [(Image.open(folder / "style.png").convert("RGB"), 1.0)] if job.has_style_image else []
+        return photo, images
+
+    def _run_fast(self, jobs: list[Job]) -> None:
+        groups: dict[FastOptions, list[tuple[Job, Image.Image, object]]] = defaultdict(list)
+        for job in jobs:
+            try:
+                photo, images = self._inputs(job)
+                choice = self.engine.choose(job.style, images)
+                options = FastOptions(
+                    size=job.options.size or self.settings.fast_size,
+                    strength=job.options.strength,
+                    preserve_color=job.options.preserve_color,
+                    face_protect=job.options.face_protect,
+                )
+                groups[options].append((job, photo, self.engine.fast_style(choice)))
+            except (EngineError, OSError) as exc:
+                self._fail(job, exc)
+        for options, items in groups.items():
+            started = time.perf_counter()
+            try:
+                results = self.engine.fast.stylize([p for _, p, _ in items], [s for _, _, s in items], options)
+            except Exception as exc:
+                for job, _, _ in items:
+                    self._fail(job, exc)
+                continue
+            self._learn("fast", (time.perf_counter() - started) / len(items))
+            for (job, _, _), result in zip(items, results, strict=True):
+                self._complete(job, result)
+
+    def _run_gatys(self, job: Job) -> None:
+        from ..engine.gatys import make_params
+
+        cancel = self.cancels.setdefault(job.id, threading.Event())
+        last_write = 0.0
+
+        def progress(p) -> None:
+            nonlocal last_write
+            if p.preview is not None:
+                buf = io.BytesIO()
+                fit_longest_side(p.preview, 384).save(buf, "JPEG", quality=80)
+                version = self.previews.get(job.id, (0, ""))[0] + 1
+                self.previews[job.id] = (version, base64.b64encode(buf.getvalue()).decode())
+            if time.monotonic() - last_write > 0.5:
+                self.store.set_progress(job.id, min(0.99, p.iteration / max(p.total_iterations, 1)))
+                last_write = time.monotonic()
+
+        started = time.perf_counter()
+        try:
+            photo, images = self._inputs(job)
+            styles = self.engine.choose(job.style, images).gatys_styles()
+            size = job.options.size or self.settings.gatys_size
+            params = make_params(
+                size=size,
+                iterations=self.settings.gatys_iterations,
+                preserve_color=job.options.preserve_color,
+                face_protect=job.options.face_protect,
+                preview_every=self.settings.preview_every,
+            )
+            result = self.engine.gatys().run(photo, styles, params, on_progress=progress, cancel=cancel)
+        except Cancelled:
+            if self.stopping:
+                self.store.requeue(job.id)  # shutdown: paint it again after the restart
+            return
+        except Exception as exc:
+            self._fail(job, exc)
+            return
+        finally:
+            self.cancels.pop(job.id, None)
+        self._learn("gatys", time.perf_counter() - started)
+        self._complete(job, result.image)
+
+    def _learn(self, method: str, seconds: float) -> None:
+        self.average_seconds[method] = 0.8 * self.average_seconds[method] + 0.2 * seconds
+
+    def _complete(self, job: Job, image: Image.Image) -> None:
+        save_image_atomic(image, self.store.folder(job.id) / "result.jpg", quality=92)
+        self.store.finish(job.id, JobState.done)
+        if job.email:
+            self.store.enqueue_mail(job.id)
+        self.metrics.jobs.labels(job.method, "done").inc()
+        self.metrics.job_seconds.labels(job.method).observe(time.time() - job.created)
+        log.info("job %s done (%s)", job.id, job.method)
+
+    def _fail(self, job: Job, exc: Exception) -> None:
+        message = str(exc) if isinstance(exc, EngineError) else "internal error while painting"
+        self.store.finish(job.id, JobState.failed, message)
+        self.metrics.jobs.labels(job.method, "failed").inc()
+        log.error("job %s failed: %s", job.id, type(exc).__name__, exc_info=not isinstance(exc, EngineError))
+
+    def stop(self) -> None:
+        """Graceful shutdown: running masterpieces stop now and go back to the queue."""
+        self.stopping = True
+        for event in self.cancels.values():
+            event.set()

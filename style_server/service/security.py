@@ -1,0 +1,74 @@
+"""Who may call, how often, and what they may upload."""
+
+from __future__ import annotations
+
+import io
+import secrets
+import time
+from collections import defaultdict, deque
+
+from fastapi import HTTPException, UploadFile
+
+from ..engine.errors import ImageError
+from ..engine.imageio import load_image
+
+MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}
+
+
+def kiosk_for(authorization: str | None, api_keys: dict[str, str]) -> str:
+    """The kiosk name behind a ``Bearer`` key; 401 otherwise (constant-time comparison)."""
+    scheme, _, key = (authorization or "").partition(" ")
+    if scheme.lower() == "bearer" and key:
+        for kiosk, expected in api_keys.items():
+            if secrets.compare_digest(key.encode(), expected.encode()):
+                return kiosk
+    raise HTTPException(
+        401, "missing or wrong API key (send Authorization: Bearer <key>)", headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+class RateLimiter:
+    """At most ``per_minute`` new jobs per kiosk in any 60-second window."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self.calls: dict[str, deque[float]] = defaultdict(deque)
+
+    def check(self, kiosk: str) -> None:
+        now, window = time.monotonic(), self.calls[kiosk]
+        while window and now - window[0] > 60:
+            window.popleft()
+        if len(window) >= self.per_minute:
+            retry = int(60 - (now - window[0])) + 1
+            raise HTTPException(
+                429, f"too many jobs from this kiosk; try again in {retry} s", headers={"Retry-After": str(retry)}
+            )
+        window.append(now)
+
+
+def sniff(data: bytes) -> str | None:
+    for magic, kind in MAGIC.items():
+        if data.startswith(magic):
+            return kind
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+async def read_image_upload(upload: UploadFile, field: str, max_bytes: int, max_pixels: int) -> bytes:
+    """Read, check and re-encode an uploaded picture as PNG: metadata (EXIF, GPS) does not survive."""
+    data = await upload.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise HTTPException(413, f"{field} is larger than {max_bytes // 1_000_000} MB")
+    if not data:
+        raise HTTPException(422, f"{field} is empty (0 bytes)")
+    if sniff(data) is None:
+        raise HTTPException(415, f"{field} must be a JPEG, PNG or WebP image")
+    try:
+        image = load_image(data, max_pixels)
+    except ImageError as exc:
+        status = 413 if "too large" in str(exc) else 422
+        raise HTTPException(status, f"{field}: {str(exc).removeprefix('upload: ')}") from None
+    buf = io.BytesIO()
+    image.save(buf, "PNG")  # upright, RGB, no metadata
+    return buf.getvalue()

@@ -1,0 +1,258 @@
+"""Durable job state: SQLite in WAL mode for rows, plain files for images. Survives kill -9.
+
+Portraits, results and e-mail addresses are personal data: they live only here and are erased by
+``erase_job`` (on cancel, or when retention runs out).
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.protocol import JobOptions, JobState
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, token TEXT NOT NULL, kiosk TEXT NOT NULL, idem_key TEXT,
+    state TEXT NOT NULL, method TEXT NOT NULL, style TEXT, has_style_image INTEGER NOT NULL,
+    options TEXT NOT NULL, email TEXT, language TEXT NOT NULL,
+    progress REAL NOT NULL DEFAULT 0, error TEXT,
+    created REAL NOT NULL, started REAL, finished REAL,
+    UNIQUE (kiosk, idem_key)
+);
+CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (state, method, created);
+CREATE TABLE IF NOT EXISTS outbox (
+    job_id TEXT PRIMARY KEY, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL NOT NULL, last_error TEXT, sent_at REAL
+);
+"""
+TERMINAL = (JobState.done, JobState.failed, JobState.cancelled, JobState.expired)
+
+
+@dataclass
+class Job:
+    id: str
+    token: str
+    kiosk: str
+    idem_key: str | None
+    state: JobState
+    method: str
+    style: str | None
+    has_style_image: bool
+    options: JobOptions
+    email: str | None
+    language: str
+    progress: float
+    error: str | None
+    created: float
+    started: float | None
+    finished: float | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Job:
+        data = dict(row)
+        data["state"] = JobState(data["state"])
+        data["has_style_image"] = bool(data["has_style_image"])
+        data["options"] = JobOptions.model_validate_json(data["options"])
+        return cls(**data)
+
+
+class Store:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.jobs_dir = data_dir / "jobs"
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(data_dir / "jobs.db", check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+
+    def _exec(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- jobs -----------------------------------------------------------------------------------------
+
+    def folder(self, job_id: str) -> Path:
+        return self.jobs_dir / job_id
+
+    def create(
+        self,
+        *,
+        kiosk,
+        idem_key,
+        method,
+        style,
+        options: JobOptions,
+        email,
+        language,
+        portrait_png: bytes,
+        style_png: bytes | None,
+    ) -> tuple[Job, bool]:
+        """Insert a job with its images; returns (job, created). A repeated idempotency key returns the original."""
+        if idem_key and (existing := self.by_idempotency_key(kiosk, idem_key)):
+            return existing, False
+        job_id, token = secrets.token_hex(12), secrets.token_urlsafe(24)
+        folder = self.folder(job_id)
+        folder.mkdir(parents=True)
+        _write(folder / "portrait.png", portrait_png)
+        if style_png is not None:
+            _write(folder / "style.png", style_png)
+        try:
+            self._exec(
+                "INSERT INTO jobs (id, token, kiosk, idem_key, state, method, style, has_style_image, options,"
+                " email, language, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    job_id,
+                    token,
+                    kiosk,
+                    idem_key,
+                    JobState.queued,
+                    method,
+                    style,
+                    style_png is not None,
+                    options.model_dump_json(),
+                    email,
+                    language,
+                    time.time(),
+                ),
+            )
+        except sqlite3.IntegrityError:  # the same key raced in from a parallel retry
+            shutil.rmtree(folder, ignore_errors=True)
+            return self.create(
+                kiosk=kiosk,
+                idem_key=idem_key,
+                method=method,
+                style=style,
+                options=options,
+                email=email,
+                language=language,
+                portrait_png=portrait_png,
+                style_png=style_png,
+            )
+        return self.get(job_id), True
+
+    def by_idempotency_key(self, kiosk: str, key: str) -> Job | None:
+        rows = self._exec("SELECT * FROM jobs WHERE kiosk=? AND idem_key=?", (kiosk, key))
+        return Job.from_row(rows[0]) if rows else None
+
+    def get(self, job_id: str) -> Job | None:
+        rows = self._exec("SELECT * FROM jobs WHERE id=?", (job_id,))
+        return Job.from_row(rows[0]) if rows else None
+
+    def queued(self, method: str, limit: int) -> list[Job]:
+        rows = self._exec(
+            "SELECT * FROM jobs WHERE state=? AND method=? ORDER BY created LIMIT ?", (JobState.queued, method, limit)
+        )
+        return [Job.from_row(r) for r in rows]
+
+    def claim(self, job_id: str) -> bool:
+        with self._lock:
+            cur = self._db.execute(
+                "UPDATE jobs SET state=?, started=?, progress=0 WHERE id=? AND state=?",
+                (JobState.running, time.time(), job_id, JobState.queued),
+            )
+            return cur.rowcount == 1
+
+    def set_progress(self, job_id: str, progress: float) -> None:
+        self._exec("UPDATE jobs SET progress=? WHERE id=? AND state=?", (progress, job_id, JobState.running))
+
+    def finish(self, job_id: str, state: JobState, error: str | None = None) -> None:
+        self._exec(
+            "UPDATE jobs SET state=?, error=?, finished=?, progress=? WHERE id=? AND state=?",
+            (state, error, time.time(), 1.0 if state == JobState.done else 0.0, job_id, JobState.running),
+        )
+
+    def requeue(self, job_id: str) -> None:
+        self._exec(
+            "UPDATE jobs SET state=?, progress=0 WHERE id=? AND state=?", (JobState.queued, job_id, JobState.running)
+        )
+
+    def requeue_running(self) -> int:
+        """After a crash or shutdown: anything that was running starts again from the queue."""
+        with self._lock:
+            return self._db.execute(
+                "UPDATE jobs SET state=?, progress=0 WHERE state=?", (JobState.queued, JobState.running)
+            ).rowcount
+
+    def position(self, job: Job) -> int:
+        rows = self._exec(
+            "SELECT COUNT(*) FROM jobs WHERE state=? AND method=? AND created<?",
+            (JobState.queued, job.method, job.created),
+        )
+        return int(rows[0][0])
+
+    def depth(self) -> dict[str, int]:
+        rows = self._exec(
+            "SELECT method, COUNT(*) FROM jobs WHERE state IN (?,?) GROUP BY method",
+            (JobState.queued, JobState.running),
+        )
+        return {"fast": 0, "gatys": 0, **{r[0]: r[1] for r in rows}}
+
+    def cancel(self, job_id: str) -> None:
+        placeholders = ",".join("?" * len(TERMINAL))
+        self._exec(
+            f"UPDATE jobs SET state=?, finished=? WHERE id=? AND state NOT IN ({placeholders})",
+            (JobState.cancelled, time.time(), job_id, *TERMINAL),
+        )
+
+    def erase(self, job_id: str, state: JobState | None = None) -> None:
+        """Delete every piece of personal data of a job; the row keeps only what statistics need."""
+        shutil.rmtree(self.folder(job_id), ignore_errors=True)
+        self._exec("UPDATE jobs SET email=NULL WHERE id=?", (job_id,))
+        self._exec("DELETE FROM outbox WHERE job_id=? AND status!='sent'", (job_id,))
+        if state is not None:
+            self._exec("UPDATE jobs SET state=? WHERE id=?", (state, job_id))
+
+    def expired(self, before: float) -> list[str]:
+        rows = self._exec("SELECT id FROM jobs WHERE created<? AND state!=?", (before, JobState.expired))
+        return [r[0] for r in rows]
+
+    # -- outbox ---------------------------------------------------------------------------------------
+
+    def enqueue_mail(self, job_id: str) -> None:
+        self._exec(
+            "INSERT OR IGNORE INTO outbox (job_id, status, next_attempt) VALUES (?, 'pending', ?)",
+            (job_id, time.time()),
+        )
+
+    def due_mail(self, now: float, limit: int = 10) -> list[sqlite3.Row]:
+        return self._exec(
+            "SELECT * FROM outbox WHERE status='pending' AND next_attempt<=? ORDER BY next_attempt LIMIT ?",
+            (now, limit),
+        )
+
+    def mail_sent(self, job_id: str) -> None:
+        self._exec("UPDATE outbox SET status='sent', sent_at=?, last_error=NULL WHERE job_id=?", (time.time(), job_id))
+
+    def mail_failed(self, job_id: str, error: str, next_attempt: float, give_up: bool) -> None:
+        self._exec(
+            "UPDATE outbox SET attempts=attempts+1, last_error=?, next_attempt=?, status=? WHERE job_id=?",
+            (error, next_attempt, "failed" if give_up else "pending", job_id),
+        )
+
+    def mail_status(self, job_id: str) -> str:
+        rows = self._exec("SELECT status FROM outbox WHERE job_id=?", (job_id,))
+        return rows[0][0] if rows else "none"
+
+    def mail_attempts(self, job_id: str) -> int:
+        rows = self._exec("SELECT attempts FROM outbox WHERE job_id=?", (job_id,))
+        return int(rows[0][0]) if rows else 0
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
