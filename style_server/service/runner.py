@@ -93,7 +93,7 @@ class Runner:
                 photo, images = self._inputs(job)
                 choice = self.engine.choose(job.style, images)
                 options = FastOptions(
-                    size=job.options.size or self.settings.fast_size,
+                    size=job.options.size or min(self.settings.fast_size, max(photo.size)),
                     strength=job.options.strength,
                     preserve_color=job.options.preserve_color,
                     face_protect=job.options.face_protect,
@@ -134,7 +134,7 @@ class Runner:
         try:
             photo, images = self._inputs(job)
             styles = self.engine.choose(job.style, images).gatys_styles()
-            size = job.options.size or self.settings.gatys_size
+            size = job.options.size or min(self.settings.gatys_size, max(photo.size))  # never upscale
             params = make_params(
                 size=size,
                 iterations=self.settings.gatys_iterations,
