@@ -84,6 +84,7 @@ class JobStatus(BaseModel):
     email_status: Literal["none", "pending", "sent", "failed"] = "none"
     created_at: datetime
     finished_at: datetime | None = None
+    engine_seconds: float | None = Field(None, description="Time spent painting (GPU/CPU), without waiting.")
     result_url: str | None = None
 
 

@@ -69,9 +69,10 @@ class Service:
             position=self.store.position(job) if queued else None,
             eta_seconds=self._eta(job),
             error=job.error,
-            email_status=self.store.mail_status(job.id) if job.email or job.state != "queued" else "none",
+            email_status=self.store.mail_status(job.id),
             created_at=job.created,
             finished_at=job.finished,
+            engine_seconds=round(job.engine_seconds, 4) if job.engine_seconds is not None else None,
             result_url=f"{API_PREFIX}/jobs/{job.id}/result" if job.state == JobState.done else None,
         )
 

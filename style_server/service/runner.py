@@ -109,9 +109,10 @@ class Runner:
                 for job, _, _ in items:
                     self._fail(job, exc)
                 continue
-            self._learn("fast", (time.perf_counter() - started) / len(items))
+            seconds = (time.perf_counter() - started) / len(items)
+            self._learn("fast", seconds)
             for (job, _, _), result in zip(items, results, strict=True):
-                self._complete(job, result)
+                self._complete(job, result, seconds)
 
     def _run_gatys(self, job: Job) -> None:
         from ..engine.gatys import make_params
@@ -153,14 +154,14 @@ class Runner:
         finally:
             self.cancels.pop(job.id, None)
         self._learn("gatys", time.perf_counter() - started)
-        self._complete(job, result.image)
+        self._complete(job, result.image, time.perf_counter() - started)
 
     def _learn(self, method: str, seconds: float) -> None:
         self.average_seconds[method] = 0.8 * self.average_seconds[method] + 0.2 * seconds
 
-    def _complete(self, job: Job, image: Image.Image) -> None:
+    def _complete(self, job: Job, image: Image.Image, engine_seconds: float) -> None:
         save_image_atomic(image, self.store.folder(job.id) / "result.jpg", quality=92)
-        self.store.finish(job.id, JobState.done)
+        self.store.finish(job.id, JobState.done, engine_seconds=engine_seconds)
         if job.email:
             self.store.enqueue_mail(job.id)
         self.metrics.jobs.labels(job.method, "done").inc()

@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     state TEXT NOT NULL, method TEXT NOT NULL, style TEXT, has_style_image INTEGER NOT NULL,
     options TEXT NOT NULL, email TEXT, language TEXT NOT NULL,
     progress REAL NOT NULL DEFAULT 0, error TEXT,
-    created REAL NOT NULL, started REAL, finished REAL,
+    created REAL NOT NULL, started REAL, finished REAL, engine_seconds REAL,
     UNIQUE (kiosk, idem_key)
 );
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (state, method, created);
@@ -52,6 +52,7 @@ class Job:
     created: float
     started: float | None
     finished: float | None
+    engine_seconds: float | None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
@@ -169,10 +170,20 @@ class Store:
     def set_progress(self, job_id: str, progress: float) -> None:
         self._exec("UPDATE jobs SET progress=? WHERE id=? AND state=?", (progress, job_id, JobState.running))
 
-    def finish(self, job_id: str, state: JobState, error: str | None = None) -> None:
+    def finish(
+        self, job_id: str, state: JobState, error: str | None = None, engine_seconds: float | None = None
+    ) -> None:
         self._exec(
-            "UPDATE jobs SET state=?, error=?, finished=?, progress=? WHERE id=? AND state=?",
-            (state, error, time.time(), 1.0 if state == JobState.done else 0.0, job_id, JobState.running),
+            "UPDATE jobs SET state=?, error=?, finished=?, progress=?, engine_seconds=? WHERE id=? AND state=?",
+            (
+                state,
+                error,
+                time.time(),
+                1.0 if state == JobState.done else 0.0,
+                engine_seconds,
+                job_id,
+                JobState.running,
+            ),
         )
 
     def requeue(self, job_id: str) -> None:
