@@ -1,0 +1,86 @@
+"""The style server as the kiosk sees it: the ``shared`` protocol over httpx. Call from worker threads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+
+from shared.protocol import API_PREFIX, IDEMPOTENCY_HEADER, TOKEN_HEADER, JobCreated, JobEvent, JobRequest, StyleList
+
+
+class ServerUnavailable(Exception):
+    """The server cannot take the request now (offline, restarting, busy): keep it and try later."""
+
+
+class RequestRejected(Exception):
+    """The server refused the request itself (4xx): trying again will not help."""
+
+
+class ServerApi:
+    def __init__(self, base_url: str, api_key: str, timeout: float = 15.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.client = httpx.Client(
+            base_url=self.base_url, timeout=timeout, headers={"Authorization": f"Bearer {api_key}"}
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _call(self, method: str, url: str, **kwargs) -> httpx.Response:
+        try:
+            response = self.client.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            raise ServerUnavailable(f"cannot reach the server ({type(exc).__name__})") from None
+        if response.status_code in (429, 502, 503, 504) or response.status_code >= 500:
+            raise ServerUnavailable(f"server answered {response.status_code}")
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise RequestRejected(str(detail))
+        return response
+
+    def styles(self) -> StyleList:
+        return StyleList.model_validate(self._call("GET", f"{API_PREFIX}/styles").json())
+
+    def thumbnail(self, url: str) -> bytes:
+        return self._call("GET", url).content
+
+    def submit(self, portrait_jpeg: bytes, request: JobRequest, idempotency_key: str) -> JobCreated:
+        data = {
+            "method": request.method,
+            "consent": str(request.consent).lower(),
+            "language": request.language,
+            "options": request.options.model_dump_json(),
+        }
+        if request.style:
+            data["style"] = request.style
+        if request.email:
+            data["email"] = str(request.email)
+        response = self._call(
+            "POST",
+            f"{API_PREFIX}/jobs",
+            data=data,
+            files={"portrait": ("portrait.jpg", portrait_jpeg, "image/jpeg")},
+            headers={IDEMPOTENCY_HEADER: idempotency_key},
+        )
+        return JobCreated.model_validate(response.json())
+
+    def events(self, job: JobCreated) -> Iterator[JobEvent]:
+        """Server-sent events of a job until it ends. Raises ServerUnavailable if the stream breaks."""
+        url = f"{API_PREFIX}/jobs/{job.id}/events"
+        try:
+            with self.client.stream("GET", url, headers={TOKEN_HEADER: job.token}, timeout=None) as response:
+                if response.status_code != 200:
+                    raise ServerUnavailable(f"events answered {response.status_code}")
+                for line in response.iter_lines():
+                    if line.startswith("data: "):
+                        yield JobEvent.model_validate(json.loads(line[6:]))
+        except httpx.TransportError as exc:
+            raise ServerUnavailable(f"lost the server ({type(exc).__name__})") from None
+
+    def result(self, job: JobCreated) -> bytes:
+        return self._call("GET", f"{API_PREFIX}/jobs/{job.id}/result", headers={TOKEN_HEADER: job.token}).content

@@ -1,0 +1,434 @@
+"""The kiosk: screens wired into the visitor's flow, camera, server, outbox, idle timeout, operator mode."""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from pydantic import ValidationError
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QMainWindow, QStackedWidget
+
+from shared.protocol import JobCreated, JobEvent, JobOptions, JobRequest, StyleInfo, StyleList
+
+from .api import RequestRejected, ServerApi, ServerUnavailable
+from .camera import Camera, open_capture
+from .config import DEFAULT_FILE, KioskConfig
+from .i18n import tr
+from .operator import OperatorScreen
+from .outbox import Outbox
+from .screens import (
+    AttractScreen,
+    EmailScreen,
+    GalleryScreen,
+    LiveScreen,
+    ProgressScreen,
+    ResultScreen,
+    ReviewScreen,
+)
+from .tasks import UiBridge
+from .widgets import STYLE_SHEET, bytes_to_pixmap, rgb_to_pixmap
+
+ASSETS = Path(__file__).parent / "assets"
+CORNER_TAPS = 5
+
+
+class BoothWindow(QMainWindow):
+    def __init__(self, config: KioskConfig, config_path: Path = DEFAULT_FILE, outbox_every_s: float = 5.0) -> None:
+        super().__init__()
+        self.config, self.config_path = config, config_path
+        self.setWindowTitle("Portrait Booth")
+        self.setStyleSheet(STYLE_SHEET)
+        self.bridge = UiBridge()
+        self.api = ServerApi(config.server_url, config.api_key)
+        self.outbox = Outbox(config.outbox_dir)
+        self.styles: list[StyleInfo] = []
+        self.thumbnails: dict[str, bytes] = {}
+        self.eta: dict[str, float] = {}
+        self.photo_jpeg: bytes | None = None
+        self.choice: tuple[str, str] | None = None
+        self.job: JobCreated | None = None
+        self.last_request: tuple[JobRequest, str] | None = None
+        self.preview_frames = 0
+        self._countdown = 0
+        self._corner_taps: list[float] = []
+        self._flushing = False
+        self._build_screens()
+        self.camera = self._start_camera(config.camera)
+        self.preview_timer = QTimer(self, interval=33, timeout=self._show_latest_frame)
+        self.preview_timer.start()
+        self.count_timer = QTimer(self, interval=1000, timeout=self._tick)
+        self.idle_timer = QTimer(self, singleShot=True, timeout=self._idle)
+        self.outbox_timer = QTimer(self, interval=int(outbox_every_s * 1000), timeout=self.flush_outbox)
+        self.outbox_timer.start()
+        QApplication.instance().installEventFilter(self)
+        self.load_styles()
+        self.flush_outbox()
+
+    # -- construction ---------------------------------------------------------------------------------
+
+    def _build_screens(self) -> None:
+        lang = self.config.language
+        self.stack = QStackedWidget()
+        self.setCentralWidget(self.stack)
+        self.attract, self.live, self.review = AttractScreen(lang), LiveScreen(lang), ReviewScreen(lang)
+        self.gallery, self.email = GalleryScreen(lang), EmailScreen(lang)
+        self.progress, self.result = ProgressScreen(lang), ResultScreen(lang)
+        self.operator = OperatorScreen(self.config)
+        for screen in (
+            self.attract,
+            self.live,
+            self.review,
+            self.gallery,
+            self.email,
+            self.progress,
+            self.result,
+            self.operator,
+        ):
+            self.stack.addWidget(screen)
+        self.attract.note.setText(self.config.demo_note)
+        self.attract.start.connect(lambda: self.go(self.live))
+        self.attract.corner.connect(self._corner_tap)
+        self.live.capture.connect(self._start_countdown)
+        self.live.back.connect(self.reset)
+        self.review.retake.connect(lambda: self.go(self.live))
+        self.review.keep.connect(lambda: self.go(self.gallery))
+        self.gallery.chosen.connect(self._style_chosen)
+        self.gallery.back.connect(lambda: self.go(self.review))
+        self.email.submit.connect(self._submit)
+        self.email.back.connect(lambda: self.go(self.gallery))
+        self.progress.finish.connect(self.reset)
+        self.result.finish.connect(self.reset)
+        self.operator.closed.connect(self.reset)
+        self.operator.saved.connect(self.apply_config)
+        self.operator.retry_outbox.connect(self.flush_outbox)
+        self.operator.test_camera.connect(self._test_camera)
+        self.operator.test_email.connect(self._test_email)
+        self.operator.quit_kiosk.connect(self._leave_kiosk)
+
+    def _start_camera(self, source: str) -> Camera:
+        camera = Camera(source, self.config.camera_width, self.config.camera_height, self.config.mirror)
+        camera.available.connect(self.live.set_camera_available, Qt.ConnectionType.QueuedConnection)
+        self.live.set_camera_available(False)
+        camera.start()
+        return camera
+
+    # -- navigation -----------------------------------------------------------------------------------
+
+    def go(self, screen) -> None:
+        self.stack.setCurrentWidget(screen)
+        if screen is not self.attract:
+            self.idle_timer.start(self.config.idle_timeout_s * 1000)
+
+    def current(self) -> str:
+        return self.stack.currentWidget().objectName()
+
+    def reset(self) -> None:
+        self.count_timer.stop()
+        self.live.show_count(None)
+        self.photo_jpeg, self.choice, self.job = None, None, None
+        self.email.reset()
+        self.idle_timer.stop()
+        self.stack.setCurrentWidget(self.attract)
+
+    def _idle(self) -> None:
+        if self.current() not in ("attract", "operator"):
+            self.reset()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        touched = event.type() in (QEvent.Type.MouseButtonPress, QEvent.Type.TouchBegin, QEvent.Type.KeyPress)
+        if touched and self.idle_timer.isActive():
+            self.idle_timer.start(self.config.idle_timeout_s * 1000)
+        return False
+
+    # -- camera and photo -----------------------------------------------------------------------------
+
+    def _show_latest_frame(self) -> None:
+        if self.current() != "live":
+            return
+        count, frame = self.camera.latest()
+        if frame is not None and count != getattr(self, "_last_count", -1):
+            self._last_count = count
+            self.live.view.show_pixmap(rgb_to_pixmap(frame))
+            self.preview_frames += 1
+
+    def _start_countdown(self) -> None:
+        self._countdown = self.config.countdown_s
+        self.live.show_count(self._countdown)
+        self.count_timer.start()
+
+    def _tick(self) -> None:
+        self._countdown -= 1
+        if self._countdown > 0:
+            self.live.show_count(self._countdown)
+            return
+        self.count_timer.stop()
+        self.live.show_count(None)
+        self.live.do_flash()
+        self.bridge.run(self.camera.still, self._got_still, lambda exc: self.live.set_camera_available(False))
+
+    def _got_still(self, frame: np.ndarray | None) -> None:
+        if frame is None:
+            self.live.set_camera_available(False)
+            return
+        buf = io.BytesIO()
+        Image.fromarray(frame).save(buf, "JPEG", quality=92)
+        self.photo_jpeg = buf.getvalue()
+        self.review.view.show_pixmap(rgb_to_pixmap(frame))
+        self.go(self.review)
+
+    # -- styles ---------------------------------------------------------------------------------------
+
+    @property
+    def styles_cache(self) -> Path:
+        return self.config.outbox_dir.parent / "styles-cache"
+
+    def load_styles(self) -> None:
+        self.bridge.run(self._fetch_styles, self._show_styles, lambda exc: self._show_styles(self._cached_styles()))
+
+    def _fetch_styles(self) -> tuple[StyleList, dict[str, bytes]]:
+        listing = self.api.styles()
+        thumbs = {s.id: self.api.thumbnail(s.thumbnail_url) for s in listing.styles}
+        self.styles_cache.mkdir(parents=True, exist_ok=True)  # so a kiosk that starts offline still has a gallery
+        (self.styles_cache / "styles.json").write_text(listing.model_dump_json())
+        for style_id, data in thumbs.items():
+            (self.styles_cache / f"{style_id}.jpg").write_bytes(data)
+        return listing, thumbs
+
+    def _cached_styles(self) -> tuple[StyleList, dict[str, bytes]]:
+        index = self.styles_cache / "styles.json"
+        if not index.is_file():
+            return StyleList(styles=[]), {}
+        listing = StyleList.model_validate_json(index.read_text())
+        thumbs = {s.id: p.read_bytes() for s in listing.styles if (p := self.styles_cache / f"{s.id}.jpg").is_file()}
+        return listing, thumbs
+
+    def _show_styles(self, loaded: tuple[StyleList, dict[str, bytes]]) -> None:
+        listing, thumbs = loaded
+        by_id = {s.id: s for s in listing.styles}
+        order = [i for i in self.config.styles if i in by_id] or list(by_id)
+        self.styles, self.thumbnails, self.eta = [by_id[i] for i in order], thumbs, listing.eta_seconds
+        self.gallery.set_styles(self.styles, thumbs)
+        self.gallery.set_eta(self.eta)
+        self.gallery.message.setText("" if self.styles else "No styles yet: is the server running?")
+        samples = [thumbs[s.id] for s in self.styles if s.id in thumbs]
+        self.attract.set_samples(samples or [(ASSETS / "demo_portrait.jpg").read_bytes()])
+        self.operator.set_styles(list(by_id), self.config.styles)
+        self.gallery.method = self.config.default_method
+
+    # -- ordering the painting ------------------------------------------------------------------------
+
+    def _style_chosen(self, style_id: str, method: str) -> None:
+        self.choice = (style_id, method)
+        self.email.reset()
+        self.go(self.email)
+
+    def _submit(self, address: str) -> None:
+        if not self.choice or not self.photo_jpeg:
+            self.reset()
+            return
+        if not self.email.consent.isChecked():
+            self.email.message.setText(tr("need_consent", self.config.language))
+            return
+        style_id, method = self.choice
+        try:
+            request = JobRequest(
+                style=style_id,
+                method=method,
+                email=address,
+                consent=True,
+                language=self.config.language,
+                options=JobOptions(face_protect=True),
+            )
+        except ValidationError:
+            self.email.message.setText(tr("bad_email", self.config.language))
+            return
+        key = str(uuid.uuid4())
+        photo = self.photo_jpeg
+        self.last_request = (request, key)
+        self.email.send_button.setEnabled(False)
+        self.bridge.run(
+            lambda: self.api.submit(photo, request, key),
+            self._submitted,
+            lambda exc: self._submit_failed(exc, photo, request, key),
+        )
+
+    def _submitted(self, job: JobCreated) -> None:
+        self.email.send_button.setEnabled(True)
+        self.job = job
+        self.progress.update_status(0.0, job.status.position)
+        self.progress.preview.show_pixmap(bytes_to_pixmap(self.photo_jpeg or b""))
+        self.go(self.progress)
+        self.bridge.run(lambda: self._watch(job), lambda _: None)
+
+    def _submit_failed(self, exc: Exception, photo: bytes, request: JobRequest, key: str) -> None:
+        self.email.send_button.setEnabled(True)
+        if isinstance(exc, RequestRejected):
+            self.email.message.setText(tr("failed", self.config.language, error=str(exc)))
+            return
+        self.outbox.add(photo, request, key)  # offline or busy: keep it, send it when the server is back
+        self.result.heading.setText(tr("saved", self.config.language))
+        self.result.view.show_pixmap(bytes_to_pixmap(photo))
+        self.result.detail.setText(tr("offline", self.config.language, email=request.email))
+        self.go(self.result)
+
+    def _watch(self, job: JobCreated) -> None:
+        """Worker thread: follow the job's events, reconnecting if the stream breaks, until it ends."""
+        while self.job is job:
+            try:
+                for event in self.api.events(job):
+                    self.bridge.call.emit(lambda e=event: self._on_event(job, e))
+                    if event.type in ("done", "failed", "cancelled"):
+                        return
+            except (ServerUnavailable, RequestRejected):
+                time.sleep(2)
+
+    def _on_event(self, job: JobCreated, event: JobEvent) -> None:
+        if self.job is not job:
+            return
+        if event.preview_jpeg_base64:
+            import base64
+
+            self.progress.preview.show_pixmap(bytes_to_pixmap(base64.b64decode(event.preview_jpeg_base64)))
+        self.progress.update_status(event.status.progress, event.status.position)
+        if event.type == "done":
+            self.bridge.run(
+                lambda: self.api.result(job),
+                lambda data: self._show_result(job, data),
+                lambda exc: self._show_result(job, None),
+            )
+        elif event.type in ("failed", "cancelled"):
+            self.result.heading.setText(tr("failed", self.config.language, error=event.status.error or event.type))
+            self.result.detail.setText("")
+            self.go(self.result)
+
+    def _show_result(self, job: JobCreated, data: bytes | None) -> None:
+        if self.job is not job:
+            return
+        lang = self.config.language
+        self.result.heading.setText(tr("done", lang))
+        if data:
+            self.result.view.show_pixmap(bytes_to_pixmap(data))
+        request = self.last_request[0] if self.last_request else None
+        self.result.detail.setText(tr("sent_to", lang, email=request.email) if request and request.email else "")
+        self.go(self.result)
+
+    # -- outbox ---------------------------------------------------------------------------------------
+
+    def flush_outbox(self) -> None:
+        if self._flushing:
+            return
+        self._flushing = True
+        self.bridge.run(self._send_outbox, self._outbox_done, lambda exc: self._outbox_done(None))
+
+    def _send_outbox(self) -> int:
+        for entry in self.outbox.pending():
+            try:
+                self.api.submit(entry.portrait, entry.request, entry.idempotency_key)
+            except ServerUnavailable:
+                break
+            except RequestRejected:
+                self.outbox.set_aside(entry)
+                continue
+            self.outbox.remove(entry)
+        return len(self.outbox.pending())
+
+    def _outbox_done(self, remaining: int | None) -> None:
+        self._flushing = False
+        if remaining is not None:
+            self.operator.show_status(f"Outbox: {remaining} waiting")
+
+    # -- operator -------------------------------------------------------------------------------------
+
+    def _corner_tap(self) -> None:
+        now = time.monotonic()
+        self._corner_taps = [t for t in self._corner_taps if now - t < 3] + [now]
+        if len(self._corner_taps) >= CORNER_TAPS:
+            self._corner_taps = []
+            self.operator.ask_pin()
+            self.stack.setCurrentWidget(self.operator)
+
+    def apply_config(self, config: KioskConfig) -> None:
+        camera_changed = config.camera != self.config.camera
+        self.config = config
+        config.save(self.config_path)
+        self.api.close()
+        self.api = ServerApi(config.server_url, config.api_key)
+        if camera_changed:
+            self.camera.stop()
+            self.camera = self._start_camera(config.camera)
+        for screen in (self.attract, self.live, self.review, self.gallery, self.email, self.progress, self.result):
+            screen.language = config.language
+        self.load_styles()
+
+    def _test_camera(self, source: str) -> None:
+        def probe() -> str:
+            capture = open_capture(source, 640, 480)
+            if capture is None:
+                return f"Camera {source!r}: not found"
+            ok, frame = capture.read()
+            capture.release()
+            if not ok:
+                return f"Camera {source!r}: opens but gives no picture"
+            return f"Camera {source!r}: works, {frame.shape[1]}x{frame.shape[0]}"
+
+        self.bridge.run(probe, self.operator.show_status)
+
+    def _test_email(self, address: str) -> None:
+        if not self.styles:
+            self.operator.show_status("No styles loaded: check the server URL and key.")
+            return
+        try:
+            request = JobRequest(
+                style=self.styles[0].id, method="fast", email=address, consent=True, language=self.config.language
+            )
+        except ValidationError:
+            self.operator.show_status("That is not a valid e-mail address.")
+            return
+        photo = (ASSETS / "demo_portrait.jpg").read_bytes()
+        self.bridge.run(
+            lambda: self.api.submit(photo, request, str(uuid.uuid4())),
+            lambda job: self.operator.show_status(f"Test job {job.id} sent; the mail is on its way."),
+            lambda exc: self.operator.show_status(f"Test failed: {exc}"),
+        )
+
+    def _leave_kiosk(self) -> None:
+        self.showNormal()
+        self.close()
+
+    def closeEvent(self, event) -> None:
+        self.camera.stop()
+        self.api.close()
+        super().closeEvent(event)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="booth-client", description="Portrait Booth kiosk")
+    parser.add_argument("--config", type=Path, default=DEFAULT_FILE)
+    parser.add_argument("--server", help="style server URL (overrides the config file)")
+    parser.add_argument("--camera", help="webcam index, stream URL or video file")
+    parser.add_argument("--windowed", action="store_true", help="not full screen")
+    args = parser.parse_args(argv)
+    config = KioskConfig.load(args.config)
+    overrides = {k: v for k, v in (("server_url", args.server), ("camera", args.camera)) if v}
+    if overrides:
+        config = config.model_copy(update=overrides)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    window = BoothWindow(config, args.config)
+    if config.fullscreen and not args.windowed:
+        window.showFullScreen()
+    else:
+        window.resize(1280, 800)
+        window.show()
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Every word the visitor sees, in English and German."""
+
+from __future__ import annotations
+
+TEXTS: dict[str, dict[str, str]] = {
+    "touch_to_start": {"en": "Touch to become a painting", "de": "Berühren und zum Gemälde werden"},
+    "pose": {"en": "Pose inside the frame", "de": "Posieren Sie im Rahmen"},
+    "take_photo": {"en": "Take photo", "de": "Foto aufnehmen"},
+    "back": {"en": "Back", "de": "Zurück"},
+    "retake": {"en": "Retake", "de": "Nochmal"},
+    "keep": {"en": "Keep", "de": "Behalten"},
+    "choose_style": {"en": "Choose your painting style", "de": "Wählen Sie Ihren Malstil"},
+    "instant": {"en": "Instant (about {s:.0f} s)", "de": "Sofort (etwa {s:.0f} s)"},
+    "masterpiece": {"en": "Masterpiece (about {m:.0f} min)", "de": "Meisterwerk (etwa {m:.0f} Min.)"},
+    "email_title": {"en": "Where shall we send it?", "de": "Wohin dürfen wir es senden?"},
+    "consent": {
+        "en": "I agree that my photo and address are used to paint and e-mail my portrait and are erased "
+        "after {h:g} hours.",
+        "de": "Ich bin einverstanden, dass Foto und Adresse zum Malen und Versenden genutzt und nach "
+        "{h:g} Stunden gelöscht werden.",
+    },
+    "send": {"en": "Paint and send", "de": "Malen und senden"},
+    "bad_email": {"en": "Please check the address.", "de": "Bitte prüfen Sie die Adresse."},
+    "need_consent": {"en": "Please tick the box to continue.", "de": "Bitte setzen Sie das Häkchen."},
+    "painting": {"en": "Painting your portrait…", "de": "Ihr Porträt wird gemalt…"},
+    "queued": {"en": "You are number {n} in line", "de": "Sie sind Nummer {n} in der Reihe"},
+    "can_leave": {"en": "You can leave: it will arrive by e-mail.", "de": "Sie können gehen: es kommt per E-Mail."},
+    "done": {"en": "Here is your painting!", "de": "Hier ist Ihr Gemälde!"},
+    "sent_to": {"en": "Sent to {email}", "de": "Gesendet an {email}"},
+    "saved": {"en": "Your portrait is safe with us", "de": "Ihr Porträt ist bei uns sicher"},
+    "offline": {
+        "en": "The painter is busy right now. Your portrait will be painted and e-mailed to {email} soon.",
+        "de": "Der Maler ist gerade beschäftigt. Ihr Porträt wird bald gemalt und an {email} gesendet.",
+    },
+    "failed": {"en": "Sorry, that did not work: {error}", "de": "Leider hat das nicht geklappt: {error}"},
+    "finish": {"en": "Finish", "de": "Fertig"},
+    "camera_missing": {
+        "en": "The camera is not available. We keep trying to reconnect…",
+        "de": "Die Kamera ist nicht verfügbar. Wir versuchen es weiter…",
+    },
+    "pin": {"en": "Operator PIN", "de": "Betreiber-PIN"},
+}
+
+
+def tr(key: str, language: str, **values) -> str:
+    text = TEXTS[key].get(language) or TEXTS[key]["en"]
+    return text.format(**values) if values else text
