@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import signal
 import sys
 import time
 import uuid
@@ -421,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
     if overrides:
         config = config.model_copy(update=overrides)
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl+C or a service manager: close cleanly
+        signal.signal(sig, lambda *_: app.quit())
     window = BoothWindow(config, args.config)
     if config.fullscreen and not args.windowed:
         window.showFullScreen()

@@ -84,7 +84,8 @@ class JobStatus(BaseModel):
     email_status: Literal["none", "pending", "sent", "failed"] = "none"
     created_at: datetime
     finished_at: datetime | None = None
-    engine_seconds: float | None = Field(None, description="Time spent painting (GPU/CPU), without waiting.")
+    started_at: datetime | None = None
+    engine_seconds: float | None = Field(None, description="Wall time of the pass that painted it (its batch).")
     result_url: str | None = None
 
 

@@ -72,6 +72,7 @@ class Service:
             email_status=self.store.mail_status(job.id),
             created_at=job.created,
             finished_at=job.finished,
+            started_at=job.started,
             engine_seconds=round(job.engine_seconds, 4) if job.engine_seconds is not None else None,
             result_url=f"{API_PREFIX}/jobs/{job.id}/result" if job.state == JobState.done else None,
         )

@@ -109,8 +109,8 @@ class Runner:
                 for job, _, _ in items:
                     self._fail(job, exc)
                 continue
-            seconds = (time.perf_counter() - started) / len(items)
-            self._learn("fast", seconds)
+            seconds = time.perf_counter() - started  # each job of the batch waited for all of it
+            self._learn("fast", seconds / len(items))
             for (job, _, _), result in zip(items, results, strict=True):
                 self._complete(job, result, seconds)
 

@@ -1,0 +1,66 @@
+"""``portrait-booth up`` on a machine like a new user's: no GPU, no webcam, no internet."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+from tests.conftest import ROOT
+from tests.harness import free_port
+
+
+def test_one_command_brings_up_server_inbox_and_kiosk_with_demo_camera(tmp_path, cache_dir):
+    port, smtp = free_port(), free_port()
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "DISPLAY": os.environ.get("DISPLAY", ":0"),
+        "PORTRAIT_CACHE_DIR": str(cache_dir),
+        "PORTRAIT_KIOSK_CONFIG": str(tmp_path / "unused.json"),
+    }
+    launcher = Path(sys.executable).parent / "portrait-booth"
+    proc = subprocess.Popen(
+        [str(launcher), "up", "--port", str(port), "--smtp-port", str(smtp), "--data", str(tmp_path / "data")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        kiosk = tmp_path / "data" / "kiosk.json"
+        while not kiosk.is_file():
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
+        config = json.loads(kiosk.read_text())
+        assert config["server_url"] == f"http://127.0.0.1:{port}"
+        assert config["camera"].endswith("demo-camera.avi") and "Demo mode" in config["demo_note"]
+        time.sleep(3)  # the kiosk window is up and polling its camera
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=40)
+    assert proc.returncode == 0, output[-3000:]
+    assert "no webcam found" in output and "style server: ready" in output
+
+
+def test_compose_file_describes_the_gpu_host():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    server = compose["services"]["style-server"]
+    [device] = server["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
+    assert "healthcheck" in server and "healthcheck" in compose["services"]["mail"]
+    assert any(v.endswith(":/data") for v in server["volumes"])
+    assert any("/app/models" in v for v in server["volumes"])
+    assert server["depends_on"]["mail"]["condition"] == "service_healthy"
+    assert (ROOT / server["build"]["dockerfile"]).is_file()
