@@ -33,7 +33,7 @@ def portrait_jpeg(side: int = 384) -> bytes:
     return buf.getvalue()
 
 
-def kiosk(client: httpx.Client, photo: bytes, stop_at: float, gatys_every: int, results: list, kiosk_id: int):
+def kiosk(client: httpx.Client, photo: bytes, stop_at: float, gatys_every: int, results: list, kiosk_id: str):
     n = 0
     while time.monotonic() < stop_at:
         n += 1
@@ -59,12 +59,12 @@ def kiosk(client: httpx.Client, photo: bytes, stop_at: float, gatys_every: int, 
         results.append((method, posted, status))
 
 
-def phase(server: ServerProcess, kiosks: int, seconds: float, gatys_every: int) -> list:
+def phase(server: ServerProcess, kiosks: int, seconds: float, gatys_every: int, tag: str) -> list:
     photo, results = portrait_jpeg(), []
     stop_at = time.monotonic() + seconds
     with server.client() as client:
         threads = [
-            threading.Thread(target=kiosk, args=(client, photo, stop_at, gatys_every, results, i))
+            threading.Thread(target=kiosk, args=(client, photo, stop_at, gatys_every, results, f"{tag}{i}"))
             for i in range(kiosks)
         ]
         for t in threads:
@@ -107,13 +107,15 @@ def main() -> None:
         queue_max=1000,
         fast_size=384,
         gatys_size=256,
-        gatys_iterations=60,
+        gatys_iterations=30,
     ).start()
     try:
-        fast = phase(server, args.kiosks, args.seconds, gatys_every=0)
-        mixed = phase(server, args.kiosks, args.seconds, gatys_every=5)
+        fast = phase(server, args.kiosks, args.seconds, gatys_every=0, tag="fast")
+        mixed = phase(server, args.kiosks, args.seconds, gatys_every=5, tag="mixed")
         report("fast", fast, args.seconds)
         report("mixed", mixed, args.seconds)
+        ids = [s["id"] for _, _, s in fast + mixed]
+        assert len(ids) == len(set(ids)), "every post made its own job"
         everything = fast + mixed
         done = [(p, s) for _, p, s in everything if s["state"] == "done"]
         overhead = engine = 0.0

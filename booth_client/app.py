@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import signal
 import sys
@@ -56,6 +57,7 @@ class BoothWindow(QMainWindow):
         self.job: JobCreated | None = None
         self.last_request: tuple[JobRequest, str] | None = None
         self.preview_frames = 0
+        self._last_count = -1
         self._countdown = 0
         self._corner_taps: list[float] = []
         self._flushing = False
@@ -153,7 +155,7 @@ class BoothWindow(QMainWindow):
         if self.current() != "live":
             return
         count, frame = self.camera.latest()
-        if frame is not None and count != getattr(self, "_last_count", -1):
+        if frame is not None and count != self._last_count:
             self._last_count = count
             self.live.view.show_pixmap(rgb_to_pixmap(frame))
             self.preview_frames += 1
@@ -293,8 +295,6 @@ class BoothWindow(QMainWindow):
         if self.job is not job:
             return
         if event.preview_jpeg_base64:
-            import base64
-
             self.progress.preview.show_pixmap(bytes_to_pixmap(base64.b64decode(event.preview_jpeg_base64)))
         self.progress.update_status(event.status.progress, event.status.position)
         if event.type == "done":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -106,8 +107,6 @@ class Service:
 
 
 def _same(a: str, b: str) -> bool:
-    import secrets
-
     return secrets.compare_digest(a.encode(), b.encode())
 
 
