@@ -403,6 +403,10 @@ class BoothWindow(QMainWindow):
         self.close()
 
     def closeEvent(self, event) -> None:
+        self.bridge.close()
+        self.job = None  # ends the event watcher
+        for timer in (self.preview_timer, self.count_timer, self.idle_timer, self.outbox_timer):
+            timer.stop()
         self.camera.stop()
         self.api.close()
         super().closeEvent(event)

@@ -16,7 +16,15 @@ class UiBridge(QObject):
 
     def __init__(self) -> None:
         super().__init__()
-        self.call.connect(lambda fn: fn())
+        self.closed = False
+        self.call.connect(self._run)
+
+    def _run(self, fn: Callable[[], None]) -> None:
+        if not self.closed:  # answers that arrive after the window closed have nobody to tell
+            fn()
+
+    def close(self) -> None:
+        self.closed = True
 
     def run(
         self,
@@ -28,10 +36,11 @@ class UiBridge(QObject):
             try:
                 result = work()
             except Exception as exc:  # handed to the UI, which decides what the visitor sees
-                if on_error is not None:
+                if on_error is not None and not self.closed:
                     self.call.emit(lambda e=exc: on_error(e))
                 return
-            self.call.emit(lambda r=result: on_done(r))
+            if not self.closed:
+                self.call.emit(lambda r=result: on_done(r))
 
         thread = threading.Thread(target=target, daemon=True)
         thread.start()

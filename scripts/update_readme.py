@@ -14,8 +14,12 @@ SECTIONS = {"settings": settings_reference, "kiosk": config_reference}
 
 def render(text: str) -> str:
     for name, make in SECTIONS.items():
-        text = re.sub(rf"<!-- {name}:begin -->\n.*?<!-- {name}:end -->",
-                      lambda _m, n=name, f=make: f"<!-- {n}:begin -->\n{f()}\n<!-- {n}:end -->", text, flags=re.S)
+        text = re.sub(
+            rf"<!-- {name}:begin -->\n.*?<!-- {name}:end -->",
+            lambda _m, n=name, f=make: f"<!-- {n}:begin -->\n{f()}\n<!-- {n}:end -->",
+            text,
+            flags=re.S,
+        )
     return text
 
 
