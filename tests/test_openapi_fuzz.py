@@ -37,6 +37,7 @@ def test_schemathesis_finds_no_server_error(tmp_path, cache_dir):
             capture_output=True,
             text=True,
             timeout=400,
+            cwd=tmp_path,  # schemathesis keeps a cache folder in its working directory
         )
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
         assert "No issues found" in result.stdout or "passed" in result.stdout.lower()
