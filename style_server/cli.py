@@ -208,7 +208,7 @@ def _run_gatys(engine, photo, choice, params):
     from tqdm import tqdm
 
     styles = choice.gatys_styles()
-    with tqdm(total=params.scales() and sum(i for _, i in params.scales()), desc="painting", unit="it") as bar:
+    with tqdm(total=sum(iterations for _, iterations in params.scales()), desc="painting", unit="it") as bar:
 
         def progress(p):
             bar.update(p.iteration - bar.n)

@@ -183,7 +183,7 @@ def bad_requests(portrait: bytes) -> list[tuple[str, dict, int, str]]:
         ("bad blend weight", form(style="starry-night:abc"), 422, "bad style weight"),
         ("negative blend", form(style="starry-night:-1"), 422, "negative"),
         ("mixed families", form(style="starry-night,palette-01"), 422, "cannot be blended"),
-        ("palette masterpiece", form(style="palette-01", method="gatys"), 422, "fast only"),
+        ("palette masterpiece", form(style="palette-01", method="gatys"), 422, "cannot run as a masterpiece"),
         ("unknown method", form(method="slow"), 422, "method"),
         ("bad address", form(email="not-an-address", consent="true"), 422, "email"),
         ("header injection", form(email="a@example.org\r\nBcc: all@example.org", consent="true"), 422, "line breaks"),

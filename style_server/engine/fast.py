@@ -81,18 +81,9 @@ class FastStylizer:
 
     def resolve(self, cards: list[tuple[StyleCard, float]], images: list[tuple[Image.Image, float]] = ()) -> FastStyle:
         """Turn a weighted blend of cards and/or style images into one runnable style."""
-        families = {_family(card) for card, _ in cards} | ({"arbitrary"} if images else set())
-        if len(families) != 1:
-            raise InvalidParameter(
-                "these styles cannot be blended together: blend paintings (and style images) "
-                "with each other, "
-                "or the numbered palettes with each other"
-            )
-        family = families.pop()
+        family = blend_family(cards, bool(images))
         total = sum(w for _, w in cards) + sum(w for _, w in images)
         if family == "trained":
-            if len(cards) != 1:
-                raise InvalidParameter("a trained style runs alone; blend paintings instead")
             return FastStyle("trained", weights_file=str(cards[0][0].path(cards[0][0].weights)))
         if family == "multistyle":
             vector = torch.zeros(NUM_STYLES)
@@ -162,6 +153,20 @@ def _finish(painted: Image.Image, photo: Image.Image, options: FastOptions) -> I
         mask = face_mask(photo)
         strength = options.strength * (1.0 - (1.0 - options.face_style_keep) * mask)
     return painted if np.all(np.asarray(strength) >= 1.0) else blend(painted, photo, strength)
+
+
+def blend_family(cards: list[tuple[StyleCard, float]], has_images: bool) -> Family:
+    """The one network that can paint this blend, or a clear error when the styles cannot mix."""
+    families = {_family(card) for card, _ in cards} | ({"arbitrary"} if has_images else set())
+    if len(families) != 1:
+        raise InvalidParameter(
+            "these styles cannot be blended together: blend paintings (and style images) "
+            "with each other, or the numbered palettes with each other"
+        )
+    family = families.pop()
+    if family == "trained" and len(cards) != 1:
+        raise InvalidParameter("a trained style runs alone; blend paintings instead")
+    return family
 
 
 def _family(card: StyleCard) -> Family:

@@ -14,8 +14,9 @@ from PIL import Image
 
 from .catalogue import Catalogue, StyleCard, parse_blend
 from .errors import InvalidParameter
-from .fast import FastStyle, FastStylizer
+from .fast import FastStyle, FastStylizer, blend_family
 from .gatys import GatysOptimizer
+from .imageio import load_image
 from .tensors import pick_device
 from .vgg import VGGFeatures, VGGSource, load_vgg
 
@@ -28,17 +29,17 @@ class StyleChoice:
     images: list[tuple[Image.Image, float]]
 
     def gatys_styles(self) -> list[tuple[Image.Image, float]]:
-        from .imageio import load_image
+        _check_gatys(self.cards)
+        return list(self.images) + [(load_image(c.path(c.style_image)), w) for c, w in self.cards]
 
-        styles = list(self.images)
-        for card, weight in self.cards:
-            if not card.style_image:
-                raise InvalidParameter(
-                    f"style {card.id!r} has no painting to learn from, so it cannot run as a masterpiece "
-                    "(gatys); choose a painting, or method fast"
-                )
-            styles.append((load_image(card.path(card.style_image)), weight))
-        return styles
+
+def _check_gatys(cards: list[tuple[StyleCard, float]]) -> None:
+    for card, _ in cards:
+        if not card.style_image:
+            raise InvalidParameter(
+                f"style {card.id!r} has no painting to learn from, so it cannot run as a masterpiece "
+                "(gatys); choose a painting, or method fast"
+            )
 
 
 class Engine:
@@ -81,11 +82,22 @@ class Engine:
     def gatys(self) -> GatysOptimizer:
         return GatysOptimizer(self.vgg()[0], self.device)
 
-    def choose(self, style: str | None, style_images: list[tuple[Image.Image, float]] = ()) -> StyleChoice:
+    def _cards(self, style: str | None, has_images: bool) -> list[tuple[StyleCard, float]]:
         cards = [(self.catalogue.get(name), w) for name, w in parse_blend(style)] if style else []
-        if not cards and not style_images:
-            raise InvalidParameter("choose a style (--style NAME) or give a style image (--style-image FILE)")
-        return StyleChoice(cards, list(style_images))
+        if not cards and not has_images:
+            raise InvalidParameter("choose a style (a name from the catalogue) or give a style image")
+        return cards
+
+    def choose(self, style: str | None, style_images: list[tuple[Image.Image, float]] = ()) -> StyleChoice:
+        return StyleChoice(self._cards(style, bool(style_images)), list(style_images))
+
+    def check_request(self, style: str | None, has_style_image: bool, method: str) -> None:
+        """Refuse up front what would fail when the job runs: unknown styles, impossible blends or methods."""
+        cards = self._cards(style, has_style_image)
+        if method == "gatys":
+            _check_gatys(cards)
+        else:
+            blend_family(cards, has_style_image)
 
     def fast_style(self, choice: StyleChoice) -> FastStyle:
         return self.fast.resolve(choice.cards, choice.images)

@@ -248,7 +248,7 @@ def _register_routes(app: FastAPI, settings: Settings) -> None:
             style_png = await read_image_upload(
                 style_image, "style_image", settings.max_upload_bytes, settings.max_input_pixels
             )
-        _check_style(s, form, style_png is not None)
+        s.engine.check_request(form.style, style_png is not None, form.method)
         job, created = s.store.create(
             kiosk=kiosk,
             idem_key=idempotency_key,
@@ -345,17 +345,3 @@ def _parse_form(style, method, email, consent, language, options) -> JobRequest:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())
         raise HTTPException(422, problems) from None
-
-
-def _check_style(s: Service, form: JobRequest, has_style_image: bool) -> None:
-    """Refuse now what would fail later: unknown styles, and masterpieces of styles without a painting."""
-    from PIL import Image
-
-    placeholder = [(Image.new("RGB", (1, 1)), 1.0)] if has_style_image else []
-    choice = s.engine.choose(form.style, placeholder)
-    if form.method == "gatys":
-        for card, _ in choice.cards:
-            if not card.style_image:
-                raise HTTPException(422, f"style {card.id!r} is fast only; choose a painting for a masterpiece")
-    elif len({c.kind == "multistyle" for c, _ in choice.cards} | ({False} if has_style_image else set())) > 1:
-        raise HTTPException(422, "these styles cannot be blended together")
