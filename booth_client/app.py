@@ -76,23 +76,28 @@ class BoothWindow(QMainWindow):
     # -- construction ---------------------------------------------------------------------------------
 
     def _build_screens(self) -> None:
-        lang = self.config.language
         self.stack = QStackedWidget()
         self.setCentralWidget(self.stack)
+        self.operator = OperatorScreen(self.config)
+        self.stack.addWidget(self.operator)
+        self.operator.closed.connect(self.reset)
+        self.operator.saved.connect(self.apply_config)
+        self.operator.retry_outbox.connect(self.flush_outbox)
+        self.operator.test_camera.connect(self._test_camera)
+        self.operator.test_email.connect(self._test_email)
+        self.operator.quit_kiosk.connect(self._leave_kiosk)
+        self._build_visitor_screens()
+
+    def _visitor_screens(self) -> tuple:
+        return (self.attract, self.live, self.review, self.gallery, self.email, self.progress, self.result)
+
+    def _build_visitor_screens(self) -> None:
+        """(Re)build every screen a visitor sees, in the configured language."""
+        lang = self.config.language
         self.attract, self.live, self.review = AttractScreen(lang), LiveScreen(lang), ReviewScreen(lang)
         self.gallery, self.email = GalleryScreen(lang), EmailScreen(lang)
         self.progress, self.result = ProgressScreen(lang), ResultScreen(lang)
-        self.operator = OperatorScreen(self.config)
-        for screen in (
-            self.attract,
-            self.live,
-            self.review,
-            self.gallery,
-            self.email,
-            self.progress,
-            self.result,
-            self.operator,
-        ):
+        for screen in self._visitor_screens():
             self.stack.addWidget(screen)
         self.attract.note.setText(self.config.demo_note)
         self.attract.start.connect(lambda: self.go(self.live))
@@ -107,19 +112,16 @@ class BoothWindow(QMainWindow):
         self.email.back.connect(lambda: self.go(self.gallery))
         self.progress.finish.connect(self.reset)
         self.result.finish.connect(self.reset)
-        self.operator.closed.connect(self.reset)
-        self.operator.saved.connect(self.apply_config)
-        self.operator.retry_outbox.connect(self.flush_outbox)
-        self.operator.test_camera.connect(self._test_camera)
-        self.operator.test_email.connect(self._test_email)
-        self.operator.quit_kiosk.connect(self._leave_kiosk)
 
     def _start_camera(self, source: str) -> Camera:
         camera = Camera(source, self.config.camera_width, self.config.camera_height, self.config.mirror)
-        camera.available.connect(self.live.set_camera_available, Qt.ConnectionType.QueuedConnection)
+        camera.available.connect(self._camera_available, Qt.ConnectionType.QueuedConnection)
         self.live.set_camera_available(False)
         camera.start()
         return camera
+
+    def _camera_available(self, available: bool) -> None:
+        self.live.set_camera_available(available)
 
     # -- navigation -----------------------------------------------------------------------------------
 
@@ -356,15 +358,20 @@ class BoothWindow(QMainWindow):
 
     def apply_config(self, config: KioskConfig) -> None:
         camera_changed = config.camera != self.config.camera
+        language_changed = config.language != self.config.language
         self.config = config
         config.save(self.config_path)
         self.api.close()
         self.api = ServerApi(config.server_url, config.api_key)
+        if language_changed:
+            for screen in self._visitor_screens():
+                self.stack.removeWidget(screen)
+                screen.deleteLater()
+            self._build_visitor_screens()
+            self.live.set_camera_available(self.camera.is_available)
         if camera_changed:
             self.camera.stop()
             self.camera = self._start_camera(config.camera)
-        for screen in (self.attract, self.live, self.review, self.gallery, self.email, self.progress, self.result):
-            screen.language = config.language
         self.load_styles()
 
     def _test_camera(self, source: str) -> None:

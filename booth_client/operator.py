@@ -35,6 +35,7 @@ class OperatorScreen(QWidget):
         super().__init__()
         self.setObjectName(self.name)
         self.config = config
+        self.all_ids: list[str] = []
         self.pages = QStackedWidget()
         QVBoxLayout(self).addWidget(self.pages)
         self.pages.addWidget(self._pin_page())
@@ -98,10 +99,19 @@ class OperatorScreen(QWidget):
         form.addRow("Idle timeout (s)", self.idle)
         form.addRow("Test e-mail to", self.test_address)
         layout.addLayout(form)
-        layout.addWidget(QLabel("Styles (tick to show, drag to order)"))
+        layout.addWidget(QLabel("Styles (tick to show; select one and move it up or down)"))
+        styles_row = QHBoxLayout()
         self.style_list = QListWidget()
         self.style_list.setDragDropMode(QListWidget.DragDropMode.InternalMove)
-        layout.addWidget(self.style_list, 1)
+        styles_row.addWidget(self.style_list, 1)
+        arrows = QVBoxLayout()
+        self.up_button, self.down_button = button("▲", secondary=True), button("▼", secondary=True)
+        self.up_button.clicked.connect(lambda: self._move(-1))
+        self.down_button.clicked.connect(lambda: self._move(1))
+        arrows.addWidget(self.up_button)
+        arrows.addWidget(self.down_button)
+        styles_row.addLayout(arrows)
+        layout.addLayout(styles_row, 1)
         self.status = QLabel("")
         self.status.setProperty("note", True)
         self.status.setWordWrap(True)
@@ -133,6 +143,7 @@ class OperatorScreen(QWidget):
         self.idle.setValue(config.idle_timeout_s)
 
     def set_styles(self, all_ids: list[str], enabled: list[str]) -> None:
+        self.all_ids = list(all_ids)
         self.style_list.clear()
         ordered = [s for s in enabled if s in all_ids] + [s for s in all_ids if s not in enabled]
         for style_id in ordered:
@@ -141,10 +152,20 @@ class OperatorScreen(QWidget):
             item.setCheckState(Qt.CheckState.Checked if not enabled or style_id in enabled else Qt.CheckState.Unchecked)
             self.style_list.addItem(item)
 
+    def _move(self, step: int) -> None:
+        row = self.style_list.currentRow()
+        target = row + step
+        if row < 0 or not 0 <= target < self.style_list.count():
+            return
+        item = self.style_list.takeItem(row)
+        self.style_list.insertItem(target, item)
+        self.style_list.setCurrentRow(target)
+
     def _save(self) -> None:
         items = [self.style_list.item(i) for i in range(self.style_list.count())]
         checked = [i.text() for i in items if i.checkState() == Qt.CheckState.Checked]
-        styles = [] if len(checked) == len(items) else checked
+        reordered = [i.text() for i in items] != self.all_ids
+        styles = checked if reordered or len(checked) != len(items) else []  # []: all, in the server's order
         updated = self.config.model_copy(
             update={
                 "server_url": self.server_url.text().strip(),

@@ -187,15 +187,21 @@ def test_operator_panel_behind_pin_persists_settings(qtbot, tmp_path, server, vi
     window.operator.language.setCurrentText("de")
     first = window.operator.style_list.item(0)
     first.setCheckState(Qt.CheckState.Unchecked)
+    window.operator.style_list.setCurrentRow(2)
+    moved = window.operator.style_list.item(2).text()
+    click(qtbot, window.operator.up_button)  # touch-friendly reordering
+    assert window.operator.style_list.item(1).text() == moved
     shot(window, "10-operator")
     click(qtbot, window.operator.buttons["Save"])
     saved = KioskConfig.load(tmp_path / "kiosk.json")
     assert saved.idle_timeout_s == 45 and saved.language == "de"
     assert saved.styles and first.text() not in saved.styles
+    assert saved.styles[0] == moved
     click(qtbot, window.operator.buttons["Test camera"])
     qtbot.waitUntil(lambda: "works" in window.operator.status.text(), timeout=10000)
     click(qtbot, window.operator.buttons["Close"])
     assert window.current() == "attract"
+    assert window.attract.start_button.text() == tr("touch_to_start", "de")  # the screens speak German now
 
 
 def test_idle_kiosk_returns_to_the_attract_screen(qtbot, tmp_path, video):
