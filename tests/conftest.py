@@ -46,3 +46,23 @@ def engine(cache_dir):
 @pytest.fixture(scope="session")
 def vgg(engine):
     return engine.vgg()[0]
+
+
+@pytest.fixture(scope="module")
+def inbox(tmp_path_factory):
+    """A real SMTP server (aiosmtpd) on loopback, one per test module."""
+    from tests.harness import Inbox
+
+    box = Inbox(tmp_path_factory.mktemp("inbox")).start()
+    yield box
+    box.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, cache_dir, inbox):
+    """A real style server (uvicorn on 127.0.0.1) delivering to ``inbox``, one per test module."""
+    from tests.harness import ServerProcess
+
+    proc = ServerProcess(tmp_path_factory.mktemp("data"), cache_dir, inbox.port).start()
+    yield proc
+    proc.stop()

@@ -24,20 +24,6 @@ def video(tmp_path_factory) -> Path:
     return make_demo_video(tmp_path_factory.mktemp("camera") / "webcam.avi")
 
 
-@pytest.fixture(scope="module")
-def inbox(tmp_path_factory):
-    box = Inbox(tmp_path_factory.mktemp("kiosk-inbox")).start()
-    yield box
-    box.stop()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, cache_dir, inbox):
-    proc = ServerProcess(tmp_path_factory.mktemp("kiosk-server"), cache_dir, inbox.port).start()
-    yield proc
-    proc.stop()
-
-
 def make_window(qtbot, tmp_path, **overrides) -> BoothWindow:
     config = KioskConfig(
         **{

@@ -15,20 +15,6 @@ from tests.harness import Inbox, ServerProcess, free_port, wait_for_state
 
 
 @pytest.fixture(scope="module")
-def inbox(tmp_path_factory):
-    box = Inbox(tmp_path_factory.mktemp("inbox")).start()
-    yield box
-    box.stop()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, cache_dir, inbox):
-    proc = ServerProcess(tmp_path_factory.mktemp("data"), cache_dir, inbox.port).start()
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(scope="module")
 def client(server):
     with server.client() as c:
         yield c
