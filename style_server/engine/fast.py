@@ -77,6 +77,11 @@ class FastStylizer:
                 self._nets[key] = net
             return self._nets[key]
 
+    def warm_up(self) -> None:
+        """Load the pretrained networks now, so the first visitor does not wait for it."""
+        for key in ("multistyle", "predictor", "arbitrary"):
+            self._net(key)
+
     # -- resolving styles ----------------------------------------------------------------------------
 
     def resolve(self, cards: list[tuple[StyleCard, float]], images: list[tuple[Image.Image, float]] = ()) -> FastStyle:

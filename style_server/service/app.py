@@ -101,8 +101,7 @@ class Service:
             await asyncio.sleep(min(60.0, self.settings.retention_hours * 360))
 
     async def warm_up(self) -> None:
-        await asyncio.to_thread(self.engine.fast._net, "multistyle")
-        await asyncio.to_thread(self.engine.fast._net, "arbitrary")
+        await asyncio.to_thread(self.engine.fast.warm_up)
         self.ready = True
 
 
@@ -262,7 +261,7 @@ def _register_routes(app: FastAPI, settings: Settings) -> None:
         )
         if not created:
             response.status_code = 200
-        s.runner.wakeup.set()
+        s.runner.notify(job.method)
         log.info("job %s queued (%s) for kiosk %s", job.id, job.method, kiosk)
         return JobCreated(id=job.id, token=job.token, status=s.status(job))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import html
 import logging
 import time
@@ -13,7 +12,8 @@ from email.utils import make_msgid
 import aiosmtplib
 
 from ..config import Settings
-from ..engine.catalogue import Catalogue
+from ..engine.catalogue import Catalogue, parse_blend
+from ..engine.errors import EngineError
 from .metrics import Metrics
 from .store import Store
 
@@ -70,7 +70,6 @@ class Outbox:
 
     def __init__(self, settings: Settings, store: Store, catalogue: Catalogue, metrics: Metrics) -> None:
         self.settings, self.store, self.catalogue, self.metrics = settings, store, catalogue, metrics
-        self.wakeup = asyncio.Event()
 
     async def run(self) -> None:
         while True:
@@ -79,9 +78,16 @@ class Outbox:
                     await self._deliver(row["job_id"], row["attempts"])
             except Exception:  # keep the loop alive whatever happens; the row stays pending
                 log.exception("outbox pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wakeup.wait(), timeout=1.0)
-            self.wakeup.clear()
+            await asyncio.sleep(1.0)  # the outbox is polled: mails are queued from worker threads
+
+    def _attribution(self, job) -> str | None:
+        """Credit every painting of the style (blends credit each); a visitor's own picture has none."""
+        if not job.style or job.has_style_image:
+            return None
+        try:
+            return " and ".join(self.catalogue.get(name).attribution for name, _ in parse_blend(job.style))
+        except EngineError:
+            return None
 
     async def _deliver(self, job_id: str, attempts: int) -> None:
         job = self.store.get(job_id)
@@ -89,11 +95,9 @@ class Outbox:
         if job is None or not job.email or not result.is_file():
             self.store.mail_failed(job_id, "job, address or result no longer exists", time.time(), give_up=True)
             return
-        attribution = None
-        if job.style and "," not in job.style and not job.has_style_image:
-            card = next((c for c in self.catalogue if c.id == job.style), None)
-            attribution = card.attribution if card else None
-        message = build_message(self.settings, job.email, job.id, job.language, attribution, result.read_bytes())
+        message = build_message(
+            self.settings, job.email, job.id, job.language, self._attribution(job), result.read_bytes()
+        )
         s = self.settings
         try:
             await aiosmtplib.send(

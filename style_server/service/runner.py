@@ -38,8 +38,12 @@ class Runner:
         # first guesses until real jobs teach us (a 512 px masterpiece: ~20 s on a GPU, minutes on a CPU)
         on_gpu = engine.device.type == "cuda"
         self.average_seconds = {"fast": 0.2 if on_gpu else 1.0, "gatys": 20.0 if on_gpu else 240.0}
-        self.wakeup = asyncio.Event()
+        self.wakeups = {"fast": asyncio.Event(), "gatys": asyncio.Event()}
         self.stopping = False
+
+    def notify(self, method: str) -> None:
+        """A job was queued: its lane starts at once instead of at its next poll."""
+        self.wakeups[method].set()
 
     def eta(self, job: Job) -> float:
         lanes = 1 if job.method == "fast" else self.settings.gatys_concurrency
@@ -58,21 +62,22 @@ class Runner:
                 await asyncio.to_thread(self._run_fast, claimed)
                 self._update_depth()
             else:
-                await self._idle()
+                await self._idle("fast")
 
     async def gatys_lane(self) -> None:
         while not self.stopping:
             jobs = [j for j in self.store.queued("gatys", 1) if self.store.claim(j.id)]  # claim is atomic
             if not jobs:
-                await self._idle()
+                await self._idle("gatys")
                 continue
             await asyncio.to_thread(self._run_gatys, jobs[0])
             self._update_depth()
 
-    async def _idle(self) -> None:
+    async def _idle(self, method: str) -> None:
+        wakeup = self.wakeups[method]
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wakeup.wait(), timeout=0.5)
-        self.wakeup.clear()
+            await asyncio.wait_for(wakeup.wait(), timeout=0.5)
+        wakeup.clear()
 
     def _update_depth(self) -> None:
         for method, count in self.store.depth().items():
