@@ -315,3 +315,27 @@ def test_results_are_real_paintings(client, portrait_jpeg):
     painted = np.asarray(Image.open(io.BytesIO(result)), np.float32)
     photo = np.asarray(Image.open(io.BytesIO(portrait_jpeg)), np.float32)
     assert np.abs(painted - photo).mean() > 20
+
+
+def test_graceful_shutdown_requeues_the_running_masterpiece(tmp_path, cache_dir):
+    box = Inbox(tmp_path / "inbox").start()
+    server = ServerProcess(tmp_path / "data", cache_dir, box.port, gatys_iterations=400, gatys_size=128).start()
+    try:
+        with server.client() as c:
+            job = post_job(
+                c, _portrait_bytes(), style="the-scream", method="gatys", email="fa@example.org", consent=True
+            ).json()
+            wait_for_state(c, job, {"running"})
+        started = time.monotonic()
+        server.stop()  # SIGTERM, as a service manager sends it
+        assert time.monotonic() - started < 15
+        assert "Application shutdown complete" in server.log.read_text()  # uvicorn then re-raises SIGTERM
+        server.env["PORTRAIT_GATYS_ITERATIONS"] = "10"
+        server.start()
+        with server.client() as c:
+            assert wait_for_state(c, job, {"done", "failed"}, timeout=180)["state"] == "done"
+        [mail] = box.wait_for(1)
+        assert mail["To"] == "fa@example.org"
+    finally:
+        server.stop()
+        box.stop()
