@@ -215,7 +215,9 @@ def test_job_access_needs_the_token(client, portrait_jpeg):
     assert client.get("/v1/jobs/does-not-exist", headers={"X-Job-Token": job["token"]}).status_code == 404
 
 
-def test_restart_mid_job_finishes_with_one_mail(tmp_path, cache_dir):
+@pytest.mark.parametrize("how", ["kill -9", "SIGTERM"])
+def test_restart_mid_job_finishes_with_one_mail(tmp_path, cache_dir, how):
+    """A crash (kill -9) or a service manager's stop (SIGTERM) while a masterpiece is being painted."""
     box = Inbox(tmp_path / "inbox").start()
     server = ServerProcess(tmp_path / "data", cache_dir, box.port, gatys_iterations=400, gatys_size=128).start()
     try:
@@ -233,12 +235,17 @@ def test_restart_mid_job_finishes_with_one_mail(tmp_path, cache_dir):
             while c.get(f"/v1/jobs/{job['id']}", headers={"X-Job-Token": job["token"]}).json()["progress"] <= 0:
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
-        server.kill9()
+        if how == "kill -9":
+            server.kill9()
+        else:
+            started = time.monotonic()
+            server.stop()
+            assert time.monotonic() - started < 15
+            assert "Application shutdown complete" in server.log.read_text()  # uvicorn then re-raises SIGTERM
         server.env["PORTRAIT_GATYS_ITERATIONS"] = "10"  # the rerun need not take as long
         server.start()
         with server.client() as c:
-            status = wait_for_state(c, job, {"done", "failed"}, timeout=180)
-            assert status["state"] == "done"
+            assert wait_for_state(c, job, {"done", "failed"}, timeout=180)["state"] == "done"
         [mail] = box.wait_for(1)
         assert mail["To"] == "cy@example.org"
         time.sleep(1.5)
@@ -315,27 +322,3 @@ def test_results_are_real_paintings(client, portrait_jpeg):
     painted = np.asarray(Image.open(io.BytesIO(result)), np.float32)
     photo = np.asarray(Image.open(io.BytesIO(portrait_jpeg)), np.float32)
     assert np.abs(painted - photo).mean() > 20
-
-
-def test_graceful_shutdown_requeues_the_running_masterpiece(tmp_path, cache_dir):
-    box = Inbox(tmp_path / "inbox").start()
-    server = ServerProcess(tmp_path / "data", cache_dir, box.port, gatys_iterations=400, gatys_size=128).start()
-    try:
-        with server.client() as c:
-            job = post_job(
-                c, _portrait_bytes(), style="the-scream", method="gatys", email="fa@example.org", consent=True
-            ).json()
-            wait_for_state(c, job, {"running"})
-        started = time.monotonic()
-        server.stop()  # SIGTERM, as a service manager sends it
-        assert time.monotonic() - started < 15
-        assert "Application shutdown complete" in server.log.read_text()  # uvicorn then re-raises SIGTERM
-        server.env["PORTRAIT_GATYS_ITERATIONS"] = "10"
-        server.start()
-        with server.client() as c:
-            assert wait_for_state(c, job, {"done", "failed"}, timeout=180)["state"] == "done"
-        [mail] = box.wait_for(1)
-        assert mail["To"] == "fa@example.org"
-    finally:
-        server.stop()
-        box.stop()
