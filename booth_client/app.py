@@ -291,7 +291,8 @@ class BoothWindow(QMainWindow):
                     if event.type in ("done", "failed", "cancelled"):
                         return
             except (ServerUnavailable, RequestRejected):
-                time.sleep(2)
+                pass
+            time.sleep(2)  # the stream broke or ended early (server restart): follow it again shortly
 
     def _on_event(self, job: JobCreated, event: JobEvent) -> None:
         if self.job is not job:

@@ -38,8 +38,8 @@ class Camera(QObject):
         self.source, self.width, self.height, self.mirror = source, width, height, mirror
         self._latest: np.ndarray | None = None
         self._lock = threading.Lock()
+        self._new_frame = threading.Condition(self._lock)
         self._stop = threading.Event()
-        self._fresh = threading.Event()
         self._thread: threading.Thread | None = None
         self.is_available = False
         self.frames_seen = 0
@@ -60,12 +60,13 @@ class Camera(QObject):
             return self.frames_seen, self._latest
 
     def still(self, timeout: float = 2.0) -> np.ndarray | None:
-        """The next frame captured after this call: never a stale one from the buffer."""
-        self._fresh.clear()
-        if not self._fresh.wait(timeout):
-            return None
-        with self._lock:
-            return None if self._latest is None else self._latest.copy()
+        """A frame exposed after this call: the first new one may have waited in the driver's buffer,
+        so the second is taken."""
+        with self._new_frame:
+            start = self.frames_seen
+            if not self._new_frame.wait_for(lambda: self.frames_seen >= start + 2, timeout):
+                return None
+            return self._latest.copy()
 
     # -- worker thread ------------------------------------------------------------------------------
 
@@ -104,10 +105,10 @@ class Camera(QObject):
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             if self.mirror:
                 rgb = rgb[:, ::-1].copy()
-            with self._lock:
+            with self._new_frame:
                 self._latest = rgb
                 self.frames_seen += 1
-            self._fresh.set()
+                self._new_frame.notify_all()
             self._set_available(True)
             if period:
                 time.sleep(max(0.0, period - (time.monotonic() - started)))
