@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from style_server.cli import main
+from tests.conftest import ROOT
 from tests.test_imageio import jpeg_bytes, png_header
 
 SCRIPT = Path(sys.executable).parent / "style-server"
@@ -146,3 +147,62 @@ def test_bad_input_gives_one_clear_error_and_writes_nothing(args, message, photo
 def test_bad_output_name_is_refused(photo, tmp_path, capsys):
     assert main(["stylize", str(photo), "--style", "starry-night", "-o", str(tmp_path / "out.bmp")]) == 2
     assert "must end in .png" in capsys.readouterr().err
+
+
+def test_train_command_exports_a_style_the_catalogue_serves(tmp_path, monkeypatch, capsys):
+    from skimage import data
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("astronaut", "coffee"):
+        Image.fromarray(getattr(data, name)()).save(photos / f"{name}.jpg")
+    style = ROOT / "models" / "paintings" / "the-scream" / "style.jpg"
+    monkeypatch.setenv("PORTRAIT_MODELS_DIR", str(tmp_path / "models"))
+    from style_server.config import get_settings
+
+    get_settings.cache_clear()
+    args = [
+        "train",
+        "--style",
+        str(style),
+        "--content-dir",
+        str(photos),
+        "--id",
+        "scream-test",
+        "--name",
+        "Scream",
+        "--artist",
+        "Edvard Munch",
+        "--iterations",
+        "3",
+        "--image-size",
+        "64",
+        "--width",
+        "8",
+        "--batch-size",
+        "1",
+        "--work-dir",
+        str(tmp_path / "work"),
+    ]
+    assert main(args) == 0
+    assert "trained scream-test: 3 steps" in capsys.readouterr().out
+    assert main(["styles", "--json"]) == 0
+    styles = {s["id"]: s for s in json.loads(capsys.readouterr().out)}
+    assert styles["scream-test"]["kind"] == "trained" and styles["scream-test"]["training"]["iterations"] == 3
+    out = tmp_path / "painted.png"
+    assert (
+        main(
+            [
+                "stylize",
+                str(ROOT / "booth_client" / "assets" / "demo_portrait.jpg"),
+                "-o",
+                str(out),
+                "--style",
+                "scream-test",
+                "--size",
+                "64",
+            ]
+        )
+        == 0
+    )
+    assert Image.open(out).size == (64, 64)
