@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from style_server.dev_inbox import start_inbox
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a service manager's stop also cleans up below
+
     inbox_dir = args.data / "inbox"
     inbox = start_inbox(inbox_dir, port=args.smtp_port)
     print(f"mail: caught locally in {inbox_dir} (dev inbox on port {args.smtp_port})", flush=True)
