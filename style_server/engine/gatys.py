@@ -151,8 +151,7 @@ class GatysOptimizer:
         base = to_tensor(content, self.device)
         if params.init == "content":
             return base
-        noise = torch.rand(base.shape, generator=generator).to(self.device)
-        return noise
+        return torch.rand(base.shape, generator=generator).to(self.device)
 
 
 class _Run:
@@ -160,12 +159,8 @@ class _Run:
 
     def __init__(self, owner: GatysOptimizer, params, total, on_progress, cancel, stop_at_loss) -> None:
         self.vgg, self.device, self.params = owner.vgg, owner.device, params
-        self.total, self.on_progress, self.cancel, self.stop_at_loss = (
-            total,
-            on_progress,
-            cancel,
-            stop_at_loss,
-        )
+        self.total, self.on_progress = total, on_progress
+        self.cancel, self.stop_at_loss = cancel, stop_at_loss
         self.iteration = 0
         self.history: list[float] = []
         self.last_losses: dict[str, float] = {}
