@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .config import get_settings
-from .engine.errors import EngineError, InvalidParameter
+from .engine.errors import EngineError, InvalidParameter, validated
 
 
 def _add_style_args(p: argparse.ArgumentParser) -> None:
@@ -157,6 +157,7 @@ def _gatys_params(args, size: int | None):
 
 
 def cmd_stylize(args) -> int:
+    from .engine.fast import FastOptions
     from .engine.imageio import load_image, save_image_atomic
 
     _check_output(args.output)
@@ -165,7 +166,8 @@ def cmd_stylize(args) -> int:
     choice = engine.choose(args.style, _style_images(args.style_image))
     size = _output_size(args.size, photo)
     if args.method == "fast":
-        options = _fast_options(
+        options = validated(
+            FastOptions,
             size=size,
             strength=args.strength,
             preserve_color=args.preserve_color,
@@ -177,17 +179,6 @@ def cmd_stylize(args) -> int:
     save_image_atomic(result, args.output)
     print(f"wrote {args.output} ({result.width}x{result.height}, {args.method})")
     return 0
-
-
-def _fast_options(**values):
-    from pydantic import ValidationError
-
-    from .engine.fast import FastOptions
-
-    try:
-        return FastOptions(**values)
-    except ValidationError as exc:
-        raise InvalidParameter("; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())) from None
 
 
 def _output_size(requested: int | None, photo) -> int | None:
@@ -248,7 +239,6 @@ def cmd_styles(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from pydantic import ValidationError
     from tqdm import tqdm
 
     from .engine.imageio import load_image
@@ -267,10 +257,7 @@ def cmd_train(args) -> int:
         "preview_every",
         "seed",
     )
-    try:
-        params = TrainParams(**{n: getattr(args, n) for n in names if getattr(args, n) is not None})
-    except ValidationError as exc:
-        raise InvalidParameter("; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())) from None
+    params = validated(TrainParams, **{n: getattr(args, n) for n in names if getattr(args, n) is not None})
     engine = _engine(args)
     style = load_image(args.style)
     work_dir = args.work_dir or Path("training") / args.id

@@ -1,5 +1,17 @@
 """Errors the engine raises. Every message is written for the person who has to act on it."""
 
+from __future__ import annotations
+
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class HasErrors(Protocol):  # pydantic's ValidationError, and FastAPI's request errors alike
+    def errors(self) -> Any: ...
+
 
 class EngineError(Exception):
     """A problem the caller can fix (bad input, missing weights, impossible parameters)."""
@@ -23,3 +35,16 @@ class InvalidParameter(EngineError):
 
 class Cancelled(EngineError):
     """The caller asked a long-running job to stop."""
+
+
+def describe(exc: HasErrors, skip: int = 0, whole: str = "value") -> str:
+    """Pydantic's findings as one line: ``field: problem; other: problem``."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'][skip:])) or whole}: {e['msg']}" for e in exc.errors())
+
+
+def validated(model: type[Model], prefix: str = "", **values) -> Model:
+    """Build ``model`` from user-given values; a bad value becomes one readable InvalidParameter."""
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        raise InvalidParameter(prefix + describe(exc, whole="parameters")) from None

@@ -15,7 +15,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .color import preserve_colors
-from .errors import Cancelled, InvalidParameter
+from .errors import Cancelled, InvalidParameter, validated
 from .face import face_mask
 from .imageio import fit_longest_side
 from .losses import content_loss, gram, style_loss, style_targets, tv_loss
@@ -95,13 +95,7 @@ ProgressFn = Callable[[GatysProgress], None]
 
 def make_params(**values) -> GatysParams:
     """Build parameters, turning validation failures into one readable InvalidParameter."""
-    from pydantic import ValidationError
-
-    try:
-        return GatysParams(**values)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']}" for e in exc.errors())
-        raise InvalidParameter(f"invalid Gatys parameters: {problems}") from None
+    return validated(GatysParams, "invalid Gatys parameters: ", **values)
 
 
 class GatysOptimizer:

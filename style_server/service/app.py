@@ -33,7 +33,7 @@ from shared.protocol import (
 )
 
 from ..config import Settings, get_settings
-from ..engine.errors import EngineError
+from ..engine.errors import EngineError, describe
 from ..engine.runtime import Engine
 from .mailer import Outbox
 from .metrics import Metrics
@@ -149,8 +149,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 def _register_errors(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'request'}: {e['msg']}" for e in exc.errors())
-        return JSONResponse({"detail": problems}, status_code=422)
+        return JSONResponse({"detail": describe(exc, skip=1, whole="request")}, status_code=422)
 
     @app.exception_handler(EngineError)
     async def engine_error(_: Request, exc: EngineError) -> JSONResponse:
@@ -342,5 +341,4 @@ def _parse_form(style, method, email, consent, language, options) -> JobRequest:
             style=style or None, method=method, email=email, consent=consent, language=language, options=parsed_options
         )
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())
-        raise HTTPException(422, problems) from None
+        raise HTTPException(422, describe(exc, whole="options")) from None
