@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .config import get_settings
+from .config import engine_from_settings, get_settings
 from .engine.errors import EngineError, InvalidParameter, validated
 
 
@@ -92,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     srv = sub.add_parser("serve", help="run the HTTP job service (settings: PORTRAIT_* variables)")
     srv.add_argument("--host")
     srv.add_argument("--port", type=int)
+    srv.add_argument(
+        "--tls",
+        action="store_const",
+        const="auto",
+        help="serve HTTPS with a self-signed certificate made on first start (same as PORTRAIT_TLS=auto)",
+    )
+
+    sub.add_parser("tls-fingerprint", help="print the SHA-256 fingerprint of the server's TLS certificate")
 
     inbox = sub.add_parser("dev-inbox", help="catch the booth's mail locally (no SMTP account needed)")
     inbox.add_argument("--host", default="127.0.0.1")
@@ -114,12 +122,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _engine(args):
-    from .engine.runtime import Engine
-
-    settings = get_settings()
-    if getattr(args, "device", None):
-        settings = settings.model_copy(update={"device": args.device})
-    return Engine.from_settings(settings)
+    return engine_from_settings(get_settings(), getattr(args, "device", None))
 
 
 def _style_images(specs: list[str]):
@@ -300,12 +303,51 @@ def cmd_serve(args) -> int:
     from .service.app import create_app
     from .service.logs import setup_logging
 
-    updates = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    updates = {k: v for k, v in (("host", args.host), ("port", args.port), ("tls", args.tls)) if v is not None}
     settings = get_settings().model_copy(update=updates)
+    if problems := settings.exposure_problems():
+        print(
+            f"error: refusing to listen on {settings.host}, beyond this machine:\n  - " + "\n  - ".join(problems),
+            file=sys.stderr,
+        )
+        return 2
     setup_logging()
+    ssl_options = {}
+    if settings.tls_enabled:
+        tls = _tls_files(settings)
+        if tls is None:
+            return 2
+        ssl_options = {"ssl_certfile": str(tls.cert_file), "ssl_keyfile": str(tls.key_file)}
+        print(tls.announcement(), flush=True)
+        logging.getLogger("style_server.tls").info(tls.announcement())
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_config=None, timeout_graceful_shutdown=10
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+        **ssl_options,
     )
+    return 0
+
+
+def _tls_files(settings):
+    from .service.tls import tls_files
+
+    try:
+        return tls_files(settings)
+    except (OSError, ValueError) as exc:  # unreadable or missing certificate files, a PEM that is not one
+        print(f"error: TLS certificate: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_tls_fingerprint(args) -> int:
+    """For operators: the fingerprint to enter in each kiosk (the certificate is made now if it is missing)."""
+    tls = _tls_files(get_settings())
+    if tls is None:
+        return 2
+    print(tls.announcement())
+    print(f"certificate: {tls.cert_file}{' (made now)' if tls.created else ''}", file=sys.stderr)
     return 0
 
 
@@ -330,6 +372,7 @@ COMMANDS = {
     "train": cmd_train,
     "download-vgg": cmd_download_vgg,
     "serve": cmd_serve,
+    "tls-fingerprint": cmd_tls_fingerprint,
     "dev-inbox": cmd_dev_inbox,
 }
 

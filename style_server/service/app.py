@@ -32,7 +32,7 @@ from shared.protocol import (
     StyleList,
 )
 
-from ..config import Settings, get_settings
+from ..config import Settings, engine_from_settings, get_settings
 from ..engine.errors import EngineError, describe
 from ..engine.runtime import Engine
 from .mailer import Outbox
@@ -114,7 +114,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service = Service(settings, engine or Engine.from_settings(settings))
+        service = Service(settings, engine or engine_from_settings(settings))
         app.state.service = service
         requeued = service.store.requeue_running()
         if requeued:
