@@ -64,8 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     inbox = start_inbox(inbox_dir, port=args.smtp_port)
     print(f"mail: caught locally in {inbox_dir} (dev inbox on port {args.smtp_port})", flush=True)
     url = f"http://127.0.0.1:{args.port}"
+    # Everything on one machine: the server listens on loopback only, so plain HTTP and the demo key are fine
+    # (a venue network needs `style-server serve` with real keys and TLS, see README "Deploying on a GPU host").
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k not in ("PORTRAIT_TLS_CERT_FILE", "PORTRAIT_TLS_KEY_FILE")},
+        "PORTRAIT_HOST": "127.0.0.1",
+        "PORTRAIT_TLS": "off",
         "PORTRAIT_PORT": str(args.port),
         "PORTRAIT_SMTP_PORT": str(args.smtp_port),
         "PORTRAIT_DATA_DIR": str(args.data / "server"),

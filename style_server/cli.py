@@ -298,11 +298,6 @@ def cmd_download_vgg(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    import uvicorn
-
-    from .service.app import create_app
-    from .service.logs import setup_logging
-
     updates = {k: v for k, v in (("host", args.host), ("port", args.port), ("tls", args.tls)) if v is not None}
     settings = get_settings().model_copy(update=updates)
     if problems := settings.exposure_problems():
@@ -311,6 +306,11 @@ def cmd_serve(args) -> int:
             file=sys.stderr,
         )
         return 2
+    import uvicorn
+
+    from .service.app import create_app
+    from .service.logs import setup_logging
+
     setup_logging()
     ssl_options = {}
     if settings.tls_enabled:

@@ -34,8 +34,10 @@ class ServerProcess:
 
     def __init__(self, data_dir: Path, cache_dir: Path, smtp_port: int, tls: bool = False, **settings) -> None:
         self.port = free_port()
-        self.tls, self.data_dir = tls, data_dir
-        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        self.data_dir = data_dir
+        self.own_cert = Path(settings["tls_cert_file"]) if "tls_cert_file" in settings else None  # an operator's
+        self.tls = tls or self.own_cert is not None
+        self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
         env = {
             "PORTRAIT_DATA_DIR": str(data_dir),
             "PORTRAIT_CACHE_DIR": str(cache_dir),
@@ -89,8 +91,8 @@ class ServerProcess:
 
     @property
     def cert_file(self) -> Path:
-        """The server's self-signed certificate (exists once a TLS server has started)."""
-        return self.data_dir / "tls" / "cert.pem"
+        """The server's certificate: the operator's file, else the self-signed one (made on the first start)."""
+        return self.own_cert or self.data_dir / "tls" / "cert.pem"
 
     @property
     def fingerprint(self) -> str:

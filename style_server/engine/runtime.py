@@ -1,7 +1,7 @@
 """The engine as one object: catalogue, device, fast networks and the (lazily loaded) loss network.
 
 The CLI and the HTTP server both drive the engine through this, so they resolve styles identically. The
-engine reads no settings and no PORTRAIT_* variables: its callers pass the cache directory, device and the rest
+engine reads no settings and no environment of the server: its callers pass the cache directory, device and the rest
 (``style_server.config.engine_from_settings`` builds it from the server's settings).
 """
 

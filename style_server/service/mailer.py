@@ -107,6 +107,7 @@ class Outbox:
                 timeout=s.smtp_timeout,
                 use_tls=s.smtp_security == "tls",
                 start_tls=s.smtp_security == "starttls",
+                cert_bundle=str(s.smtp_ca_file) if s.smtp_ca_file else None,  # None: the system's CA store
                 username=s.smtp_user,
                 password=s.smtp_password.get_secret_value() if s.smtp_password else None,
             )
