@@ -20,6 +20,7 @@ import pytest
 from shared.tls import fingerprint, normalise_fingerprint, peer_certificate
 from style_server.config import Settings, is_loopback
 from style_server.service.tls import make_self_signed
+from tests.conftest import ROOT
 from tests.harness import ServerProcess, free_port
 
 STYLE_SERVER = str(Path(sys.executable).parent / "style-server")
@@ -193,3 +194,33 @@ def test_fingerprints_are_read_the_way_operators_write_them():
     for wrong in ("", "AB:CD", bare[:-1], bare + "00", "ZZ" + bare[2:]):
         with pytest.raises(ValueError, match="64 hexadecimal digits"):
             normalise_fingerprint(wrong)
+
+
+# -- the GPU host's container files ----------------------------------------------------------------------------
+
+
+def _compose_server() -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["style-server"]
+
+
+def test_compose_requires_real_keys_and_turns_tls_on():
+    env = _compose_server()["environment"]
+    # ${VAR:?message}: compose stops with the message when the operator has not set the keys; no demo default
+    assert re.fullmatch(r"\$\{PORTRAIT_API_KEYS:\?set PORTRAIT_API_KEYS [^}]+\}", env["PORTRAIT_API_KEYS"])
+    assert env["PORTRAIT_TLS"] == "auto" and env["PORTRAIT_HOST"] == "0.0.0.0"
+    assert "demo-key" not in (ROOT / "docker-compose.yml").read_text()
+    [image_env] = re.findall(r"^ENV (?:.*\\\n)*.*$", (ROOT / "Dockerfile").read_text(), re.M)
+    assert "PORTRAIT_TLS=auto" in image_env and "PORTRAIT_HOST" not in image_env  # the image alone: loopback
+
+
+def test_the_container_healthchecks_pass_against_a_tls_server(tls_server):
+    """The healthcheck commands of docker-compose.yml and the Dockerfile, run as written (port aside)."""
+    kind, *compose_check = _compose_server()["healthcheck"]["test"]
+    assert kind == "CMD" and compose_check[0] == "python"
+    compose_check = [sys.executable, *(a.replace(":8000/", f":{tls_server.port}/") for a in compose_check[1:])]
+    assert subprocess.run(compose_check, capture_output=True, timeout=30).returncode == 0
+    [docker_check] = re.findall(r"^\s*CMD (python .+)$", (ROOT / "Dockerfile").read_text(), re.M)
+    docker_check = docker_check.replace("python", sys.executable, 1).replace(":8000/", f":{tls_server.port}/")
+    assert subprocess.run(docker_check, shell=True, capture_output=True, timeout=30).returncode == 0
