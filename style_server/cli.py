@@ -8,8 +8,10 @@ import logging
 import sys
 from pathlib import Path
 
-from .config import engine_from_settings, get_settings
-from .engine.errors import EngineError, InvalidParameter, validated
+from pydantic import ValidationError
+
+from .config import Settings, engine_from_settings, get_settings
+from .engine.errors import EngineError, InvalidParameter, describe, validated
 
 
 def _add_style_args(p: argparse.ArgumentParser) -> None:
@@ -115,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        print(f"error: settings (PORTRAIT_* variables or .env): {describe(exc, whole='settings')}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

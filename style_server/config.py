@@ -64,6 +64,19 @@ class Settings(BaseSettings):
     gatys_size: int = Field(512, ge=64, description="Longest side of masterpiece results.")
     gatys_iterations: int = Field(150, ge=1, description="Masterpiece iterations (coarsest scale).")
     preview_every: int = Field(10, ge=1, description="Masterpiece preview every N iterations.")
+    sse_keepalive_seconds: float = Field(
+        15.0, gt=0, description="An idle event stream gets a keep-alive comment this often (detects dead kiosks)."
+    )
+    keep_alive_timeout: float = Field(5.0, gt=0, description="Seconds an idle kept-alive connection stays open.")
+    header_timeout: float = Field(
+        10.0, gt=0, description="Seconds a client has to send a request's headers; slower connections are closed."
+    )
+    body_timeout: float = Field(
+        60.0, gt=0, description="Seconds a client has to send a request's body (uploads); slower ones get 408."
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="Bearer token for /metrics; without one, only loopback clients may read it."
+    )
 
     # -- e-mail ---------------------------------------------------------------------------------------
     smtp_host: str = Field("127.0.0.1", description="SMTP server (the dev inbox by default).")
@@ -79,6 +92,18 @@ class Settings(BaseSettings):
     mail_reply_to: str | None = Field(None, description="Reply-To: header.")
     mail_retry_base_seconds: float = Field(5.0, gt=0, description="First retry delay; doubles each time.")
     mail_retry_max_seconds: float = Field(600.0, gt=0, description="Longest delay between retries.")
+
+    # -- testing only ---------------------------------------------------------------------------------
+    fault_point: str | None = Field(
+        None,
+        description="Testing only, never in production: SIGKILL the server at a named point (after_finish, "
+        "after_smtp_accept) or fail every forward pass holding a style (paint:<style id>).",
+    )
+    test_hold_batch_file: Path | None = Field(
+        None,
+        description="Testing only, never in production: a fast batch that has read its inputs waits while this "
+        "file exists (lets tests land a cancel inside a batch).",
+    )
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:

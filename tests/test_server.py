@@ -132,10 +132,33 @@ def test_cancel_erases_everything(server, client, portrait_jpeg, tmp_path):
     assert client.get(f"/v1/jobs/{job['id']}/result", headers={"X-Job-Token": job["token"]}).status_code == 409
 
 
-def test_metrics_expose_queue_latency_and_mail(server, client):
+def _metric(server, name: str, **labels) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{server.url}/metrics").text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return 0.0
+
+
+def test_metrics_expose_queue_latency_and_mail(server, client, inbox, portrait_jpeg):
     text = httpx.get(f"{server.url}/metrics").text
     for name in ("booth_queue_depth", "booth_job_seconds_bucket", "booth_emails_total", "booth_gpu_memory_bytes"):
         assert name in text
+    done = _metric(server, "booth_jobs_total", method="fast", state="done")
+    latencies = _metric(server, "booth_job_seconds_count", method="fast")
+    sent = _metric(server, "booth_emails_total", outcome="sent")
+    job = post_job(client, portrait_jpeg, style="palette-05", email="metrics@example.org", consent=True).json()
+    wait_for_state(client, job, {"done"})
+    deadline = time.monotonic() + 30
+    while _metric(server, "booth_emails_total", outcome="sent") < sent + 1:
+        assert time.monotonic() < deadline, "the sent mail was not counted"
+        time.sleep(0.2)
+    assert _metric(server, "booth_jobs_total", method="fast", state="done") == done + 1
+    assert _metric(server, "booth_job_seconds_count", method="fast") == latencies + 1
+    assert _metric(server, "booth_queue_depth", method="fast") == 0
 
 
 def bad_requests(portrait: bytes) -> list[tuple[str, dict, int, str]]:
@@ -183,12 +206,26 @@ def bad_requests(portrait: bytes) -> list[tuple[str, dict, int, str]]:
         ("unknown option", form(options='{"sharpen": true}'), 422, "sharpen"),
         ("oversized body", upload(b"\xff\xd8\xff" + b"\x00" * 40_000_000), 413, "larger than"),
         ("idempotency key too long", {**form(), "headers": {"Idempotency-Key": "k" * 500}}, 422, "Idempotency-Key"),
+        ("empty idempotency key", {**form(), "headers": {"Idempotency-Key": ""}}, 422, "Idempotency-Key"),
+        ("16x4000 png", upload(_png(16, 4000), "thin.png"), 422, "aspect ratio"),
+        ("4000x16 png", upload(_png(4000, 16), "wide.png"), 422, "aspect ratio"),
+        ("nan blend weight", form(style="palette-01:nan"), 422, "style weight"),
+        ("inf blend weight", form(style="palette-01:inf"), 422, "style weight"),
+        ("overflowing blend", form(style="palette-01:1e308,palette-02:1e308"), 422, "at most 100"),
+        ("empty language", form(language=""), 422, "language: the field is empty"),
+        ("empty method", form(method=""), 422, "method: the field is empty"),
     ]
 
 
 def _jpeg(w, h) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (w, h)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def _png(w, h) -> bytes:
+    buf = io.BytesIO()
+    Image.linear_gradient("L").convert("RGB").resize((w, h)).save(buf, "PNG")
     return buf.getvalue()
 
 

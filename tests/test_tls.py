@@ -169,6 +169,22 @@ def test_a_public_address_with_a_strong_key_and_tls_starts(tmp_path, cache_dir):
         log.close()
 
 
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"tls": "yes"}, "tls: Input should be 'off' or 'auto'"),
+        ({"tls_cert_file": "/nowhere/cert.pem"}, "set both PORTRAIT_TLS_CERT_FILE and PORTRAIT_TLS_KEY_FILE"),
+        ({"tls_cert_file": "/nowhere/cert.pem", "tls_key_file": "/nowhere/key.pem"}, "/nowhere/cert.pem"),
+    ],
+)
+def test_bad_tls_settings_give_one_clear_error(settings, message, tmp_path, cache_dir):
+    env = _public_env(tmp_path, cache_dir, host="127.0.0.1", **settings)
+    for command in ("serve", "tls-fingerprint"):
+        run = subprocess.run([STYLE_SERVER, command], env=env, capture_output=True, text=True, timeout=60)
+        assert run.returncode == 2 and run.stderr.startswith("error: ") and message in run.stderr
+        assert "Traceback" not in run.stderr and run.stderr.count("\n") == 1
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost", "LOCALHOST"])
 def test_loopback_addresses_need_no_setup(host):
     assert is_loopback(host)

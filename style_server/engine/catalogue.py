@@ -6,6 +6,7 @@ Every ``card.json`` under the models directory is a style; dropping a new card f
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -107,9 +108,16 @@ def parse_blend(spec: str) -> list[tuple[str, float]]:
             value = float(weight) if weight else 1.0
         except ValueError:
             raise EngineError(f"bad style weight in {part!r}; write e.g. starry-night:0.7,the-scream:0.3") from None
-        if value < 0:
-            raise EngineError(f"style weights cannot be negative ({part!r})")
-        blend.append((name, value))
-    if not blend or sum(w for _, w in blend) <= 0:
+        blend.append((name, check_weight(value, part)))
+    if not blend:
         raise EngineError("name at least one style with a positive weight")
     return blend
+
+
+def check_weight(value: float, what: str) -> float:
+    """A blend weight must be a finite number in (0, MAX_WEIGHT]: NaN, infinities and overflows paint garbage."""
+    if value < 0:
+        raise EngineError(f"style weights cannot be negative ({what!r})")
+    if not math.isfinite(value) or not 0 < value <= MAX_WEIGHT:
+        raise EngineError(f"style weight in {what!r} must be a number above 0 and at most {MAX_WEIGHT:g}")
+    return value

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from .catalogue import Catalogue, StyleCard, parse_blend
+from .catalogue import Catalogue, StyleCard, check_weight, parse_blend
 from .errors import InvalidParameter
 from .fast import FastStyle, FastStylizer, blend_family
 from .gatys import GatysOptimizer
@@ -42,6 +42,28 @@ def _check_gatys(cards: list[tuple[StyleCard, float]]) -> None:
                 f"style {card.id!r} has no painting to learn from, so it cannot run as a masterpiece "
                 "(gatys); choose a painting, or method fast"
             )
+
+
+# The painters pad by reflection (9x9 kernels) after resizing the portrait to its output size, then halve it
+# twice: a side under 5 px breaks the shared forward pass. Refuse well before that, with a margin.
+MIN_PAINT_SIDE = 16  # shortest side of a portrait once resized to its output size
+MAX_ASPECT = 4.0  # longest side / shortest side
+
+
+def check_portrait_shape(width: int, height: int, output_side: int) -> None:
+    """Refuse up front a portrait the networks cannot paint: extreme aspect ratios, or too thin once resized."""
+    short, long = sorted((width, height))
+    if long / short > MAX_ASPECT:
+        raise InvalidParameter(
+            f"the portrait is {width}x{height}, an aspect ratio of {long / short:.1f}:1; "
+            f"the painters take at most {MAX_ASPECT:g}:1 (crop the picture)"
+        )
+    scaled = round(short * output_side / long)
+    if scaled < MIN_PAINT_SIDE:
+        raise InvalidParameter(
+            f"the portrait is {width}x{height}: at {output_side} px its shorter side would be {scaled} px, "
+            f"and the painters need at least {MIN_PAINT_SIDE} px"
+        )
 
 
 class Engine:
@@ -84,6 +106,8 @@ class Engine:
         return cards
 
     def choose(self, style: str | None, style_images: list[tuple[Image.Image, float]] = ()) -> StyleChoice:
+        for i, (_, weight) in enumerate(style_images):
+            check_weight(weight, f"style image {i + 1}")
         return StyleChoice(self._cards(style, bool(style_images)), list(style_images))
 
     def check_request(self, style: str | None, has_style_image: bool, method: str) -> None:

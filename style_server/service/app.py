@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import io
+import ipaddress
 import logging
 import secrets
 import time
@@ -13,6 +16,7 @@ from typing import Annotated
 from fastapi import FastAPI, File, Form, Header, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from PIL import Image
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
@@ -34,7 +38,9 @@ from shared.protocol import (
 
 from ..config import Settings, engine_from_settings, get_settings
 from ..engine.errors import EngineError, describe
-from ..engine.runtime import Engine
+from ..engine.runtime import Engine, check_portrait_shape
+from .deadlines import BodyDeadline
+from .events import JobEvents, event_for
 from .mailer import Outbox
 from .metrics import Metrics
 from .runner import Runner
@@ -54,7 +60,8 @@ class Service:
         self.settings, self.engine = settings, engine
         self.store = Store(settings.data_dir)
         self.metrics = Metrics()
-        self.runner = Runner(settings, engine, self.store, self.metrics)
+        self.events = JobEvents(self.status_of)
+        self.runner = Runner(settings, engine, self.store, self.metrics, self.events)
         self.outbox = Outbox(settings, self.store, engine.catalogue, self.metrics)
         self.limiter = RateLimiter(settings.rate_limit_per_minute)
         self.ready = False
@@ -78,6 +85,10 @@ class Service:
             result_url=f"{API_PREFIX}/jobs/{job.id}/result" if job.state == JobState.done else None,
         )
 
+    def status_of(self, job_id: str) -> JobStatus | None:
+        job = self.store.get(job_id)
+        return self.status(job) if job is not None else None
+
     def _eta(self, job: Job) -> float | None:
         if job.state == JobState.queued:
             return round(self.runner.eta(job), 1)
@@ -93,12 +104,32 @@ class Service:
 
     async def retention(self) -> None:
         while True:
-            for job_id in self.store.expired(time.time() - self.settings.retention_hours * 3600):
-                if event := self.runner.cancels.get(job_id):
-                    event.set()
-                self.store.erase(job_id, JobState.expired)
-                log.info("job %s erased after retention", job_id)
+            await asyncio.to_thread(self.expire_due)
             await asyncio.sleep(min(60.0, self.settings.retention_hours * 360))
+
+    def expire_due(self) -> None:
+        """One retention pass (blocking: run it in a thread): erase what is older than the promise, then empty
+        the write-ahead log so no erased address survives in ``jobs.db-wal``."""
+        expired = self.store.expired(time.time() - self.settings.retention_hours * 3600)
+        for job_id in expired:
+            if event := self.runner.cancels.get(job_id):
+                event.set()
+            self.store.erase(job_id, JobState.expired)
+            self.events.ended(job_id)
+            log.info("job %s erased after retention", job_id)
+        self.store.checkpoint()
+        if expired:
+            self.events.refresh()
+
+    def cancel_and_erase(self, job_id: str) -> None:
+        """``DELETE /v1/jobs/{id}`` (blocking: run it in a thread)."""
+        if event := self.runner.cancels.get(job_id):
+            event.set()
+        self.store.cancel(job_id)
+        self.store.erase(job_id)
+        self.store.checkpoint()
+        self.events.ended(job_id)
+        self.events.refresh()  # the queue behind it moved up
 
     async def warm_up(self) -> None:
         await asyncio.to_thread(self.engine.fast.warm_up)
@@ -116,9 +147,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service = Service(settings, engine or engine_from_settings(settings))
         app.state.service = service
+        service.events.bind(asyncio.get_running_loop())
         requeued = service.store.requeue_running()
         if requeued:
             log.info("%d interrupted jobs are back in the queue", requeued)
+        if lost := service.store.requeue_lost_mail():
+            log.info("%d finished jobs had no mail queued; queued now", lost)
         if settings.api_keys.get("demo-kiosk") == "demo-key":
             log.warning("the demo API key is active; set PORTRAIT_API_KEYS before opening the booth to the public")
         tasks = [
@@ -143,6 +177,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app = FastAPI(title="Portrait Booth style server", version="1", lifespan=lifespan)
     _register_errors(app)
     _register_routes(app, settings)
+    app.add_middleware(BodyDeadline, seconds=settings.body_timeout)
     return app
 
 
@@ -178,9 +213,10 @@ def _register_routes(app: FastAPI, settings: Settings) -> None:
             return Health(status="ready")
         return JSONResponse(Health(status="not ready", detail="loading networks").model_dump(), status_code=503)
 
-    @app.get("/metrics", response_class=Response)
-    async def metrics(request: Request) -> Response:
+    @app.get("/metrics", response_class=Response, responses=ERRORS)
+    async def metrics(request: Request, authorization: Annotated[str | None, Header()] = None) -> Response:
         s = service(request)
+        _metrics_reader(settings, request, authorization)
         s.runner._update_depth()
         return Response(generate_latest(s.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -217,49 +253,63 @@ def _register_routes(app: FastAPI, settings: Settings) -> None:
         response: Response,
         portrait: Annotated[UploadFile, File(description="The visitor's photo: JPEG, PNG or WebP.")],
         style: Annotated[str | None, Form()] = None,
-        method: Annotated[str, Form()] = "fast",
+        method: Annotated[str, Form()] = "fast",  # an empty field is refused, not defaulted: _refuse_empty
         email: Annotated[str | None, Form()] = None,
         consent: Annotated[bool, Form()] = False,
         language: Annotated[str, Form()] = "en",
         options: Annotated[str, Form(description="JobOptions as JSON")] = "{}",
         style_image: Annotated[UploadFile | None, File(description="A painting to use as the style.")] = None,
         authorization: Annotated[str | None, Header()] = None,
-        idempotency_key: Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER, max_length=200)] = None,
+        idempotency_key: Annotated[
+            str | None, Header(alias=IDEMPOTENCY_HEADER, min_length=1, max_length=200, pattern=r"^[!-~]+$")
+        ] = None,
     ) -> JobCreated:
         s = service(request)
         kiosk = kiosk_for(authorization, settings.api_keys)
+        _refuse_empty(await request.form())
         form = _parse_form(style, method, email or None, consent, language, options)
         if form.email and not form.consent:
             raise HTTPException(422, "the visitor must consent before we can e-mail the portrait")
-        if idempotency_key and (job := s.store.by_idempotency_key(kiosk, idempotency_key)):
-            response.status_code = 200  # a retry of a job we already have: same answer, no second job
-            return JobCreated(id=job.id, token=job.token, status=s.status(job))
-        s.limiter.check(kiosk)
-        depth = sum(s.store.depth().values())
-        if depth >= settings.queue_max:
-            raise HTTPException(503, "the booth is busy; try again shortly", headers={"Retry-After": "10"})
-        portrait_png = await read_image_upload(
-            portrait, "portrait", settings.max_upload_bytes, settings.max_input_pixels
+        has_style_image = style_image is not None and bool(style_image.filename)
+        request_hash = await asyncio.to_thread(
+            _hash_request, form, [portrait.file, style_image.file if has_style_image else None]
         )
-        style_png = None
-        if style_image is not None and style_image.filename:
-            style_png = await read_image_upload(
-                style_image, "style_image", settings.max_upload_bytes, settings.max_input_pixels
+        if idempotency_key is not None and (job := s.store.by_idempotency_key(kiosk, idempotency_key)):
+            return _replay(s, job, request_hash, response)  # a retry: same answer, no second job
+        place = s.limiter.reserve(kiosk)  # only accepted jobs keep their place
+        try:
+            depth = sum(s.store.depth().values())
+            if depth >= settings.queue_max:
+                raise HTTPException(503, "the booth is busy; try again shortly", headers={"Retry-After": "10"})
+            portrait_png = await read_image_upload(
+                portrait, "portrait", settings.max_upload_bytes, settings.max_input_pixels
             )
-        s.engine.check_request(form.style, style_png is not None, form.method)
-        job, created = s.store.create(
-            kiosk=kiosk,
-            idem_key=idempotency_key,
-            method=form.method,
-            style=form.style,
-            options=form.options,
-            email=str(form.email) if form.email else None,
-            language=form.language,
-            portrait_png=portrait_png,
-            style_png=style_png,
-        )
-        if not created:
-            response.status_code = 200
+            style_png = None
+            if has_style_image:
+                style_png = await read_image_upload(
+                    style_image, "style_image", settings.max_upload_bytes, settings.max_input_pixels
+                )
+            s.engine.check_request(form.style, style_png is not None, form.method)
+            _check_shape(settings, form, portrait_png)
+            job, created = await asyncio.to_thread(  # writes the images: seconds for a 40 MP portrait
+                s.store.create,
+                kiosk=kiosk,
+                idem_key=idempotency_key,
+                method=form.method,
+                style=form.style,
+                options=form.options,
+                email=str(form.email) if form.email else None,
+                language=form.language,
+                portrait_png=portrait_png,
+                style_png=style_png,
+                request_hash=request_hash,
+            )
+        except BaseException:
+            s.limiter.release(kiosk, place)
+            raise
+        if not created:  # the same key raced in from a parallel retry, which won
+            s.limiter.release(kiosk, place)
+            return _replay(s, job, request_hash, response)
         s.runner.notify(job.method)
         log.info("job %s queued (%s) for kiosk %s", job.id, job.method, kiosk)
         return JobCreated(id=job.id, token=job.token, status=s.status(job))
@@ -288,10 +338,7 @@ def _register_routes(app: FastAPI, settings: Settings) -> None:
     ) -> Response:
         s = service(request)
         job = s.job_for(job_id, x_job_token or token)
-        if event := s.runner.cancels.get(job.id):
-            event.set()
-        s.store.cancel(job.id)
-        s.store.erase(job.id)
+        await asyncio.to_thread(s.cancel_and_erase, job.id)
         log.info("job %s cancelled and erased", job.id)
         return Response(status_code=204)
 
@@ -302,32 +349,109 @@ def _register_routes(app: FastAPI, settings: Settings) -> None:
         s = service(request)
         s.job_for(job_id, x_job_token or token)
         return StreamingResponse(
-            _events(s, job_id, request),
+            _events(s, job_id),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
 
-async def _events(s: Service, job_id: str, request: Request) -> AsyncIterator[str]:
-    last_key, last_preview = None, 0
-    while not await request.is_disconnected():
-        job = s.store.get(job_id)
-        if job is None:
+async def _events(s: Service, job_id: str) -> AsyncIterator[str]:
+    """One job's event stream: its current status first, then what the runner pushes, until the job ends.
+
+    Idle streams get a keep-alive comment every ``sse_keepalive_seconds``: a kiosk that went away half-open is
+    noticed at the next write, and a kiosk's read timeout tells it the server is gone.
+    """
+    queue = s.events.subscribe(job_id)  # before reading the status: nothing that happens next is missed
+    try:
+        status = await asyncio.to_thread(s.status_of, job_id)
+        if status is None:
             return
-        status = s.status(job)
-        preview = s.runner.previews.get(job_id)
-        if preview and preview[0] != last_preview:
-            last_preview = preview[0]
-            yield _sse(JobEvent(type="preview", status=status, preview_jpeg_base64=preview[1]))
-        key = (status.state, round(status.progress, 3), status.position, status.email_status)
-        if key != last_key:
-            last_key = key
-            kind = {"done": "done", "failed": "failed", "cancelled": "cancelled"}.get(status.state, "progress")
-            yield _sse(JobEvent(type=kind if status.state != JobState.queued else "status", status=status))
-        if job.state in TERMINAL:
-            s.runner.previews.pop(job_id, None)
-            return
-        await asyncio.sleep(0.25)
+        preview = s.events.previews.get(job_id)
+        pending = [event_for(status, preview)] if preview else []
+        pending.append(event_for(status))
+        last: tuple | None = None
+        while True:
+            for event in pending:
+                st = event.status
+                if event.type != "preview":
+                    key = (st.state, round(st.progress, 3), st.position, st.email_status)
+                    order = (_STATE_ORDER.get(st.state, 2), st.progress)
+                    if last is not None and (key == last[0] or order < last[1]):
+                        continue  # nothing new, or older than what this stream has already sent
+                    last = (key, order)
+                yield _sse(event)
+                if st.state in TERMINAL and event.type != "preview":
+                    return
+            try:
+                pending = [await asyncio.wait_for(queue.get(), timeout=s.settings.sse_keepalive_seconds)]
+            except TimeoutError:
+                pending = []
+                yield ": keep-alive\n\n"
+    finally:
+        s.events.unsubscribe(job_id, queue)
+
+
+_STATE_ORDER = {JobState.queued: 0, JobState.running: 1}
+
+
+def _refuse_empty(form) -> None:
+    """An empty form field is a mistake, not a wish for the default (FastAPI would quietly use the default)."""
+    for name in ("method", "language", "consent", "options"):
+        if name in form and form[name] == "":
+            raise HTTPException(422, f"{name}: the field is empty; give a value, or leave it out for the default")
+
+
+def _hash_request(form: JobRequest, files: list) -> str:
+    """What an idempotent replay must repeat: the form fields and the uploaded bytes (runs in a thread)."""
+    digest = hashlib.sha256(form.model_dump_json().encode())
+    for file in files:
+        digest.update(b"\0file" if file is not None else b"\0none")
+        if file is not None:
+            file.seek(0)
+            for chunk in iter(lambda f=file: f.read(1 << 20), b""):
+                digest.update(chunk)
+            file.seek(0)
+    return digest.hexdigest()
+
+
+def _replay(s: Service, job: Job, request_hash: str, response: Response) -> JobCreated:
+    """A request with an Idempotency-Key we have seen: the same request gets the same answer; anything else 409."""
+    if job.state in (JobState.cancelled, JobState.expired):
+        raise HTTPException(
+            409, f"the job sent with this Idempotency-Key was {job.state.value} and erased; send it with a new key"
+        )
+    if job.request_hash is not None and not _same(job.request_hash, request_hash):
+        raise HTTPException(
+            409,
+            "this Idempotency-Key was already used for a different request (another photo, style or field); "
+            "send a new request with a new key",
+        )
+    response.status_code = 200
+    return JobCreated(id=job.id, token=job.token, status=s.status(job))
+
+
+def _check_shape(settings: Settings, form: JobRequest, portrait_png: bytes) -> None:
+    """Refuse a portrait the networks cannot paint at the size this job will be painted at."""
+    width, height = Image.open(io.BytesIO(portrait_png)).size  # reads the header only
+    default = settings.fast_size if form.method == "fast" else settings.gatys_size
+    check_portrait_shape(width, height, form.options.size or min(default, max(width, height)))
+
+
+def _metrics_reader(settings: Settings, request: Request, authorization: str | None) -> None:
+    """/metrics: with PORTRAIT_METRICS_TOKEN set, that bearer token; without one, loopback clients only."""
+    if settings.metrics_token is not None:
+        scheme, _, token = (authorization or "").partition(" ")
+        expected = settings.metrics_token.get_secret_value()
+        if scheme.lower() != "bearer" or not token or not _same(token, expected):
+            raise HTTPException(401, "metrics need the metrics token (Authorization: Bearer <token>)")
+        return
+    host = request.client.host if request.client else ""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise HTTPException(403, "metrics are served to this machine only; set PORTRAIT_METRICS_TOKEN to read them")
 
 
 def _sse(event: JobEvent) -> str:

@@ -14,6 +14,7 @@ import aiosmtplib
 from ..config import Settings
 from ..engine.catalogue import Catalogue, parse_blend
 from ..engine.errors import EngineError
+from .faults import crash_at
 from .metrics import Metrics
 from .store import Store
 
@@ -99,9 +100,12 @@ class Outbox:
             self.settings, job.email, job.id, job.language, self._attribution(job), result.read_bytes()
         )
         s = self.settings
+        accepted = False
         try:
-            await aiosmtplib.send(
-                message,
+            # The duplicate window: the SMTP server has accepted the mail, and the outbox does not know it yet.
+            # It is kept to one local SQLite write: "sent" is recorded as soon as DATA is accepted, before QUIT.
+            # A crash inside it sends the mail again after the restart, with the same Message-ID.
+            async with aiosmtplib.SMTP(
                 hostname=s.smtp_host,
                 port=s.smtp_port,
                 timeout=s.smtp_timeout,
@@ -110,13 +114,20 @@ class Outbox:
                 cert_bundle=str(s.smtp_ca_file) if s.smtp_ca_file else None,  # None: the system's CA store
                 username=s.smtp_user,
                 password=s.smtp_password.get_secret_value() if s.smtp_password else None,
-            )
+            ) as smtp:
+                await smtp.send_message(message)
+                crash_at(s.fault_point, "after_smtp_accept")
+                self.store.mail_sent(job_id)
+                accepted = True
         except (aiosmtplib.SMTPException, OSError) as exc:
+            if accepted:  # only the goodbye (QUIT) failed: the mail is delivered and recorded
+                log.info("mail for job %s delivered; the SMTP goodbye failed (%s)", job_id, type(exc).__name__)
+                self.metrics.emails.labels("sent").inc()
+                return
             delay = min(s.mail_retry_base_seconds * 2**attempts, s.mail_retry_max_seconds)
             self.store.mail_failed(job_id, type(exc).__name__, time.time() + delay, give_up=False)
             self.metrics.emails.labels("retry").inc()
             log.warning("mail for job %s not delivered (%s); retry in %.0fs", job_id, type(exc).__name__, delay)
             return
-        self.store.mail_sent(job_id)
         self.metrics.emails.labels("sent").inc()
         log.info("mail for job %s delivered", job_id)

@@ -20,10 +20,11 @@ from PIL import Image
 from shared.protocol import JobState
 
 from ..config import Settings
-from ..engine.errors import Cancelled, EngineError
+from ..engine.errors import Cancelled, EngineError, InvalidParameter
 from ..engine.fast import FastOptions
 from ..engine.imageio import fit_longest_side, save_image_atomic
 from ..engine.runtime import Engine
+from .faults import crash_at, fail_painting
 from .metrics import Metrics
 from .store import Job, Store
 
@@ -109,17 +110,27 @@ class Runner:
             except (EngineError, OSError) as exc:
                 self._fail(job, exc)
         for options, items in groups.items():
-            started = time.perf_counter()
-            try:
-                results = self.engine.fast.stylize([p for _, p, _ in items], [s for _, _, s in items], options)
-            except Exception as exc:
-                for job, _, _ in items:
-                    self._fail(job, exc)
-                continue
-            seconds = time.perf_counter() - started  # each job of the batch waited for all of it
-            self._learn("fast", seconds / len(items))
-            for (job, _, _), result in zip(items, results, strict=True):
-                self._complete(job, result, seconds)
+            self._paint_batch(options, items)
+
+    def _paint_batch(self, options: FastOptions, items: list[tuple[Job, Image.Image, object]]) -> None:
+        """One shared forward pass; if it fails, each job is painted alone so only the bad one fails."""
+        started = time.perf_counter()
+        try:
+            fail_painting(self.settings.fault_point, [job.style for job, _, _ in items])
+            results = self.engine.fast.stylize([p for _, p, _ in items], [s for _, _, s in items], options)
+        except Exception as exc:
+            if len(items) == 1:
+                self._fail(items[0][0], exc)
+                return
+            log.warning("a batch of %d fast jobs failed (%s); painting them one by one", len(items), type(exc).__name__)
+            for item in items:
+                self._paint_batch(options, [item])
+            return
+        seconds = time.perf_counter() - started  # each job of the batch waited for all of it
+        self._learn("fast", seconds / len(items))
+        for (job, _, _), result in zip(items, results, strict=True):
+            self._complete(job, result, seconds)
+
 
     def _run_gatys(self, job: Job) -> None:
         from ..engine.gatys import make_params
@@ -167,10 +178,13 @@ class Runner:
         self.average_seconds[method] = 0.8 * self.average_seconds[method] + 0.2 * seconds
 
     def _complete(self, job: Job, image: Image.Image, engine_seconds: float) -> None:
+        if is_flat(image):  # a blank photo, or a degenerate painting: never publish or mail it
+            self._fail(job, InvalidParameter(FLAT_MESSAGE))
+            return
         save_image_atomic(image, self.store.folder(job.id) / "result.jpg", quality=92)
-        self.store.finish(job.id, JobState.done, engine_seconds=engine_seconds)
-        if job.email:
-            self.store.enqueue_mail(job.id)
+        if not self.store.finish_done_and_queue_mail(job.id, engine_seconds, mail=bool(job.email)):
+            return
+        crash_at(self.settings.fault_point, "after_finish")
         self.metrics.jobs.labels(job.method, "done").inc()
         self.metrics.job_seconds.labels(job.method).observe(time.time() - job.created)
         log.info("job %s done (%s)", job.id, job.method)
@@ -186,3 +200,14 @@ class Runner:
         self.stopping = True
         for event in self.cancels.values():
             event.set()
+
+
+FLAT_MESSAGE = (
+    "the painting came out as one flat colour (was the photo blank, or the lens covered?); "
+    "it was not kept or e-mailed: please take the photo again"
+)
+
+
+def is_flat(image: Image.Image, tolerance: int = 2) -> bool:
+    """True if every channel of ``image`` spans at most ``tolerance`` levels: a picture of one colour."""
+    return all(high - low <= tolerance for low, high in image.convert("RGB").getextrema())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import secrets
 import time
@@ -28,13 +30,15 @@ def kiosk_for(authorization: str | None, api_keys: dict[str, str]) -> str:
 
 
 class RateLimiter:
-    """At most ``per_minute`` new jobs per kiosk in any 60-second window."""
+    """At most ``per_minute`` new jobs per kiosk in any 60-second window. Only accepted jobs count: a request
+    reserves a place (so parallel requests cannot overrun the limit) and gives it back if it is refused."""
 
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
         self.calls: dict[str, deque[float]] = defaultdict(deque)
 
-    def check(self, kiosk: str) -> None:
+    def reserve(self, kiosk: str) -> float:
+        """Take a place in the kiosk's window or raise 429; returns the place, for ``release``."""
         now, window = time.monotonic(), self.calls[kiosk]
         while window and now - window[0] > 60:
             window.popleft()
@@ -44,6 +48,12 @@ class RateLimiter:
                 429, f"too many jobs from this kiosk; try again in {retry} s", headers={"Retry-After": str(retry)}
             )
         window.append(now)
+        return now
+
+    def release(self, kiosk: str, place: float) -> None:
+        """The request was refused (or was a replay): its place does not count."""
+        with contextlib.suppress(ValueError):
+            self.calls[kiosk].remove(place)
 
 
 def sniff(data: bytes) -> str | None:
@@ -64,6 +74,12 @@ async def read_image_upload(upload: UploadFile, field: str, max_bytes: int, max_
         raise HTTPException(422, f"{field} is empty (0 bytes)")
     if sniff(data) is None:
         raise HTTPException(415, f"{field} must be a JPEG, PNG or WebP image")
+    # decoding and re-encoding a 40 MP photo takes seconds: a worker thread, never the event loop
+    return await asyncio.to_thread(reencode_png, data, field, max_pixels)
+
+
+def reencode_png(data: bytes, field: str, max_pixels: int) -> bytes:
+    """Decode (checked, upright, RGB) and encode again as PNG: metadata (EXIF, GPS) does not survive. Blocking."""
     try:
         image = load_image(data, max_pixels)
     except ImageError as exc:

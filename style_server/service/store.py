@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     state TEXT NOT NULL, method TEXT NOT NULL, style TEXT, has_style_image INTEGER NOT NULL,
     options TEXT NOT NULL, email TEXT, language TEXT NOT NULL,
     progress REAL NOT NULL DEFAULT 0, error TEXT,
-    created REAL NOT NULL, started REAL, finished REAL, engine_seconds REAL,
+    created REAL NOT NULL, started REAL, finished REAL, engine_seconds REAL, request_hash TEXT,
     UNIQUE (kiosk, idem_key)
 );
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (state, method, created);
@@ -53,6 +53,7 @@ class Job:
     started: float | None
     finished: float | None
     engine_seconds: float | None
+    request_hash: str | None = None  # what an idempotent replay must match (form fields + uploaded bytes)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
@@ -75,6 +76,9 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(jobs)")}
+            if "request_hash" not in columns:  # a database written before replays were checked
+                self._db.execute("ALTER TABLE jobs ADD COLUMN request_hash TEXT")
 
     def _exec(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -101,20 +105,24 @@ class Store:
         language,
         portrait_png: bytes,
         style_png: bytes | None,
+        request_hash: str | None = None,
     ) -> tuple[Job, bool]:
-        """Insert a job with its images; returns (job, created). A repeated idempotency key returns the original."""
-        if idem_key and (existing := self.by_idempotency_key(kiosk, idem_key)):
+        """Insert a job with its images; returns (job, created). A repeated idempotency key returns the original.
+
+        Never recurses, and a create that fails for any reason leaves no folder behind.
+        """
+        if idem_key is not None and (existing := self.by_idempotency_key(kiosk, idem_key)):
             return existing, False
         job_id, token = secrets.token_hex(12), secrets.token_urlsafe(24)
         folder = self.folder(job_id)
-        folder.mkdir(parents=True)
-        _write(folder / "portrait.png", portrait_png)
-        if style_png is not None:
-            _write(folder / "style.png", style_png)
         try:
+            folder.mkdir(parents=True)
+            _write(folder / "portrait.png", portrait_png)
+            if style_png is not None:
+                _write(folder / "style.png", style_png)
             self._exec(
                 "INSERT INTO jobs (id, token, kiosk, idem_key, state, method, style, has_style_image, options,"
-                " email, language, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " email, language, created, request_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     job_id,
                     token,
@@ -128,21 +136,18 @@ class Store:
                     email,
                     language,
                     time.time(),
+                    request_hash,
                 ),
             )
-        except sqlite3.IntegrityError:  # the same key raced in from a parallel retry
+        except sqlite3.IntegrityError:  # the same key raced in from a parallel retry: that one won
             shutil.rmtree(folder, ignore_errors=True)
-            return self.create(
-                kiosk=kiosk,
-                idem_key=idem_key,
-                method=method,
-                style=style,
-                options=options,
-                email=email,
-                language=language,
-                portrait_png=portrait_png,
-                style_png=style_png,
-            )
+            existing = self.by_idempotency_key(kiosk, idem_key) if idem_key is not None else None
+            if existing is None:
+                raise
+            return existing, False
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         return self.get(job_id), True
 
     def by_idempotency_key(self, kiosk: str, key: str) -> Job | None:
@@ -186,6 +191,38 @@ class Store:
             ),
         )
 
+    def finish_done_and_queue_mail(self, job_id: str, engine_seconds: float, mail: bool) -> bool:
+        """Mark a running job done and, if it has an address, queue its mail: one transaction, so a crash
+        leaves either both or neither. False if the job was no longer running (cancelled, expired)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                done = self._db.execute(
+                    "UPDATE jobs SET state=?, error=NULL, finished=?, progress=1.0, engine_seconds=?"
+                    " WHERE id=? AND state=?",
+                    (JobState.done, time.time(), engine_seconds, job_id, JobState.running),
+                ).rowcount
+                if done and mail:
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO outbox (job_id, status, next_attempt) VALUES (?, 'pending', ?)",
+                        (job_id, time.time()),
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return bool(done)
+
+    def requeue_lost_mail(self) -> int:
+        """At start-up: queue the mail of done jobs that have an address but no outbox row (a database written
+        by a version that finished a job and queued its mail in two steps, and crashed between them)."""
+        with self._lock:
+            return self._db.execute(
+                "INSERT INTO outbox (job_id, status, next_attempt) SELECT id, 'pending', ? FROM jobs"
+                " WHERE state=? AND email IS NOT NULL AND id NOT IN (SELECT job_id FROM outbox)",
+                (time.time(), JobState.done),
+            ).rowcount
+
     def requeue(self, job_id: str) -> None:
         self._exec(
             "UPDATE jobs SET state=?, progress=0 WHERE id=? AND state=?", (JobState.queued, job_id, JobState.running)
@@ -222,7 +259,7 @@ class Store:
     def erase(self, job_id: str, state: JobState | None = None) -> None:
         """Delete every piece of personal data of a job; the row keeps only what statistics need."""
         shutil.rmtree(self.folder(job_id), ignore_errors=True)
-        self._exec("UPDATE jobs SET email=NULL WHERE id=?", (job_id,))
+        self._exec("UPDATE jobs SET email=NULL, request_hash=NULL WHERE id=?", (job_id,))
         self._exec("DELETE FROM outbox WHERE job_id=? AND status!='sent'", (job_id,))
         if state is not None:
             self._exec("UPDATE jobs SET state=? WHERE id=?", (state, job_id))
