@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Iterator
 
 import httpx
@@ -18,11 +19,38 @@ class RequestRejected(Exception):
     """The server refused the request itself (4xx): trying again will not help."""
 
 
+class UntrustedServer(ServerUnavailable):
+    """The server's certificate is not the pinned one: the TLS handshake failed before anything was sent."""
+
+
+def _unavailable(exc: httpx.TransportError, doing: str) -> ServerUnavailable:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(cause):
+            return UntrustedServer("the server's certificate is not the pinned one: nothing was sent")
+        cause = cause.__cause__ or cause.__context__
+    return ServerUnavailable(f"{doing} ({type(exc).__name__})")
+
+
 class ServerApi:
-    def __init__(self, base_url: str, api_key: str, timeout: float = 15.0) -> None:
+    """``verify``: the TLS trust for an https server (the kiosk passes a context that trusts only the pinned
+    certificate); ``events_read_timeout``: a progress stream silent this long counts as broken."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        timeout: float = 15.0,
+        verify: ssl.SSLContext | bool = True,
+        events_read_timeout: float = 45.0,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.events_read_timeout = events_read_timeout
         self.client = httpx.Client(
-            base_url=self.base_url, timeout=timeout, headers={"Authorization": f"Bearer {api_key}"}
+            base_url=self.base_url,
+            timeout=timeout,
+            verify=verify,
+            headers={"Authorization": f"Bearer {api_key}"},
         )
 
     def close(self) -> None:
@@ -32,7 +60,7 @@ class ServerApi:
         try:
             response = self.client.request(method, url, **kwargs)
         except httpx.TransportError as exc:
-            raise ServerUnavailable(f"cannot reach the server ({type(exc).__name__})") from None
+            raise _unavailable(exc, "cannot reach the server") from None
         if response.status_code in (429, 502, 503, 504) or response.status_code >= 500:
             raise ServerUnavailable(f"server answered {response.status_code}")
         if response.status_code >= 400:
@@ -70,17 +98,22 @@ class ServerApi:
         return JobCreated.model_validate(response.json())
 
     def events(self, job: JobCreated) -> Iterator[JobEvent]:
-        """Server-sent events of a job until it ends. Raises ServerUnavailable if the stream breaks."""
+        """Server-sent events of a job until it ends. Raises ServerUnavailable if the stream breaks, or stays
+        silent longer than ``events_read_timeout`` (the server's keep-alive comments arrive far more often, so
+        silence means a half-open connection: a venue Wi-Fi that dropped us without a word)."""
         url = f"{API_PREFIX}/jobs/{job.id}/events"
+        timeout = httpx.Timeout(self.client.timeout.connect, read=self.events_read_timeout)
         try:
-            with self.client.stream("GET", url, headers={TOKEN_HEADER: job.token}, timeout=None) as response:
+            with self.client.stream("GET", url, headers={TOKEN_HEADER: job.token}, timeout=timeout) as response:
                 if response.status_code != 200:
                     raise ServerUnavailable(f"events answered {response.status_code}")
-                for line in response.iter_lines():
+                for line in response.iter_lines():  # ": keep-alive" comments only reset the read timeout
                     if line.startswith("data: "):
                         yield JobEvent.model_validate(json.loads(line[6:]))
+        except httpx.TimeoutException:
+            raise ServerUnavailable(f"no word from the server for {self.events_read_timeout:g} s") from None
         except httpx.TransportError as exc:
-            raise ServerUnavailable(f"lost the server ({type(exc).__name__})") from None
+            raise _unavailable(exc, "lost the server") from None
 
     def result(self, job: JobCreated) -> bytes:
         return self._call("GET", f"{API_PREFIX}/jobs/{job.id}/result", headers={TOKEN_HEADER: job.token}).content

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import logging
 import signal
 import sys
 import time
@@ -18,7 +20,7 @@ from PySide6.QtWidgets import QApplication, QMainWindow, QStackedWidget
 
 from shared.protocol import JobCreated, JobEvent, JobOptions, JobRequest, StyleInfo, StyleList
 
-from .api import RequestRejected, ServerApi, ServerUnavailable
+from .api import RequestRejected, ServerApi, ServerUnavailable, UntrustedServer
 from .camera import Camera, open_capture
 from .config import DEFAULT_FILE, KioskConfig
 from .i18n import tr
@@ -34,21 +36,36 @@ from .screens import (
     ReviewScreen,
 )
 from .tasks import UiBridge
+from .trust import Trust, TrustStore
 from .widgets import STYLE_SHEET, bytes_to_pixmap, rgb_to_pixmap
 
 ASSETS = Path(__file__).parent / "assets"
 CORNER_TAPS = 5
+RECONNECT_BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0)  # seconds between attempts to follow a job's progress again
+log = logging.getLogger(__name__)
 
 
 class BoothWindow(QMainWindow):
     def __init__(self, config: KioskConfig, config_path: Path = DEFAULT_FILE, outbox_every_s: float = 5.0) -> None:
         super().__init__()
+        if not config.operator_pin:  # first start: a random PIN, never a documented default
+            config = config.with_first_pin()
+            config.save(config_path)
+            log.warning(
+                "operator PIN made on first start: %s (tap the top-left corner 5 times; the panel asks to change it)",
+                config.operator_pin,
+            )
         self.config, self.config_path = config, config_path
         self.setWindowTitle("Portrait Booth")
         self.setStyleSheet(STYLE_SHEET)
         self.bridge = UiBridge()
-        self.api = ServerApi(config.server_url, config.api_key)
+        self.trust_store = TrustStore(config.data_dir)
+        self.trust = Trust(None, "checking the server…", retry=True)
+        self.api: ServerApi | None = None
+        self._checking_trust = False
+        self.event_reconnects = 0
         self.outbox = Outbox(config.outbox_dir)
+        self.retention_hours = self._known_retention()
         self.styles: list[StyleInfo] = []
         self.thumbnails: dict[str, bytes] = {}
         self.eta: dict[str, float] = {}
@@ -70,8 +87,7 @@ class BoothWindow(QMainWindow):
         self.outbox_timer = QTimer(self, interval=int(outbox_every_s * 1000), timeout=self.flush_outbox)
         self.outbox_timer.start()
         QApplication.instance().installEventFilter(self)
-        self.load_styles()
-        self.flush_outbox()
+        self._connect()
 
     # -- construction ---------------------------------------------------------------------------------
 
@@ -86,6 +102,7 @@ class BoothWindow(QMainWindow):
         self.operator.test_camera.connect(self._test_camera)
         self.operator.test_email.connect(self._test_email)
         self.operator.quit_kiosk.connect(self._leave_kiosk)
+        self.operator.trust_server.connect(self._trust_offered)
         self._build_visitor_screens()
 
     def _visitor_screens(self) -> tuple:
@@ -95,7 +112,7 @@ class BoothWindow(QMainWindow):
         """(Re)build every screen a visitor sees, in the configured language."""
         lang = self.config.language
         self.attract, self.live, self.review = AttractScreen(lang), LiveScreen(lang), ReviewScreen(lang)
-        self.gallery, self.email = GalleryScreen(lang), EmailScreen(lang)
+        self.gallery, self.email = GalleryScreen(lang), EmailScreen(lang, self.retention_hours)
         self.progress, self.result = ProgressScreen(lang), ResultScreen(lang)
         for screen in self._visitor_screens():
             self.stack.addWidget(screen)
@@ -113,15 +130,18 @@ class BoothWindow(QMainWindow):
         self.progress.finish.connect(self.reset)
         self.result.finish.connect(self.reset)
 
-    def _start_camera(self, source: str) -> Camera:
-        camera = Camera(source, self.config.camera_width, self.config.camera_height, self.config.mirror)
-        camera.available.connect(self._camera_available, Qt.ConnectionType.QueuedConnection)
+    def _start_camera(self, source: str, after: Camera | None = None) -> Camera:
+        camera = Camera(source, self.config.camera_width, self.config.camera_height)
+        camera.available.connect(
+            lambda available, c=camera: self._camera_available(c, available), Qt.ConnectionType.QueuedConnection
+        )
         self.live.set_camera_available(False)
-        camera.start()
+        camera.start(after=after)  # a replaced camera lets go of the device first, on the new camera's thread
         return camera
 
-    def _camera_available(self, available: bool) -> None:
-        self.live.set_camera_available(available)
+    def _camera_available(self, camera: Camera, available: bool) -> None:
+        if camera is self.camera:  # a stopped camera's last words are not about the current one
+            self.live.set_camera_available(available)
 
     # -- navigation -----------------------------------------------------------------------------------
 
@@ -138,11 +158,13 @@ class BoothWindow(QMainWindow):
         self.live.show_count(None)
         self.photo_jpeg, self.choice, self.job = None, None, None
         self.email.reset()
+        self.gallery.set_method(self.config.default_method)  # the next visitor starts from the default
+        self.operator.lock()  # the panel is locked again whenever the kiosk goes back to the attract screen
         self.idle_timer.stop()
         self.stack.setCurrentWidget(self.attract)
 
     def _idle(self) -> None:
-        if self.current() not in ("attract", "operator"):
+        if self.current() != "attract":  # the operator panel too: an operator who walked away leaves it locked
             self.reset()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
@@ -159,7 +181,7 @@ class BoothWindow(QMainWindow):
         count, frame = self.camera.latest()
         if frame is not None and count != self._last_count:
             self._last_count = count
-            self.live.view.show_pixmap(rgb_to_pixmap(frame))
+            self.live.view.show_pixmap(rgb_to_pixmap(frame[:, ::-1] if self.config.mirror_preview else frame))
             self.preview_frames += 1
 
     def _start_countdown(self) -> None:
@@ -175,46 +197,134 @@ class BoothWindow(QMainWindow):
         self.count_timer.stop()
         self.live.show_count(None)
         self.live.do_flash()
-        self.bridge.run(self.camera.still, self._got_still, lambda exc: self.live.set_camera_available(False))
+        self.bridge.run(self.camera.still, self._got_still, lambda exc: self._still_failed(), what="taking the photo")
 
     def _got_still(self, frame: np.ndarray | None) -> None:
         if frame is None:
-            self.live.set_camera_available(False)
+            self._still_failed()
             return
+        portrait = frame[:, ::-1] if self.config.mirror_capture else frame  # as the camera saw it, by default
         buf = io.BytesIO()
-        Image.fromarray(frame).save(buf, "JPEG", quality=92)
+        Image.fromarray(np.ascontiguousarray(portrait)).save(buf, "JPEG", quality=92)
         self.photo_jpeg = buf.getvalue()
-        self.review.view.show_pixmap(rgb_to_pixmap(frame))
+        self.review.view.show_pixmap(rgb_to_pixmap(frame[:, ::-1] if self.config.mirror_preview else frame))
         self.go(self.review)
+
+    def _still_failed(self) -> None:
+        self.live.set_camera_available(self.camera.is_available)
+        if self.camera.is_available:
+            self.live.message.setText(tr("photo_failed", self.config.language))
+
+    # -- the server and how far it is trusted -------------------------------------------------------
+
+    def _connect(self) -> None:
+        """(Re)decide how to reach the server. Nothing is sent until this says the server is trusted:
+        visitors' requests wait in the outbox meanwhile."""
+        if self.api is not None:
+            self.api.close()
+        self.api = None
+        config = self.config
+        decided = self.trust_store.decide_offline(config.server_url, config.server_fingerprint)
+        if decided is not None:
+            self._trusted(config, decided)
+            return
+        self._checking_trust = True
+        self.operator.show_connection("Checking the server's certificate…")
+        self.bridge.run(
+            lambda: self.trust_store.decide(config.server_url, config.server_fingerprint),
+            lambda trust: self._trusted(config, trust),
+            lambda exc: self._trusted(config, Trust(None, f"cannot check the server: {exc}", retry=True)),
+            what="checking the server's certificate",
+        )
+
+    def _trusted(self, config: KioskConfig, trust: Trust) -> None:
+        self._checking_trust = False
+        if config is not self.config:  # the operator changed the connection meanwhile
+            return
+        self.trust = trust
+        if trust.ok:
+            self.api = ServerApi(
+                config.server_url,
+                config.api_key,
+                verify=trust.verify,
+                events_read_timeout=config.events_read_timeout_s,
+            )
+            pinned = f" (certificate pinned: {config.server_fingerprint})" if config.server_fingerprint else ""
+            self.operator.show_connection(f"Server: {config.server_url}{pinned}")
+        else:
+            log.warning("not sending to %s: %s", config.server_url, trust.problem.splitlines()[0])
+            self.operator.show_connection(trust.problem, trust.offered)
+        self.load_styles()
+        self.flush_outbox()
+
+    def _server(self) -> ServerApi:
+        """The server, if it may be talked to (worker threads)."""
+        api = self.api
+        if api is None:
+            raise ServerUnavailable(self.trust.problem.splitlines()[0] if self.trust.problem else "not connected")
+        return api
+
+    def _trust_offered(self, seen: str) -> None:
+        """The operator compared the fingerprint and trusts this server (trust on first use)."""
+        if seen:
+            self.apply_config(self.config.model_copy(update={"server_fingerprint": seen}))
+
+    def _untrusted(self, exc: Exception) -> None:
+        if isinstance(exc, UntrustedServer):
+            self.operator.show_connection(f"REFUSING TO SEND to {self.config.server_url}: {exc}")
 
     # -- styles ---------------------------------------------------------------------------------------
 
     @property
     def styles_cache(self) -> Path:
-        return self.config.outbox_dir.parent / "styles-cache"
+        return self.config.data_dir / "styles-cache"
 
     def load_styles(self) -> None:
-        self.bridge.run(self._fetch_styles, self._show_styles, lambda exc: self._show_styles(self._cached_styles()))
+        self.bridge.run(
+            self._fetch_styles, self._show_styles, self._styles_failed, what="loading the styles from the server"
+        )
+
+    def _styles_failed(self, exc: Exception) -> None:
+        self._untrusted(exc)
+        self._show_styles(self._cached_styles())
 
     def _fetch_styles(self) -> tuple[StyleList, dict[str, bytes]]:
-        listing = self.api.styles()
-        thumbs = {s.id: self.api.thumbnail(s.thumbnail_url) for s in listing.styles}
+        api = self._server()
+        listing = api.styles()  # validated: style ids are strict slugs, safe as file names below
+        thumbs = {s.id: api.thumbnail(s.thumbnail_url) for s in listing.styles}
         self.styles_cache.mkdir(parents=True, exist_ok=True)  # so a kiosk that starts offline still has a gallery
-        (self.styles_cache / "styles.json").write_text(listing.model_dump_json())
         for style_id, data in thumbs.items():
             (self.styles_cache / f"{style_id}.jpg").write_bytes(data)
+        (self.styles_cache / "styles.json").write_text(listing.model_dump_json())  # also keeps retention_hours
         return listing, thumbs
 
     def _cached_styles(self) -> tuple[StyleList, dict[str, bytes]]:
+        empty = StyleList(styles=[], retention_hours=self.retention_hours), {}
         index = self.styles_cache / "styles.json"
         if not index.is_file():
-            return StyleList(styles=[]), {}
-        listing = StyleList.model_validate_json(index.read_text())
+            return empty
+        try:
+            data = json.loads(index.read_text())
+            data.setdefault("retention_hours", self.config.retention_hours_unknown)  # a cache from older kiosks
+            listing = StyleList.model_validate(data)
+        except (OSError, ValueError) as exc:
+            log.warning("the style cache %s is unusable: %s", index, exc)
+            return empty
         thumbs = {s.id: p.read_bytes() for s in listing.styles if (p := self.styles_cache / f"{s.id}.jpg").is_file()}
         return listing, thumbs
 
+    def _known_retention(self) -> float:
+        """The server's retention as last heard (kept in the style cache), else the safe default."""
+        index = self.styles_cache / "styles.json"
+        try:
+            return float(json.loads(index.read_text())["retention_hours"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return self.config.retention_hours_unknown
+
     def _show_styles(self, loaded: tuple[StyleList, dict[str, bytes]]) -> None:
         listing, thumbs = loaded
+        self.retention_hours = listing.retention_hours
+        self.email.set_retention(listing.retention_hours)
         by_id = {s.id: s for s in listing.styles}
         order = [i for i in self.config.styles if i in by_id] or list(by_id)
         self.styles, self.thumbnails, self.eta = [by_id[i] for i in order], thumbs, listing.eta_seconds
@@ -224,7 +334,7 @@ class BoothWindow(QMainWindow):
         samples = [thumbs[s.id] for s in self.styles if s.id in thumbs]
         self.attract.set_samples(samples or [(ASSETS / "demo_portrait.jpg").read_bytes()])
         self.operator.set_styles(list(by_id), self.config.styles)
-        self.gallery.method = self.config.default_method
+        self.gallery.set_method(self.config.default_method)
 
     # -- ordering the painting ------------------------------------------------------------------------
 
@@ -258,53 +368,74 @@ class BoothWindow(QMainWindow):
         self.last_request = (request, key)
         self.email.send_button.setEnabled(False)
         self.bridge.run(
-            lambda: self.api.submit(photo, request, key),
+            lambda: self._server().submit(photo, request, key),
             self._submitted,
             lambda exc: self._submit_failed(exc, photo, request, key),
+            what="sending the portrait",
         )
 
     def _submitted(self, job: JobCreated) -> None:
         self.email.send_button.setEnabled(True)
         self.job = job
         self.progress.update_status(0.0, job.status.position)
+        self.progress.detail.setText(tr("can_leave", self.config.language))
         self.progress.preview.show_pixmap(bytes_to_pixmap(self.photo_jpeg or b""))
         self.go(self.progress)
-        self.bridge.run(lambda: self._watch(job), lambda _: None)
+        self.bridge.run(lambda: self._watch(job), lambda _: None, lambda exc: self._lost_track(job), what="following")
 
     def _submit_failed(self, exc: Exception, photo: bytes, request: JobRequest, key: str) -> None:
         self.email.send_button.setEnabled(True)
         if isinstance(exc, RequestRejected):
             self.email.message.setText(tr("failed", self.config.language, error=str(exc)))
             return
-        self.outbox.add(photo, request, key)  # offline or busy: keep it, send it when the server is back
+        self._untrusted(exc)
+        # offline, busy, not trusted or anything unexpected: keep it, send it when the server can take it
+        self.outbox.add(photo, request, key)
         self.result.heading.setText(tr("saved", self.config.language))
         self.result.view.show_pixmap(bytes_to_pixmap(photo))
         self.result.detail.setText(tr("offline", self.config.language, email=request.email))
         self.go(self.result)
 
     def _watch(self, job: JobCreated) -> None:
-        """Worker thread: follow the job's events, reconnecting if the stream breaks, until it ends."""
+        """Worker thread: follow the job's events until it ends. A stream that breaks, or stays silent past
+        the read timeout (a half-open connection), is opened again with growing pauses."""
+        attempt = 0
         while self.job is job:
             try:
-                for event in self.api.events(job):
+                for event in self._server().events(job):
+                    attempt = 0
                     self.bridge.call.emit(lambda e=event: self._on_event(job, e))
                     if event.type in ("done", "failed", "cancelled"):
                         return
-            except (ServerUnavailable, RequestRejected):
-                pass
-            time.sleep(2)  # the stream broke or ended early (server restart): follow it again shortly
+            except (ServerUnavailable, RequestRejected) as exc:
+                self.event_reconnects += 1
+                log.warning("progress of job %s: %s; following it again", job.id, exc)
+                self.bridge.call.emit(lambda: self._stream_broken(job))
+            time.sleep(RECONNECT_BACKOFF[min(attempt, len(RECONNECT_BACKOFF) - 1)])
+            attempt += 1
+
+    def _stream_broken(self, job: JobCreated) -> None:
+        if self.job is job:
+            self.progress.detail.setText(tr("arrives_anyway", self.config.language))
+
+    def _lost_track(self, job: JobCreated) -> None:
+        """Following the job failed unexpectedly (logged): the painting still comes by e-mail."""
+        if self.job is job:
+            self.progress.detail.setText(tr("arrives_anyway", self.config.language))
 
     def _on_event(self, job: JobCreated, event: JobEvent) -> None:
         if self.job is not job:
             return
+        self.progress.detail.setText(tr("can_leave", self.config.language))
         if event.preview_jpeg_base64:
             self.progress.preview.show_pixmap(bytes_to_pixmap(base64.b64decode(event.preview_jpeg_base64)))
         self.progress.update_status(event.status.progress, event.status.position)
         if event.type == "done":
             self.bridge.run(
-                lambda: self.api.result(job),
+                lambda: self._server().result(job),
                 lambda data: self._show_result(job, data),
                 lambda exc: self._show_result(job, None),
+                what="fetching the painting",
             )
         elif event.type in ("failed", "cancelled"):
             self.result.heading.setText(tr("failed", self.config.language, error=event.status.error or event.type))
@@ -327,25 +458,38 @@ class BoothWindow(QMainWindow):
     def flush_outbox(self) -> None:
         if self._flushing:
             return
+        if self.api is None and self.trust.retry and not self._checking_trust:
+            self._connect()  # e.g. the server could not be reached to check its certificate: try again
+            return
         self._flushing = True
-        self.bridge.run(self._send_outbox, self._outbox_done, lambda exc: self._outbox_done(None))
+        self.bridge.run(self._send_outbox, self._outbox_done, self._outbox_failed, what="sending the outbox")
 
-    def _send_outbox(self) -> int:
-        for entry in self.outbox.pending():
+    def _send_outbox(self) -> tuple[int, list]:
+        self.outbox.purge(self.retention_hours)  # personal data: never kept longer than the server would
+        api = self.api
+        for entry in self.outbox.pending() if api is not None else []:
             try:
-                self.api.submit(entry.portrait, entry.request, entry.idempotency_key)
+                api.submit(entry.portrait, entry.request, entry.idempotency_key)
             except ServerUnavailable:
                 break
-            except RequestRejected:
-                self.outbox.set_aside(entry)
+            except RequestRejected as exc:
+                log.warning("the server refused an outbox entry for good: %s", exc)
+                self.outbox.set_aside(entry, str(exc))
                 continue
             self.outbox.remove(entry)
-        return len(self.outbox.pending())
+        return len(self.outbox.pending()), self.outbox.rejected()
 
-    def _outbox_done(self, remaining: int | None) -> None:
+    def _outbox_done(self, counts: tuple[int, list]) -> None:
         self._flushing = False
-        if remaining is not None:
-            self.operator.show_status(f"Outbox: {remaining} waiting")
+        remaining, rejected = counts
+        waiting = "" if self.api is not None else " (not sending: see the connection note above)"
+        self.operator.show_status(f"Outbox: {remaining} waiting{waiting}")
+        self.operator.show_rejected(rejected)
+
+    def _outbox_failed(self, exc: Exception) -> None:
+        self._flushing = False
+        self._untrusted(exc)
+        self.operator.show_status(f"Outbox: not sent ({exc})")
 
     # -- operator -------------------------------------------------------------------------------------
 
@@ -355,15 +499,13 @@ class BoothWindow(QMainWindow):
         if len(self._corner_taps) >= CORNER_TAPS:
             self._corner_taps = []
             self.operator.ask_pin()
-            self.stack.setCurrentWidget(self.operator)
+            self.go(self.operator)  # the idle timeout runs here too
 
     def apply_config(self, config: KioskConfig) -> None:
         camera_changed = config.camera != self.config.camera
         language_changed = config.language != self.config.language
         self.config = config
         config.save(self.config_path)
-        self.api.close()
-        self.api = ServerApi(config.server_url, config.api_key)
         if language_changed:
             for screen in self._visitor_screens():
                 self.stack.removeWidget(screen)
@@ -371,9 +513,10 @@ class BoothWindow(QMainWindow):
             self._build_visitor_screens()
             self.live.set_camera_available(self.camera.is_available)
         if camera_changed:
-            self.camera.stop()
-            self.camera = self._start_camera(config.camera)
-        self.load_styles()
+            old = self.camera
+            old.stop()  # returns at once; the new camera waits for the old one to let go of the device
+            self.camera = self._start_camera(config.camera, after=old)
+        self._connect()
 
     def _test_camera(self, source: str) -> None:
         def probe() -> str:
@@ -386,7 +529,12 @@ class BoothWindow(QMainWindow):
                 return f"Camera {source!r}: opens but gives no picture"
             return f"Camera {source!r}: works, {frame.shape[1]}x{frame.shape[0]}"
 
-        self.bridge.run(probe, self.operator.show_status)
+        self.bridge.run(
+            probe,
+            self.operator.show_status,
+            lambda exc: self.operator.show_status(f"Camera {source!r}: test failed ({exc})"),
+            what="testing the camera",
+        )
 
     def _test_email(self, address: str) -> None:
         if not self.styles:
@@ -401,9 +549,10 @@ class BoothWindow(QMainWindow):
             return
         photo = (ASSETS / "demo_portrait.jpg").read_bytes()
         self.bridge.run(
-            lambda: self.api.submit(photo, request, str(uuid.uuid4())),
+            lambda: self._server().submit(photo, request, str(uuid.uuid4())),
             lambda job: self.operator.show_status(f"Test job {job.id} sent; the mail is on its way."),
             lambda exc: self.operator.show_status(f"Test failed: {exc}"),
+            what="sending a test e-mail",
         )
 
     def _leave_kiosk(self) -> None:
@@ -415,8 +564,9 @@ class BoothWindow(QMainWindow):
         self.job = None  # ends the event watcher
         for timer in (self.preview_timer, self.count_timer, self.idle_timer, self.outbox_timer):
             timer.stop()
-        self.camera.stop()
-        self.api.close()
+        self.camera.stop()  # never waits: a camera stuck in its driver must not hang the window
+        if self.api is not None:
+            self.api.close()
         super().closeEvent(event)
 
 
@@ -429,6 +579,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--camera", help="webcam index, stream URL or video file")
     parser.add_argument("--windowed", action="store_true", help="not full screen")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = KioskConfig.load(args.config)
     overrides = {k: v for k, v in (("server_url", args.server), ("camera", args.camera)) if v}
     if overrides:

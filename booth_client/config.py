@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 DEFAULT_FILE = Path(os.environ.get("PORTRAIT_KIOSK_CONFIG", Path.home() / ".config" / "portrait-booth" / "kiosk.json"))
+PUBLISHED_PINS = frozenset({"4321"})  # PINs that older versions shipped (and documented): never trusted
 
 
 class KioskConfig(BaseModel):
@@ -18,19 +20,61 @@ class KioskConfig(BaseModel):
     camera: str = Field("0", description="Webcam index, stream URL or video file.")
     camera_width: int = Field(1280, ge=160, description="Requested capture width.")
     camera_height: int = Field(720, ge=120, description="Requested capture height.")
-    mirror: bool = Field(True, description="Show the preview like a mirror.")
+    mirror_preview: bool = Field(True, description="Show the live preview and the review like a mirror.")
+    mirror_capture: bool = Field(False, description="Mirror the portrait that is painted and mailed (text reversed).")
     language: Literal["en", "de"] = Field("en", description="Language of the screens and the e-mail.")
     default_method: Literal["fast", "gatys"] = Field("fast", description="Pre-selected: instant or masterpiece.")
     styles: list[str] = Field(default_factory=list, description="Enabled styles in order; empty: all.")
     idle_timeout_s: int = Field(60, ge=5, description="Back to the attract screen after this much quiet.")
     countdown_s: int = Field(3, ge=1, le=10, description="Seconds of countdown before the photo.")
-    operator_pin: str = Field("4321", pattern=r"^\d{4,8}$", description="PIN of the operator panel: change it.")
+    operator_pin: str = Field(
+        "",
+        pattern=r"^(\d{4,8})?$",
+        description="PIN of the operator panel (4-8 digits). Empty: a random one is made on first start, "
+        "printed in the kiosk's log, and the panel asks to change it.",
+    )
+    operator_pin_generated: bool = Field(False, description="The PIN is still the one made on first start.")
     outbox_dir: Path = Field(
         Path.home() / ".local" / "share" / "portrait-booth" / "outbox",
         description="Requests waiting for the server (personal data until sent).",
     )
+    retention_hours_unknown: float = Field(
+        24.0, gt=0, description="Outbox entries are erased after this until the server has told its retention."
+    )
     fullscreen: bool = Field(True, description="Kiosk mode.")
+    events_read_timeout_s: float = Field(
+        45.0, gt=0, description="A progress stream silent this long is dropped and reopened (server keep-alive: 15 s)."
+    )
+    server_fingerprint: str = Field(
+        "", description="SHA-256 of the https server's certificate, pinned; empty: shown in the panel to trust."
+    )
     demo_note: str = Field("", description="Shown on screen, e.g. 'demo video instead of a webcam'.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_files(cls, data: Any) -> Any:
+        """Files written by older kiosks still load: ``mirror`` was the preview's mirror."""
+        if isinstance(data, dict) and "mirror" in data:
+            data = dict(data)
+            data.setdefault("mirror_preview", data.pop("mirror"))
+            data.pop("mirror", None)
+        return data
+
+    @property
+    def data_dir(self) -> Path:
+        """The kiosk's own files besides the outbox: style cache, pinned certificate, what it learnt."""
+        return self.outbox_dir.parent
+
+    @property
+    def pin_needs_change(self) -> bool:
+        return self.operator_pin_generated or self.operator_pin in PUBLISHED_PINS
+
+    def with_first_pin(self) -> KioskConfig:
+        """A kiosk without a PIN gets a random one (never a documented default)."""
+        if self.operator_pin:
+            return self
+        pin = f"{secrets.randbelow(10**6):06d}"
+        return self.model_copy(update={"operator_pin": pin, "operator_pin_generated": True})
 
     @classmethod
     def load(cls, path: Path = DEFAULT_FILE) -> KioskConfig:

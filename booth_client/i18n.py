@@ -39,6 +39,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "de": "Die Kamera ist nicht verfügbar. Wir versuchen es weiter…",
     },
     "pin": {"en": "Operator PIN", "de": "Betreiber-PIN"},
+    "pin_wait": {
+        "en": "Too many wrong PINs. Try again in {s} s.",
+        "de": "Zu viele falsche PINs. Neuer Versuch in {s} s.",
+    },
+    "arrives_anyway": {
+        "en": "We cannot show the progress right now. Your painting will still arrive by e-mail.",
+        "de": "Wir können den Fortschritt gerade nicht zeigen. Ihr Gemälde kommt trotzdem per E-Mail.",
+    },
+    "photo_failed": {
+        "en": "The photo did not work. Please try again.",
+        "de": "Das Foto hat nicht geklappt. Bitte noch einmal.",
+    },
 }
 
 

@@ -1,8 +1,18 @@
-"""The operator's panel behind a PIN: connection, styles, camera, language, outbox, test e-mail."""
+"""The operator's panel behind a PIN: connection, styles, camera, language, outbox, test e-mail.
+
+The panel locks itself: on the idle timeout (the kiosk goes back to the attract screen), and wrong PINs are
+slowed down (after three, a growing wait shown on screen with the keys disabled).
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+import math
+import re
+import time
+from datetime import datetime
+
+from pydantic import ValidationError
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -17,9 +27,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .config import KioskConfig
+from shared.tls import normalise_fingerprint
+
+from .config import PUBLISHED_PINS, KioskConfig
 from .i18n import tr
+from .outbox import OutboxEntry
+from .trust import url_problem
 from .widgets import PinPad, button, title
+
+PIN_TRIES = 3  # wrong PINs before the pad waits
+PIN_WAIT_S = 5  # first wait; doubles with every further wrong PIN
+PIN_WAIT_MAX_S = 300
 
 
 class OperatorScreen(QWidget):
@@ -30,12 +48,17 @@ class OperatorScreen(QWidget):
     test_email = Signal(str)
     retry_outbox = Signal()
     quit_kiosk = Signal()
+    trust_server = Signal(str)  # the fingerprint the operator confirmed
 
     def __init__(self, config: KioskConfig) -> None:
         super().__init__()
         self.setObjectName(self.name)
         self.config = config
         self.all_ids: list[str] = []
+        self.offered_fingerprint = ""
+        self._failures = 0
+        self._wait_until = 0.0
+        self._wait_timer = QTimer(self, interval=250, timeout=self._show_wait)
         self.pages = QStackedWidget()
         QVBoxLayout(self).addWidget(self.pages)
         self.pages.addWidget(self._pin_page())
@@ -55,6 +78,10 @@ class OperatorScreen(QWidget):
         self.pin_pad.digit.connect(self._digit)
         self.pin_pad.clear.connect(lambda: self._set_pin(""))
         layout.addWidget(self.pin_pad)
+        self.pin_wait = QLabel("")
+        self.pin_wait.setProperty("note", True)
+        self.pin_wait.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.pin_wait)
         cancel = button(tr("back", self.config.language), secondary=True)
         cancel.clicked.connect(self.closed.emit)
         layout.addWidget(cancel)
@@ -62,20 +89,53 @@ class OperatorScreen(QWidget):
         return page
 
     def ask_pin(self) -> None:
+        self.lock()
+
+    def lock(self) -> None:
+        """Back to the PIN page with nothing secret left on screen."""
         self._set_pin("")
         self.pages.setCurrentIndex(0)
+        self.api_key.clear()
+        self.new_pin.clear()
+        self.show_key.setChecked(False)
+        self._show_wait()
+
+    @property
+    def unlocked(self) -> bool:
+        return self.pages.currentIndex() == 1
 
     def _set_pin(self, value: str) -> None:
         self._pin = value
         self.pin_display.setText("•" * len(value))
 
     def _digit(self, digit: str) -> None:
+        if self.seconds_to_wait():
+            return
         self._set_pin(self._pin + digit)
         if self._pin == self.config.operator_pin:
+            self._failures = 0
+            self._set_pin("")
             self._load(self.config)
             self.pages.setCurrentIndex(1)
         elif len(self._pin) >= len(self.config.operator_pin):
             self._set_pin("")
+            self._failures += 1
+            if self._failures >= PIN_TRIES:
+                wait = min(PIN_WAIT_MAX_S, PIN_WAIT_S * 2 ** (self._failures - PIN_TRIES))
+                self._wait_until = time.monotonic() + wait
+            self._show_wait()
+
+    def seconds_to_wait(self) -> int:
+        return max(0, math.ceil(self._wait_until - time.monotonic()))
+
+    def _show_wait(self) -> None:
+        seconds = self.seconds_to_wait()
+        self.pin_pad.setEnabled(seconds == 0)
+        self.pin_wait.setText(tr("pin_wait", self.config.language, s=seconds) if seconds else "")
+        if seconds and not self._wait_timer.isActive():
+            self._wait_timer.start()
+        elif not seconds:
+            self._wait_timer.stop()
 
     # -- panel ----------------------------------------------------------------------------------------
 
@@ -83,8 +143,33 @@ class OperatorScreen(QWidget):
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.addWidget(title("Operator"))
+        self.pin_warning = QLabel("")
+        self.pin_warning.setWordWrap(True)
+        self.pin_warning.setStyleSheet("background: #8a2d1d; color: white; padding: 8px; border-radius: 8px;")
+        layout.addWidget(self.pin_warning)
         form = QFormLayout()
         self.server_url, self.api_key, self.camera = QLineEdit(), QLineEdit(), QLineEdit()
+        self.api_key.setEchoMode(QLineEdit.EchoMode.Password)
+        self.show_key = button("Show", secondary=True)
+        self.show_key.setCheckable(True)
+        self.show_key.toggled.connect(self._toggle_key)
+        key_row = QHBoxLayout()
+        key_row.addWidget(self.api_key, 1)
+        key_row.addWidget(self.show_key)
+        self.fingerprint = QLineEdit()
+        self.fingerprint.setPlaceholderText("SHA-256 of the server's certificate (https)")
+        self.trust_button = button("Trust this server", secondary=True)
+        self.trust_button.clicked.connect(lambda: self.trust_server.emit(self.offered_fingerprint))
+        self.trust_button.hide()
+        fingerprint_row = QHBoxLayout()
+        fingerprint_row.addWidget(self.fingerprint, 1)
+        fingerprint_row.addWidget(self.trust_button)
+        self.connection = QLabel("")
+        self.connection.setProperty("note", True)
+        self.connection.setWordWrap(True)
+        self.new_pin = QLineEdit()
+        self.new_pin.setEchoMode(QLineEdit.EchoMode.Password)
+        self.new_pin.setPlaceholderText("4-8 digits; empty: keep the PIN")
         self.method, self.language = QComboBox(), QComboBox()
         self.method.addItems(["fast", "gatys"])
         self.language.addItems(["en", "de"])
@@ -92,7 +177,10 @@ class OperatorScreen(QWidget):
         self.idle.setRange(5, 3600)
         self.test_address = QLineEdit()
         form.addRow("Server URL", self.server_url)
-        form.addRow("API key", self.api_key)
+        form.addRow("Certificate", fingerprint_row)
+        form.addRow("", self.connection)
+        form.addRow("API key", key_row)
+        form.addRow("New PIN", self.new_pin)
         form.addRow("Camera", self.camera)
         form.addRow("Default method", self.method)
         form.addRow("Language", self.language)
@@ -112,6 +200,11 @@ class OperatorScreen(QWidget):
         arrows.addWidget(self.down_button)
         styles_row.addLayout(arrows)
         layout.addLayout(styles_row, 1)
+        self.rejected_title = QLabel("")
+        self.rejected_list = QListWidget()
+        self.rejected_list.setMaximumHeight(120)
+        layout.addWidget(self.rejected_title)
+        layout.addWidget(self.rejected_list)
         self.status = QLabel("")
         self.status.setProperty("note", True)
         self.status.setWordWrap(True)
@@ -134,9 +227,16 @@ class OperatorScreen(QWidget):
         layout.addLayout(row)
         return page
 
+    def _toggle_key(self, shown: bool) -> None:
+        self.api_key.setEchoMode(QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password)
+        self.show_key.setText("Hide" if shown else "Show")
+
     def _load(self, config: KioskConfig) -> None:
         self.server_url.setText(config.server_url)
         self.api_key.setText(config.api_key)
+        self.fingerprint.setText(config.server_fingerprint)
+        self.new_pin.clear()
+        self._show_pin_warning()
         self.camera.setText(config.camera)
         self.method.setCurrentText(config.default_method)
         self.language.setCurrentText(config.language)
@@ -161,25 +261,69 @@ class OperatorScreen(QWidget):
         self.style_list.insertItem(target, item)
         self.style_list.setCurrentRow(target)
 
+    def _show_pin_warning(self) -> None:
+        if not self.config.pin_needs_change:
+            self.pin_warning.hide()
+            return
+        made = "was made on first start (it is in the kiosk's log and kiosk.json)"
+        why = made if self.config.operator_pin_generated else "is a published default"
+        self.pin_warning.setText(f"Change the PIN: this PIN {why}. Enter a new PIN below and save.")
+        self.pin_warning.show()
+
     def _save(self) -> None:
         items = [self.style_list.item(i) for i in range(self.style_list.count())]
         checked = [i.text() for i in items if i.checkState() == Qt.CheckState.Checked]
         reordered = [i.text() for i in items] != self.all_ids
         styles = checked if reordered or len(checked) != len(items) else []  # []: all, in the server's order
-        updated = self.config.model_copy(
-            update={
-                "server_url": self.server_url.text().strip(),
-                "api_key": self.api_key.text().strip(),
-                "camera": self.camera.text().strip() or "0",
-                "default_method": self.method.currentText(),
-                "language": self.language.currentText(),
-                "idle_timeout_s": self.idle.value(),
-                "styles": styles,
-            }
-        )
-        self.config = KioskConfig.model_validate(updated.model_dump())
+        update = {
+            "server_url": self.server_url.text().strip(),
+            "api_key": self.api_key.text().strip(),
+            "camera": self.camera.text().strip() or "0",
+            "default_method": self.method.currentText(),
+            "language": self.language.currentText(),
+            "idle_timeout_s": self.idle.value(),
+            "styles": styles,
+        }
+        try:
+            fingerprint = self.fingerprint.text().strip()
+            update["server_fingerprint"] = normalise_fingerprint(fingerprint) if fingerprint else ""
+        except ValueError as exc:
+            self.status.setText(f"Not saved: {exc}")
+            return
+        new_pin = self.new_pin.text().strip()
+        if new_pin:
+            if not re.fullmatch(r"\d{4,8}", new_pin) or new_pin in PUBLISHED_PINS:
+                self.status.setText("Not saved: a new PIN is 4 to 8 digits, and not a published default.")
+                return
+            update |= {"operator_pin": new_pin, "operator_pin_generated": False}
+        problem = url_problem(update["server_url"])
+        if problem:
+            self.status.setText(f"Not saved: {problem}")
+            return
+        try:
+            self.config = KioskConfig.model_validate(self.config.model_copy(update=update).model_dump())
+        except ValidationError as exc:
+            self.status.setText(f"Not saved: {exc.errors()[0]['msg']}")
+            return
+        self.new_pin.clear()
+        self._show_pin_warning()
         self.saved.emit(self.config)
         self.status.setText("Saved.")
 
     def show_status(self, text: str) -> None:
         self.status.setText(text)
+
+    def show_connection(self, text: str, offered_fingerprint: str = "") -> None:
+        """How the kiosk stands with the server (TLS trust); a fingerprint offered to trust on first use."""
+        self.connection.setText(text)
+        self.offered_fingerprint = offered_fingerprint
+        self.trust_button.setVisible(bool(offered_fingerprint))
+
+    def show_rejected(self, entries: list[OutboxEntry]) -> None:
+        """Requests the server refused for good, with its reason (erased after the retention time)."""
+        self.rejected_title.setText(f"Refused by the server: {len(entries)}")
+        self.rejected_list.clear()
+        for entry in entries:
+            when = datetime.fromtimestamp(entry.created).strftime("%Y-%m-%d %H:%M")
+            style = entry.request.style or "own painting"
+            self.rejected_list.addItem(f"{when}  {style} ({entry.request.method}): {entry.reason or 'no reason given'}")

@@ -157,8 +157,8 @@ class GalleryScreen(Screen):
         self.instant.setChecked(True)
         self.masterpiece = button("", secondary=True)
         self.masterpiece.setCheckable(True)
-        self.instant.clicked.connect(lambda: self._set_method("fast"))
-        self.masterpiece.clicked.connect(lambda: self._set_method("gatys"))
+        self.instant.clicked.connect(lambda: self.set_method("fast"))
+        self.masterpiece.clicked.connect(lambda: self.set_method("gatys"))
         methods.addWidget(self.instant)
         methods.addWidget(self.masterpiece)
         layout.addLayout(methods)
@@ -183,7 +183,7 @@ class GalleryScreen(Screen):
         self.instant.setText(self.t("instant", s=max(1.0, eta.get("fast", 2.0))))
         self.masterpiece.setText(self.t("masterpiece", m=max(1.0, eta.get("gatys", 120.0) / 60)))
 
-    def _set_method(self, method: str) -> None:
+    def set_method(self, method: str) -> None:
         self.method = method
         self.instant.setChecked(method == "fast")
         self.masterpiece.setChecked(method == "gatys")
@@ -206,7 +206,7 @@ class GalleryScreen(Screen):
             tile.clicked.connect(lambda _=False, s=style.id: self.chosen.emit(s, self.method))
             self.grid.addWidget(tile, i // 4, i % 4)
             self.style_buttons[style.id] = tile
-        self._set_method(self.method)
+        self.set_method(self.method)
 
 
 class EmailScreen(Screen):
@@ -240,6 +240,10 @@ class EmailScreen(Screen):
         row.addWidget(self.back_button)
         row.addWidget(self.send_button, 2)
         layout.addLayout(row)
+
+    def set_retention(self, hours: float) -> None:
+        """The server's promise, as the server states it (never a number written here)."""
+        self.consent.setText(self.t("consent", h=round(hours, 2)))
 
     def reset(self) -> None:
         self.address.clear()

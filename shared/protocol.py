@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, WithJsonSchema, field_validator
 
 API_PREFIX = "/v1"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -15,8 +16,28 @@ Method = Literal["fast", "gatys"]
 Language = Literal["en", "de"]
 
 
+STYLE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+
+
+def check_style_id(value: str) -> str:
+    """A style id names files (the kiosk's style cache, the server's URLs): a strict slug, nothing else."""
+    if not re.fullmatch(STYLE_ID_PATTERN, value):
+        raise ValueError(
+            f"style id {value[:80]!r} is not allowed: use 1 to 64 lowercase letters, digits and hyphens, "
+            "starting with a letter or a digit (e.g. starry-night)"
+        )
+    return value
+
+
+StyleId = Annotated[
+    str,
+    AfterValidator(check_style_id),
+    WithJsonSchema({"type": "string", "pattern": STYLE_ID_PATTERN, "maxLength": 64}),
+]
+
+
 class StyleInfo(BaseModel):
-    id: str
+    id: StyleId
     name: str
     artist: str
     year: str | None = None
@@ -30,6 +51,7 @@ class StyleInfo(BaseModel):
 class StyleList(BaseModel):
     styles: list[StyleInfo]
     eta_seconds: dict[str, float] = Field(default_factory=dict, description="Typical wait per method now.")
+    retention_hours: float = Field(gt=0, description="Portraits, results and addresses are erased after this.")
 
 
 class JobOptions(BaseModel):

@@ -12,7 +12,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import EngineError, UnknownStyle
+from shared.protocol import StyleId
+
+from .errors import EngineError, UnknownStyle, describe
 
 CARD_FILE = "card.json"
 
@@ -22,7 +24,7 @@ class StyleCard(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    id: StyleId  # the wire protocol's rule: ids become file names on kiosks
     name: str
     artist: str
     year: str | None = None
@@ -84,7 +86,9 @@ class Catalogue:
 def _read_card(card_file: Path) -> StyleCard:
     try:
         card = StyleCard.model_validate({**json.loads(card_file.read_text()), "folder": card_file.parent})
-    except (ValueError, ValidationError) as exc:
+    except ValidationError as exc:
+        raise EngineError(f"{card_file}: not a valid style card ({describe(exc)})") from None
+    except ValueError as exc:
         raise EngineError(f"{card_file}: not a valid style card ({exc})") from None
     for relative in (card.thumbnail, card.style_image, card.weights):
         if relative and not card.path(relative).is_file():

@@ -238,7 +238,8 @@ def _register_routes(app: FastAPI, settings: Settings) -> None:
             )
             for c in s.engine.catalogue
         ]
-        return StyleList(styles=cards, eta_seconds={m: round(v, 1) for m, v in s.runner.average_seconds.items()})
+        eta = {m: round(v, 1) for m, v in s.runner.average_seconds.items()}
+        return StyleList(styles=cards, eta_seconds=eta, retention_hours=settings.retention_hours)
 
     @app.get(f"{API_PREFIX}/styles/{{style_id}}/thumbnail", response_class=FileResponse, responses=ERRORS)
     async def thumbnail(style_id: str, request: Request) -> FileResponse:
