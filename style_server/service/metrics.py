@@ -19,3 +19,6 @@ class Metrics:
         self.jobs = Counter("booth_jobs_total", "Finished jobs", ["method", "state"], registry=self.registry)
         self.emails = Counter("booth_emails_total", "E-mail delivery attempts", ["outcome"], registry=self.registry)
         self.gpu_memory = Gauge("booth_gpu_memory_bytes", "GPU memory allocated by torch", registry=self.registry)
+        self.previews_held = Gauge(
+            "booth_previews_held", "Masterpiece previews (faces) in memory", registry=self.registry
+        )

@@ -24,6 +24,7 @@ from ..engine.errors import Cancelled, EngineError, InvalidParameter
 from ..engine.fast import FastOptions
 from ..engine.imageio import fit_longest_side, save_image_atomic
 from ..engine.runtime import Engine
+from .events import JobEvents
 from .faults import crash_at, fail_painting
 from .metrics import Metrics
 from .store import Job, Store
@@ -32,10 +33,12 @@ log = logging.getLogger("style_server.runner")
 
 
 class Runner:
-    def __init__(self, settings: Settings, engine: Engine, store: Store, metrics: Metrics) -> None:
+    def __init__(
+        self, settings: Settings, engine: Engine, store: Store, metrics: Metrics, events: JobEvents | None = None
+    ) -> None:
         self.settings, self.engine, self.store, self.metrics = settings, engine, store, metrics
         self.cancels: dict[str, threading.Event] = {}
-        self.previews: dict[str, tuple[int, str]] = {}  # job id -> (version, base64 JPEG)
+        self.events = events or JobEvents()  # progress, previews and ends, pushed to the SSE streams
         # first guesses until real jobs teach us (a 512 px masterpiece: ~20 s on a GPU, minutes on a CPU)
         on_gpu = engine.device.type == "cuda"
         self.average_seconds = {"fast": 0.2 if on_gpu else 1.0, "gatys": 20.0 if on_gpu else 240.0}
@@ -60,6 +63,7 @@ class Runner:
                 jobs = self.store.queued("fast", self.settings.fast_batch_max)
             claimed = [j for j in jobs if self.store.claim(j.id)]
             if claimed:
+                await asyncio.to_thread(self.events.refresh)  # running now; the queue behind them moved up
                 await asyncio.to_thread(self._run_fast, claimed)
                 self._update_depth()
             else:
@@ -71,6 +75,7 @@ class Runner:
             if not jobs:
                 await self._idle("gatys")
                 continue
+            await asyncio.to_thread(self.events.refresh)
             await asyncio.to_thread(self._run_gatys, jobs[0])
             self._update_depth()
 
@@ -83,6 +88,7 @@ class Runner:
     def _update_depth(self) -> None:
         for method, count in self.store.depth().items():
             self.metrics.queue_depth.labels(method).set(count)
+        self.metrics.previews_held.set(len(self.events.previews))
         if torch.cuda.is_available():
             self.metrics.gpu_memory.set(torch.cuda.memory_allocated())
 
@@ -109,8 +115,20 @@ class Runner:
                 groups[options].append((job, photo, self.engine.fast_style(choice)))
             except (EngineError, OSError) as exc:
                 self._fail(job, exc)
+        self._hold_for_test([job for items in groups.values() for job, _, _ in items])
         for options, items in groups.items():
             self._paint_batch(options, items)
+
+    def _hold_for_test(self, jobs: list[Job]) -> None:
+        """Testing only (``PORTRAIT_TEST_HOLD_BATCH_FILE``): a batch that has read its inputs waits here while
+        that file exists, so a test can land a cancel or an erase inside it. Unset (the default): nothing."""
+        hold = self.settings.test_hold_batch_file
+        if hold is None or not hold.exists():
+            return
+        for job in jobs:
+            log.warning("test hold: fast batch %s waits while %s exists", job.id, hold)
+        while hold.exists() and not self.stopping:
+            time.sleep(0.02)
 
     def _paint_batch(self, options: FastOptions, items: list[tuple[Job, Image.Image, object]]) -> None:
         """One shared forward pass; if it fails, each job is painted alone so only the bad one fails."""
@@ -131,7 +149,6 @@ class Runner:
         for (job, _, _), result in zip(items, results, strict=True):
             self._complete(job, result, seconds)
 
-
     def _run_gatys(self, job: Job) -> None:
         from ..engine.gatys import make_params
 
@@ -143,10 +160,10 @@ class Runner:
             if p.preview is not None:
                 buf = io.BytesIO()
                 fit_longest_side(p.preview, 384).save(buf, "JPEG", quality=80)
-                version = self.previews.get(job.id, (0, ""))[0] + 1
-                self.previews[job.id] = (version, base64.b64encode(buf.getvalue()).decode())
+                self.events.preview(job.id, base64.b64encode(buf.getvalue()).decode())
             if time.monotonic() - last_write > 0.5:
                 self.store.set_progress(job.id, min(0.99, p.iteration / max(p.total_iterations, 1)))
+                self.events.changed(job.id)
                 last_write = time.monotonic()
 
         started = time.perf_counter()
@@ -171,6 +188,7 @@ class Runner:
             return
         finally:
             self.cancels.pop(job.id, None)
+            self.events.forget(job.id)  # whatever the outcome, the last preview (a face) goes
         self._learn("gatys", time.perf_counter() - started)
         self._complete(job, result.image, time.perf_counter() - started)
 
@@ -181,17 +199,34 @@ class Runner:
         if is_flat(image):  # a blank photo, or a degenerate painting: never publish or mail it
             self._fail(job, InvalidParameter(FLAT_MESSAGE))
             return
-        save_image_atomic(image, self.store.folder(job.id) / "result.jpg", quality=92)
-        if not self.store.finish_done_and_queue_mail(job.id, engine_seconds, mail=bool(job.email)):
+        if not self._publish(job, image, engine_seconds):
             return
         crash_at(self.settings.fault_point, "after_finish")
         self.metrics.jobs.labels(job.method, "done").inc()
         self.metrics.job_seconds.labels(job.method).observe(time.time() - job.created)
         log.info("job %s done (%s)", job.id, job.method)
 
+    def _publish(self, job: Job, image: Image.Image, engine_seconds: float) -> bool:
+        """Write the painting under a temporary name; publish it (and queue its mail) only if the job still runs.
+
+        False, and nothing kept, if the job was cancelled or erased while it was painted."""
+        tmp = self.store.result_tmp(job.id)
+        try:
+            save_image_atomic(image, tmp, quality=92)
+            published = self.store.publish_result(job.id, tmp, engine_seconds, mail=bool(job.email))
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            self._fail(job, exc)
+            return False
+        if not published:
+            log.info("job %s was cancelled or erased while painting; its result is discarded", job.id)
+        self.events.ended(job.id)
+        return published
+
     def _fail(self, job: Job, exc: Exception) -> None:
         message = str(exc) if isinstance(exc, EngineError) else "internal error while painting"
         self.store.finish(job.id, JobState.failed, message)
+        self.events.ended(job.id)
         self.metrics.jobs.labels(job.method, "failed").inc()
         log.error("job %s failed: %s", job.id, type(exc).__name__, exc_info=not isinstance(exc, EngineError))
 

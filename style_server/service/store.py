@@ -69,12 +69,16 @@ class Store:
         self.data_dir = data_dir
         self.jobs_dir = data_dir / "jobs"
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir = data_dir / "tmp"  # results being written; leftovers of a crash are personal data: cleared
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+        self.tmp_dir.mkdir()
         self._db = sqlite3.connect(data_dir / "jobs.db", check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA secure_delete=ON")  # erased addresses are overwritten, not just unlinked
             self._db.executescript(SCHEMA)
             columns = {r[1] for r in self._db.execute("PRAGMA table_info(jobs)")}
             if "request_hash" not in columns:  # a database written before replays were checked
@@ -191,9 +195,17 @@ class Store:
             ),
         )
 
-    def finish_done_and_queue_mail(self, job_id: str, engine_seconds: float, mail: bool) -> bool:
-        """Mark a running job done and, if it has an address, queue its mail: one transaction, so a crash
-        leaves either both or neither. False if the job was no longer running (cancelled, expired)."""
+    def result_tmp(self, job_id: str) -> Path:
+        """Where a finished painting is written before ``publish_result`` decides whether it may be published."""
+        return self.tmp_dir / f"{job_id}-{secrets.token_hex(6)}.jpg"
+
+    def publish_result(self, job_id: str, tmp: Path, engine_seconds: float, mail: bool) -> bool:
+        """Publish a painting all or nothing: under the store's lock and in one transaction, if the job is still
+        running, move ``tmp`` to ``jobs/<id>/result.jpg``, mark the job done and (``mail``) queue its mail.
+
+        A job cancelled or erased while it was painted (``erase`` changes the state first, under the same lock)
+        is not running any more: ``tmp`` is deleted and the answer is False. Never creates the job's folder.
+        """
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -202,16 +214,21 @@ class Store:
                     " WHERE id=? AND state=?",
                     (JobState.done, time.time(), engine_seconds, job_id, JobState.running),
                 ).rowcount
-                if done and mail:
-                    self._db.execute(
-                        "INSERT OR IGNORE INTO outbox (job_id, status, next_attempt) VALUES (?, 'pending', ?)",
-                        (job_id, time.time()),
-                    )
+                if done:
+                    tmp.rename(self.folder(job_id) / "result.jpg")  # the folder must be there: never made here
+                    if mail:
+                        self._db.execute(
+                            "INSERT OR IGNORE INTO outbox (job_id, status, next_attempt) VALUES (?, 'pending', ?)",
+                            (job_id, time.time()),
+                        )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
+                tmp.unlink(missing_ok=True)
                 raise
-            return bool(done)
+        if not done:
+            tmp.unlink(missing_ok=True)
+        return bool(done)
 
     def requeue_lost_mail(self) -> int:
         """At start-up: queue the mail of done jobs that have an address but no outbox row (a database written
@@ -257,12 +274,29 @@ class Store:
         )
 
     def erase(self, job_id: str, state: JobState | None = None) -> None:
-        """Delete every piece of personal data of a job; the row keeps only what statistics need."""
+        """Delete every piece of personal data of a job; the row keeps only what statistics need.
+
+        The row changes first, in one transaction under the lock, so a painting still in flight can no longer
+        be published (``publish_result``); then the folder goes. Run ``checkpoint`` after a round of erasures.
+        """
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if state is not None:
+                    self._db.execute("UPDATE jobs SET state=? WHERE id=?", (state, job_id))
+                self._db.execute("UPDATE jobs SET email=NULL, request_hash=NULL WHERE id=?", (job_id,))
+                self._db.execute("DELETE FROM outbox WHERE job_id=? AND status!='sent'", (job_id,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
         shutil.rmtree(self.folder(job_id), ignore_errors=True)
-        self._exec("UPDATE jobs SET email=NULL, request_hash=NULL WHERE id=?", (job_id,))
-        self._exec("DELETE FROM outbox WHERE job_id=? AND status!='sent'", (job_id,))
-        if state is not None:
-            self._exec("UPDATE jobs SET state=? WHERE id=?", (state, job_id))
+
+    def checkpoint(self) -> None:
+        """Move the write-ahead log into jobs.db and empty it: erased addresses stay in ``jobs.db-wal`` until
+        then (in jobs.db, ``secure_delete`` has overwritten them)."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def expired(self, before: float) -> list[str]:
         rows = self._exec("SELECT id FROM jobs WHERE created<? AND state!=?", (before, JobState.expired))

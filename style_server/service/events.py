@@ -1,0 +1,123 @@
+"""Live job events for the SSE streams: the runner publishes, every open stream has its own queue.
+
+Publishers are the worker threads (progress, previews, the end of a job) and the event loop (a job claimed,
+cancelled or expired). A status is read from the store once per change, by the publisher, and pushed to every
+stream watching that job through ``loop.call_soon_threadsafe``: no stream polls the database.
+
+The latest preview of a running masterpiece is kept for a stream that opens late, and dropped as soon as the job
+ends, fails, is cancelled or erased: previews show faces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable
+
+from shared.protocol import JobEvent, JobState, JobStatus
+
+QUEUE_SIZE = 64
+EVENT_OF_STATE = {JobState.done: "done", JobState.failed: "failed", JobState.cancelled: "cancelled"}
+
+
+def event_for(status: JobStatus, preview: str | None = None) -> JobEvent:
+    """The event a status change is sent as (the same types kiosks have always seen)."""
+    if preview is not None:
+        return JobEvent(type="preview", status=status, preview_jpeg_base64=preview)
+    if status.state == JobState.queued:
+        return JobEvent(type="status", status=status)
+    return JobEvent(type=EVENT_OF_STATE.get(status.state, "progress"), status=status)
+
+
+class JobEvents:
+    """In-process publish/subscribe of job events, safe to publish from any thread."""
+
+    def __init__(self, describe: Callable[[str], JobStatus | None] | None = None) -> None:
+        self.describe = describe  # job id -> its current status (from the store), None once it is gone
+        self.previews: dict[str, str] = {}  # job id -> its latest preview (base64 JPEG), while it runs
+        self._streams: dict[str, set[asyncio.Queue[JobEvent]]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+        self._preview_lock = threading.Lock()
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The loop the streams run on (called once the server runs)."""
+        self._loop = loop
+
+    # -- streams (event loop only) -------------------------------------------------------------------
+
+    def subscribe(self, job_id: str) -> asyncio.Queue[JobEvent]:
+        queue: asyncio.Queue[JobEvent] = asyncio.Queue(QUEUE_SIZE)
+        with self._lock:
+            self._streams.setdefault(job_id, set()).add(queue)
+        return queue
+
+    def unsubscribe(self, job_id: str, queue: asyncio.Queue[JobEvent]) -> None:
+        with self._lock:
+            queues = self._streams.get(job_id)
+            if queues is not None:
+                queues.discard(queue)
+                if not queues:
+                    del self._streams[job_id]
+
+    def watched(self, job_id: str) -> bool:
+        return job_id in self._streams
+
+    # -- publishers (any thread) ---------------------------------------------------------------------
+
+    def changed(self, *job_ids: str) -> None:
+        """These jobs changed (state, progress, queue position): their streams get the new status."""
+        for job_id in job_ids:
+            if self.watched(job_id) and self.describe and (status := self.describe(job_id)) is not None:
+                self._push(job_id, event_for(status))
+
+    def refresh(self) -> None:
+        """Something that moves queue positions happened (a claim, a cancel): every watched job gets its status."""
+        with self._lock:
+            watched = list(self._streams)
+        self.changed(*watched)
+
+    def preview(self, job_id: str, jpeg_base64: str) -> None:
+        """A new masterpiece preview: kept for late streams while the job runs, pushed to the open ones."""
+        if self.describe is None:
+            return
+        with self._preview_lock:  # against ended(): a preview that races a cancel is never kept after it
+            status = self.describe(job_id)
+            if status is None or status.state != JobState.running:
+                return
+            self.previews[job_id] = jpeg_base64
+        if self.watched(job_id):
+            self._push(job_id, event_for(status, jpeg_base64))
+
+    def forget(self, job_id: str) -> None:
+        """Drop the job's preview (a face)."""
+        with self._preview_lock:
+            self.previews.pop(job_id, None)
+
+    def ended(self, job_id: str) -> None:
+        """The job is over (done, failed, cancelled, expired): drop its preview, tell its streams."""
+        self.forget(job_id)
+        self.changed(job_id)
+
+    def _push(self, job_id: str, event: JobEvent) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._deliver(job_id, event)
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody is listening
+                loop.call_soon_threadsafe(self._deliver, job_id, event)
+
+    def _deliver(self, job_id: str, event: JobEvent) -> None:
+        with self._lock:
+            queues = list(self._streams.get(job_id, ()))
+        for queue in queues:
+            if queue.full():  # a stream that does not read: it misses old events, never the latest
+                queue.get_nowait()
+            queue.put_nowait(event)
