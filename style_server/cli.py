@@ -316,6 +316,7 @@ def cmd_serve(args) -> int:
     import uvicorn
 
     from .service.app import create_app
+    from .service.deadlines import header_protocol
     from .service.logs import setup_logging
 
     setup_logging()
@@ -333,6 +334,8 @@ def cmd_serve(args) -> int:
         port=settings.port,
         log_config=None,
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=settings.keep_alive_timeout,
+        http=header_protocol(settings.header_timeout),  # slow clients: see service/deadlines.py
         **ssl_options,
     )
     return 0

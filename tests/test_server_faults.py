@@ -64,10 +64,10 @@ def test_a_failing_forward_pass_fails_only_its_own_job(tmp_path, cache_dir):
             for t in threads:
                 t.join()
             final = {style: wait_for_state(c, job, {"done", "failed"}) for style, job in jobs.items()}
-        assert "a batch of 3 fast jobs failed" in server.log.read_text(), "the three jobs did not share a pass"
         assert final["palette-05"]["state"] == "failed"
         assert final["palette-05"]["error"] == "internal error while painting"
-        assert final["palette-01"]["state"] == "done" and final["palette-02"]["state"] == "done"
+        assert final["palette-01"]["state"] == "done" and final["palette-02"]["state"] == "done", final
+        assert "a batch of 3 fast jobs failed" in server.log.read_text(), "the three jobs did not share a pass"
     finally:
         server.stop()
 

@@ -17,6 +17,7 @@ from shared.protocol import StyleId
 from .errors import EngineError, UnknownStyle, describe
 
 CARD_FILE = "card.json"
+MAX_WEIGHT = 100.0  # blend weights are relative; a bound keeps their sum finite
 
 
 class StyleCard(BaseModel):
