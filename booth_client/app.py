@@ -59,6 +59,7 @@ class BoothWindow(QMainWindow):
         self.setWindowTitle("Portrait Booth")
         self.setStyleSheet(STYLE_SHEET)
         self.bridge = UiBridge()
+        self.bridge.expected = (ServerUnavailable, RequestRejected)
         self.trust_store = TrustStore(config.data_dir)
         self.trust = Trust(None, "checking the server…", retry=True)
         self.api: ServerApi | None = None
@@ -483,13 +484,13 @@ class BoothWindow(QMainWindow):
         self._flushing = False
         remaining, rejected = counts
         waiting = "" if self.api is not None else " (not sending: see the connection note above)"
-        self.operator.show_status(f"Outbox: {remaining} waiting{waiting}")
+        self.operator.show_outbox(f"Outbox: {remaining} waiting{waiting}")
         self.operator.show_rejected(rejected)
 
     def _outbox_failed(self, exc: Exception) -> None:
         self._flushing = False
         self._untrusted(exc)
-        self.operator.show_status(f"Outbox: not sent ({exc})")
+        self.operator.show_outbox(f"Outbox: not sent ({exc})")
 
     # -- operator -------------------------------------------------------------------------------------
 

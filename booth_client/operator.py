@@ -200,6 +200,8 @@ class OperatorScreen(QWidget):
         arrows.addWidget(self.down_button)
         styles_row.addLayout(arrows)
         layout.addLayout(styles_row, 1)
+        self.outbox_status = QLabel("")
+        layout.addWidget(self.outbox_status)
         self.rejected_title = QLabel("")
         self.rejected_list = QListWidget()
         self.rejected_list.setMaximumHeight(120)
@@ -312,6 +314,9 @@ class OperatorScreen(QWidget):
 
     def show_status(self, text: str) -> None:
         self.status.setText(text)
+
+    def show_outbox(self, text: str) -> None:
+        self.outbox_status.setText(text)
 
     def show_connection(self, text: str, offered_fingerprint: str = "") -> None:
         """How the kiosk stands with the server (TLS trust); a fingerprint offered to trust on first use."""

@@ -25,6 +25,7 @@ class UiBridge(QObject):
         super().__init__()
         self.closed = False
         self.errors = 0  # background errors seen (logged): for the operator's status and for tests
+        self.expected: tuple[type[Exception], ...] = ()  # logged in one line; anything else with its traceback
         self.call.connect(self._run)
 
     def _run(self, fn: Callable[[], None]) -> None:
@@ -53,7 +54,7 @@ class UiBridge(QObject):
                 result = work()
             except Exception as exc:
                 self.errors += 1
-                log.warning("%s failed: %s", label, exc, exc_info=True)
+                log.warning("%s failed: %s", label, exc, exc_info=not isinstance(exc, self.expected))
                 if on_error is not None and not self.closed:
                     self.call.emit(lambda e=exc: on_error(e))
                 return
