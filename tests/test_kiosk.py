@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import shutil
 import signal
@@ -26,6 +27,7 @@ from booth_client.config import KioskConfig
 from booth_client.demo import make_demo_video
 from booth_client.i18n import tr
 from booth_client.outbox import Outbox
+from booth_client.tasks import UiBridge
 from shared.protocol import JobCreated, JobRequest
 from tests.harness import API_KEY, Inbox, ServerProcess, free_port
 
@@ -421,3 +423,19 @@ def test_a_silent_progress_stream_is_dropped_and_followed_again(qtbot, tmp_path,
         server.proc.send_signal(signal.SIGCONT)
     qtbot.waitUntil(lambda: window.current() == "result", timeout=30000)  # followed again, to the end
     print(f"silent stream dropped and reopened twice in {noticed:.1f} s (read timeout 1 s)")
+
+
+def test_background_errors_are_logged_never_dropped(qtbot, caplog):
+    bridge = UiBridge()
+
+    def broken() -> None:
+        raise RuntimeError("the disk is full")
+
+    with caplog.at_level(logging.WARNING, logger="booth_client.tasks"):
+        bridge.run(broken, lambda _: None, what="following job 42").join(5)  # no error handler given
+        bridge.run(lambda: 1, lambda _: 1 / 0, what="showing an answer")  # the UI side fails
+        qtbot.waitUntil(lambda: bridge.errors == 2, timeout=5000)
+    [worker] = [r for r in caplog.records if "following job 42 failed" in r.getMessage()]
+    assert "the disk is full" in worker.getMessage() and worker.exc_info  # with its traceback
+    [ui] = [r for r in caplog.records if "showing a background answer" in r.getMessage()]
+    assert ui.exc_info[0] is ZeroDivisionError
