@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,8 +40,14 @@ def test_schemathesis_finds_no_server_error(tmp_path, cache_dir):
             timeout=400,
             cwd=tmp_path,  # schemathesis keeps a cache folder in its working directory
         )
-        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-        assert "No issues found" in result.stdout or "passed" in result.stdout.lower()
+        report = result.stdout[-4000:] + result.stderr[-2000:]
+        assert result.returncode == 0, report
+        # the summary must say every generated case passed: "Test cases: N generated, N passed" and nothing else
+        counts = re.search(r"Test cases:\s*\n\s*(\d+) generated, (\d+) passed(.*)", result.stdout)
+        assert counts, report
+        generated, passed, rest = int(counts[1]), int(counts[2]), counts[3]
+        assert generated == passed and generated >= 100 and not rest.strip(), report
+        assert not re.search(r"(?im)^\s*(failures|errors):|\bfailed\b|\berrored\b", result.stdout), report
         assert httpx.get(f"{server.url}/healthz").status_code == 200
     finally:
         server.stop()
