@@ -133,9 +133,7 @@ class BoothWindow(QMainWindow):
 
     def _start_camera(self, source: str, after: Camera | None = None) -> Camera:
         camera = Camera(source, self.config.camera_width, self.config.camera_height)
-        camera.available.connect(
-            lambda available, c=camera: self._camera_available(c, available), Qt.ConnectionType.QueuedConnection
-        )
+        camera.available.connect(self._camera_available, Qt.ConnectionType.QueuedConnection)  # gone with the window
         self.live.set_camera_available(False)
         camera.start(after=after)  # a replaced camera lets go of the device first, on the new camera's thread
         return camera

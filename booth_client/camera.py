@@ -40,7 +40,7 @@ class Camera(QObject):
     the device, and an old thread never writes frames again once told to stop.
     """
 
-    available = Signal(bool)
+    available = Signal(object, bool)  # (this camera, available): a listener can tell a replaced camera apart
 
     def __init__(self, source: str, width: int = 1280, height: int = 720) -> None:
         super().__init__()
@@ -147,4 +147,5 @@ class Camera(QObject):
             return
         if value != self.is_available:
             self.is_available = value
-            self.available.emit(value)
+            if not stop.is_set():  # a stopped camera has nobody left to tell (its window may be gone)
+                self.available.emit(self, value)
