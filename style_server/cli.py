@@ -169,12 +169,15 @@ def _gatys_params(args, size: int | None):
 def cmd_stylize(args) -> int:
     from .engine.fast import FastOptions
     from .engine.imageio import load_image, save_image_atomic
+    from .engine.runtime import check_portrait_shape
 
     _check_output(args.output)
     engine = _engine(args)
     photo = load_image(args.input, get_settings().max_input_pixels)
     choice = engine.choose(args.style, _style_images(args.style_image))
     size = _output_size(args.size, photo)
+    painted_side = size or (max(photo.size) if args.method == "fast" else min(max(photo.size), 512))
+    check_portrait_shape(photo.width, photo.height, painted_side)  # the networks' limits, as on the server
     if args.method == "fast":
         options = validated(
             FastOptions,

@@ -72,6 +72,23 @@ def test_a_failing_forward_pass_fails_only_its_own_job(tmp_path, cache_dir):
         server.stop()
 
 
+@pytest.mark.parametrize("size", [(16, 4000), (4000, 16)])
+def test_the_cli_refuses_a_portrait_the_networks_cannot_paint(size, tmp_path, cache_dir):
+    photo, out = tmp_path / "thin.png", tmp_path / "out.png"
+    photo.write_bytes(_png(*size))
+    result = _cli("stylize", str(photo), "-o", str(out), "--style", "palette-01", cache_dir=cache_dir)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "aspect ratio" in line, line
+    assert not out.exists()
+
+
+def _cli(*args: str, cache_dir: Path) -> subprocess.CompletedProcess:
+    script = Path(sys.executable).parent / "style-server"
+    env = {**os.environ, "PORTRAIT_CACHE_DIR": str(cache_dir)}
+    return subprocess.run([str(script), *args], capture_output=True, text=True, timeout=300, env=env)
+
+
 # -- 2. blend weights; a one-colour result is never mailed --------------------------------------------------
 
 BAD_WEIGHTS = [
@@ -96,15 +113,7 @@ def test_blend_weights_must_be_finite_positive_and_bounded_on_the_server(server)
 def test_blend_weights_must_be_finite_positive_and_bounded_in_the_cli(style, tmp_path, cache_dir):
     photo, out = tmp_path / "me.png", tmp_path / "out.png"
     photo.write_bytes(_png(96, 96))
-    script = Path(sys.executable).parent / "style-server"
-    env = {**os.environ, "PORTRAIT_CACHE_DIR": str(cache_dir)}
-    result = subprocess.run(
-        [str(script), "stylize", str(photo), "-o", str(out), "--style", style],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+    result = _cli("stylize", str(photo), "-o", str(out), "--style", style, cache_dir=cache_dir)
     assert result.returncode == 2, result.stderr
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and "style weight" in line, line
@@ -201,6 +210,21 @@ def test_empty_idempotency_key_is_refused_and_leaves_nothing_behind(server):
                 assert r.status_code == 422 and "Idempotency-Key" in r.json()["detail"], (key, r.text)
         assert _folders(server) == before
         assert httpx.get(f"{server.url}/healthz").status_code == 200
+
+
+def test_store_create_never_recurses_and_a_failed_create_leaves_no_folder(tmp_path):
+    from shared.protocol import JobOptions
+    from style_server.service.store import Store
+
+    store = Store(tmp_path)
+    fields = dict(kiosk="k", method="fast", style="palette-01", options=JobOptions(), email=None, language="en")
+    job, created = store.create(idem_key="", portrait_png=_png(64, 64), style_png=None, **fields)
+    again, created_again = store.create(idem_key="", portrait_png=_png(64, 64), style_png=None, **fields)
+    assert created and not created_again and again.id == job.id  # a replay, not a recursion
+    with pytest.raises(TypeError):
+        store.create(idem_key="other", portrait_png=None, style_png=None, **fields)  # fails after mkdir
+    assert os.listdir(tmp_path / "jobs") == [job.id]
+    store.close()
 
 
 def test_idempotent_replay_must_repeat_the_same_request(server):
