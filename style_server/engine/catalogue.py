@@ -12,12 +12,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.protocol import StyleId
+from shared.protocol import Language, StyleId
 
 from .errors import EngineError, UnknownStyle, describe
 
 CARD_FILE = "card.json"
 MAX_WEIGHT = 100.0  # blend weights are relative; a bound keeps their sum finite
+ATTRIBUTION_BY = {"en": "by", "de": "von"}  # "<name> by <artist>, <year> (<licence>)"
+LICENCE_NAMES = {"de": {"public domain": "gemeinfrei", "Apache-2.0 (weights)": "Apache-2.0 (Gewichte)"}}
 
 
 class StyleCard(BaseModel):
@@ -28,6 +30,8 @@ class StyleCard(BaseModel):
     id: StyleId  # the wire protocol's rule: ids become file names on kiosks
     name: str
     artist: str
+    names: dict[Language, str] = Field(default_factory=dict, description="The name per language (e.g. de).")
+    artists: dict[Language, str] = Field(default_factory=dict, description="The artist line per language.")
     year: str | None = None
     licence: str
     source: str = ""
@@ -48,8 +52,20 @@ class StyleCard(BaseModel):
 
     @property
     def attribution(self) -> str:
+        return self.attribution_in("en")
+
+    def name_in(self, language: str) -> str:
+        return self.names.get(language, self.name)  # type: ignore[call-overload]
+
+    def artist_in(self, language: str) -> str:
+        return self.artists.get(language, self.artist)  # type: ignore[call-overload]
+
+    def attribution_in(self, language: str) -> str:
+        """The credit line in ``language`` (English when the card or the sentence has no translation)."""
+        by = ATTRIBUTION_BY.get(language, ATTRIBUTION_BY["en"])
+        licence = LICENCE_NAMES.get(language, {}).get(self.licence, self.licence)
         year = f", {self.year}" if self.year else ""
-        return f"{self.name} by {self.artist}{year} ({self.licence})"
+        return f"{self.name_in(language)} {by} {self.artist_in(language)}{year} ({licence})"
 
 
 class Catalogue:
@@ -86,7 +102,9 @@ class Catalogue:
 
 def _read_card(card_file: Path) -> StyleCard:
     try:
-        card = StyleCard.model_validate({**json.loads(card_file.read_text()), "folder": card_file.parent})
+        card = StyleCard.model_validate(
+            {**json.loads(card_file.read_text(encoding="utf-8")), "folder": card_file.parent}
+        )
     except ValidationError as exc:
         raise EngineError(f"{card_file}: not a valid style card ({describe(exc)})") from None
     except ValueError as exc:
@@ -100,7 +118,8 @@ def _read_card(card_file: Path) -> StyleCard:
 def write_card(card: StyleCard) -> Path:
     card.folder.mkdir(parents=True, exist_ok=True)
     target = card.folder / CARD_FILE
-    target.write_text(json.dumps(card.model_dump(exclude_none=True), indent=2) + "\n")
+    fields = {k: v for k, v in card.model_dump(exclude_none=True).items() if v != {}}  # no empty translations
+    target.write_text(json.dumps(fields, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return target
 
 
