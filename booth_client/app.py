@@ -1,4 +1,4 @@
-"""The kiosk: screens wired into the visitor's flow, camera, server, outbox, idle timeout, operator mode."""
+"""The kiosk: screens, camera, server, outbox and operator mode, driven by the visitor's flow (``flow.py``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from shared.protocol import JobCreated, JobEvent, JobOptions, JobRequest, StyleI
 from .api import RequestRejected, ServerApi, ServerUnavailable, UntrustedServer
 from .camera import Camera, open_capture
 from .config import DEFAULT_FILE, KioskConfig
+from .flow import TOUCHES, Flow
 from .i18n import tr
 from .operator import OperatorScreen
 from .outbox import Outbox
@@ -79,15 +81,16 @@ class BoothWindow(QMainWindow):
         self._countdown = 0
         self._corner_taps: list[float] = []
         self._flushing = False
+        self.flow = Flow(self, idle_ms=lambda: self.config.idle_timeout_s * 1000)
         self._build_screens()
         self.camera = self._start_camera(config.camera)
         self.preview_timer = QTimer(self, interval=33, timeout=self._show_latest_frame)
         self.preview_timer.start()
         self.count_timer = QTimer(self, interval=1000, timeout=self._tick)
-        self.idle_timer = QTimer(self, singleShot=True, timeout=self._idle)
         self.outbox_timer = QTimer(self, interval=int(outbox_every_s * 1000), timeout=self.flush_outbox)
         self.outbox_timer.start()
         QApplication.instance().installEventFilter(self)
+        self.flow.start()  # the attract screen, always (never the operator's PIN pad)
         self._connect()
 
     # -- construction ---------------------------------------------------------------------------------
@@ -97,7 +100,6 @@ class BoothWindow(QMainWindow):
         self.setCentralWidget(self.stack)
         self.operator = OperatorScreen(self.config)
         self.stack.addWidget(self.operator)
-        self.operator.closed.connect(self.reset)
         self.operator.saved.connect(self.apply_config)
         self.operator.retry_outbox.connect(self.flush_outbox)
         self.operator.test_camera.connect(self._test_camera)
@@ -110,26 +112,18 @@ class BoothWindow(QMainWindow):
         return (self.attract, self.live, self.review, self.gallery, self.email, self.progress, self.result)
 
     def _build_visitor_screens(self) -> None:
-        """(Re)build every screen a visitor sees, in the configured language."""
+        """(Re)build every screen a visitor sees, in the configured language; touches become flow events."""
         lang = self.config.language
         self.attract, self.live, self.review = AttractScreen(lang), LiveScreen(lang), ReviewScreen(lang)
         self.gallery, self.email = GalleryScreen(lang), EmailScreen(lang, self.retention_hours)
         self.progress, self.result = ProgressScreen(lang), ResultScreen(lang)
+        self.screens = {s.objectName(): s for s in (self.operator, *self._visitor_screens())}
         for screen in self._visitor_screens():
             self.stack.addWidget(screen)
         self.attract.note.setText(self.config.demo_note)
-        self.attract.start.connect(lambda: self.go(self.live))
         self.attract.corner.connect(self._corner_tap)
-        self.live.capture.connect(self._start_countdown)
-        self.live.back.connect(self.reset)
-        self.review.retake.connect(lambda: self.go(self.live))
-        self.review.keep.connect(lambda: self.go(self.gallery))
-        self.gallery.chosen.connect(self._style_chosen)
-        self.gallery.back.connect(lambda: self.go(self.review))
-        self.email.submit.connect(self._submit)
-        self.email.back.connect(lambda: self.go(self.gallery))
-        self.progress.finish.connect(self.reset)
-        self.result.finish.connect(self.reset)
+        for screen, touched, event in TOUCHES:
+            getattr(self.screens[screen], touched).connect(partial(self.flow.fire, event))
 
     def _start_camera(self, source: str, after: Camera | None = None) -> Camera:
         camera = Camera(source, self.config.camera_width, self.config.camera_height)
@@ -142,34 +136,56 @@ class BoothWindow(QMainWindow):
         if camera is self.camera:  # a stopped camera's last words are not about the current one
             self.live.set_camera_available(available)
 
-    # -- navigation -----------------------------------------------------------------------------------
+    # -- what the flow's states do (see flow.py for when) -------------------------------------------
 
-    def go(self, screen) -> None:
-        self.stack.setCurrentWidget(screen)
-        if screen is not self.attract:
-            self.idle_timer.start(self.config.idle_timeout_s * 1000)
+    def show_screen(self, screen: str) -> None:
+        self.stack.setCurrentWidget(self.screens[screen])
 
     def current(self) -> str:
         return self.stack.currentWidget().objectName()
 
     def reset(self) -> None:
-        self.count_timer.stop()
-        self.live.show_count(None)
+        self.flow.fire("reset")
+
+    def enter_attract(self) -> None:
+        """A new visitor: nothing of the last one is left (photo, style, method, address, job)."""
         self.photo_jpeg, self.choice, self.job = None, None, None
         self.email.reset()
         self.gallery.set_method(self.config.default_method)  # the next visitor starts from the default
-        self.operator.lock()  # the panel is locked again whenever the kiosk goes back to the attract screen
-        self.idle_timer.stop()
-        self.stack.setCurrentWidget(self.attract)
 
-    def _idle(self) -> None:
-        if self.current() != "attract":  # the operator panel too: an operator who walked away leaves it locked
-            self.reset()
+    def enter_live(self) -> None:
+        self.live.set_camera_available(self.camera.is_available)
+
+    def camera_ready(self) -> bool:
+        return self.camera.is_available
+
+    def start_countdown(self) -> None:
+        self._countdown = self.config.countdown_s
+        self.live.show_count(self._countdown)
+        self.count_timer.start()
+
+    def stop_countdown(self) -> None:
+        self.count_timer.stop()
+        self.live.show_count(None)
+        self.live.set_camera_available(self.camera.is_available)
+
+    def style_available(self, style_id: str, method: str) -> bool:
+        return any(s.id == style_id and method in s.methods for s in self.styles)
+
+    def enter_email(self, style_id: str = "", method: str = "") -> None:
+        if style_id:  # a style was chosen (not back from a refused send): a fresh form
+            self.choice = (style_id, method)
+            self.email.reset()
+
+    def enter_operator(self) -> None:
+        self.operator.ask_pin()
+
+    def leave_operator(self) -> None:
+        self.operator.lock()  # locked again whenever the panel is left (the idle timeout too)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        touched = event.type() in (QEvent.Type.MouseButtonPress, QEvent.Type.TouchBegin, QEvent.Type.KeyPress)
-        if touched and self.idle_timer.isActive():
-            self.idle_timer.start(self.config.idle_timeout_s * 1000)
+        if event.type() in (QEvent.Type.MouseButtonPress, QEvent.Type.TouchBegin, QEvent.Type.KeyPress):
+            self.flow.touched()
         return False
 
     # -- camera and photo -----------------------------------------------------------------------------
@@ -183,11 +199,6 @@ class BoothWindow(QMainWindow):
             self.live.view.show_pixmap(rgb_to_pixmap(frame[:, ::-1] if self.config.mirror_preview else frame))
             self.preview_frames += 1
 
-    def _start_countdown(self) -> None:
-        self._countdown = self.config.countdown_s
-        self.live.show_count(self._countdown)
-        self.count_timer.start()
-
     def _tick(self) -> None:
         self._countdown -= 1
         if self._countdown > 0:
@@ -199,6 +210,8 @@ class BoothWindow(QMainWindow):
         self.bridge.run(self.camera.still, self._got_still, lambda exc: self._still_failed(), what="taking the photo")
 
     def _got_still(self, frame: np.ndarray | None) -> None:
+        if self.flow.state != "countdown":  # the visitor has gone (idle): this photo belongs to nobody
+            return
         if frame is None:
             self._still_failed()
             return
@@ -207,11 +220,10 @@ class BoothWindow(QMainWindow):
         Image.fromarray(np.ascontiguousarray(portrait)).save(buf, "JPEG", quality=92)
         self.photo_jpeg = buf.getvalue()
         self.review.view.show_pixmap(rgb_to_pixmap(frame[:, ::-1] if self.config.mirror_preview else frame))
-        self.go(self.review)
+        self.flow.fire("photo")
 
     def _still_failed(self) -> None:
-        self.live.set_camera_available(self.camera.is_available)
-        if self.camera.is_available:
+        if self.flow.fire("no_photo") and self.camera.is_available:
             self.live.message.setText(tr("photo_failed", self.config.language))
 
     # -- the server and how far it is trusted -------------------------------------------------------
@@ -337,18 +349,13 @@ class BoothWindow(QMainWindow):
 
     # -- ordering the painting ------------------------------------------------------------------------
 
-    def _style_chosen(self, style_id: str, method: str) -> None:
-        self.choice = (style_id, method)
-        self.email.reset()
-        self.go(self.email)
-
-    def _submit(self, address: str) -> None:
+    def request_ready(self, address: str) -> bool:
+        """Guard of ``submit``: consent given and a valid address make the request to send (``self.request``)."""
         if not self.choice or not self.photo_jpeg:
-            self.reset()
-            return
+            raise RuntimeError("a request without a photo or a style")  # the flow falls back to attract
         if not self.email.consent.isChecked():
             self.email.message.setText(tr("need_consent", self.config.language))
-            return
+            return False
         style_id, method = self.choice
         try:
             request = JobRequest(
@@ -361,39 +368,58 @@ class BoothWindow(QMainWindow):
             )
         except ValidationError:
             self.email.message.setText(tr("bad_email", self.config.language))
-            return
-        key = str(uuid.uuid4())
+            return False
+        self.last_request = (request, str(uuid.uuid4()))
+        return True
+
+    def send_request(self, _address: str) -> None:
+        request, key = self.last_request
         photo = self.photo_jpeg
-        self.last_request = (request, key)
         self.email.send_button.setEnabled(False)
         self.bridge.run(
             lambda: self._server().submit(photo, request, key),
-            self._submitted,
+            lambda job: self.flow.fire("accepted", job),
             lambda exc: self._submit_failed(exc, photo, request, key),
             what="sending the portrait",
         )
 
-    def _submitted(self, job: JobCreated) -> None:
+    def sending_over(self) -> None:
         self.email.send_button.setEnabled(True)
-        self.job = job
-        self.progress.update_status(0.0, job.status.position)
-        self.progress.detail.setText(tr("can_leave", self.config.language))
-        self.progress.preview.show_pixmap(bytes_to_pixmap(self.photo_jpeg or b""))
-        self.go(self.progress)
-        self.bridge.run(lambda: self._watch(job), lambda _: None, lambda exc: self._lost_track(job), what="following")
 
     def _submit_failed(self, exc: Exception, photo: bytes, request: JobRequest, key: str) -> None:
-        self.email.send_button.setEnabled(True)
         if isinstance(exc, RequestRejected):
             self.email.message.setText(tr("failed", self.config.language, error=str(exc)))
+            self.flow.fire("refused")
             return
         self._untrusted(exc)
         # offline, busy, not trusted or anything unexpected: keep it, send it when the server can take it
         self.outbox.add(photo, request, key)
+        self.flow.fire("kept", photo, request)
+
+    def enter_offline(self, photo: bytes, request: JobRequest) -> None:
         self.result.heading.setText(tr("saved", self.config.language))
         self.result.view.show_pixmap(bytes_to_pixmap(photo))
         self.result.detail.setText(tr("offline", self.config.language, email=request.email))
-        self.go(self.result)
+
+    def enter_progress(self, job: JobCreated) -> None:
+        """Follow the job (``flow.start("progress", job)`` follows any job, as after a visitor's send)."""
+        self.job = job
+        self.progress.update_status(0.0, job.status.position)
+        self.progress.detail.setText(tr("can_leave", self.config.language))
+        self.progress.preview.show_pixmap(bytes_to_pixmap(self.photo_jpeg or b""))
+        self.bridge.run(lambda: self._watch(job), lambda _: None, lambda exc: self._lost_track(job), what="following")
+
+    def enter_result(self, job: JobCreated, data: bytes | None, error: str = "") -> None:
+        lang = self.config.language
+        if error:
+            self.result.heading.setText(tr("failed", lang, error=error))
+            self.result.detail.setText("")
+            return
+        self.result.heading.setText(tr("done", lang))
+        if data:
+            self.result.view.show_pixmap(bytes_to_pixmap(data))
+        request = self.last_request[0] if self.last_request else None
+        self.result.detail.setText(tr("sent_to", lang, email=request.email) if request and request.email else "")
 
     def _watch(self, job: JobCreated) -> None:
         """Worker thread: follow the job's events until it ends. A stream that breaks, or stays silent past
@@ -432,25 +458,12 @@ class BoothWindow(QMainWindow):
         if event.type == "done":
             self.bridge.run(
                 lambda: self._server().result(job),
-                lambda data: self._show_result(job, data),
-                lambda exc: self._show_result(job, None),
+                lambda data: self.flow.fire("done", job, data),
+                lambda exc: self.flow.fire("done", job, None),
                 what="fetching the painting",
             )
         elif event.type in ("failed", "cancelled"):
-            self.result.heading.setText(tr("failed", self.config.language, error=event.status.error or event.type))
-            self.result.detail.setText("")
-            self.go(self.result)
-
-    def _show_result(self, job: JobCreated, data: bytes | None) -> None:
-        if self.job is not job:
-            return
-        lang = self.config.language
-        self.result.heading.setText(tr("done", lang))
-        if data:
-            self.result.view.show_pixmap(bytes_to_pixmap(data))
-        request = self.last_request[0] if self.last_request else None
-        self.result.detail.setText(tr("sent_to", lang, email=request.email) if request and request.email else "")
-        self.go(self.result)
+            self.flow.fire("failed", job, None, event.status.error or event.type)
 
     # -- outbox ---------------------------------------------------------------------------------------
 
@@ -497,8 +510,7 @@ class BoothWindow(QMainWindow):
         self._corner_taps = [t for t in self._corner_taps if now - t < 3] + [now]
         if len(self._corner_taps) >= CORNER_TAPS:
             self._corner_taps = []
-            self.operator.ask_pin()
-            self.go(self.operator)  # the idle timeout runs here too
+            self.flow.fire("operator")
 
     def apply_config(self, config: KioskConfig) -> None:
         camera_changed = config.camera != self.config.camera
@@ -561,7 +573,8 @@ class BoothWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         self.bridge.close()
         self.job = None  # ends the event watcher
-        for timer in (self.preview_timer, self.count_timer, self.idle_timer, self.outbox_timer):
+        self.flow.stop()
+        for timer in (self.preview_timer, self.count_timer, self.outbox_timer):
             timer.stop()
         self.camera.stop()  # never waits: a camera stuck in its driver must not hang the window
         if self.api is not None:

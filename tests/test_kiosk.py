@@ -413,7 +413,7 @@ def test_a_silent_progress_stream_is_dropped_and_followed_again(qtbot, tmp_path,
     server.proc.send_signal(signal.SIGSTOP)  # the server goes silent without closing anything: a half-open line
     try:
         window.photo_jpeg = photo
-        window._submitted(job)  # the kiosk follows the job, as after a visitor's send
+        window.flow.start("progress", job)  # the kiosk follows the job, as after a visitor's send
         started = time.monotonic()
         qtbot.waitUntil(lambda: window.event_reconnects >= 2, timeout=20000)
         noticed = time.monotonic() - started

@@ -38,7 +38,7 @@ def test_keep_alive_comments_keep_a_quiet_progress_stream_open(qtbot, tmp_path, 
             )
         job = JobCreated.model_validate(response.json())
         window.photo_jpeg = PHOTO
-        window._submitted(job)  # the kiosk follows the job, as after a visitor's send
+        window.flow.start("progress", job)  # the kiosk follows the job, as after a visitor's send
         qtbot.wait(5000)  # more than three read timeouts of silence, but for the keep-alive comments
         assert window.current() == "progress" and window.event_reconnects == 0
     finally:

@@ -1,0 +1,133 @@
+"""The visitor's flow as a state machine (booth_client/flow.py), driven directly: the table is whole and
+consistent, the kiosk starts on the attract screen, late answers do not move it, and the machine (not the
+screens) handles the idle timeout and errors. Real kiosk windows (offscreen Qt), a video file as the camera."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from booth_client.app import BoothWindow
+from booth_client.demo import make_demo_video
+from booth_client.flow import ANY, STATES, TOUCHES, TRANSITIONS, Flow
+from tests.harness import free_port
+from tests.test_kiosk import make_window
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory) -> Path:
+    return make_demo_video(tmp_path_factory.mktemp("camera") / "webcam.avi", seconds=1.0)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, video) -> BoothWindow:
+    return make_window(qtbot, tmp_path, server_url=f"http://127.0.0.1:{free_port()}", camera=str(video))
+
+
+def test_the_table_is_whole_every_action_exists_and_every_state_is_reachable(window):
+    names = {s.name for s in STATES}
+    assert names == {
+        "attract", "live", "countdown", "review", "gallery", "email", "sending",
+        "progress", "result", "offline", "operator",
+    }  # fmt: skip
+    for state in STATES:
+        assert state.screen in window.screens, state
+        for action in (state.enter, state.exit):
+            assert not action or callable(getattr(window, action, None)), action
+    for step in TRANSITIONS:
+        assert step.source in names | {ANY} and step.target in names, step
+        assert not step.guard or callable(getattr(window, step.guard, None)), step.guard
+    for screen, touched, event in TOUCHES:
+        assert hasattr(window.screens[screen], touched), (screen, touched)
+        assert any(t.event == event for t in TRANSITIONS), event
+    reached, todo = {"attract"}, ["attract"]
+    while todo:
+        here = todo.pop()
+        for step in TRANSITIONS:
+            if step.source in (here, ANY) and step.target not in reached:
+                reached.add(step.target)
+                todo.append(step.target)
+    assert reached == names
+    every_state_leads_home = all(any(t.source in (s, ANY) for t in TRANSITIONS) for s in names)
+    assert every_state_leads_home
+
+
+def test_the_kiosk_starts_on_the_attract_screen_never_on_the_pin_pad(window):
+    assert window.flow.state == "attract" and window.current() == "attract"  # it used to show the PIN pad
+    assert window.stack.currentWidget() is window.attract and not window.flow.idle_timer.isActive()
+
+
+def test_the_flow_from_attract_to_email_and_back(qtbot, window):
+    window.flow.fire("start")
+    assert (window.flow.state, window.current()) == ("live", "live")
+    qtbot.waitUntil(lambda: window.camera.is_available, timeout=15000)
+    assert window.flow.fire("capture") and window.flow.state == "countdown" and window.current() == "live"
+    qtbot.waitUntil(lambda: window.flow.state == "review", timeout=10000)  # the photo was taken
+    assert window.photo_jpeg[:2] == b"\xff\xd8" and window.current() == "review"
+    assert window.flow.fire("keep") and window.flow.state == "gallery"
+    assert not window.styles  # no server, no cache
+    assert not window.flow.fire("chosen", "starry-night", "fast")  # a style that is not loaded: the guard says no
+    assert window.flow.state == "gallery"
+    assert window.flow.fire("back") and window.flow.state == "review"
+    assert window.flow.fire("retake") and window.flow.state == "live"
+
+
+def test_events_a_state_does_not_expect_are_ignored(window):
+    for event in ("photo", "done", "accepted", "kept", "keep", "submit", "finish"):
+        assert not window.flow.fire(event)
+        assert window.flow.state == "attract" and window.current() == "attract"
+
+
+def test_the_machine_times_out_to_attract_from_every_state(qtbot, tmp_path, video):
+    window = make_window(
+        qtbot, tmp_path, server_url=f"http://127.0.0.1:{free_port()}", camera=str(video), idle_timeout_s=5
+    )
+    window.flow.fire("operator")
+    assert window.current() == "operator" and window.flow.idle_timer.isActive()
+    assert window.flow.idle_timer.interval() == 5000  # the configured idle timeout, owned by the machine
+    window.flow.idle_timer.timeout.emit()  # the timeout itself, without waiting it out
+    assert window.flow.state == "attract" and not window.operator.unlocked
+    for state, args in (("live", ()), ("review", ()), ("gallery", ()), ("email", ()), ("result", (None, None, "x"))):
+        window.flow.start(state, *args)
+        assert window.flow.idle_timer.isActive(), state
+        window.flow.idle_timer.timeout.emit()
+        assert window.flow.state == "attract" and window.current() == "attract", state
+
+
+def test_an_action_that_fails_falls_back_to_attract_and_is_logged(qtbot, window, caplog):
+    window.flow.start("email")
+    window.email.consent.setChecked(True)
+    with caplog.at_level(logging.ERROR, logger="booth_client.flow"):
+        assert not window.flow.fire("submit", "ada@example.org")  # no photo, no style: a bug, not a visitor's
+    assert window.flow.state == "attract" and window.current() == "attract"
+    assert window.flow.errors == 1
+    [record] = [r for r in caplog.records if "back to attract" in r.getMessage()]
+    assert record.exc_info and "without a photo" in str(record.exc_info[1])
+
+
+def test_the_machine_runs_exit_then_enter_actions_in_order(qtbot):
+    class Host:
+        """The smallest host: records what the machine asks of it."""
+
+        def __init__(self) -> None:
+            self.calls: list[str] = []
+
+        def show_screen(self, name: str) -> None:
+            self.calls.append(f"show {name}")
+
+        def __getattr__(self, name: str):
+            return lambda *args: self.calls.append(f"{name}{args}") or True
+
+    host = Host()
+    flow = Flow(host, idle_ms=lambda: 60000)
+    flow.start()
+    flow.fire("start")
+    flow.fire("capture")
+    flow.fire("photo")
+    assert host.calls == [
+        "show attract", "enter_attract()", "show live", "enter_live()", "camera_ready()",
+        "show live", "start_countdown()", "stop_countdown()", "show review",
+    ]  # fmt: skip
+    assert flow.state == "review"
