@@ -20,6 +20,7 @@ from .face import face_mask
 from .imageio import fit_longest_side
 from .losses import content_loss, gram, style_loss, style_targets, tv_loss
 from .tensors import to_image, to_tensor
+from .upscale import guided_upsample
 from .vgg import VGGFeatures
 
 
@@ -28,7 +29,14 @@ class GatysParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    size: int = Field(512, ge=64, le=4096, description="Longest side of the result in pixels.")
+    size: int = Field(512, ge=64, le=4096, description="Longest side the painting is optimised at, in pixels.")
+    output_size: int | None = Field(
+        None,
+        ge=64,
+        le=4096,
+        description="Longest side of the result: a painting smaller than this is brought up to it by a guided "
+        "upsample with the photo's detail (never beyond the photo's own size). None: the painting's size.",
+    )
     content_weight: float = Field(1.0, ge=0, description="alpha: how much the portrait's structure counts.")
     style_weight: float = Field(20.0, ge=0, description="beta: how much the painting's texture counts.")
     tv_weight: float = Field(2.0, ge=0, description="gamma: smoothness (total variation) penalty.")
@@ -137,6 +145,8 @@ class GatysOptimizer:
             if run.stopped_at_target:
                 break
         result = to_image(image)
+        if params.output_size is not None:
+            result = guided_upsample(result, content, params.output_size)
         if params.preserve_color:
             result = preserve_colors(result, content)
         return GatysResult(result, run.last_losses, run.iteration, time.perf_counter() - started, run.history)

@@ -173,6 +173,7 @@ class Runner:
             size = job.options.size or min(self.settings.gatys_size, max(photo.size))  # never upscale
             params = make_params(
                 size=size,
+                output_size=self._masterpiece_side(job, photo, size),
                 iterations=self.settings.gatys_iterations,
                 preserve_color=job.options.preserve_color,
                 face_protect=job.options.face_protect,
@@ -191,6 +192,14 @@ class Runner:
             self.events.forget(job.id)  # whatever the outcome, the last preview (a face) goes
         self._learn("gatys", time.perf_counter() - started)
         self._complete(job, result.image, time.perf_counter() - started)
+
+    def _masterpiece_side(self, job: Job, photo: Image.Image, painted: int) -> int:
+        """A masterpiece is painted small and delivered at least at the Instant size (by a guided upsample),
+        never larger than the photo or ``max_output_side``; a size the kiosk asked for is kept as it is."""
+        if job.options.size:
+            return painted
+        s = self.settings
+        return max(painted, min(max(s.fast_size, painted), max(photo.size), s.max_output_side))
 
     def _learn(self, method: str, seconds: float) -> None:
         self.average_seconds[method] = 0.8 * self.average_seconds[method] + 0.2 * seconds
