@@ -66,7 +66,7 @@ def build_message(
     return msg
 
 
-class Outbox:
+class MailOutbox:
     """Delivers pending mails from the store; a failed attempt is retried later, with backoff."""
 
     def __init__(self, settings: Settings, store: Store, catalogue: Catalogue, metrics: Metrics) -> None:

@@ -1,0 +1,53 @@
+"""Operators' endpoints: liveness, readiness, Prometheus metrics."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared.protocol import Health
+
+from ...config import Settings
+from ..service import same_secret
+from . import ERRORS, Authorization, ServiceDep
+
+router = APIRouter()
+
+
+@router.get("/healthz", response_model=Health)
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+async def readyz(s: ServiceDep):
+    if s.ready:
+        return Health(status="ready")
+    return JSONResponse(Health(status="not ready", detail="loading networks").model_dump(), status_code=503)
+
+
+@router.get("/metrics", response_class=Response, responses=ERRORS)
+async def metrics(request: Request, s: ServiceDep, authorization: Authorization = None) -> Response:
+    _metrics_reader(s.settings, request, authorization)
+    s.runner._update_depth()
+    return Response(generate_latest(s.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _metrics_reader(settings: Settings, request: Request, authorization: str | None) -> None:
+    """/metrics: with PORTRAIT_METRICS_TOKEN set, that bearer token; without one, loopback clients only."""
+    if settings.metrics_token is not None:
+        scheme, _, token = (authorization or "").partition(" ")
+        expected = settings.metrics_token.get_secret_value()
+        if scheme.lower() != "bearer" or not token or not same_secret(token, expected):
+            raise HTTPException(401, "metrics need the metrics token (Authorization: Bearer <token>)")
+        return
+    host = request.client.host if request.client else ""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise HTTPException(403, "metrics are served to this machine only; set PORTRAIT_METRICS_TOKEN to read them")

@@ -1,0 +1,111 @@
+"""``Service``: everything one running server holds (store, runner, events, mail, limits), shared by the routes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+
+from fastapi import HTTPException
+
+from shared.protocol import API_PREFIX, JobState, JobStatus
+
+from ..config import Settings
+from ..engine.runtime import Engine
+from .events import JobEvents
+from .mailer import MailOutbox
+from .metrics import Metrics
+from .runner import Runner
+from .security import RateLimiter
+from .store import Job, Store
+
+log = logging.getLogger("style_server.api")
+
+
+class Service:
+    """Everything one running server holds."""
+
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings, self.engine = settings, engine
+        self.store = Store(settings.data_dir)
+        self.metrics = Metrics()
+        self.events = JobEvents(self.status_of)
+        self.runner = Runner(settings, engine, self.store, self.metrics, self.events)
+        self.outbox = MailOutbox(settings, self.store, engine.catalogue, self.metrics)
+        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.ready = False
+
+    def status(self, job: Job) -> JobStatus:
+        queued = job.state == JobState.queued
+        return JobStatus(
+            id=job.id,
+            state=job.state,
+            method=job.method,
+            style=job.style,
+            progress=job.progress,
+            position=self.store.position(job) if queued else None,
+            eta_seconds=self._eta(job),
+            error=job.error,
+            email_status=self.store.mail_status(job.id),
+            created_at=job.created,
+            finished_at=job.finished,
+            started_at=job.started,
+            engine_seconds=round(job.engine_seconds, 4) if job.engine_seconds is not None else None,
+            result_url=f"{API_PREFIX}/jobs/{job.id}/result" if job.state == JobState.done else None,
+        )
+
+    def status_of(self, job_id: str) -> JobStatus | None:
+        job = self.store.get(job_id)
+        return self.status(job) if job is not None else None
+
+    def _eta(self, job: Job) -> float | None:
+        if job.state == JobState.queued:
+            return round(self.runner.eta(job), 1)
+        if job.state == JobState.running:
+            return round(self.runner.average_seconds[job.method] * (1 - job.progress), 1)
+        return None
+
+    def job_for(self, job_id: str, token: str | None) -> Job:
+        job = self.store.get(job_id)
+        if job is None or not token or not same_secret(token, job.token):
+            raise HTTPException(404, "no such job (or wrong token)")
+        return job
+
+    async def retention(self) -> None:
+        while True:
+            await asyncio.to_thread(self.expire_due)
+            await asyncio.sleep(min(60.0, self.settings.retention_hours * 360))
+
+    def expire_due(self) -> None:
+        """One retention pass (blocking: run it in a thread): erase what is older than the promise, then empty
+        the write-ahead log so no erased address survives in ``jobs.db-wal``."""
+        expired = self.store.expired(time.time() - self.settings.retention_hours * 3600)
+        for job_id in expired:
+            if event := self.runner.cancels.get(job_id):
+                event.set()
+            self.store.erase(job_id, JobState.expired)
+            self.events.ended(job_id)
+            log.info("job %s erased after retention", job_id)
+        self.store.checkpoint()
+        if expired:
+            self.events.refresh()
+
+    def cancel_and_erase(self, job_id: str) -> None:
+        """``DELETE /v1/jobs/{id}`` (blocking: run it in a thread)."""
+        if event := self.runner.cancels.get(job_id):
+            event.set()
+        self.store.cancel(job_id)
+        self.store.erase(job_id)
+        self.store.checkpoint()
+        self.events.ended(job_id)
+        self.events.refresh()  # the queue behind it moved up
+
+    async def warm_up(self) -> None:
+        await asyncio.to_thread(self.engine.fast.warm_up)
+        self.ready = True
+
+
+def same_secret(a: str, b: str) -> bool:
+    """Compare secrets (tokens, hashes) in constant time."""
+    return secrets.compare_digest(a.encode(), b.encode())
