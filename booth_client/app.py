@@ -27,7 +27,7 @@ from .config import DEFAULT_FILE, KioskConfig
 from .flow import TOUCHES, Flow
 from .i18n import tr
 from .operator import OperatorScreen
-from .outbox import Outbox
+from .outbox import RequestOutbox
 from .screens import (
     AttractScreen,
     EmailScreen,
@@ -67,7 +67,7 @@ class BoothWindow(QMainWindow):
         self.api: ServerApi | None = None
         self._checking_trust = False
         self.event_reconnects = 0
-        self.outbox = Outbox(config.outbox_dir)
+        self.outbox = RequestOutbox(config.outbox_dir)
         self.retention_hours = self._known_retention()
         self.styles: list[StyleInfo] = []
         self.thumbnails: dict[str, bytes] = {}

@@ -6,9 +6,11 @@ import os
 import secrets
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from shared.protocol import Language, Method
 
 DEFAULT_FILE = Path(os.environ.get("PORTRAIT_KIOSK_CONFIG", Path.home() / ".config" / "portrait-booth" / "kiosk.json"))
 PUBLISHED_PINS = frozenset({"4321"})  # PINs that older versions shipped (and documented): never trusted
@@ -22,8 +24,8 @@ class KioskConfig(BaseModel):
     camera_height: int = Field(720, ge=120, description="Requested capture height.")
     mirror_preview: bool = Field(True, description="Show the live preview and the review like a mirror.")
     mirror_capture: bool = Field(False, description="Mirror the portrait that is painted and mailed (text reversed).")
-    language: Literal["en", "de"] = Field("en", description="Language of the screens and the e-mail.")
-    default_method: Literal["fast", "gatys"] = Field("fast", description="Pre-selected: instant or masterpiece.")
+    language: Language = Field("en", description="Language of the screens and the e-mail.")
+    default_method: Method = Field("fast", description="Pre-selected: instant or masterpiece.")
     styles: list[str] = Field(default_factory=list, description="Enabled styles in order; empty: all.")
     idle_timeout_s: int = Field(60, ge=5, description="Back to the attract screen after this much quiet.")
     countdown_s: int = Field(3, ge=1, le=10, description="Seconds of countdown before the photo.")

@@ -35,7 +35,7 @@ class OutboxEntry:
         return (self.folder / "portrait.jpg").read_bytes()
 
 
-class Outbox:
+class RequestOutbox:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.rejected_folder = folder.parent / f"{folder.name}-rejected"

@@ -26,7 +26,7 @@ from booth_client.app import BoothWindow
 from booth_client.config import KioskConfig
 from booth_client.demo import make_demo_video
 from booth_client.i18n import tr
-from booth_client.outbox import Outbox
+from booth_client.outbox import RequestOutbox
 from booth_client.tasks import UiBridge
 from shared.protocol import JobCreated, JobRequest
 from tests.harness import API_KEY, Inbox, ServerProcess, free_port
@@ -375,7 +375,7 @@ def test_outbox_is_erased_after_the_servers_retention_and_refusals_are_shown(qtb
     qtbot.waitUntil(lambda: bool(first.styles), timeout=20000)
     assert first.retention_hours == RETENTION_HOURS  # learnt from the server, kept for offline starts
     first.close()
-    outbox = Outbox(tmp_path / "outbox")
+    outbox = RequestOutbox(tmp_path / "outbox")
     photo = (Path(__file__).parent.parent / "booth_client" / "assets" / "demo_portrait.jpg").read_bytes()
     ok = JobRequest(style="palette-04", method="fast", email="old@example.org", consent=True)
     old = outbox.add(photo, ok, "old-key")
