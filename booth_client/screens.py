@@ -185,8 +185,11 @@ class GalleryScreen(Screen):
 
     def set_method(self, method: str) -> None:
         self.method = method
-        self.instant.setChecked(method == "fast")
-        self.masterpiece.setChecked(method == "gatys")
+        for choice, chosen in ((self.instant, method == "fast"), (self.masterpiece, method == "gatys")):
+            choice.setChecked(chosen)
+            choice.setProperty("secondary", not chosen)  # the chosen method is the highlighted one
+            choice.style().unpolish(choice)
+            choice.style().polish(choice)
         for style in self.styles:
             self.style_buttons[style.id].setEnabled(method in style.methods)
 

@@ -13,7 +13,7 @@ from booth_client.app import BoothWindow
 from booth_client.demo import make_demo_video
 from booth_client.flow import ANY, STATES, TOUCHES, TRANSITIONS, Flow
 from tests.harness import free_port
-from tests.test_kiosk import make_window
+from tests.test_kiosk import click, make_window
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +131,24 @@ def test_the_machine_runs_exit_then_enter_actions_in_order(qtbot):
         "show live", "start_countdown()", "stop_countdown()", "show review",
     ]  # fmt: skip
     assert flow.state == "review"
+
+
+def highlighted(button) -> bool:
+    return button.isChecked() and button.property("secondary") is False
+
+
+def test_the_chosen_method_is_shown_and_every_choice_is_reset_for_the_next_visitor(qtbot, window):
+    gallery = window.gallery
+    assert highlighted(gallery.instant) and not highlighted(gallery.masterpiece)
+    window.photo_jpeg = b"\xff\xd8 a portrait"
+    window.flow.start("gallery")
+    click(qtbot, gallery.masterpiece)
+    assert highlighted(gallery.masterpiece) and not highlighted(gallery.instant)  # Instant used to stay lit
+    window.flow.start("email", "starry-night", "gatys")
+    window.email.address.setText("ada@example.org")
+    window.email.consent.setChecked(True)
+    window.flow.idle_timer.timeout.emit()  # the visitor walks away
+    assert window.flow.state == "attract"
+    assert gallery.method == "fast" and highlighted(gallery.instant) and not highlighted(gallery.masterpiece)
+    assert window.choice is None and window.photo_jpeg is None and window.job is None
+    assert window.email.address.text() == "" and not window.email.consent.isChecked()
