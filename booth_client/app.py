@@ -128,13 +128,21 @@ class BoothWindow(QMainWindow):
     def _start_camera(self, source: str, after: Camera | None = None) -> Camera:
         camera = Camera(source, self.config.camera_width, self.config.camera_height)
         camera.available.connect(self._camera_available, Qt.ConnectionType.QueuedConnection)  # gone with the window
-        self.live.set_camera_available(False)
+        self._camera_changed(False)
         camera.start(after=after)  # a replaced camera lets go of the device first, on the new camera's thread
         return camera
 
     def _camera_available(self, camera: Camera, available: bool) -> None:
         if camera is self.camera:  # a stopped camera's last words are not about the current one
-            self.live.set_camera_available(available)
+            self._camera_changed(available)
+
+    def _camera_changed(self, available: bool) -> None:
+        """The camera came or went. Gone: no stale frame on screen, no photo, no countdown."""
+        self.live.set_camera_available(available)
+        if not available:
+            self.live.view.clear_picture()  # the last frame may show the previous visitor
+            self.flow.fire("camera_lost")  # a countdown stops (other states ignore it)
+        self.attract.set_unavailable(not (available and self.styles))
 
     # -- what the flow's states do (see flow.py for when) -------------------------------------------
 
@@ -150,6 +158,9 @@ class BoothWindow(QMainWindow):
     def enter_attract(self) -> None:
         """A new visitor: nothing of the last one is left (photo, style, method, address, job)."""
         self.photo_jpeg, self.choice, self.job = None, None, None
+        for view in (self.live.view, self.review.view):
+            view.clear_picture()
+        self._last_count = -1  # the live screen shows the camera's next frame, never an old one
         self.email.reset()
         self.gallery.set_method(self.config.default_method)  # the next visitor starts from the default
 
@@ -194,7 +205,7 @@ class BoothWindow(QMainWindow):
         if self.current() != "live":
             return
         count, frame = self.camera.latest()
-        if frame is not None and count != self._last_count:
+        if frame is not None and count != self._last_count and self.camera.is_available:
             self._last_count = count
             self.live.view.show_pixmap(rgb_to_pixmap(frame[:, ::-1] if self.config.mirror_preview else frame))
             self.preview_frames += 1
@@ -346,6 +357,7 @@ class BoothWindow(QMainWindow):
         self.attract.set_samples(samples or [(ASSETS / "demo_portrait.jpg").read_bytes()])
         self.operator.set_styles(list(by_id), self.config.styles)
         self.gallery.set_method(self.config.default_method)
+        self.attract.set_unavailable(not (self.camera.is_available and self.styles))
 
     # -- ordering the painting ------------------------------------------------------------------------
 

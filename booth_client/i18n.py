@@ -47,6 +47,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "We cannot show the progress right now. Your painting will still arrive by e-mail.",
         "de": "Wir können den Fortschritt gerade nicht zeigen. Ihr Gemälde kommt trotzdem per E-Mail.",
     },
+    "unavailable": {
+        "en": "The booth is temporarily unavailable. Please come back in a moment.",
+        "de": "Die Fotobox ist vorübergehend nicht verfügbar. Bitte versuchen Sie es gleich noch einmal.",
+    },
     "photo_failed": {
         "en": "The photo did not work. Please try again.",
         "de": "Das Foto hat nicht geklappt. Bitte noch einmal.",

@@ -60,7 +60,16 @@ class AttractScreen(Screen):
         self.note.setProperty("note", True)
         self.note.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(self.note)
+        self.unavailable = QLabel("")
+        self.unavailable.setProperty("note", True)
+        self.unavailable.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.unavailable.setWordWrap(True)
+        layout.addWidget(self.unavailable)
         self.hidden_corner.raise_()
+
+    def set_unavailable(self, unavailable: bool) -> None:
+        """No camera or no styles: say so before the visitor starts."""
+        self.unavailable.setText(self.t("unavailable") if unavailable else "")
 
     def set_samples(self, thumbnails: list[bytes]) -> None:
         while self.samples.count():

@@ -64,6 +64,15 @@ class ImageView(QLabel):
         self._pixmap = pixmap
         self._render()
 
+    def clear_picture(self) -> None:
+        """Show nothing (a stopped camera's last frame, or the last visitor's face, must not linger)."""
+        self._pixmap = None
+        self.clear()
+
+    @property
+    def has_picture(self) -> bool:
+        return self._pixmap is not None and not self._pixmap.isNull()
+
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._render()

@@ -4,14 +4,20 @@ screens) handles the idle timeout and errors. Real kiosk windows (offscreen Qt),
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from booth_client.app import BoothWindow
 from booth_client.demo import make_demo_video
 from booth_client.flow import ANY, STATES, TOUCHES, TRANSITIONS, Flow
+from booth_client.i18n import tr
 from tests.harness import free_port
 from tests.test_kiosk import click, make_window
 
@@ -152,3 +158,76 @@ def test_the_chosen_method_is_shown_and_every_choice_is_reset_for_the_next_visit
     assert gallery.method == "fast" and highlighted(gallery.instant) and not highlighted(gallery.masterpiece)
     assert window.choice is None and window.photo_jpeg is None and window.job is None
     assert window.email.address.text() == "" and not window.email.consent.isChecked()
+
+
+class StreamCamera:
+    """A real network camera: MJPEG over HTTP on 127.0.0.1 (OpenCV reads it like any stream URL), 25 fps,
+    until ``unplug()`` closes the server."""
+
+    def __init__(self) -> None:
+        frame = np.zeros((240, 320, 3), np.uint8)
+        frame[60:180, 110:210] = (40, 160, 220)
+        jpeg = cv2.imencode(".jpg", frame)[1].tobytes()
+        part = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n" % (len(jpeg), jpeg)
+        unplugged = self.unplugged = threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                with contextlib.suppress(OSError):
+                    while not unplugged.is_set():
+                        self.wfile.write(part)
+                        unplugged.wait(0.04)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/stream.mjpg"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def unplug(self) -> None:
+        self.unplugged.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_camera_that_stops_leaves_no_stale_frame_and_no_photo_can_be_taken(qtbot, tmp_path):
+    camera = StreamCamera()
+    try:
+        window = make_window(
+            qtbot, tmp_path, server_url=f"http://127.0.0.1:{free_port()}", camera=camera.url, countdown_s=5
+        )
+        window.flow.fire("start")
+        qtbot.waitUntil(lambda: window.camera.is_available and window.live.view.has_picture, timeout=15000)
+        assert window.live.take_button.isEnabled()
+        assert window.flow.fire("capture") and window.flow.state == "countdown"
+        camera.unplug()  # in the middle of the countdown
+        qtbot.waitUntil(lambda: not window.camera.is_available, timeout=15000)
+        qtbot.wait(200)  # the camera's word reaches the window through the event loop
+    finally:
+        if not camera.unplugged.is_set():
+            camera.unplug()
+    assert window.flow.state == "live"  # the countdown stopped: it used to run on and take nothing
+    assert not window.live.view.has_picture  # the frozen last frame is gone
+    assert not window.live.take_button.isEnabled()
+    assert not window.flow.fire("capture") and window.flow.state == "live"  # no countdown without a camera
+    window.flow.fire("back")
+    assert window.attract.unavailable.text() == tr("unavailable", "en")  # no camera (and no styles here)
+    window.flow.fire("start")
+    qtbot.wait(300)
+    assert not window.live.view.has_picture and not window.live.take_button.isEnabled()
+
+
+def test_attract_says_unavailable_without_styles_and_not_once_camera_and_styles_are_there(
+    qtbot, tmp_path, video, server
+):
+    offline = make_window(qtbot, tmp_path / "a", server_url=f"http://127.0.0.1:{free_port()}", camera=str(video))
+    qtbot.waitUntil(lambda: offline.camera.is_available, timeout=15000)
+    qtbot.wait(500)
+    assert offline.attract.unavailable.text() == tr("unavailable", "en")  # a camera, but no styles
+    online = make_window(qtbot, tmp_path / "b", server_url=server.url, camera=str(video))
+    qtbot.waitUntil(lambda: online.camera.is_available and bool(online.styles), timeout=20000)
+    assert online.attract.unavailable.text() == ""
