@@ -86,7 +86,7 @@ def test_mail_arrives_over_tls(mode, tmp_path, cache_dir, smtp_cert, portrait):
             time.sleep(0.1)
         [mail] = inbox.messages()
         assert mail["To"] == f"{mode}@example.org"
-        assert mail["Message-ID"] == f"<portrait-{job['id']}@portrait-booth>"
+        assert mail["Message-ID"] == f"<portrait-{job['id']}@localhost>"  # the domain of PORTRAIT_MAIL_FROM
         assert any(part.get_filename() == "portrait.jpg" for part in mail.iter_attachments())
         with server.client() as client:
             status = client.get(f"/v1/jobs/{job['id']}", headers={"X-Job-Token": job["token"]}).json()

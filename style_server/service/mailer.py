@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import re
 import time
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 
 import aiosmtplib
 
@@ -23,46 +24,104 @@ log = logging.getLogger("style_server.mail")
 TEXTS = {
     "en": {
         "subject": "Your Portrait Booth painting",
+        "heading": "Your portrait is ready",
         "hello": "Here is your portrait, painted in the style of {attribution}.",
         "own": "Here is your portrait, painted in the style of the picture you chose.",
+        "and": " and ",
+        "alt": "Your portrait as a painting",
         "retention": "We keep your photo, the painting and this address for {hours:g} hours only, then erase them.",
         "thanks": "Thank you for visiting the Portrait Booth!",
     },
     "de": {
         "subject": "Ihr Gemälde aus der Portrait Booth",
+        "heading": "Ihr Porträt ist fertig",
         "hello": "Hier ist Ihr Porträt, gemalt im Stil von {attribution}.",
         "own": "Hier ist Ihr Porträt, gemalt im Stil des Bildes, das Sie gewählt haben.",
+        "and": " und ",
+        "alt": "Ihr Porträt als Gemälde",
         "retention": "Wir bewahren Ihr Foto, das Gemälde und diese Adresse nur {hours:g} Stunden auf "
         "und löschen sie dann.",
         "thanks": "Danke für Ihren Besuch in der Portrait Booth!",
     },
 }
 
+# One table, inline styles only: what mail programs (Gmail, Outlook, Apple Mail) render alike.
+HTML = """<!DOCTYPE html>
+<html lang="{lang}">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{subject}</title></head>
+<body style="margin:0;padding:0;background:#f1ece4;">
+<table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="background:#f1ece4;">
+<tr><td align="center" style="padding:32px 12px;">
+<table role="presentation" width="600" cellpadding="0" cellspacing="0" style="width:100%;max-width:600px;\
+background:#ffffff;border-radius:10px;font-family:Georgia,'Times New Roman',serif;color:#2a2a2a;">
+<tr><td style="background:#1f2a44;color:#f1ece4;padding:18px 32px;border-radius:10px 10px 0 0;\
+font-family:Helvetica,Arial,sans-serif;font-size:13px;letter-spacing:3px;text-transform:uppercase;">\
+Portrait Booth</td></tr>
+<tr><td style="padding:28px 32px 6px;font-size:26px;line-height:1.25;">{heading}</td></tr>
+<tr><td style="padding:0 32px 22px;font-size:16px;line-height:1.55;">{intro}</td></tr>
+<tr><td style="padding:0 32px;"><img src="cid:{cid}" alt="{alt}" width="536" style="display:block;width:100%;\
+max-width:536px;height:auto;border:10px solid #2a2a2a;box-sizing:border-box;"></td></tr>
+<tr><td style="padding:10px 32px 26px;font-size:13px;font-style:italic;color:#6d6a66;">{credit}</td></tr>
+<tr><td style="padding:0 32px 28px;font-size:16px;">{thanks}</td></tr>
+<tr><td style="background:#f7f4ef;padding:16px 32px;border-radius:0 0 10px 10px;font-family:Helvetica,Arial,\
+sans-serif;font-size:12px;line-height:1.5;color:#6d6a66;">{retention}</td></tr>
+</table></td></tr></table>
+</body>
+</html>
+"""
+
+
+def sender_domain(mail_from: str) -> str:
+    """The domain of the configured sender (``PORTRAIT_MAIL_FROM``), for Message-IDs; a safe default without one."""
+    _, at, domain = parseaddr(mail_from)[1].rpartition("@")
+    domain = domain.strip().lower()
+    return domain if at and re.fullmatch(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?", domain) else "portrait-booth"
+
+
+def message_id(settings: Settings, job_id: str) -> str:
+    """Stable per job: a resend (after a crash in the duplicate window) is recognisable as the same mail."""
+    return f"<portrait-{job_id}@{sender_domain(settings.mail_from)}>"
+
 
 def build_message(
     settings: Settings, to: str, job_id: str, language: str, attribution: str | None, jpeg: bytes
 ) -> EmailMessage:
-    """Text + HTML body, the portrait inline and attached. ``to`` was validated; headers are set, not pasted."""
-    t = TEXTS.get(language, TEXTS["en"])
+    """Text + HTML body (``lang`` set), the portrait inline and attached. ``to`` was validated; headers are set,
+    not pasted. ``attribution`` is already in ``language``."""
+    lang = language if language in TEXTS else "en"
+    t = TEXTS[lang]
     intro = t["hello"].format(attribution=attribution) if attribution else t["own"]
     retention = t["retention"].format(hours=settings.retention_hours)
+    domain = sender_domain(settings.mail_from)
     msg = EmailMessage()
     msg["Subject"] = t["subject"]
     msg["From"] = settings.mail_from
     msg["To"] = to
     if settings.mail_reply_to:
         msg["Reply-To"] = settings.mail_reply_to
-    msg["Message-ID"] = f"<portrait-{job_id}@portrait-booth>"  # stable: a resend is recognisable as the same mail
+    msg["Date"] = formatdate(localtime=True)
+    msg["Message-ID"] = message_id(settings, job_id)
     msg.set_content(f"{intro}\n\n{retention}\n\n{t['thanks']}\n")
-    cid = make_msgid(domain="portrait-booth")
+    cid = make_msgid(idstring=f"portrait-{job_id}", domain=domain)
+    esc = html.escape
     msg.add_alternative(
-        f'<html><body><p>{html.escape(intro)}</p><p><img src="cid:{cid[1:-1]}" alt="portrait" '
-        f'style="max-width:100%"></p><p>{html.escape(retention)}</p><p>{html.escape(t["thanks"])}</p>'
-        "</body></html>",
+        HTML.format(
+            lang=lang,
+            subject=esc(t["subject"]),
+            heading=esc(t["heading"]),
+            intro=esc(intro),
+            cid=esc(cid[1:-1]),
+            alt=esc(t["alt"]),
+            credit=esc(attribution or ""),
+            thanks=esc(t["thanks"]),
+            retention=esc(retention),
+        ),
         subtype="html",
     )
     msg.get_payload()[1].add_related(jpeg, "image", "jpeg", cid=cid)
     msg.add_attachment(jpeg, maintype="image", subtype="jpeg", filename="portrait.jpg")
+    msg["Content-Language"] = lang  # last: making the message multipart moves Content-* headers into a part
     return msg
 
 
@@ -82,11 +141,15 @@ class MailOutbox:
             await asyncio.sleep(1.0)  # the outbox is polled: mails are queued from worker threads
 
     def _attribution(self, job) -> str | None:
-        """Credit every painting of the style (blends credit each); a visitor's own picture has none."""
+        """Credit every painting of the style (blends credit each), in the visitor's language; a visitor's own
+        picture has none."""
         if not job.style or job.has_style_image:
             return None
+        joiner = TEXTS.get(job.language, TEXTS["en"])["and"]
         try:
-            return " and ".join(self.catalogue.get(name).attribution for name, _ in parse_blend(job.style))
+            return joiner.join(
+                self.catalogue.get(name).attribution_in(job.language) for name, _ in parse_blend(job.style)
+            )
         except EngineError:
             return None
 
