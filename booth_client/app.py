@@ -44,6 +44,7 @@ from .widgets import STYLE_SHEET, bytes_to_pixmap, rgb_to_pixmap
 ASSETS = Path(__file__).parent / "assets"
 CORNER_TAPS = 5
 RECONNECT_BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0)  # seconds between attempts to follow a job's progress again
+STYLES_BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # seconds between attempts to load the catalogue
 log = logging.getLogger(__name__)
 
 
@@ -71,6 +72,7 @@ class BoothWindow(QMainWindow):
         self.retention_hours = self._known_retention()
         self.styles: list[StyleInfo] = []
         self.thumbnails: dict[str, bytes] = {}
+        self.catalogue_ids: list[str] = []  # every style the server offers, enabled or not (operator panel)
         self.eta: dict[str, float] = {}
         self.photo_jpeg: bytes | None = None
         self.choice: tuple[str, str] | None = None
@@ -89,6 +91,8 @@ class BoothWindow(QMainWindow):
         self.count_timer = QTimer(self, interval=1000, timeout=self._tick)
         self.outbox_timer = QTimer(self, interval=int(outbox_every_s * 1000), timeout=self.flush_outbox)
         self.outbox_timer.start()
+        self.styles_timer = QTimer(self, singleShot=True, timeout=self.load_styles)
+        self.styles_attempt, self.catalogue_loads, self._loading_styles = 0, 0, False
         QApplication.instance().installEventFilter(self)
         self.flow.start()  # the attract screen, always (never the operator's PIN pad)
         self._connect()
@@ -302,18 +306,36 @@ class BoothWindow(QMainWindow):
         return self.config.data_dir / "styles-cache"
 
     def load_styles(self) -> None:
+        """Ask the server for the catalogue and its current waits; again every ``catalogue_refresh_s``, and after
+        a failure sooner, with growing pauses (a kiosk started before its server fills its gallery on its own)."""
+        self.styles_timer.stop()
+        if self._loading_styles:
+            return
+        self._loading_styles = True
         self.bridge.run(
-            self._fetch_styles, self._show_styles, self._styles_failed, what="loading the styles from the server"
+            self._fetch_styles, self._styles_loaded, self._styles_failed, what="loading the styles from the server"
         )
 
+    def _styles_loaded(self, loaded: tuple[StyleList, dict[str, bytes]]) -> None:
+        self._loading_styles, self.styles_attempt = False, 0
+        self.catalogue_loads += 1
+        self._show_styles(loaded)
+        self.styles_timer.start(round(self.config.catalogue_refresh_s * 1000))
+
     def _styles_failed(self, exc: Exception) -> None:
+        self._loading_styles = False
         self._untrusted(exc)
-        self._show_styles(self._cached_styles())
+        if not self.styles:
+            self._show_styles(self._cached_styles())
+        pause = min(STYLES_BACKOFF[min(self.styles_attempt, len(STYLES_BACKOFF) - 1)], self.config.catalogue_refresh_s)
+        self.styles_attempt += 1
+        self.styles_timer.start(round(pause * 1000))
 
     def _fetch_styles(self) -> tuple[StyleList, dict[str, bytes]]:
         api = self._server()
         listing = api.styles()  # validated: style ids are strict slugs, safe as file names below
-        thumbs = {s.id: api.thumbnail(s.thumbnail_url) for s in listing.styles}
+        known = dict(self.thumbnails)
+        thumbs = {s.id: known.get(s.id) or api.thumbnail(s.thumbnail_url) for s in listing.styles}
         self.styles_cache.mkdir(parents=True, exist_ok=True)  # so a kiosk that starts offline still has a gallery
         for style_id, data in thumbs.items():
             (self.styles_cache / f"{style_id}.jpg").write_bytes(data)
@@ -349,14 +371,22 @@ class BoothWindow(QMainWindow):
         self.email.set_retention(listing.retention_hours)
         by_id = {s.id: s for s in listing.styles}
         order = [i for i in self.config.styles if i in by_id] or list(by_id)
-        self.styles, self.thumbnails, self.eta = [by_id[i] for i in order], thumbs, listing.eta_seconds
-        self.gallery.set_styles(self.styles, thumbs)
+        styles, self.eta = [by_id[i] for i in order], listing.eta_seconds
+        same = (styles, thumbs.keys(), list(by_id)) == (self.styles, self.thumbnails.keys(), self.catalogue_ids)
+        if same and styles:  # a refresh with the same catalogue: only the waits change, the tiles stay
+            self.gallery.set_eta(self.eta)
+            return
+        self.styles, self.thumbnails, self.catalogue_ids = styles, thumbs, list(by_id)
+        self.operator.set_styles(self.catalogue_ids, self.config.styles)
+        self._fill_screens()
+
+    def _fill_screens(self) -> None:
+        """The styles on the visitor's screens (after a new catalogue, or screens rebuilt in another language)."""
+        self.gallery.set_styles(self.styles, self.thumbnails)  # keeps the visitor's method
         self.gallery.set_eta(self.eta)
         self.gallery.message.setText("" if self.styles else "No styles yet: is the server running?")
-        samples = [thumbs[s.id] for s in self.styles if s.id in thumbs]
+        samples = [self.thumbnails[s.id] for s in self.styles if s.id in self.thumbnails]
         self.attract.set_samples(samples or [(ASSETS / "demo_portrait.jpg").read_bytes()])
-        self.operator.set_styles(list(by_id), self.config.styles)
-        self.gallery.set_method(self.config.default_method)
         self.attract.set_unavailable(not (self.camera.is_available and self.styles))
 
     # -- ordering the painting ------------------------------------------------------------------------
@@ -534,6 +564,8 @@ class BoothWindow(QMainWindow):
                 self.stack.removeWidget(screen)
                 screen.deleteLater()
             self._build_visitor_screens()
+            self.email.set_retention(self.retention_hours)
+            self._fill_screens()
             self.live.set_camera_available(self.camera.is_available)
         if camera_changed:
             old = self.camera
@@ -586,7 +618,7 @@ class BoothWindow(QMainWindow):
         self.bridge.close()
         self.job = None  # ends the event watcher
         self.flow.stop()
-        for timer in (self.preview_timer, self.count_timer, self.outbox_timer):
+        for timer in (self.preview_timer, self.count_timer, self.outbox_timer, self.styles_timer):
             timer.stop()
         self.camera.stop()  # never waits: a camera stuck in its driver must not hang the window
         if self.api is not None:

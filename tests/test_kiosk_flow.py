@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from booth_client.app import BoothWindow
 from booth_client.demo import make_demo_video
 from booth_client.flow import ANY, STATES, TOUCHES, TRANSITIONS, Flow
 from booth_client.i18n import tr
-from tests.harness import free_port
+from tests.harness import ServerProcess, free_port
 from tests.test_kiosk import click, make_window
 
 
@@ -231,3 +232,26 @@ def test_attract_says_unavailable_without_styles_and_not_once_camera_and_styles_
     online = make_window(qtbot, tmp_path / "b", server_url=server.url, camera=str(video))
     qtbot.waitUntil(lambda: online.camera.is_available and bool(online.styles), timeout=20000)
     assert online.attract.unavailable.text() == ""
+
+
+def test_a_kiosk_started_before_its_server_fills_its_gallery_on_its_own(qtbot, tmp_path, cache_dir, inbox, video):
+    late = ServerProcess(tmp_path / "server", cache_dir, inbox.port)  # its port is chosen, nothing listens yet
+    window = make_window(qtbot, tmp_path, server_url=late.url, camera=str(video), catalogue_refresh_s=3)
+    qtbot.waitUntil(lambda: window.styles_attempt >= 2, timeout=15000)  # tried, failed, tried again
+    assert window.styles == [] and window.gallery.message.text() != ""
+    tries, started = window.styles_attempt, time.monotonic()
+    try:
+        late.start()
+        ready = time.monotonic()
+        qtbot.waitUntil(lambda: bool(window.styles), timeout=60000)  # no operator, no restart
+        filled = time.monotonic()
+        assert window.gallery.style_buttons and window.gallery.message.text() == ""
+        assert window.eta and window.attract.unavailable.text() == ""
+        loads = window.catalogue_loads
+        qtbot.waitUntil(lambda: window.catalogue_loads > loads, timeout=15000)  # and refreshed every 3 s
+    finally:
+        late.stop()
+    print(
+        f"server up after {ready - started:.1f} s; gallery filled {filled - ready:.1f} s later "
+        f"(after {tries} failed attempts with backoff); catalogue refreshed periodically"
+    )
