@@ -92,6 +92,8 @@ class BoothWindow(QMainWindow):
         self.outbox_timer = QTimer(self, interval=int(outbox_every_s * 1000), timeout=self.flush_outbox)
         self.outbox_timer.start()
         self.styles_timer = QTimer(self, singleShot=True, timeout=self.load_styles)
+        self.address_timer = QTimer(self, singleShot=True, timeout=self._hide_address)
+        self._shown_address = ""
         self.styles_attempt, self.catalogue_loads, self._loading_styles = 0, 0, False
         QApplication.instance().installEventFilter(self)
         self.flow.start()  # the attract screen, always (never the operator's PIN pad)
@@ -442,6 +444,7 @@ class BoothWindow(QMainWindow):
         self.result.heading.setText(tr("saved", self.config.language))
         self.result.view.show_pixmap(bytes_to_pixmap(photo))
         self.result.detail.setText(tr("offline", self.config.language, email=request.email))
+        self._hide_address_later(str(request.email))
 
     def enter_progress(self, job: JobCreated) -> None:
         """Follow the job (``flow.start("progress", job)`` follows any job, as after a visitor's send)."""
@@ -462,6 +465,25 @@ class BoothWindow(QMainWindow):
             self.result.view.show_pixmap(bytes_to_pixmap(data))
         request = self.last_request[0] if self.last_request else None
         self.result.detail.setText(tr("sent_to", lang, email=request.email) if request and request.email else "")
+        self._hide_address_later(str(request.email) if request and request.email else "")
+
+    def _hide_address_later(self, address: str) -> None:
+        """The address is for the visitor's eyes: after ``address_shown_s`` the next person no longer reads it."""
+        self._shown_address = address
+        if address:
+            self.address_timer.start(self.config.address_shown_s * 1000)
+
+    def _hide_address(self) -> None:
+        if self._shown_address:
+            self.result.detail.setText(self.result.detail.text().replace(self._shown_address, "•••"))
+            self._shown_address = ""
+
+    def leave_result(self) -> None:
+        """Finish (or the idle timeout): nothing of this visitor stays on the result screen."""
+        self.address_timer.stop()
+        self._shown_address = ""
+        self.result.detail.clear()
+        self.result.view.clear_picture()
 
     def _watch(self, job: JobCreated) -> None:
         """Worker thread: follow the job's events until it ends. A stream that breaks, or stays silent past
@@ -618,7 +640,8 @@ class BoothWindow(QMainWindow):
         self.bridge.close()
         self.job = None  # ends the event watcher
         self.flow.stop()
-        for timer in (self.preview_timer, self.count_timer, self.outbox_timer, self.styles_timer):
+        timers = (self.preview_timer, self.count_timer, self.outbox_timer, self.styles_timer, self.address_timer)
+        for timer in timers:
             timer.stop()
         self.camera.stop()  # never waits: a camera stuck in its driver must not hang the window
         if self.api is not None:

@@ -29,6 +29,9 @@ class KioskConfig(BaseModel):
     styles: list[str] = Field(default_factory=list, description="Enabled styles in order; empty: all.")
     idle_timeout_s: int = Field(60, ge=5, description="Back to the attract screen after this much quiet.")
     countdown_s: int = Field(3, ge=1, le=10, description="Seconds of countdown before the photo.")
+    address_shown_s: int = Field(
+        10, ge=1, description="The visitor's e-mail address leaves the result screen after this (or on Finish)."
+    )
     catalogue_refresh_s: float = Field(
         60.0, ge=1, description="Reload the styles and their waits this often; after a failure sooner, with backoff."
     )

@@ -52,8 +52,8 @@ STATES = (
     State("email",     "email",     "enter_email"),
     State("sending",   "email",     "send_request",     "sending_over"),
     State("progress",  "progress",  "enter_progress"),
-    State("result",    "result",    "enter_result"),
-    State("offline",   "result",    "enter_offline"),
+    State("result",    "result",    "enter_result",     "leave_result"),
+    State("offline",   "result",    "enter_offline",    "leave_result"),
     State("operator",  "operator",  "enter_operator",   "leave_operator"),
 )
 

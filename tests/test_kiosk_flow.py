@@ -19,6 +19,7 @@ from booth_client.app import BoothWindow
 from booth_client.demo import make_demo_video
 from booth_client.flow import ANY, STATES, TOUCHES, TRANSITIONS, Flow
 from booth_client.i18n import tr
+from shared.protocol import JobRequest
 from tests.harness import ServerProcess, free_port
 from tests.test_kiosk import click, make_window
 
@@ -255,3 +256,23 @@ def test_a_kiosk_started_before_its_server_fills_its_gallery_on_its_own(qtbot, t
         f"server up after {ready - started:.1f} s; gallery filled {filled - ready:.1f} s later "
         f"(after {tries} failed attempts with backoff); catalogue refreshed periodically"
     )
+
+
+def test_the_visitors_address_leaves_the_result_screen_after_a_while_and_on_finish(qtbot, tmp_path, video):
+    window = make_window(
+        qtbot, tmp_path, server_url=f"http://127.0.0.1:{free_port()}", camera=str(video), address_shown_s=1
+    )
+    photo = (Path(__file__).parent.parent / "booth_client" / "assets" / "demo_portrait.jpg").read_bytes()
+    request = JobRequest(style="palette-04", email="ada@example.org", consent=True)
+    window.last_request = (request, "key")
+    window.flow.start("result", None, photo)  # the painting is here, sent to ada@example.org
+    assert "ada@example.org" in window.result.detail.text() and window.result.view.has_picture
+    qtbot.waitUntil(lambda: "ada@example.org" not in window.result.detail.text(), timeout=5000)
+    assert "•••" in window.result.detail.text()  # "Sent to •••": the next person reads no address
+    click(qtbot, window.result.finish_button)
+    assert window.flow.state == "attract" and window.result.detail.text() == ""
+    assert not window.result.view.has_picture  # nor the last visitor's painting, when the next one gets there
+    window.flow.start("offline", photo, request)  # the outbox kept it: the note names the address too
+    assert "ada@example.org" in window.result.detail.text()
+    click(qtbot, window.result.finish_button)  # Finish at once
+    assert window.result.detail.text() == "" and not window.address_timer.isActive()
