@@ -56,7 +56,12 @@ class StyleInfo(BaseModel):
 
 class StyleList(BaseModel):
     styles: list[StyleInfo]
-    eta_seconds: dict[str, float] = Field(default_factory=dict, description="Typical wait per method now.")
+    eta_seconds: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per method, the seconds a job sent now would take until its painting is done: the rest of what "
+        "runs, the jobs queued ahead, and its own painting, from the server's measured seconds per job (a first "
+        "guess only until the first job of that method has been measured).",
+    )
     retention_hours: float = Field(gt=0, description="Portraits, results and addresses are erased after this.")
 
 
@@ -106,7 +111,9 @@ class JobStatus(BaseModel):
     method: Method
     style: str | None
     position: int | None = Field(None, description="Jobs ahead of this one in its lane (0: next).")
-    eta_seconds: float | None = None
+    eta_seconds: float | None = Field(
+        None, description="Seconds until this job is done (queued or running), from measured throughput."
+    )
     progress: float = Field(0.0, ge=0, le=1)
     error: str | None = None
     email_status: Literal["none", "pending", "sent", "failed"] = "none"

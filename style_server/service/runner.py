@@ -9,6 +9,7 @@ import asyncio
 import base64
 import contextlib
 import io
+import itertools
 import logging
 import threading
 import time
@@ -39,9 +40,13 @@ class Runner:
         self.settings, self.engine, self.store, self.metrics = settings, engine, store, metrics
         self.cancels: dict[str, threading.Event] = {}
         self.events = events or JobEvents()  # progress, previews and ends, pushed to the SSE streams
-        # first guesses until real jobs teach us (a 512 px masterpiece: ~20 s on a GPU, minutes on a CPU)
+        # first guesses until the first real job of each lane replaces them (a 512 px masterpiece: ~20 s on a
+        # GPU, minutes on a CPU); then a moving average of measured seconds per job
         on_gpu = engine.device.type == "cuda"
         self.average_seconds = {"fast": 0.2 if on_gpu else 1.0, "gatys": 20.0 if on_gpu else 240.0}
+        self.measured = {"fast": 0, "gatys": 0}  # jobs measured per lane
+        self.running: dict[int, tuple[str, float, int]] = {}  # pass id -> (method, monotonic start, jobs in it)
+        self._passes = itertools.count()
         self.wakeups = {"fast": asyncio.Event(), "gatys": asyncio.Event()}
         self.stopping = False
 
@@ -50,8 +55,34 @@ class Runner:
         self.wakeups[method].set()
 
     def eta(self, job: Job) -> float:
-        lanes = 1 if job.method == "fast" else self.settings.gatys_concurrency
-        return self.average_seconds[job.method] * (self.store.position(job) / lanes + 1)
+        """Seconds until a queued job is done: the rest of what runs now, the jobs queued ahead of it (shared by
+        the lane's workers), then its own painting; all from measured seconds per job."""
+        return self._wait(job.method, self.store.position(job))
+
+    def new_job_eta(self, method: str) -> float:
+        """What a job queued now would wait, whole queue included (the catalogue's ``eta_seconds``)."""
+        running = sum(count for m, _, count in list(self.running.values()) if m == method)
+        return self._wait(method, max(self.store.depth()[method] - running, 0))
+
+    def _wait(self, method: str, ahead: int) -> float:
+        lanes = 1 if method == "fast" else self.settings.gatys_concurrency
+        average, now = self.average_seconds[method], time.monotonic()
+        busy = sum(
+            max(average * count - (now - started), 0.0)
+            for m, started, count in list(self.running.values())
+            if m == method
+        )
+        return (busy + average * ahead) / lanes + average
+
+    @contextlib.contextmanager
+    def _timed(self, method: str, count: int):
+        """Marks a pass as running (for the wait of the jobs behind it)."""
+        key = next(self._passes)
+        self.running[key] = (method, time.monotonic(), count)
+        try:
+            yield
+        finally:
+            self.running.pop(key, None)
 
     # -- lanes ----------------------------------------------------------------------------------------
 
@@ -64,7 +95,8 @@ class Runner:
             claimed = [j for j in jobs if self.store.claim(j.id)]
             if claimed:
                 await asyncio.to_thread(self.events.refresh)  # running now; the queue behind them moved up
-                await asyncio.to_thread(self._run_fast, claimed)
+                with self._timed("fast", len(claimed)):
+                    await asyncio.to_thread(self._run_fast, claimed)
                 self._update_depth()
             else:
                 await self._idle("fast")
@@ -76,7 +108,8 @@ class Runner:
                 await self._idle("gatys")
                 continue
             await asyncio.to_thread(self.events.refresh)
-            await asyncio.to_thread(self._run_gatys, jobs[0])
+            with self._timed("gatys", 1):
+                await asyncio.to_thread(self._run_gatys, jobs[0])
             self._update_depth()
 
     async def _idle(self, method: str) -> None:
@@ -202,7 +235,10 @@ class Runner:
         return max(painted, min(max(s.fast_size, painted), max(photo.size), s.max_output_side))
 
     def _learn(self, method: str, seconds: float) -> None:
-        self.average_seconds[method] = 0.8 * self.average_seconds[method] + 0.2 * seconds
+        """The first measured job replaces the first guess; later ones move the average (weight 0.2)."""
+        first = self.measured[method] == 0
+        self.average_seconds[method] = seconds if first else 0.8 * self.average_seconds[method] + 0.2 * seconds
+        self.measured[method] += 1
 
     def _complete(self, job: Job, image: Image.Image, engine_seconds: float) -> None:
         if is_flat(image):  # a blank photo, or a degenerate painting: never publish or mail it

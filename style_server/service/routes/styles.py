@@ -30,7 +30,7 @@ async def styles(s: ServiceDep, authorization: Authorization = None) -> StyleLis
         )
         for c in s.engine.catalogue
     ]
-    eta = {m: round(v, 1) for m, v in s.runner.average_seconds.items()}
+    eta = {m: round(s.runner.new_job_eta(m), 1) for m in s.runner.average_seconds}  # queue ahead included
     return StyleList(styles=cards, eta_seconds=eta, retention_hours=s.settings.retention_hours)
 
 
