@@ -40,3 +40,12 @@ def test_a_card_without_translations_falls_back_to_its_name(tmp_path):
     written = write_card(card.model_copy(update={"folder": tmp_path, "names": {"de": "Meins"}}))
     stored = json.loads(written.read_text(encoding="utf-8"))
     assert stored["names"] == {"de": "Meins"} and "artists" not in stored  # empty translations are left out
+
+
+def test_the_catalogue_answer_carries_the_names_per_language(server):
+    with server.client() as client:
+        styles = {s["id"]: s for s in client.get("/v1/styles").json()["styles"]}
+    assert styles["starry-night"]["name"] == "The Starry Night"  # the default stays
+    assert styles["starry-night"]["names"] == {"de": "Die Sternennacht"}
+    assert styles["palette-01"]["names"] == {"de": "Sonniges Pastell"}
+    assert styles["palette-01"]["artists"] == {"de": "Stilnetz nach Dumoulin et al."}
