@@ -122,6 +122,12 @@ class JobStatus(BaseModel):
     started_at: datetime | None = None
     engine_seconds: float | None = Field(None, description="Wall time of the pass that painted it (its batch).")
     result_url: str | None = None
+    download_url: str | None = Field(
+        None,
+        description="Absolute, unguessable link that opens the painting on a phone (for a QR code), without a key "
+        "or token; only when the server's public URL is configured and the job is done. It stops working when the "
+        "job is erased (cancel, erase, retention).",
+    )
 
 
 class JobCreated(BaseModel):

@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(
         None, description="Bearer token for /metrics; without one, only loopback clients may read it."
     )
+    public_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s/?#@]+(/[^\s?#]*)?$",
+        description="The server's address as visitors' phones reach it (e.g. https://booth.example.org): job "
+        "status then carries a download_url for the QR code. Unset: no download links.",
+    )
 
     # -- e-mail ---------------------------------------------------------------------------------------
     smtp_host: str = Field("127.0.0.1", description="SMTP server (the dev inbox by default).")

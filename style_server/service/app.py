@@ -15,7 +15,7 @@ from ..config import Settings, engine_from_settings, get_settings
 from ..engine.errors import EngineError, describe
 from ..engine.runtime import Engine
 from .deadlines import BodyDeadline
-from .routes import events, health, jobs, styles
+from .routes import downloads, events, health, jobs, styles
 from .service import Service
 
 log = logging.getLogger("style_server.api")
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     app = FastAPI(title="Portrait Booth style server", version="1", lifespan=lifespan)
     _register_errors(app)
-    for module in (health, styles, jobs, events):
+    for module in (health, styles, jobs, events, downloads):
         app.include_router(module.router)
     app.add_middleware(BodyDeadline, seconds=settings.body_timeout)
     return app

@@ -13,6 +13,7 @@ from shared.protocol import API_PREFIX, JobState, JobStatus
 
 from ..config import Settings
 from ..engine.runtime import Engine
+from .downloads import download_url
 from .events import JobEvents
 from .mailer import MailOutbox
 from .metrics import Metrics
@@ -53,6 +54,7 @@ class Service:
             started_at=job.started,
             engine_seconds=round(job.engine_seconds, 4) if job.engine_seconds is not None else None,
             result_url=f"{API_PREFIX}/jobs/{job.id}/result" if job.state == JobState.done else None,
+            download_url=download_url(self.settings, job),
         )
 
     def status_of(self, job_id: str) -> JobStatus | None:

@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     state TEXT NOT NULL, method TEXT NOT NULL, style TEXT, has_style_image INTEGER NOT NULL,
     options TEXT NOT NULL, email TEXT, language TEXT NOT NULL,
     progress REAL NOT NULL DEFAULT 0, error TEXT,
-    created REAL NOT NULL, started REAL, finished REAL, engine_seconds REAL, request_hash TEXT,
+    created REAL NOT NULL, started REAL, finished REAL, engine_seconds REAL, request_hash TEXT, download_code TEXT,
     UNIQUE (kiosk, idem_key)
 );
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (state, method, created);
@@ -54,6 +54,7 @@ class Job:
     finished: float | None
     engine_seconds: float | None
     request_hash: str | None = None  # what an idempotent replay must match (form fields + uploaded bytes)
+    download_code: str | None = None  # the secret of the result's download link (QR code); erased with the job
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
@@ -83,6 +84,9 @@ class Store:
             columns = {r[1] for r in self._db.execute("PRAGMA table_info(jobs)")}
             if "request_hash" not in columns:  # a database written before replays were checked
                 self._db.execute("ALTER TABLE jobs ADD COLUMN request_hash TEXT")
+            if "download_code" not in columns:  # a database written before download links
+                self._db.execute("ALTER TABLE jobs ADD COLUMN download_code TEXT")
+            self._db.execute("CREATE UNIQUE INDEX IF NOT EXISTS jobs_download ON jobs (download_code)")
 
     def _exec(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -126,7 +130,7 @@ class Store:
                 _write(folder / "style.png", style_png)
             self._exec(
                 "INSERT INTO jobs (id, token, kiosk, idem_key, state, method, style, has_style_image, options,"
-                " email, language, created, request_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " email, language, created, request_hash, download_code) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     job_id,
                     token,
@@ -141,6 +145,7 @@ class Store:
                     language,
                     time.time(),
                     request_hash,
+                    secrets.token_urlsafe(24),  # 192 random bits
                 ),
             )
         except sqlite3.IntegrityError:  # the same key raced in from a parallel retry: that one won
@@ -153,6 +158,10 @@ class Store:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         return self.get(job_id), True
+
+    def by_download_code(self, code: str) -> Job | None:
+        rows = self._exec("SELECT * FROM jobs WHERE download_code=?", (code,))
+        return Job.from_row(rows[0]) if rows else None
 
     def by_idempotency_key(self, kiosk: str, key: str) -> Job | None:
         rows = self._exec("SELECT * FROM jobs WHERE kiosk=? AND idem_key=?", (kiosk, key))
@@ -284,7 +293,9 @@ class Store:
             try:
                 if state is not None:
                     self._db.execute("UPDATE jobs SET state=? WHERE id=?", (state, job_id))
-                self._db.execute("UPDATE jobs SET email=NULL, request_hash=NULL WHERE id=?", (job_id,))
+                self._db.execute(
+                    "UPDATE jobs SET email=NULL, request_hash=NULL, download_code=NULL WHERE id=?", (job_id,)
+                )
                 self._db.execute("DELETE FROM outbox WHERE job_id=? AND status!='sent'", (job_id,))
                 self._db.execute("COMMIT")
             except BaseException:

@@ -1,0 +1,37 @@
+"""Download links for visitors' phones (the kiosk shows one as a QR code).
+
+Each job gets a random code (192 bits, ``Store.create``) that opens its painting and nothing else: only while the
+job is done and inside the retention promise; erasing the job (cancel, erase, retention) erases the code.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from shared.protocol import API_PREFIX, JobState
+
+from ..config import Settings
+from .store import Job, Store
+
+CODE = re.compile(r"[A-Za-z0-9_-]{32}")  # secrets.token_urlsafe(24)
+
+
+def download_url(settings: Settings, job: Job) -> str | None:
+    """The absolute link for the QR code: only with ``PORTRAIT_PUBLIC_URL`` set and the painting done."""
+    if settings.public_url is None or job.state != JobState.done or not job.download_code:
+        return None
+    return f"{settings.public_url.rstrip('/')}{API_PREFIX}/download/{job.download_code}"
+
+
+def downloadable(settings: Settings, store: Store, code: str) -> Path | None:
+    """The painting a code opens, or None: unknown or erased code, job not done, or past retention."""
+    if not CODE.fullmatch(code):
+        return None
+    job = store.by_download_code(code)
+    if job is None or job.state != JobState.done:
+        return None
+    if time.time() - job.created >= settings.retention_hours * 3600:  # due for erasure: already gone for us
+        return None
+    return store.folder(job.id) / "result.jpg"

@@ -1,0 +1,44 @@
+"""``GET /v1/download/{code}``: the painting on the visitor's phone, through the link of the kiosk's QR code.
+
+No API key: the unguessable code is the credential, and it opens one painting only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import Response
+
+from shared.protocol import API_PREFIX, ErrorBody
+
+from ..downloads import downloadable
+from . import ServiceDep
+
+router = APIRouter(prefix=f"{API_PREFIX}/download")
+GONE = "no such download: the link is wrong, or the painting has been erased"
+
+
+@router.get(
+    "/{code}",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}, 404: {"model": ErrorBody}},
+)
+async def download(code: str, s: ServiceDep) -> Response:
+    path = await asyncio.to_thread(downloadable, s.settings, s.store, code)
+    try:
+        jpeg = await asyncio.to_thread(path.read_bytes) if path is not None else None
+    except FileNotFoundError:  # erased in the meantime
+        jpeg = None
+    if jpeg is None:
+        raise HTTPException(404, GONE)
+    return Response(
+        jpeg,
+        media_type="image/jpeg",
+        headers={
+            "Content-Disposition": 'inline; filename="portrait.jpg"',
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+            "X-Robots-Tag": "noindex",
+        },
+    )
