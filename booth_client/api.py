@@ -78,20 +78,10 @@ class ServerApi:
         return self._call("GET", url).content
 
     def submit(self, portrait_jpeg: bytes, request: JobRequest, idempotency_key: str) -> JobCreated:
-        data = {
-            "method": request.method,
-            "consent": str(request.consent).lower(),
-            "language": request.language,
-            "options": request.options.model_dump_json(),
-        }
-        if request.style:
-            data["style"] = request.style
-        if request.email:
-            data["email"] = str(request.email)
         response = self._call(
             "POST",
             f"{API_PREFIX}/jobs",
-            data=data,
+            data=request.to_form(),
             files={"portrait": ("portrait.jpg", portrait_jpeg, "image/jpeg")},
             headers={IDEMPOTENCY_HEADER: idempotency_key},
         )

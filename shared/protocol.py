@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal, Protocol
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, WithJsonSchema, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+)
 
 API_PREFIX = "/v1"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -17,6 +27,15 @@ Language = Literal["en", "de"]
 
 
 STYLE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+
+
+class HasErrors(Protocol):  # pydantic's ValidationError, and FastAPI's request errors alike
+    def errors(self) -> Any: ...
+
+
+def describe(exc: HasErrors, skip: int = 0, whole: str = "value") -> str:
+    """Pydantic's findings as one line: ``field: problem; other: problem``."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'][skip:])) or whole}: {e['msg']}" for e in exc.errors())
 
 
 def check_style_id(value: str) -> str:
@@ -76,8 +95,16 @@ class JobOptions(BaseModel):
     size: int | None = Field(None, ge=64, le=2048)
 
 
+class JobFormError(ValueError):
+    """A job form that cannot be accepted; the message says which field and why (the server answers 422)."""
+
+
 class JobRequest(BaseModel):
-    """The non-file form fields of ``POST /v1/jobs`` (files: ``portrait``, optional ``style_image``)."""
+    """The non-file form fields of ``POST /v1/jobs`` (files: ``portrait``, optional ``style_image``).
+
+    The one place the job form is declared: the kiosk sends ``to_form()``, the server reads ``from_form()``
+    and documents ``form_schema()`` in its OpenAPI schema.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -86,7 +113,15 @@ class JobRequest(BaseModel):
     email: EmailStr | None = None
     consent: bool = False
     language: Language = "en"
-    options: JobOptions = Field(default_factory=JobOptions)
+    options: JobOptions = Field(default_factory=JobOptions, description="JobOptions as JSON")
+
+    # Form fields whose empty value is refused: an empty field is a mistake, not a wish for the default.
+    # (An empty ``style`` or ``email`` means none.)
+    REFUSED_EMPTY: ClassVar[tuple[str, ...]] = ("method", "language", "consent", "options")
+    FILES: ClassVar[dict[str, str]] = {
+        "portrait": "The visitor's photo: JPEG, PNG or WebP.",
+        "style_image": "A painting to use as the style.",
+    }
 
     @field_validator("email", mode="before")
     @classmethod
@@ -94,6 +129,60 @@ class JobRequest(BaseModel):
         if isinstance(value, str) and any(c in value for c in "\r\n\0"):
             raise ValueError("an e-mail address cannot contain line breaks")
         return value
+
+    def to_form(self) -> dict[str, str]:
+        """The text fields of the multipart form (fields at their meaning of "none" are left out)."""
+        form = {
+            "method": self.method,
+            "consent": str(self.consent).lower(),
+            "language": self.language,
+            "options": self.options.model_dump_json(),
+        }
+        if self.style:
+            form["style"] = self.style
+        if self.email:
+            form["email"] = str(self.email)
+        return form
+
+    @classmethod
+    def from_form(cls, form: Mapping[str, object]) -> JobRequest:
+        """Read the text fields of a multipart form (other parts are ignored); ``JobFormError`` says what is wrong."""
+        values: dict[str, object] = {}
+        for name in cls.model_fields:
+            value = form.get(name)
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise JobFormError(f"{name}: must be a text field, not a file")
+            if value == "" and name in cls.REFUSED_EMPTY:
+                raise JobFormError(f"{name}: the field is empty; give a value, or leave it out for the default")
+            if value != "":
+                values[name] = value
+        try:
+            if "options" in values:
+                values["options"] = JobOptions.model_validate_json(values["options"])  # type: ignore[arg-type]
+            request = cls(**values)
+        except ValidationError as exc:
+            raise JobFormError(describe(exc, whole="options")) from None
+        if request.email and not request.consent:
+            raise JobFormError("the visitor must consent before we can e-mail the portrait")
+        return request
+
+    @classmethod
+    def form_schema(cls) -> dict[str, Any]:
+        """JSON schema of the whole multipart body (OpenAPI): the text fields as sent, and the files."""
+        schema = cls.model_json_schema()
+        properties = schema["properties"]
+        description = cls.model_fields["options"].description
+        properties["options"] = {"type": "string", "default": "{}", "title": "Options", "description": description}
+        file = {"type": "string", "contentMediaType": "application/octet-stream"}
+        properties["portrait"] = {**file, "title": "Portrait", "description": cls.FILES["portrait"]}
+        properties["style_image"] = {
+            "anyOf": [file, {"type": "null"}],
+            "title": "Style Image",
+            "description": cls.FILES["style_image"],
+        }
+        return {"type": "object", "title": "JobForm", "properties": properties, "required": ["portrait"]}
 
 
 class JobState(StrEnum):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.harness import Inbox, ServerProcess, free_port, wait_for_state
+from tests.harness import Inbox, ServerProcess, free_port, job_status, one_place_server, wait_for_state
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def test_fast_job_is_painted_mailed_once_and_idempotent(client, inbox, portrait_
     assert "cid:" in mail.get_body(("html",)).get_content()
     status = wait_for_state(client, job, {"done"})
     time.sleep(0.5)
-    assert client.get(f"/v1/jobs/{job['id']}", headers={"X-Job-Token": job["token"]}).json()["email_status"] == "sent"
+    assert job_status(client, job)["email_status"] == "sent"
     assert len(inbox.messages()) == before + 1, "exactly one mail"
     assert status["state"] == "done"
 
@@ -123,7 +123,7 @@ def test_cancel_erases_everything(server, client, portrait_jpeg, tmp_path):
         client, portrait_jpeg, style="starry-night", method="gatys", email="bo@example.org", consent=True
     ).json()
     assert client.delete(f"/v1/jobs/{job['id']}", headers={"X-Job-Token": job["token"]}).status_code == 204
-    status = client.get(f"/v1/jobs/{job['id']}", headers={"X-Job-Token": job["token"]}).json()
+    status = job_status(client, job)
     assert status["state"] == "cancelled"
     folder = server.env["PORTRAIT_DATA_DIR"] + f"/jobs/{job['id']}"
     import os
@@ -269,7 +269,7 @@ def test_restart_mid_job_finishes_with_one_mail(tmp_path, cache_dir, how):
                 consent=True,
             ).json()
             deadline = time.monotonic() + 60
-            while c.get(f"/v1/jobs/{job['id']}", headers={"X-Job-Token": job["token"]}).json()["progress"] <= 0:
+            while job_status(c, job)["progress"] <= 0:
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
         if how == "kill -9":
@@ -301,31 +301,20 @@ def test_smtp_outage_delays_mail_but_sends_it_exactly_once(tmp_path, cache_dir):
             job = post_job(c, _portrait_bytes(), style="palette-03", email="di@example.org", consent=True).json()
             wait_for_state(c, job, {"done"})
             time.sleep(2)
-            status = c.get(f"/v1/jobs/{job['id']}", headers={"X-Job-Token": job["token"]}).json()
+            status = job_status(c, job)
             assert status["email_status"] == "pending"
             box.start()
             [mail] = box.wait_for(1)
             time.sleep(2)
             assert len(box.messages()) == 1 and mail["To"] == "di@example.org"
-            assert (
-                c.get(f"/v1/jobs/{job['id']}", headers={"X-Job-Token": job["token"]}).json()["email_status"] == "sent"
-            )
+            assert job_status(c, job)["email_status"] == "sent"
     finally:
         server.stop()
         box.stop()
 
 
 def test_limits_backpressure_and_retention(tmp_path, cache_dir):
-    server = ServerProcess(
-        tmp_path / "data",
-        cache_dir,
-        free_port(),
-        queue_max=1,
-        rate_limit_per_minute=4,
-        retention_hours=0.001,
-        gatys_iterations=300,
-        gatys_size=128,
-    ).start()
+    server = one_place_server(tmp_path / "data", cache_dir, rate_limit_per_minute=4, retention_hours=0.001)
     try:
         with server.client() as c:
             slow = post_job(c, _portrait_bytes(), style="starry-night", method="gatys").json()
@@ -335,7 +324,7 @@ def test_limits_backpressure_and_retention(tmp_path, cache_dir):
             done = post_job(c, _portrait_bytes(), style="palette-01", email="ed@example.org", consent=True).json()
             wait_for_state(c, done, {"done"})
             time.sleep(4.5)  # retention is 3.6 s here
-            status = c.get(f"/v1/jobs/{done['id']}", headers={"X-Job-Token": done["token"]}).json()
+            status = job_status(c, done)
             assert status["state"] == "expired"
             assert not (tmp_path / "data" / "jobs" / done["id"]).exists()
             codes = []  # 2 of 4 accepted so far; the 503 above did not count (issue 13)
@@ -364,3 +353,31 @@ def test_results_are_real_paintings(client, portrait_jpeg):
     painted = np.asarray(Image.open(io.BytesIO(result)), np.float32)
     photo = np.asarray(Image.open(io.BytesIO(portrait_jpeg)), np.float32)
     assert np.abs(painted - photo).mean() > 20
+
+
+def test_the_job_form_is_one_model_both_ways():
+    """The kiosk sends ``JobRequest.to_form()``; the server reads ``JobRequest.from_form()`` and documents
+    ``form_schema()``: a request survives the trip, and empty or bad fields get a readable refusal."""
+    from shared.protocol import JobFormError, JobOptions, JobRequest
+
+    sent = JobRequest(
+        style="starry-night:0.7,the-scream:0.3",
+        method="gatys",
+        email="visitor@example.org",
+        consent=True,
+        language="de",
+        options=JobOptions(strength=0.5, preserve_color=True, size=512),
+    )
+    assert JobRequest.from_form(sent.to_form()) == sent
+    assert JobRequest.from_form({**JobRequest().to_form(), "portrait": object()}) == JobRequest()  # files aside
+    assert JobRequest.from_form({"style": "", "email": ""}) == JobRequest()  # empty style / address: none
+    for name in ("method", "language", "consent", "options"):
+        with pytest.raises(JobFormError, match=rf"^{name}: the field is empty"):
+            JobRequest.from_form({name: ""})
+    with pytest.raises(JobFormError, match="consent"):
+        JobRequest.from_form({"email": "visitor@example.org"})
+    with pytest.raises(JobFormError, match=r"^strength: "):
+        JobRequest.from_form({"options": '{"strength": 3}'})
+    schema = JobRequest.form_schema()
+    assert set(schema["properties"]) == {*JobRequest.model_fields, "portrait", "style_image"}
+    assert schema["required"] == ["portrait"]

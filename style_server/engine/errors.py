@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from shared.protocol import describe
+
 Model = TypeVar("Model", bound=BaseModel)
-
-
-class HasErrors(Protocol):  # pydantic's ValidationError, and FastAPI's request errors alike
-    def errors(self) -> Any: ...
 
 
 class EngineError(Exception):
@@ -35,11 +33,6 @@ class InvalidParameter(EngineError):
 
 class Cancelled(EngineError):
     """The caller asked a long-running job to stop."""
-
-
-def describe(exc: HasErrors, skip: int = 0, whole: str = "value") -> str:
-    """Pydantic's findings as one line: ``field: problem; other: problem``."""
-    return "; ".join(f"{'.'.join(map(str, e['loc'][skip:])) or whole}: {e['msg']}" for e in exc.errors())
 
 
 def validated(model: type[Model], prefix: str = "", **values) -> Model:

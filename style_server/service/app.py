@@ -11,8 +11,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from shared.protocol import describe
+
 from ..config import Settings, engine_from_settings, get_settings
-from ..engine.errors import EngineError, describe
+from ..engine.errors import EngineError
 from ..engine.runtime import Engine
 from .deadlines import BodyDeadline
 from .routes import downloads, events, health, jobs, styles

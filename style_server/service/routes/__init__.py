@@ -8,6 +8,7 @@ from fastapi import Depends, Header, Query, Request
 
 from shared.protocol import TOKEN_HEADER, ErrorBody
 
+from ..security import kiosk_for
 from ..service import Service
 from ..store import Job
 
@@ -20,6 +21,14 @@ def get_service(request: Request) -> Service:
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+async def authorized_kiosk(s: ServiceDep, authorization: Authorization = None) -> str:
+    """The kiosk whose bearer key the request carries; 401 otherwise."""
+    return kiosk_for(authorization, s.settings.api_keys)
+
+
+Kiosk = Annotated[str, Depends(authorized_kiosk)]
 
 
 async def job_by_token(

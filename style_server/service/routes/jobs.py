@@ -6,54 +6,81 @@ import asyncio
 import hashlib
 import io
 import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Header, HTTPException, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.responses import FileResponse
 from PIL import Image
-from pydantic import ValidationError
+from starlette.datastructures import FormData, UploadFile
 
-from shared.protocol import API_PREFIX, IDEMPOTENCY_HEADER, JobCreated, JobOptions, JobRequest, JobState, JobStatus
+from shared.protocol import API_PREFIX, IDEMPOTENCY_HEADER, JobCreated, JobFormError, JobRequest, JobState, JobStatus
 
 from ...config import Settings
-from ...engine.errors import describe
 from ...engine.runtime import check_portrait_shape
-from ..security import kiosk_for, read_image_upload
+from ..security import read_image_upload
 from ..service import Service, same_secret
 from ..store import Job
-from . import ERRORS, Authorization, ServiceDep, TokenJob
+from . import ERRORS, Kiosk, ServiceDep, TokenJob
 
 log = logging.getLogger("style_server.api")
 router = APIRouter(prefix=f"{API_PREFIX}/jobs")
 
 
-@router.post("", response_model=JobCreated, status_code=201, responses=ERRORS)
+@dataclass
+class JobUpload:
+    """A job form as received: its fields (the protocol's ``JobRequest``) and its files."""
+
+    request: JobRequest
+    portrait: UploadFile
+    style_image: UploadFile | None
+
+
+async def job_upload(request: Request) -> AsyncIterator[JobUpload]:
+    """The multipart body of ``POST /v1/jobs``, read by the protocol's ``JobRequest.from_form`` (422 if wrong)."""
+    form = await request.form()
+    try:
+        yield _job_upload(form)
+    finally:
+        await form.close()
+
+
+def _job_upload(form: FormData) -> JobUpload:
+    try:
+        fields = JobRequest.from_form(form)
+    except JobFormError as exc:
+        raise HTTPException(422, str(exc)) from None
+    portrait, style_image = form.get("portrait"), form.get("style_image")
+    if not isinstance(portrait, UploadFile):
+        raise HTTPException(422, "portrait: the photo is missing (send it as a file)")
+    if isinstance(style_image, str) and style_image:
+        raise HTTPException(422, "style_image: must be a file, not a text field")
+    has_style_image = isinstance(style_image, UploadFile) and bool(style_image.filename)
+    return JobUpload(fields, portrait, style_image if has_style_image else None)
+
+
+@router.post(
+    "",
+    response_model=JobCreated,
+    status_code=201,
+    responses=ERRORS,
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": JobRequest.form_schema()}}}
+    },
+)
 async def create_job(
-    request: Request,
     response: Response,
     s: ServiceDep,
-    portrait: Annotated[UploadFile, File(description="The visitor's photo: JPEG, PNG or WebP.")],
-    style: Annotated[str | None, Form()] = None,
-    method: Annotated[str, Form()] = "fast",  # an empty field is refused, not defaulted: _refuse_empty
-    email: Annotated[str | None, Form()] = None,
-    consent: Annotated[bool, Form()] = False,
-    language: Annotated[str, Form()] = "en",
-    options: Annotated[str, Form(description="JobOptions as JSON")] = "{}",
-    style_image: Annotated[UploadFile | None, File(description="A painting to use as the style.")] = None,
-    authorization: Authorization = None,
+    kiosk: Kiosk,
+    upload: Annotated[JobUpload, Depends(job_upload)],
     idempotency_key: Annotated[
         str | None, Header(alias=IDEMPOTENCY_HEADER, min_length=1, max_length=200, pattern=r"^[!-~]+$")
     ] = None,
 ) -> JobCreated:
-    settings = s.settings
-    kiosk = kiosk_for(authorization, settings.api_keys)
-    _refuse_empty(await request.form())
-    form = _parse_form(style, method, email or None, consent, language, options)
-    if form.email and not form.consent:
-        raise HTTPException(422, "the visitor must consent before we can e-mail the portrait")
-    has_style_image = style_image is not None and bool(style_image.filename)
+    settings, form, portrait, style_image = s.settings, upload.request, upload.portrait, upload.style_image
     request_hash = await asyncio.to_thread(
-        _hash_request, form, [portrait.file, style_image.file if has_style_image else None]
+        _hash_request, form, [portrait.file, style_image.file if style_image is not None else None]
     )
     if idempotency_key is not None and (job := s.store.by_idempotency_key(kiosk, idempotency_key)):
         return _replay(s, job, request_hash, response)  # a retry: same answer, no second job
@@ -66,7 +93,7 @@ async def create_job(
             portrait, "portrait", settings.max_upload_bytes, settings.max_input_pixels
         )
         style_png = None
-        if has_style_image:
+        if style_image is not None:
             style_png = await read_image_upload(
                 style_image, "style_image", settings.max_upload_bytes, settings.max_input_pixels
             )
@@ -116,13 +143,6 @@ async def job_cancel(job: TokenJob, s: ServiceDep) -> Response:
     return Response(status_code=204)
 
 
-def _refuse_empty(form) -> None:
-    """An empty form field is a mistake, not a wish for the default (FastAPI would quietly use the default)."""
-    for name in ("method", "language", "consent", "options"):
-        if name in form and form[name] == "":
-            raise HTTPException(422, f"{name}: the field is empty; give a value, or leave it out for the default")
-
-
 def _hash_request(form: JobRequest, files: list) -> str:
     """What an idempotent replay must repeat: the form fields and the uploaded bytes (runs in a thread)."""
     digest = hashlib.sha256(form.model_dump_json().encode())
@@ -157,13 +177,3 @@ def _check_shape(settings: Settings, form: JobRequest, portrait_png: bytes) -> N
     width, height = Image.open(io.BytesIO(portrait_png)).size  # reads the header only
     default = settings.fast_size if form.method == "fast" else settings.gatys_size
     check_portrait_shape(width, height, form.options.size or min(default, max(width, height)))
-
-
-def _parse_form(style, method, email, consent, language, options) -> JobRequest:
-    try:
-        parsed_options = JobOptions.model_validate_json(options or "{}")
-        return JobRequest(
-            style=style or None, method=method, email=email, consent=consent, language=language, options=parsed_options
-        )
-    except ValidationError as exc:
-        raise HTTPException(422, describe(exc, whole="options")) from None

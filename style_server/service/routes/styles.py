@@ -7,33 +7,23 @@ from fastapi.responses import FileResponse
 
 from shared.protocol import API_PREFIX, StyleInfo, StyleList
 
-from ..security import kiosk_for
-from . import ERRORS, Authorization, ServiceDep
+from ...engine.catalogue import StyleCard
+from . import ERRORS, Kiosk, ServiceDep
 
 router = APIRouter(prefix=f"{API_PREFIX}/styles")
 
 
 @router.get("", response_model=StyleList, responses=ERRORS)
-async def styles(s: ServiceDep, authorization: Authorization = None) -> StyleList:
-    kiosk_for(authorization, s.settings.api_keys)
-    cards = [
-        StyleInfo(
-            id=c.id,
-            name=c.name,
-            artist=c.artist,
-            names=c.names,
-            artists=c.artists,
-            year=c.year,
-            licence=c.licence,
-            kind=c.kind,
-            methods=c.methods,
-            attribution=c.attribution,
-            thumbnail_url=f"{API_PREFIX}/styles/{c.id}/thumbnail",
-        )
-        for c in s.engine.catalogue
-    ]
+async def styles(s: ServiceDep, _: Kiosk) -> StyleList:
     eta = {m: round(s.runner.new_job_eta(m), 1) for m in s.runner.average_seconds}  # queue ahead included
+    cards = [style_info(card) for card in s.engine.catalogue]
     return StyleList(styles=cards, eta_seconds=eta, retention_hours=s.settings.retention_hours)
+
+
+def style_info(card: StyleCard) -> StyleInfo:
+    """A catalogue card as the kiosks see it: every StyleInfo field taken from the card by name, and its URL."""
+    fields = {name: getattr(card, name) for name in StyleInfo.model_fields if name != "thumbnail_url"}
+    return StyleInfo(**fields, thumbnail_url=f"{API_PREFIX}/styles/{card.id}/thumbnail")
 
 
 @router.get("/{style_id}/thumbnail", response_class=FileResponse, responses=ERRORS)
