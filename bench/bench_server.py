@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -21,8 +20,7 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.harness import Inbox, ServerProcess
+from portrait_booth.loopback import Inbox, ServerProcess
 
 PORTRAIT = Path(__file__).resolve().parent.parent / "booth_client" / "assets" / "demo_portrait.jpg"
 
@@ -108,6 +106,9 @@ def main() -> None:
         fast_size=384,
         gatys_size=256,
         gatys_iterations=30,
+        preview_every=2,
+        mail_retry_base_seconds=0.3,
+        mail_retry_max_seconds=1,
     ).start()
     try:
         fast = phase(server, args.kiosks, args.seconds, gatys_every=0, tag="fast")

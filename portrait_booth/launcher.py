@@ -11,10 +11,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
+from portrait_booth.loopback import ServerExited, wait_ready
 
 HERE = Path.cwd()
 
@@ -30,20 +29,6 @@ def webcam_present(index: int = 0) -> bool:
 
 def has_screen() -> bool:
     return sys.platform != "linux" or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-
-
-def wait_ready(url: str, process: subprocess.Popen, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the style server stopped during start-up (exit code {process.returncode}); see above")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"the style server did not become ready within {timeout:.0f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     server = subprocess.Popen([str(Path(sys.executable).parent / "style-server"), "serve"], env=env)
     try:
         print(f"style server: starting on {url} (first start converts the VGG weights: a few seconds)", flush=True)
-        wait_ready(url, server)
+        try:
+            wait_ready(url, server, timeout=300, every=0.5)
+        except ServerExited as exc:
+            raise SystemExit(f"{exc}; see above") from None
+        except TimeoutError as exc:
+            raise SystemExit(str(exc)) from None
         print("style server: ready", flush=True)
         if args.headless or not has_screen():
             if not args.headless:
@@ -103,6 +93,7 @@ def run_kiosk(args, url: str) -> int:
     from booth_client.app import main as kiosk_main
     from booth_client.config import KioskConfig
     from booth_client.demo import make_demo_video
+    from booth_client.i18n import tr
 
     config_file = args.data / "kiosk.json"
     config = KioskConfig.load(config_file)
@@ -111,7 +102,7 @@ def run_kiosk(args, url: str) -> int:
         updates["camera"] = args.camera
     elif not webcam_present():
         video = make_demo_video(args.data / "demo-camera.avi")
-        updates |= {"camera": str(video), "demo_note": "Demo mode: no webcam found, showing a demo video instead."}
+        updates |= {"camera": str(video), "demo_note": tr("demo_note", "en")}  # shown in the kiosk's language
         print("camera: no webcam found, using a demo video of a portrait (shown on screen)", flush=True)
     config.model_copy(update=updates).save(config_file)
     return kiosk_main(["--config", str(config_file), "--windowed"])
