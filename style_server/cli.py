@@ -7,11 +7,16 @@ import json
 import logging
 import sys
 from pathlib import Path
+from types import UnionType
+from typing import Literal, Union, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+
+from shared.protocol import Method, describe
 
 from .config import Settings, engine_from_settings, get_settings
-from .engine.errors import EngineError, InvalidParameter, describe, validated
+from .engine.errors import EngineError, InvalidParameter, validated
+from .engine.params import GatysParams, TrainParams
 
 
 def _add_style_args(p: argparse.ArgumentParser) -> None:
@@ -29,17 +34,41 @@ def _add_style_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="auto, cpu or cuda (default from settings)")
 
 
-def _add_gatys_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("gatys (masterpiece) options")
-    g.add_argument("--iterations", type=int)
-    g.add_argument("--optimizer", choices=["lbfgs", "adam"])
-    g.add_argument("--learning-rate", type=float)
-    g.add_argument("--content-weight", type=float, help="alpha")
-    g.add_argument("--style-weight", type=float, help="beta")
-    g.add_argument("--tv-weight", type=float, help="gamma")
-    g.add_argument("--init", choices=["content", "noise"])
-    g.add_argument("--no-multiscale", dest="multiscale", action="store_false", default=None)
-    g.add_argument("--seed", type=int)
+# Fields the CLI gives in its own words (--size, --preserve-color, --face-protect), or leaves to the server.
+GATYS_OWN_OPTIONS = frozenset({"size", "output_size", "preserve_color", "face_protect", "preview_every"})
+
+
+def _add_model_options(parser, model: type[BaseModel], skip: frozenset[str] = frozenset()) -> None:
+    """One option per field of ``model``: the flag from its name, the type from its annotation (choices from a
+    Literal), the help from its description and default. Fields with no command-line form (tuples) are left out."""
+    for name, field in model.model_fields.items():
+        kind = _option_type(field.annotation)
+        if name in skip or kind is None:
+            continue
+        default = "" if field.default is None else f" (default: {field.default})"
+        option = {"dest": name, "default": None, "help": f"{field.description or ''}{default}".strip()}
+        if kind is bool:
+            option["action"] = argparse.BooleanOptionalAction
+        elif isinstance(kind, tuple):  # a Literal's values
+            option["choices"] = kind
+        else:
+            option.update(type=kind, metavar={int: "N", float: "X"}.get(kind, "TEXT"))
+        parser.add_argument(f"--{name.replace('_', '-')}", **option)
+
+
+def _option_type(annotation) -> type | tuple | None:
+    """int, float, str or bool; a Literal's values; ``X | None`` as X; None for anything else."""
+    if get_origin(annotation) is Literal:
+        return get_args(annotation)
+    if get_origin(annotation) in (Union, UnionType):
+        kinds = [a for a in get_args(annotation) if a is not type(None)]
+        return _option_type(kinds[0]) if len(kinds) == 1 else None
+    return annotation if annotation in (int, float, str, bool) else None
+
+
+def _model_values(args: argparse.Namespace, model: type[BaseModel], skip: frozenset[str] = frozenset()) -> dict:
+    """The options of ``_add_model_options`` the user gave, as field values (the rest keep the model's defaults)."""
+    return {n: v for n in model.model_fields if n not in skip and (v := getattr(args, n, None)) is not None}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,16 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stylize", help="paint one portrait")
     s.add_argument("input", type=Path)
     s.add_argument("-o", "--output", type=Path, required=True)
-    s.add_argument("--method", choices=["fast", "gatys"], default="fast")
+    s.add_argument("--method", choices=get_args(Method), default="fast", help="fast network or Gatys masterpiece")
     s.add_argument("--strength", type=float, default=1.0, help="fast method: 1 = full painting, 0 = photo")
     _add_style_args(s)
-    _add_gatys_args(s)
+    _add_model_options(s.add_argument_group("gatys (masterpiece) options"), GatysParams, GATYS_OWN_OPTIONS)
 
     c = sub.add_parser("compare", help="run fast and gatys on the same portrait and write a report")
     c.add_argument("input", type=Path)
     c.add_argument("-o", "--output", type=Path, default=Path("comparison"), help="report folder")
     _add_style_args(c)
-    _add_gatys_args(c)
+    _add_model_options(c.add_argument_group("gatys (masterpiece) options"), GatysParams, GATYS_OWN_OPTIONS)
 
     lst = sub.add_parser("styles", help="list the style catalogue")
     lst.add_argument("--json", action="store_true")
@@ -74,20 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--work-dir", type=Path, help="checkpoints and previews (default: ./training/<id>)")
     t.add_argument("--resume", action="store_true")
     t.add_argument("--device", default=None)
-    for flag, kind in (
-        ("iterations", int),
-        ("batch-size", int),
-        ("image-size", int),
-        ("width", int),
-        ("learning-rate", float),
-        ("style-weight", float),
-        ("content-weight", float),
-        ("tv-weight", float),
-        ("checkpoint-every", int),
-        ("preview-every", int),
-        ("seed", int),
-    ):
-        t.add_argument(f"--{flag}", type=kind)
+    _add_model_options(t.add_argument_group("training options"), TrainParams)
 
     sub.add_parser("download-vgg", help="fetch torchvision's VGG19 weights (needs internet)")
 
@@ -146,20 +162,9 @@ def _style_images(specs: list[str]):
 
 
 def _gatys_params(args, size: int | None):
-    from .engine.gatys import make_params
+    from .engine.params import make_params
 
-    names = (
-        "iterations",
-        "optimizer",
-        "learning_rate",
-        "content_weight",
-        "style_weight",
-        "tv_weight",
-        "init",
-        "multiscale",
-        "seed",
-    )
-    values = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    values = _model_values(args, GatysParams, GATYS_OWN_OPTIONS)
     values.update(preserve_color=args.preserve_color, face_protect=args.face_protect)
     if size:
         values["size"] = size
@@ -255,22 +260,9 @@ def cmd_train(args) -> int:
     from tqdm import tqdm
 
     from .engine.imageio import load_image
-    from .engine.training import TrainParams, export_style, train
+    from .engine.training import export_style, train
 
-    names = (
-        "iterations",
-        "batch_size",
-        "image_size",
-        "width",
-        "learning_rate",
-        "style_weight",
-        "content_weight",
-        "tv_weight",
-        "checkpoint_every",
-        "preview_every",
-        "seed",
-    )
-    params = validated(TrainParams, **{n: getattr(args, n) for n in names if getattr(args, n) is not None})
+    params = validated(TrainParams, **_model_values(args, TrainParams))
     engine = _engine(args)
     style = load_image(args.style)
     work_dir = args.work_dir or Path("training") / args.id

@@ -7,76 +7,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .color import preserve_colors
-from .errors import Cancelled, InvalidParameter, validated
+from .errors import Cancelled, InvalidParameter
 from .face import face_mask
 from .imageio import fit_longest_side
 from .losses import content_loss, gram, style_loss, style_targets, tv_loss
+from .params import GatysParams, make_params  # noqa: F401 (make_params: re-exported for callers of the optimiser)
 from .tensors import to_image, to_tensor
 from .upscale import guided_upsample
 from .vgg import VGGFeatures
-
-
-class GatysParams(BaseModel):
-    """Every knob of the optimiser. Defaults are tuned on portraits at 512 px."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    size: int = Field(512, ge=64, le=4096, description="Longest side the painting is optimised at, in pixels.")
-    output_size: int | None = Field(
-        None,
-        ge=64,
-        le=4096,
-        description="Longest side of the result: a painting smaller than this is brought up to it by a guided "
-        "upsample with the photo's detail (never beyond the photo's own size). None: the painting's size.",
-    )
-    content_weight: float = Field(1.0, ge=0, description="alpha: how much the portrait's structure counts.")
-    style_weight: float = Field(20.0, ge=0, description="beta: how much the painting's texture counts.")
-    tv_weight: float = Field(2.0, ge=0, description="gamma: smoothness (total variation) penalty.")
-    optimizer: Literal["lbfgs", "adam"] = "lbfgs"
-    learning_rate: float | None = Field(None, gt=0, description="Default: 1.0 for L-BFGS, 0.02 for Adam.")
-    iterations: int = Field(200, ge=1, le=20000, description="Iterations at the coarsest scale.")
-    init: Literal["content", "noise"] = "content"
-    early_stop_patience: int = Field(20, ge=1, description="Stop a scale after this many steps without gain.")
-    early_stop_tolerance: float = Field(1e-3, ge=0, description="Relative improvement that counts as gain.")
-    multiscale: bool = Field(True, description="Coarse-to-fine: optimise small first, then refine.")
-    coarsest_side: int = Field(256, ge=64, description="Smallest scale of the multi-scale pyramid.")
-    style_scale: float = Field(1.0, gt=0, le=4, description="Style image size relative to the result.")
-    preserve_color: bool = False
-    face_protect: bool = False
-    face_content_boost: float = Field(4.0, ge=1, description="Content weight multiplier inside faces.")
-    face_style_keep: float = Field(0.3, ge=0, le=1, description="Share of style pressure kept inside faces.")
-    seed: int = 0
-    content_layers: tuple[str, ...] = ("relu4_2",)
-    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
-    preview_every: int = Field(0, ge=0, description="Send a preview image every N iterations (0: never).")
-
-    @model_validator(mode="after")
-    def _check(self) -> GatysParams:
-        if self.content_weight == 0 and self.style_weight == 0:
-            raise ValueError("content_weight and style_weight cannot both be 0")
-        if not self.style_layers or not self.content_layers:
-            raise ValueError("at least one style layer and one content layer are needed")
-        return self
-
-    @property
-    def lr(self) -> float:
-        return self.learning_rate or (1.0 if self.optimizer == "lbfgs" else 0.02)
-
-    def scales(self) -> list[tuple[int, int]]:
-        """(longest side, iterations) per level, coarse to fine; finer levels only refine."""
-        if not self.multiscale or self.size < 2 * self.coarsest_side:
-            return [(self.size, self.iterations)]
-        levels = math.floor(math.log2(self.size / self.coarsest_side)) + 1
-        sides = [round(self.size / 2**k) for k in range(levels - 1, -1, -1)]
-        return [(side, max(10, self.iterations // 2**k)) for k, side in enumerate(sides)]
 
 
 @dataclass
@@ -99,11 +43,6 @@ class GatysResult:
 
 
 ProgressFn = Callable[[GatysProgress], None]
-
-
-def make_params(**values) -> GatysParams:
-    """Build parameters, turning validation failures into one readable InvalidParameter."""
-    return validated(GatysParams, "invalid Gatys parameters: ", **values)
 
 
 class GatysOptimizer:

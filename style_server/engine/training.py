@@ -11,37 +11,18 @@ from pathlib import Path
 
 import torch
 from PIL import Image, ImageOps
-from pydantic import BaseModel, ConfigDict, Field
 
 from .catalogue import StyleCard, write_card
 from .errors import ImageError, InvalidParameter
 from .imageio import fit_longest_side, load_image, save_image_atomic
 from .losses import content_loss, gram, style_loss, style_targets, tv_loss
+from .params import TrainParams
 from .tensors import to_image, to_tensor
 from .transformer import TransformNet, save_transform_net
 from .vgg import VGGFeatures
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 CHECKPOINT = "checkpoint.pt"
-
-
-class TrainParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    iterations: int = Field(2000, ge=1)
-    batch_size: int = Field(4, ge=1, le=64)
-    image_size: int = Field(256, ge=32, le=1024)
-    style_size: int | None = Field(None, ge=32, description="Style image side; default: image_size * 1.5.")
-    learning_rate: float = Field(1e-3, gt=0)
-    content_weight: float = Field(1.0, ge=0)
-    style_weight: float = Field(20.0, ge=0)
-    tv_weight: float = Field(2.0, ge=0)
-    width: int = Field(32, ge=4, le=128, description="32 is the paper's network; 16 is four times cheaper.")
-    checkpoint_every: int = Field(200, ge=1)
-    preview_every: int = Field(200, ge=1)
-    seed: int = 0
-    content_layers: tuple[str, ...] = ("relu2_2",)
-    style_layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 
 
 @dataclass

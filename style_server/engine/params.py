@@ -1,0 +1,90 @@
+"""The knobs of the Gatys optimiser and of training, as pydantic models: no torch here, so the CLI can build
+its options from these fields without loading the networks."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .errors import validated
+
+
+class GatysParams(BaseModel):
+    """Every knob of the optimiser. Defaults are tuned on portraits at 512 px."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    size: int = Field(512, ge=64, le=4096, description="Longest side the painting is optimised at, in pixels.")
+    output_size: int | None = Field(
+        None,
+        ge=64,
+        le=4096,
+        description="Longest side of the result: a painting smaller than this is brought up to it by a guided "
+        "upsample with the photo's detail (never beyond the photo's own size). None: the painting's size.",
+    )
+    content_weight: float = Field(1.0, ge=0, description="alpha: how much the portrait's structure counts.")
+    style_weight: float = Field(20.0, ge=0, description="beta: how much the painting's texture counts.")
+    tv_weight: float = Field(2.0, ge=0, description="gamma: smoothness (total variation) penalty.")
+    optimizer: Literal["lbfgs", "adam"] = Field("lbfgs", description="L-BFGS (few, costly steps) or Adam.")
+    learning_rate: float | None = Field(None, gt=0, description="Default: 1.0 for L-BFGS, 0.02 for Adam.")
+    iterations: int = Field(200, ge=1, le=20000, description="Iterations at the coarsest scale.")
+    init: Literal["content", "noise"] = Field("content", description="Start from the photo or from noise.")
+    early_stop_patience: int = Field(20, ge=1, description="Stop a scale after this many steps without gain.")
+    early_stop_tolerance: float = Field(1e-3, ge=0, description="Relative improvement that counts as gain.")
+    multiscale: bool = Field(True, description="Coarse-to-fine: optimise small first, then refine.")
+    coarsest_side: int = Field(256, ge=64, description="Smallest scale of the multi-scale pyramid.")
+    style_scale: float = Field(1.0, gt=0, le=4, description="Style image size relative to the result.")
+    preserve_color: bool = False
+    face_protect: bool = False
+    face_content_boost: float = Field(4.0, ge=1, description="Content weight multiplier inside faces.")
+    face_style_keep: float = Field(0.3, ge=0, le=1, description="Share of style pressure kept inside faces.")
+    seed: int = Field(0, description="Random seed: the same seed paints the same picture.")
+    content_layers: tuple[str, ...] = ("relu4_2",)
+    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+    preview_every: int = Field(0, ge=0, description="Send a preview image every N iterations (0: never).")
+
+    @model_validator(mode="after")
+    def _check(self) -> GatysParams:
+        if self.content_weight == 0 and self.style_weight == 0:
+            raise ValueError("content_weight and style_weight cannot both be 0")
+        if not self.style_layers or not self.content_layers:
+            raise ValueError("at least one style layer and one content layer are needed")
+        return self
+
+    @property
+    def lr(self) -> float:
+        return self.learning_rate or (1.0 if self.optimizer == "lbfgs" else 0.02)
+
+    def scales(self) -> list[tuple[int, int]]:
+        """(longest side, iterations) per level, coarse to fine; finer levels only refine."""
+        if not self.multiscale or self.size < 2 * self.coarsest_side:
+            return [(self.size, self.iterations)]
+        levels = math.floor(math.log2(self.size / self.coarsest_side)) + 1
+        sides = [round(self.size / 2**k) for k in range(levels - 1, -1, -1)]
+        return [(side, max(10, self.iterations // 2**k)) for k, side in enumerate(sides)]
+
+
+def make_params(**values) -> GatysParams:
+    """Build parameters, turning validation failures into one readable InvalidParameter."""
+    return validated(GatysParams, "invalid Gatys parameters: ", **values)
+
+
+class TrainParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    iterations: int = Field(2000, ge=1, description="Training steps.")
+    batch_size: int = Field(4, ge=1, le=64, description="Photos per step.")
+    image_size: int = Field(256, ge=32, le=1024, description="Side of the training crops, in pixels.")
+    style_size: int | None = Field(None, ge=32, description="Style image side; default: image_size * 1.5.")
+    learning_rate: float = Field(1e-3, gt=0, description="Adam's learning rate.")
+    content_weight: float = Field(1.0, ge=0, description="How much the photos' structure counts.")
+    style_weight: float = Field(20.0, ge=0, description="How much the painting's texture counts.")
+    tv_weight: float = Field(2.0, ge=0, description="Smoothness (total variation) penalty.")
+    width: int = Field(32, ge=4, le=128, description="32 is the paper's network; 16 is four times cheaper.")
+    checkpoint_every: int = Field(200, ge=1, description="Save a checkpoint every N steps (--resume goes on from it).")
+    preview_every: int = Field(200, ge=1, description="Write a preview image every N steps.")
+    seed: int = Field(0, description="Random seed.")
+    content_layers: tuple[str, ...] = ("relu2_2",)
+    style_layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
