@@ -10,13 +10,13 @@ Host names are not checked: venues hand out new IP addresses, the pin is what id
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from shared.net import is_loopback
 from shared.tls import fingerprint, normalise_fingerprint, peer_certificate, pem_fingerprint
 
 log = logging.getLogger(__name__)
@@ -39,15 +39,6 @@ class Trust:
     @property
     def ok(self) -> bool:
         return self.verify is not None
-
-
-def is_loopback(host: str) -> bool:
-    if host.strip().lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def url_problem(url: str) -> str:

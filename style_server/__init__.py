@@ -1,1 +1,2 @@
-"""Portrait Booth style server: the style engine, its CLI and (later) the HTTP job service."""
+"""Portrait Booth style server: the style engine (``engine``), the HTTP job service (``service``) and the
+``style-server`` CLI (``cli``)."""

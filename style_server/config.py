@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -10,6 +9,8 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.net import is_loopback
 
 if TYPE_CHECKING:
     from .engine.runtime import Engine
@@ -143,16 +144,6 @@ class Settings(BaseSettings):
                 "PORTRAIT_TLS_KEY_FILE"
             )
         return problems
-
-
-def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1 and localhost; anything else (names, 0.0.0.0, LAN addresses) is reachable by others."""
-    if host.strip().lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def engine_from_settings(settings: Settings, device: str | None = None) -> Engine:

@@ -1,7 +1,8 @@
 """Durable job state: SQLite in WAL mode for rows, plain files for images. Survives kill -9.
 
 Portraits, results and e-mail addresses are personal data: they live only here and are erased by
-``erase_job`` (on cancel, or when retention runs out).
+``Store.erase`` (on cancel, or when retention runs out), after which ``Store.checkpoint`` empties the
+write-ahead log; ``secure_delete`` overwrites the erased rows.
 """
 
 from __future__ import annotations

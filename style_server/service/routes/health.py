@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from shared.net import is_loopback
 from shared.protocol import Health
 
 from ...config import Settings
@@ -44,10 +43,5 @@ def _metrics_reader(settings: Settings, request: Request, authorization: str | N
         if scheme.lower() != "bearer" or not token or not same_secret(token, expected):
             raise HTTPException(401, "metrics need the metrics token (Authorization: Bearer <token>)")
         return
-    host = request.client.host if request.client else ""
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not is_loopback(request.client.host if request.client else ""):
         raise HTTPException(403, "metrics are served to this machine only; set PORTRAIT_METRICS_TOKEN to read them")
