@@ -126,7 +126,7 @@ class BoothWindow(QMainWindow):
         self.screens = {s.objectName(): s for s in (self.operator, *self._visitor_screens())}
         for screen in self._visitor_screens():
             self.stack.addWidget(screen)
-        self.attract.note.setText(self.config.demo_note)
+        self.attract.set_note(self.config.demo_note)  # in the kiosk's language when it is ours
         self.attract.corner.connect(self._corner_tap)
         for screen, touched, event in TOUCHES:
             getattr(self.screens[screen], touched).connect(partial(self.flow.fire, event))

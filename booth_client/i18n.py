@@ -51,6 +51,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "The booth is temporarily unavailable. Please come back in a moment.",
         "de": "Die Fotobox ist vorübergehend nicht verfügbar. Bitte versuchen Sie es gleich noch einmal.",
     },
+    "no_picture": {"en": "No camera picture", "de": "Kein Kamerabild"},
+    "almost_done": {"en": "Almost done", "de": "Gleich fertig"},
+    "remaining_s": {"en": "About {s} s left", "de": "Noch etwa {s} s"},
+    "remaining_min": {"en": "About {m} min left", "de": "Noch etwa {m} Min."},
+    "scan_qr": {"en": "Scan to download it on your phone", "de": "Scannen und aufs Handy laden"},
+    "demo_note": {
+        "en": "Demo mode: no webcam found, showing a demo video instead.",
+        "de": "Demo-Modus: keine Webcam gefunden, stattdessen läuft ein Demo-Video.",
+    },
     "photo_failed": {
         "en": "The photo did not work. Please try again.",
         "de": "Das Foto hat nicht geklappt. Bitte noch einmal.",
@@ -61,3 +70,12 @@ TEXTS: dict[str, dict[str, str]] = {
 def tr(key: str, language: str, **values) -> str:
     text = TEXTS[key].get(language) or TEXTS[key]["en"]
     return text.format(**values) if values else text
+
+
+def translated(text: str, language: str) -> str:
+    """A text we wrote in English (e.g. the demo note the launcher puts in the kiosk's settings) in
+    ``language``; any other text (an operator's own note) as it is."""
+    for texts in TEXTS.values():
+        if texts["en"] == text and "{" not in text:
+            return texts.get(language) or text
+    return text

@@ -3,16 +3,16 @@ the controller (app.py) decides where to go next."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
+    QGraphicsOpacityEffect,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QProgressBar,
-    QPushButton,
     QScrollArea,
+    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -20,8 +20,13 @@ from PySide6.QtWidgets import (
 
 from shared.protocol import StyleInfo
 
-from .i18n import tr
-from .widgets import ImageView, Keyboard, button, bytes_to_pixmap, title
+from .i18n import tr, translated
+from .widgets import ImageView, Keyboard, WrapCheckBox, button, bytes_to_pixmap, kinetic, qr_pixmap, title
+
+QR_SIDE = 240  # px: big enough for a phone at arm's length
+THUMB_SIDE = 150  # px: a style's thumbnail in the gallery
+TILE_MIN_WIDTH = 190  # px: even four tiles side by side fit a 1080 px portrait screen
+TILE_COMFORT_WIDTH = 290  # px: a tile this wide holds a long German name on two lines
 
 
 class Screen(QWidget):
@@ -59,6 +64,7 @@ class AttractScreen(Screen):
         self.note = QLabel("")
         self.note.setProperty("note", True)
         self.note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.note.setWordWrap(True)
         layout.addWidget(self.note)
         self.unavailable = QLabel("")
         self.unavailable.setProperty("note", True)
@@ -71,11 +77,15 @@ class AttractScreen(Screen):
         """No camera or no styles: say so before the visitor starts."""
         self.unavailable.setText(self.t("unavailable") if unavailable else "")
 
+    def set_note(self, text: str) -> None:
+        """The operator's note (e.g. the demo camera's), in the screen's language when it is one of ours."""
+        self.note.setText(translated(text, self.language))
+
     def set_samples(self, thumbnails: list[bytes]) -> None:
         while self.samples.count():
             self.samples.takeAt(0).widget().deleteLater()
         for data in thumbnails[:4]:
-            view = ImageView()
+            view = ImageView(minimum=(120, 120))  # four side by side fit a portrait screen too
             view.show_pixmap(bytes_to_pixmap(data))
             self.samples.addWidget(view)
 
@@ -118,6 +128,8 @@ class LiveScreen(Screen):
 
     def set_camera_available(self, available: bool) -> None:
         self.message.setText("" if available else self.t("camera_missing"))
+        if not available:  # never the last frame: it may show the previous visitor
+            self.view.clear_picture(self.t("no_picture"))
         self.take_button.setEnabled(available)
 
     def show_count(self, value: int | None) -> None:
@@ -151,6 +163,58 @@ class ReviewScreen(Screen):
         layout.addLayout(row)
 
 
+class StyleTile(QToolButton):
+    """A style in the gallery: its thumbnail, its name and artist in the kiosk's language, wrapped to the tile
+    (never cut off). Disabled (not offered for the chosen method), it fades."""
+
+    def __init__(self, style: StyleInfo, language: str, thumbnail: bytes | None) -> None:
+        super().__init__()
+        self.setObjectName(f"style-{style.id}")
+        self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)  # the labels below draw it all
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        self.picture = QLabel()
+        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.picture.setFixedHeight(THUMB_SIDE)
+        if thumbnail:
+            pixmap = bytes_to_pixmap(thumbnail)
+            self.setIcon(pixmap)  # kept for who asks; the picture label shows it
+            self.picture.setPixmap(
+                pixmap.scaled(
+                    QSize(THUMB_SIDE, THUMB_SIDE),
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation,
+                )
+            )
+        self.name_label = QLabel(style.names.get(language) or style.name)  # type: ignore[call-overload]
+        self.name_label.setStyleSheet("font-size: 21px; font-weight: bold;")
+        self.artist_label = QLabel(style.artists.get(language) or style.artist)  # type: ignore[call-overload]
+        self.artist_label.setStyleSheet("font-size: 17px; color: #cfc6b8;")
+        for label in (self.picture, self.name_label, self.artist_label):
+            label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+            layout.addWidget(label)
+        for label in (self.name_label, self.artist_label):
+            label.setWordWrap(True)
+            label.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        layout.addStretch(1)
+        self.setMinimumWidth(TILE_MIN_WIDTH)
+
+    def sizeHint(self) -> QSize:
+        return self.layout().sizeHint()
+
+    def minimumSizeHint(self) -> QSize:
+        return self.layout().minimumSize()
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.EnabledChange:
+            faded = None if self.isEnabled() else QGraphicsOpacityEffect(self)
+            if faded is not None:
+                faded.setOpacity(0.35)
+            self.setGraphicsEffect(faded)
+
+
 class GalleryScreen(Screen):
     name = "gallery"
     chosen = Signal(str, str)  # style id, method
@@ -173,19 +237,23 @@ class GalleryScreen(Screen):
         layout.addLayout(methods)
         self.grid_host = QWidget()
         self.grid = QGridLayout(self.grid_host)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.grid_host)
-        layout.addWidget(scroll, 1)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll_area.setWidget(self.grid_host)
+        self.scroller = kinetic(self.scroll_area)  # a finger flicks through all the styles
+        layout.addWidget(self.scroll_area, 1)
         self.message = QLabel("")
         self.message.setProperty("note", True)
+        self.message.setWordWrap(True)
         layout.addWidget(self.message)
         self.back_button = button(self.t("back"), secondary=True)
         self.back_button.clicked.connect(self.back.emit)
         layout.addWidget(self.back_button)
         self.method = "fast"
         self.styles: list[StyleInfo] = []
-        self.style_buttons: dict[str, QPushButton] = {}
+        self.style_buttons: dict[str, StyleTile] = {}
+        self._placed_columns = 0
         self.set_eta({})
 
     def set_eta(self, eta: dict[str, float]) -> None:
@@ -202,22 +270,33 @@ class GalleryScreen(Screen):
         for style in self.styles:
             self.style_buttons[style.id].setEnabled(method in style.methods)
 
+    @property
+    def columns(self) -> int:
+        """As many tiles a row as the width holds comfortably (4 on a landscape screen, 3 on a portrait one)."""
+        return max(2, min(4, (self.width() - 60) // TILE_COMFORT_WIDTH))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.columns != self._placed_columns:
+            self._place_tiles()
+
+    def _place_tiles(self) -> None:
+        tiles = [self.style_buttons[s.id] for s in self.styles if s.id in self.style_buttons]
+        for tile in tiles:
+            self.grid.removeWidget(tile)
+        self._placed_columns = columns = self.columns
+        for i, tile in enumerate(tiles):
+            self.grid.addWidget(tile, i // columns, i % columns)
+
     def set_styles(self, styles: list[StyleInfo], thumbnails: dict[str, bytes]) -> None:
         while self.grid.count():
             self.grid.takeAt(0).widget().deleteLater()
         self.styles, self.style_buttons = styles, {}
-        for i, style in enumerate(styles):
-            tile = QToolButton()
-            tile.setObjectName(f"style-{style.id}")
-            tile.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
-            tile.setText(f"{style.name}\n{style.artist}")
-            if style.id in thumbnails:
-                tile.setIcon(bytes_to_pixmap(thumbnails[style.id]))
-                tile.setIconSize(QSize(180, 180))
-            tile.setMinimumSize(200, 250)
+        for style in styles:
+            tile = StyleTile(style, self.language, thumbnails.get(style.id))
             tile.clicked.connect(lambda _=False, s=style.id: self.chosen.emit(s, self.method))
-            self.grid.addWidget(tile, i // 4, i % 4)
             self.style_buttons[style.id] = tile
+        self._place_tiles()
         self.set_method(self.method)
 
 
@@ -237,12 +316,12 @@ class EmailScreen(Screen):
         self.keyboard.typed.connect(lambda text: self.address.insert(text))
         self.keyboard.backspace.connect(self.address.backspace)
         layout.addWidget(self.keyboard)
-        self.consent = QCheckBox(self.t("consent", h=retention_hours))
-        self.consent.setStyleSheet("QCheckBox { padding: 8px; }")
+        self.consent = WrapCheckBox(self.t("consent", h=retention_hours))  # long texts wrap, never cut off
         self.consent.toggled.connect(lambda _checked: self.message.clear())
         layout.addWidget(self.consent)
         self.message = QLabel("")
         self.message.setProperty("note", True)
+        self.message.setWordWrap(True)
         layout.addWidget(self.message)
         row = QHBoxLayout()
         self.back_button = button(self.t("back"), secondary=True)
@@ -263,47 +342,89 @@ class EmailScreen(Screen):
         self.message.clear()
 
 
-class ProgressScreen(Screen):
-    name = "progress"
+class PictureScreen(Screen):
+    """What progress and result have in common: a heading, the picture (shown 1:1 or smaller, never blown
+    up), a line of detail and a Finish button. Subclasses add their own rows under the picture."""
+
     finish = Signal()
 
-    def __init__(self, language: str) -> None:
+    def __init__(self, language: str, heading: str, finish_secondary: bool) -> None:
         super().__init__(language)
-        layout = QVBoxLayout(self)
-        self.heading = title(self.t("painting"))
-        layout.addWidget(self.heading)
-        self.preview = ImageView()
-        layout.addWidget(self.preview, 1)
-        self.bar = QProgressBar()
-        self.bar.setRange(0, 100)
-        layout.addWidget(self.bar)
-        self.detail = QLabel(self.t("can_leave"))
-        self.detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        layout.addWidget(self.detail)
-        self.finish_button = button(self.t("finish"), secondary=True)
-        self.finish_button.clicked.connect(self.finish.emit)
-        layout.addWidget(self.finish_button)
-
-    def update_status(self, progress: float, position: int | None) -> None:
-        self.bar.setValue(round(progress * 100))
-        self.heading.setText(self.t("queued", n=position + 1) if position else self.t("painting"))
-
-
-class ResultScreen(Screen):
-    name = "result"
-    finish = Signal()
-
-    def __init__(self, language: str) -> None:
-        super().__init__(language)
-        layout = QVBoxLayout(self)
-        self.heading = title(self.t("done"))
-        layout.addWidget(self.heading)
-        self.view = ImageView()
-        layout.addWidget(self.view, 1)
+        self.layout_ = QVBoxLayout(self)
+        self.heading = title(self.t(heading))
+        self.layout_.addWidget(self.heading)
+        self.picture_row = QHBoxLayout()
+        self.view = ImageView(upscale=False)
+        self.picture_row.addWidget(self.view, 1)
+        self.layout_.addLayout(self.picture_row, 1)
+        self.rows = QVBoxLayout()  # a subclass's own rows
+        self.layout_.addLayout(self.rows)
         self.detail = QLabel("")
         self.detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.detail.setWordWrap(True)
-        layout.addWidget(self.detail)
-        self.finish_button = button(self.t("finish"))
+        self.layout_.addWidget(self.detail)
+        self.finish_button = button(self.t("finish"), secondary=finish_secondary)
         self.finish_button.clicked.connect(self.finish.emit)
-        layout.addWidget(self.finish_button)
+        self.layout_.addWidget(self.finish_button)
+
+
+class ProgressScreen(PictureScreen):
+    name = "progress"
+
+    def __init__(self, language: str) -> None:
+        super().__init__(language, "painting", finish_secondary=True)
+        self.preview = self.view
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 100)
+        self.rows.addWidget(self.bar)
+        self.remaining = QLabel("")
+        self.remaining.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.remaining.setWordWrap(True)
+        self.rows.addWidget(self.remaining)
+        self.detail.setText(self.t("can_leave"))
+
+    def update_status(self, progress: float, position: int | None, eta_seconds: float | None = None) -> None:
+        """Progress, place in the queue and the server's estimate of the time left (None: not known)."""
+        self.bar.setValue(round(progress * 100))
+        self.heading.setText(self.t("queued", n=position + 1) if position else self.t("painting"))
+        self.remaining.setText(remaining_text(eta_seconds, self.language))
+
+
+def remaining_text(seconds: float | None, language: str) -> str:
+    if seconds is None or seconds < 0:
+        return ""
+    if seconds < 1:
+        return tr("almost_done", language)
+    if seconds < 90:
+        return tr("remaining_s", language, s=max(1, round(seconds)))
+    return tr("remaining_min", language, m=round(seconds / 60))
+
+
+class ResultScreen(PictureScreen):
+    name = "result"
+
+    def __init__(self, language: str) -> None:
+        super().__init__(language, "done", finish_secondary=False)
+        self.qr_box = QVBoxLayout()
+        self.qr = QLabel("")
+        self.qr.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.qr_note = QLabel(self.t("scan_qr"))
+        self.qr_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.qr_note.setWordWrap(True)
+        self.qr_note.setMaximumWidth(QR_SIDE + 40)
+        self.qr_box.addStretch(1)
+        self.qr_box.addWidget(self.qr)
+        self.qr_box.addWidget(self.qr_note)
+        self.qr_box.addStretch(1)
+        self.picture_row.addLayout(self.qr_box)
+        self.show_qr(None)
+
+    def show_qr(self, url: str | None) -> None:
+        """A QR code of the painting's download link beside it (the operator's ``show_qr``); None: no code."""
+        self.qr_url = url
+        self.qr.setVisible(bool(url))
+        self.qr_note.setVisible(bool(url))
+        if url:
+            self.qr.setPixmap(qr_pixmap(url, QR_SIDE))
+        else:
+            self.qr.clear()

@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QPoint, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import QGridLayout, QLabel, QPushButton, QSizePolicy, QWidget
+from PySide6.QtWidgets import (
+    QAbstractScrollArea,
+    QCheckBox,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QScroller,
+    QScrollerProperties,
+    QSizePolicy,
+    QStyle,
+    QWidget,
+)
 
 STYLE_SHEET = """
 QWidget { background: #1d1b19; color: #f4efe6; font-size: 24px; }
 QPushButton { background: #c8553d; color: white; border-radius: 14px; padding: 18px 28px; min-height: 48px; }
 QPushButton:disabled { background: #5a4a44; color: #aaa; }
 QPushButton[secondary="true"] { background: #3b3632; }
-QPushButton[key="true"] { background: #3b3632; padding: 10px; min-width: 52px; font-size: 26px; }
+QPushButton[key="true"] { background: #3b3632; padding: 6px; min-width: 52px; min-height: 40px; font-size: 26px; }
 QLabel[title="true"] { font-size: 40px; font-weight: bold; }
 QLabel[note="true"] { color: #f2c14e; }
 QLineEdit { background: #f4efe6; color: #1d1b19; font-size: 32px; padding: 12px; border-radius: 10px; }
@@ -50,24 +64,46 @@ def bytes_to_pixmap(data: bytes) -> QPixmap:
 
 
 class ImageView(QLabel):
-    """Shows a picture scaled to fit, optionally with the face-framing guide on top."""
+    """Shows a picture scaled to fit, optionally with the face-framing guide on top.
 
-    def __init__(self, guide: bool = False) -> None:
+    ``upscale=False`` (results): a picture is shown 1:1 or smaller, never blown up beyond its own pixels.
+    Without a picture the view shows ``placeholder`` (e.g. "no camera picture"), never an old frame.
+    """
+
+    def __init__(self, guide: bool = False, upscale: bool = True, minimum: tuple[int, int] = (240, 180)) -> None:
         super().__init__()
-        self.guide = guide
+        self.guide, self.upscale = guide, upscale
         self._pixmap: QPixmap | None = None
+        self.placeholder = ""
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setWordWrap(True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(320, 240)
+        self.setMinimumSize(*minimum)
+
+    def sizeHint(self) -> QSize:  # the picture's size must not push the screen beyond the display
+        return self.minimumSize()
+
+    def minimumSizeHint(self) -> QSize:
+        return self.minimumSize()
+
+    def heightForWidth(self, width: int) -> int:
+        return -1
+
+    def hasHeightForWidth(self) -> bool:
+        return False
 
     def show_pixmap(self, pixmap: QPixmap) -> None:
         self._pixmap = pixmap
         self._render()
 
-    def clear_picture(self) -> None:
-        """Show nothing (a stopped camera's last frame, or the last visitor's face, must not linger)."""
+    def clear_picture(self, placeholder: str | None = None) -> None:
+        """Show nothing but the placeholder (a stopped camera's last frame, or the last visitor's face, must not
+        linger)."""
         self._pixmap = None
+        if placeholder is not None:
+            self.placeholder = placeholder
         self.clear()
+        self.setText(self.placeholder)
 
     @property
     def has_picture(self) -> bool:
@@ -80,13 +116,18 @@ class ImageView(QLabel):
     def _render(self) -> None:
         if self._pixmap is None or self._pixmap.isNull():
             return
+        ratio = self.devicePixelRatioF()
+        target = self.size() * ratio  # in device pixels: 1:1 means one picture pixel on one screen pixel
+        if not self.upscale:
+            target = target.boundedTo(self._pixmap.size())
         scaled = self._pixmap.scaled(
-            self.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+            target, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
         )
+        scaled.setDevicePixelRatio(ratio)
         if self.guide:
             painter = QPainter(scaled)
             painter.setPen(QPen(QColor(255, 255, 255, 170), 6, Qt.PenStyle.DashLine))
-            w, h = scaled.width(), scaled.height()
+            w, h = scaled.width() / ratio, scaled.height() / ratio
             painter.drawEllipse(QRectF(w * 0.34, h * 0.12, w * 0.32, h * 0.62))
             painter.end()
         self.setPixmap(scaled)
@@ -132,3 +173,82 @@ class PinPad(QWidget):
             key.clicked.connect(self.clear.emit if label == "C" else (lambda _=False, d=label: self.digit.emit(d)))
             grid.addWidget(key, i // 3, i % 3)
             self.keys[label] = key
+
+
+class WrapCheckBox(QCheckBox):
+    """A check box whose text wraps to the width it gets (QCheckBox's own text never wraps: a long consent
+    text would push the screen wider than the display, or be cut off). The whole box, text included, is the
+    touch target."""
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__()
+        self.label = QLabel(text)
+        self.label.setWordWrap(True)
+        self.label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        layout = QHBoxLayout(self)
+        indicator = self.style().pixelMetric(QStyle.PixelMetric.PM_IndicatorWidth, None, self)
+        layout.setContentsMargins(max(indicator, 40) + 24, 8, 8, 8)  # the indicator is 40 px (style sheet)
+        layout.addWidget(self.label)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+
+    def text(self) -> str:
+        return self.label.text()
+
+    def setText(self, text: str) -> None:
+        self.label.setText(text)
+        self.updateGeometry()
+
+    def sizeHint(self) -> QSize:
+        return self.layout().sizeHint()
+
+    def minimumSizeHint(self) -> QSize:
+        return self.layout().minimumSize()
+
+    def hitButton(self, pos: QPoint) -> bool:
+        return self.rect().contains(pos)
+
+
+def kinetic(area: QAbstractScrollArea) -> QScroller:
+    """Flick-scrolling with a finger (or a held left mouse button) anywhere in ``area``, buttons included:
+    a drag scrolls, a tap without a drag still taps."""
+    QScroller.grabGesture(area.viewport(), QScroller.ScrollerGestureType.LeftMouseButtonGesture)
+    scroller = QScroller.scroller(area.viewport())
+    properties = scroller.scrollerProperties()
+    policy = QScrollerProperties.OvershootPolicy.OvershootAlwaysOff
+    properties.setScrollMetric(QScrollerProperties.ScrollMetric.HorizontalOvershootPolicy, policy)
+    properties.setScrollMetric(QScrollerProperties.ScrollMetric.VerticalOvershootPolicy, policy)
+    properties.setScrollMetric(QScrollerProperties.ScrollMetric.MousePressEventDelay, 0.0)  # a tap is a tap at once
+    # a tap reaches the button at once (a drag that follows cancels it): no 0.25 s held-back press
+    properties.setScrollMetric(QScrollerProperties.ScrollMetric.MousePressEventDelay, 0)
+    scroller.setScrollerProperties(properties)
+    return scroller
+
+
+def scrolling(page: QWidget) -> QScrollArea:
+    """``page`` in a vertical, finger-scrollable area: a long page fits any screen height."""
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setWidget(page)
+    kinetic(area)
+    return area
+
+
+def qr_pixmap(text: str, side: int = 240) -> QPixmap:
+    """``text`` (a URL) as a QR code, black on white with its quiet zone, about ``side`` px wide."""
+    import segno
+
+    code = segno.make(text, error="m", micro=False)
+    rows = [list(row) for row in code.matrix_iter(scale=1, border=4)]
+    modules = len(rows)
+    scale = max(2, side // modules)
+    image = QImage(modules * scale, modules * scale, QImage.Format.Format_RGB32)
+    image.fill(QColor("white"))
+    painter = QPainter(image)
+    for y, row in enumerate(rows):
+        for x, dark in enumerate(row):
+            if dark:
+                painter.fillRect(x * scale, y * scale, scale, scale, QColor("black"))
+    painter.end()
+    return QPixmap.fromImage(image)
