@@ -1,0 +1,127 @@
+"""The kiosk in a real X window (Xvfb at a kiosk screen's size), driven by xdotool taps, in English and German.
+
+The kiosk runs in its own process, started like ``booth-client`` (full screen) with ``QT_QPA_PLATFORM=xcb``;
+``tests/kiosk_in_x.py`` tells where its buttons are. Screenshots go to a temporary folder, or to
+``PORTRAIT_WINDOW_SCREENSHOTS`` (``scripts/refresh_screenshots.py --window``) when refreshed on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from booth_client.config import KioskConfig
+from booth_client.demo import make_demo_video
+from tests.harness import API_KEY
+from tests.xvfb import MISSING, SKIP_REASON, Xvfb
+
+pytestmark = pytest.mark.skipif(bool(MISSING), reason=SKIP_REASON)
+SHOTS_ENV = "PORTRAIT_WINDOW_SCREENSHOTS"
+
+
+class KioskInX:
+    """The kiosk's process on a display, and what it last reported."""
+
+    def __init__(self, x: Xvfb, folder: Path, **config) -> None:
+        self.x, self.folder = x, folder
+        self.config_file, self.report_file = folder / "kiosk.json", folder / "report.json"
+        settings = {"api_key": API_KEY, "outbox_dir": folder / "outbox", "countdown_s": 1, "idle_timeout_s": 300}
+        KioskConfig(**{**settings, **config}).save(self.config_file)
+        self.log = folder / "kiosk.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.kiosk_in_x", str(self.config_file), str(self.report_file)],
+            env=x.env(),
+            cwd=Path(__file__).resolve().parent.parent,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def report(self) -> dict:
+        try:
+            return json.loads(self.report_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def wait(self, condition, timeout: float = 30, what: str = "") -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"the kiosk exited: {self.log.read_text()[-3000:]}"
+            report = self.report()
+            if report and condition(report):
+                return report
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what or condition}: {self.report()}")
+
+    def tap(self, name: str) -> None:
+        point = self.wait(lambda r: (r["buttons"].get(name) or [0, 0, 0])[2], what=f"{name} enabled")["buttons"][name]
+        self.x.tap(point[0], point[1])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture(scope="module")
+def window_shots(tmp_path_factory) -> Path:
+    return Path(os.environ.get(SHOTS_ENV) or tmp_path_factory.mktemp("window-screenshots"))
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory) -> Path:
+    return make_demo_video(tmp_path_factory.mktemp("camera") / "webcam.avi")
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_a_visitor_in_a_real_window_at_1280x800(tmp_path, server, video, window_shots, language):
+    x = Xvfb(1280, 800).start()
+    kiosk = KioskInX(x, tmp_path, server_url=server.url, camera=str(video), language=language)
+    try:
+        first = kiosk.wait(lambda r: r["styles"] > 0 and r["state"] == "attract", 60, "the attract screen")
+        time.sleep(1)
+        x.screenshot(window_shots / f"{language}-1-attract.png")
+        kiosk.tap("start")
+        kiosk.wait(lambda r: r["screen"] == "live" and r["buttons"]["take"][2], 30, "a live camera")
+        time.sleep(1)
+        x.screenshot(window_shots / f"{language}-2-live.png")
+        kiosk.tap("take")
+        kiosk.wait(lambda r: r["screen"] == "review", 15, "the review")
+        x.screenshot(window_shots / f"{language}-3-review.png")
+        kiosk.tap("keep")
+        kiosk.wait(lambda r: r["screen"] == "gallery", 10, "the gallery")
+        time.sleep(0.5)
+        x.screenshot(window_shots / f"{language}-4-gallery.png")
+        kiosk.tap("style:starry-night")
+        kiosk.wait(lambda r: r["screen"] == "email", 10, "the e-mail screen")
+        for char in "ada@example.org":
+            kiosk.tap(f"key:{char}")
+        kiosk.tap("consent")
+        time.sleep(0.3)
+        x.screenshot(window_shots / f"{language}-5-email.png")
+        kiosk.tap("send")
+        kiosk.wait(lambda r: r["screen"] in ("progress", "result"), 30, "progress")
+        if kiosk.report()["screen"] == "progress":
+            x.screenshot(window_shots / f"{language}-6-progress.png")
+        kiosk.wait(lambda r: r["screen"] == "result", 90, "the result")
+        time.sleep(0.5)
+        image = x.screenshot(window_shots / f"{language}-7-result.png")
+        assert np.asarray(image).std() > 10  # a real picture, not an empty screen
+        kiosk.tap("finish")
+        kiosk.wait(lambda r: r["screen"] == "attract", 10, "back to the attract screen")
+        assert first["screen"] == "attract"  # it starts on the attract screen, never the PIN pad
+        assert first["display"] == [1280, 800]
+        assert first["window"] == [0, 0, 1280, 800], "full screen, nothing outside it"
+        assert first["minimum"][0] <= 1280 and first["minimum"][1] <= 800, first["minimum"]
+    finally:
+        kiosk.stop()
+        x.stop()
