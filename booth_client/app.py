@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from pydantic import ValidationError
-from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow, QStackedWidget
 
-from shared.protocol import JobCreated, JobEvent, JobOptions, JobRequest, StyleInfo, StyleList
+from shared.protocol import JobCreated, JobEvent, JobOptions, JobRequest, JobStatus, StyleInfo, StyleList
 
 from .api import RequestRejected, ServerApi, ServerUnavailable, UntrustedServer
 from .camera import Camera, open_capture
@@ -93,6 +93,7 @@ class BoothWindow(QMainWindow):
         self.outbox_timer.start()
         self.styles_timer = QTimer(self, singleShot=True, timeout=self.load_styles)
         self.address_timer = QTimer(self, singleShot=True, timeout=self._hide_address)
+        self.wait_timer = QTimer(self, interval=250, timeout=self._show_wait)
         self._shown_address = ""
         self.styles_attempt, self.catalogue_loads, self._loading_styles = 0, 0, False
         QApplication.instance().installEventFilter(self)
@@ -449,10 +450,32 @@ class BoothWindow(QMainWindow):
     def enter_progress(self, job: JobCreated) -> None:
         """Follow the job (``flow.start("progress", job)`` follows any job, as after a visitor's send)."""
         self.job = job
-        self.progress.update_status(0.0, job.status.position)
         self.progress.detail.setText(tr("can_leave", self.config.language))
         self.progress.preview.show_pixmap(bytes_to_pixmap(self.photo_jpeg or b""))
+        now = time.monotonic()
+        wait = job.status.eta_seconds or self.eta.get(job.status.method) or 0.0  # the server's own estimates
+        self._wait = {"started": now, "until": now + wait, "server": 0.0, "shown": 0.0, "position": None}
+        self._status_arrived(job.status)
+        self.wait_timer.start()
         self.bridge.run(lambda: self._watch(job), lambda _: None, lambda exc: self._lost_track(job), what="following")
+
+    def leave_progress(self) -> None:
+        self.wait_timer.stop()
+
+    def _status_arrived(self, status: JobStatus) -> None:
+        if status.eta_seconds:  # what is left, as the server sees it now
+            self._wait["until"] = time.monotonic() + status.eta_seconds
+        self._wait["server"], self._wait["position"] = status.progress, status.position
+        self._show_wait()
+
+    def _show_wait(self) -> None:
+        """Progress and time left, between the server's events too: interpolated along its estimate, so an
+        Instant painting moves instead of jumping from 0 % to done."""
+        wait, now = self._wait, time.monotonic()
+        total, left = wait["until"] - wait["started"], wait["until"] - now
+        guessed = min(0.95, 1 - left / total) if total > 0 else 0.0
+        wait["shown"] = max(wait["shown"], wait["server"], guessed)  # never backwards
+        self.progress.update_status(wait["shown"], wait["position"], max(0.0, left) if total > 0 else None)
 
     def enter_result(self, job: JobCreated, data: bytes | None, error: str = "") -> None:
         lang = self.config.language
@@ -518,7 +541,7 @@ class BoothWindow(QMainWindow):
         self.progress.detail.setText(tr("can_leave", self.config.language))
         if event.preview_jpeg_base64:
             self.progress.preview.show_pixmap(bytes_to_pixmap(base64.b64decode(event.preview_jpeg_base64)))
-        self.progress.update_status(event.status.progress, event.status.position)
+        self._status_arrived(event.status)
         if event.type == "done":
             self.bridge.run(
                 lambda: self._server().result(job),
@@ -641,6 +664,7 @@ class BoothWindow(QMainWindow):
         self.job = None  # ends the event watcher
         self.flow.stop()
         timers = (self.preview_timer, self.count_timer, self.outbox_timer, self.styles_timer, self.address_timer)
+        timers += (self.wait_timer,)
         for timer in timers:
             timer.stop()
         self.camera.stop()  # never waits: a camera stuck in its driver must not hang the window
@@ -668,10 +692,9 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: app.quit())
     window = BoothWindow(config, args.config)
     if config.fullscreen and not args.windowed:
-        window.setGeometry(window.screen().geometry())  # the whole screen even with no window manager to ask
         window.showFullScreen()
     else:
-        window.resize(window.screen().availableSize().boundedTo(QSize(1280, 800)))  # never beyond the screen
+        window.resize(1280, 800)
         window.show()
     return app.exec()
 

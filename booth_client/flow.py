@@ -51,7 +51,7 @@ STATES = (
     State("gallery",   "gallery"),
     State("email",     "email",     "enter_email"),
     State("sending",   "email",     "send_request",     "sending_over"),
-    State("progress",  "progress",  "enter_progress"),
+    State("progress",  "progress",  "enter_progress",   "leave_progress"),
     State("result",    "result",    "enter_result",     "leave_result"),
     State("offline",   "result",    "enter_offline",    "leave_result"),
     State("operator",  "operator",  "enter_operator",   "leave_operator"),

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import threading
 import time
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from booth_client.app import BoothWindow
 from booth_client.demo import make_demo_video
 from booth_client.flow import ANY, STATES, TOUCHES, TRANSITIONS, Flow
 from booth_client.i18n import tr
-from shared.protocol import JobRequest
+from shared.protocol import JobCreated, JobRequest, JobStatus
 from tests.harness import ServerProcess, free_port
 from tests.test_kiosk import click, make_window
 
@@ -276,3 +277,56 @@ def test_the_visitors_address_leaves_the_result_screen_after_a_while_and_on_fini
     assert "ada@example.org" in window.result.detail.text()
     click(qtbot, window.result.finish_button)  # Finish at once
     assert window.result.detail.text() == "" and not window.address_timer.isActive()
+
+
+@pytest.fixture(scope="module")
+def held_server(tmp_path_factory, cache_dir, inbox):
+    """A real server whose fast batch waits while a file exists (testing only): a job that takes its time."""
+    data = tmp_path_factory.mktemp("held-data")
+    proc = ServerProcess(data, cache_dir, inbox.port, test_hold_batch_file=data / "hold")
+    yield proc.start()
+    proc.stop()
+
+
+def test_the_wait_counts_down_from_the_servers_estimate_and_instant_moves(qtbot, tmp_path, held_server, video):
+    window = make_window(qtbot, tmp_path, server_url=held_server.url, camera=str(video))
+    qtbot.waitUntil(lambda: bool(window.styles), timeout=20000)
+    assert window.eta.get("fast", 0) > 0  # the catalogue answer carries the server's current estimates
+    photo = (Path(__file__).parent.parent / "booth_client" / "assets" / "demo_portrait.jpg").read_bytes()
+    hold = held_server.data_dir / "hold"
+    hold.touch()  # the Instant painting is slow today: no event arrives while this file exists
+    try:
+        with held_server.client() as client:
+            response = client.post(
+                "/v1/jobs", files={"portrait": ("me.jpg", photo, "image/jpeg")}, data={"style": "palette-04"}
+            )
+        job = JobCreated.model_validate(response.json())
+        window.photo_jpeg = photo
+        window.flow.start("progress", job)  # the kiosk follows the job, as after a visitor's send
+        shown = []
+        for _ in range(8):
+            qtbot.wait(250)
+            shown.append((window.progress.bar.value(), window.progress.remaining.text()))
+    finally:
+        hold.unlink()
+    values = [v for v, _ in shown]
+    assert values == sorted(values) and 0 < values[-1] < 100, shown  # it moves, never back, never to done
+    assert all(text for _, text in shown), shown  # the time left is always said (it used to show nothing)
+    assert shown[-1][1] == tr("almost_done", "en")  # past the estimate: almost done, not a frozen 0 %
+    qtbot.waitUntil(lambda: window.flow.state == "result", timeout=30000)
+    assert not window.wait_timer.isActive()
+    print(f"Instant, server's estimate {window.eta['fast']:.1f} s: progress shown while held {shown}")
+
+
+def test_the_time_left_counts_down_between_the_servers_words(qtbot, window):
+    status = JobStatus(
+        id="j1", state="queued", method="gatys", style="starry-night", eta_seconds=30, created_at=datetime.now(UTC)
+    )
+    window.flow.start("progress", JobCreated(id="j1", token="t", status=status))  # the server has gone quiet
+    assert window.progress.remaining.text() == tr("remaining_s", "en", s=30)
+    qtbot.wait(2100)
+    left = window.progress.remaining.text()
+    assert left in (tr("remaining_s", "en", s=28), tr("remaining_s", "en", s=27)), left
+    assert 5 <= window.progress.bar.value() <= 10  # 2 of 30 s: about 7 %
+    window.flow.fire("finish")
+    assert not window.wait_timer.isActive()
