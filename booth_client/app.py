@@ -477,8 +477,11 @@ class BoothWindow(QMainWindow):
         wait["shown"] = max(wait["shown"], wait["server"], guessed)  # never backwards
         self.progress.update_status(wait["shown"], wait["position"], max(0.0, left) if total > 0 else None)
 
-    def enter_result(self, job: JobCreated, data: bytes | None, error: str = "") -> None:
+    def enter_result(
+        self, job: JobCreated, data: bytes | None, error: str = "", download_url: str | None = None
+    ) -> None:
         lang = self.config.language
+        self.result.show_qr(download_url if self.config.show_qr else None)  # the painting on the visitor's phone
         if error:
             self.result.heading.setText(tr("failed", lang, error=error))
             self.result.detail.setText("")
@@ -507,6 +510,7 @@ class BoothWindow(QMainWindow):
         self._shown_address = ""
         self.result.detail.clear()
         self.result.view.clear_picture()
+        self.result.show_qr(None)
 
     def _watch(self, job: JobCreated) -> None:
         """Worker thread: follow the job's events until it ends. A stream that breaks, or stays silent past
@@ -545,8 +549,8 @@ class BoothWindow(QMainWindow):
         if event.type == "done":
             self.bridge.run(
                 lambda: self._server().result(job),
-                lambda data: self.flow.fire("done", job, data),
-                lambda exc: self.flow.fire("done", job, None),
+                lambda data: self.flow.fire("done", job, data, "", event.status.download_url),
+                lambda exc: self.flow.fire("done", job, None, "", event.status.download_url),
                 what="fetching the painting",
             )
         elif event.type in ("failed", "cancelled"):

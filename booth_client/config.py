@@ -32,6 +32,10 @@ class KioskConfig(BaseModel):
     address_shown_s: int = Field(
         10, ge=1, description="The visitor's e-mail address leaves the result screen after this (or on Finish)."
     )
+    show_qr: bool = Field(
+        False,
+        description="Show a QR code on the result screen to download the painting (the e-mail stays the default).",
+    )
     catalogue_refresh_s: float = Field(
         60.0, ge=1, description="Reload the styles and their waits this often; after a failure sooner, with backoff."
     )

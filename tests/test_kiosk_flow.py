@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
+import httpx
 import numpy as np
 import pytest
 
@@ -330,3 +331,38 @@ def test_the_time_left_counts_down_between_the_servers_words(qtbot, window):
     assert 5 <= window.progress.bar.value() <= 10  # 2 of 30 s: about 7 %
     window.flow.fire("finish")
     assert not window.wait_timer.isActive()
+
+
+@pytest.fixture(scope="module")
+def public_server(tmp_path_factory, cache_dir, inbox):
+    """A real server that makes download links (its public URL is a setting)."""
+    proc = ServerProcess(tmp_path_factory.mktemp("public-data"), cache_dir, inbox.port)
+    proc.env["PORTRAIT_PUBLIC_URL"] = proc.url
+    yield proc.start()
+    proc.stop()
+
+
+@pytest.mark.parametrize("show_qr", [True, False])
+def test_the_result_screen_gets_the_download_link_when_the_operator_wants_a_qr_code(
+    qtbot, tmp_path, public_server, show_qr
+):
+    window = make_window(qtbot, tmp_path, server_url=public_server.url, camera="none", show_qr=show_qr)
+    qtbot.waitUntil(lambda: bool(window.styles), timeout=20000)
+    photo = (Path(__file__).parent.parent / "booth_client" / "assets" / "demo_portrait.jpg").read_bytes()
+    with public_server.client() as client:
+        response = client.post(
+            "/v1/jobs", files={"portrait": ("me.jpg", photo, "image/jpeg")}, data={"style": "palette-04"}
+        )
+    window.photo_jpeg = photo
+    window.flow.start("progress", JobCreated.model_validate(response.json()))
+    qtbot.waitUntil(lambda: window.flow.state == "result", timeout=30000)
+    if not show_qr:
+        assert window.result.qr_url is None  # off by default: the e-mail is the way
+        return
+    url = window.result.qr_url
+    assert url and url.startswith(public_server.url) and not window.result.qr.isHidden()
+    with httpx.Client() as client:  # what the visitor's phone opens: the painting, no key needed
+        got = client.get(url)
+    assert got.status_code == 200 and got.headers["content-type"] == "image/jpeg"
+    click(qtbot, window.result.finish_button)
+    assert window.result.qr_url is None  # nothing of this visitor stays on screen
