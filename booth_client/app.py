@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from pydantic import ValidationError
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow, QStackedWidget
 
 from shared.protocol import JobCreated, JobEvent, JobOptions, JobRequest, JobStatus, StyleInfo, StyleList
@@ -696,9 +696,10 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: app.quit())
     window = BoothWindow(config, args.config)
     if config.fullscreen and not args.windowed:
+        window.setGeometry(window.screen().geometry())  # the whole screen even with no window manager to ask
         window.showFullScreen()
     else:
-        window.resize(1280, 800)
+        window.resize(window.screen().availableSize().boundedTo(QSize(1280, 800)))  # never beyond the screen
         window.show()
     return app.exec()
 
