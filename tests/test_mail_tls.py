@@ -17,7 +17,7 @@ from aiosmtpd.controller import Controller
 
 from style_server.dev_inbox import InboxHandler, read_inbox
 from style_server.service.tls import make_self_signed
-from tests.harness import ServerProcess, free_port, wait_for_state
+from tests.harness import ServerProcess, free_port, job_status, wait_for_state
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +67,11 @@ def _send_job(server: ServerProcess, portrait, address: str) -> dict:
         return job
 
 
+def _email_status(server: ServerProcess, job: dict) -> str:
+    with server.client() as client:
+        return job_status(client, job)["email_status"]
+
+
 def _mail_outcomes(server: ServerProcess) -> dict[str, float]:
     with server.client() as client:
         text = client.get("/metrics").text
@@ -88,9 +93,7 @@ def test_mail_arrives_over_tls(mode, tmp_path, cache_dir, smtp_cert, portrait):
         assert mail["To"] == f"{mode}@example.org"
         assert mail["Message-ID"] == f"<portrait-{job['id']}@localhost>"  # the domain of PORTRAIT_MAIL_FROM
         assert any(part.get_filename() == "portrait.jpg" for part in mail.iter_attachments())
-        with server.client() as client:
-            status = client.get(f"/v1/jobs/{job['id']}", headers={"X-Job-Token": job["token"]}).json()
-        assert status["email_status"] == "sent"
+        assert _email_status(server, job) == "sent"
     finally:
         server.stop()
         inbox.stop()
@@ -108,9 +111,7 @@ def test_an_untrusted_smtp_certificate_is_refused_and_the_mail_kept(tmp_path, ca
             time.sleep(0.2)
         assert _mail_outcomes(server).get("retry", 0) >= 1
         assert inbox.messages() == []
-        with server.client() as client:
-            status = client.get(f"/v1/jobs/{job['id']}", headers={"X-Job-Token": job["token"]}).json()
-        assert status["email_status"] == "pending"
+        assert _email_status(server, job) == "pending"
     finally:
         server.stop()
         inbox.stop()

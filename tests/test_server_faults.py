@@ -6,6 +6,7 @@ itself at a named point, then the test restarts it like an operator would.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import socket
@@ -19,7 +20,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.harness import API_KEY, Inbox, ServerProcess, free_port, wait_for_state
+from tests.harness import API_KEY, Inbox, ServerProcess, free_port, job_status, one_place_server, wait_for_state
 from tests.test_server import _portrait_bytes, post_job
 
 
@@ -32,10 +33,6 @@ def _png(width: int, height: int, colour=None) -> bytes:
     else:
         Image.new("RGB", (width, height), colour).save(buf, "PNG")
     return buf.getvalue()
-
-
-def _status(client, job) -> dict:
-    return client.get(f"/v1/jobs/{job['id']}", headers={"X-Job-Token": job["token"]}).json()
 
 
 def _wait_for_exit(server: ServerProcess, timeout: float = 120) -> int:
@@ -142,41 +139,49 @@ def test_a_result_of_one_flat_colour_fails_and_is_never_mailed(server, inbox):
 # -- 3. mail crash gaps ---------------------------------------------------------------------------------
 
 
-def test_crash_right_after_finishing_a_job_still_mails_it_exactly_once(tmp_path, cache_dir):
-    """SIGKILL the moment the job is recorded done: its mail was queued in the same transaction."""
+@contextlib.contextmanager
+def _crashed_with_mail(tmp_path: Path, cache_dir: Path, point: str, style: str, email: str):
+    """A server that SIGKILLs itself at ``point`` while handling a job with an address: yields the inbox, the
+    (dead) server and the job once it has crashed; stops both at the end."""
     box = Inbox(tmp_path / "inbox").start()
-    server = ServerProcess(tmp_path / "data", cache_dir, box.port, fault_point="after_finish").start()
+    server = ServerProcess(tmp_path / "data", cache_dir, box.port, fault_point=point).start()
     try:
         with server.client() as c:
-            job = post_job(c, _portrait_bytes(), style="palette-06", email="gap1@example.org", consent=True).json()
+            job = post_job(c, _portrait_bytes(), style=style, email=email, consent=True).json()
         assert _wait_for_exit(server) == -9
-        del server.env["PORTRAIT_FAULT_POINT"]
-        server.start()
-        with server.client() as c:
-            assert wait_for_state(c, job, {"done", "failed"})["state"] == "done"
-            [mail] = box.wait_for(1)
-            time.sleep(2.5)
-            assert len(box.messages()) == 1 and mail["To"] == "gap1@example.org"
-            assert _status(c, job)["email_status"] == "sent"
+        yield box, server, job
     finally:
         server.stop()
         box.stop()
 
 
+def _restart_without_fault(server: ServerProcess) -> None:
+    del server.env["PORTRAIT_FAULT_POINT"]
+    server.start()
+
+
+def test_crash_right_after_finishing_a_job_still_mails_it_exactly_once(tmp_path, cache_dir):
+    """SIGKILL the moment the job is recorded done: its mail was queued in the same transaction."""
+    with _crashed_with_mail(tmp_path, cache_dir, "after_finish", "palette-06", "gap1@example.org") as crash:
+        box, server, job = crash
+        _restart_without_fault(server)
+        with server.client() as c:
+            assert wait_for_state(c, job, {"done", "failed"})["state"] == "done"
+            [mail] = box.wait_for(1)
+            time.sleep(2.5)
+            assert len(box.messages()) == 1 and mail["To"] == "gap1@example.org"
+            assert job_status(c, job)["email_status"] == "sent"
+
+
 def test_crash_between_smtp_acceptance_and_recording_sends_at_most_twice_with_one_message_id(tmp_path, cache_dir):
     """The documented duplicate window: the SMTP server has the mail, the outbox has not recorded it yet."""
-    box = Inbox(tmp_path / "inbox").start()
-    server = ServerProcess(tmp_path / "data", cache_dir, box.port, fault_point="after_smtp_accept").start()
-    try:
-        with server.client() as c:
-            job = post_job(c, _portrait_bytes(), style="palette-07", email="gap2@example.org", consent=True).json()
-        assert _wait_for_exit(server) == -9
+    with _crashed_with_mail(tmp_path, cache_dir, "after_smtp_accept", "palette-07", "gap2@example.org") as crash:
+        box, server, job = crash
         assert len(box.messages()) == 1  # accepted before the crash
-        del server.env["PORTRAIT_FAULT_POINT"]
-        server.start()
+        _restart_without_fault(server)
         with server.client() as c:
             deadline = time.monotonic() + 30
-            while _status(c, job)["email_status"] != "sent":
+            while job_status(c, job)["email_status"] != "sent":
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
         time.sleep(2.5)
@@ -184,9 +189,6 @@ def test_crash_between_smtp_acceptance_and_recording_sends_at_most_twice_with_on
         assert 1 <= len(mails) <= 2
         assert {m["Message-ID"] for m in mails} == {f"<portrait-{job['id']}@localhost>"}
         print(f"mails after a crash in the duplicate window: {len(mails)}, one Message-ID")
-    finally:
-        server.stop()
-        box.stop()
 
 
 # -- 4, 5. idempotency keys ------------------------------------------------------------------------------
@@ -253,15 +255,7 @@ def test_idempotent_replay_must_repeat_the_same_request(server):
 
 
 def test_refused_requests_do_not_spend_the_rate_limit(tmp_path, cache_dir):
-    server = ServerProcess(
-        tmp_path / "data",
-        cache_dir,
-        free_port(),
-        rate_limit_per_minute=2,
-        queue_max=1,
-        gatys_iterations=400,
-        gatys_size=128,
-    ).start()
+    server = one_place_server(tmp_path / "data", cache_dir, rate_limit_per_minute=2)
     try:
         with server.client() as c:
             codes = [post_job(c, _portrait_bytes(), style="mona-lisa").status_code for _ in range(4)]
