@@ -380,7 +380,7 @@ class BoothWindow(QMainWindow):
             self.gallery.set_eta(self.eta)
             return
         self.styles, self.thumbnails, self.catalogue_ids = styles, thumbs, list(by_id)
-        self.operator.set_styles(self.catalogue_ids, self.config.styles)
+        self.operator.set_styles([(s.id, s.name) for s in listing.styles], self.config.styles)
         self._fill_screens()
 
     def _fill_screens(self) -> None:

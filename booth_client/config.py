@@ -16,28 +16,74 @@ DEFAULT_FILE = Path(os.environ.get("PORTRAIT_KIOSK_CONFIG", Path.home() / ".conf
 PUBLISHED_PINS = frozenset({"4321"})  # PINs that older versions shipped (and documented): never trusted
 
 
+def panel(group: str, **hints: Any) -> dict[str, Any]:
+    """Where a setting appears in the operator panel (``json_schema_extra``): its group, and touch hints such
+    as ``choices`` (value -> the name an operator reads) or ``unit``. Settings without it stay out of the
+    panel. The panel builds a widget per field from its type (text, number, switch, choice), in this order."""
+    return {"panel": {"group": group, **hints}}
+
+
+METHODS = {"fast": "Instant", "gatys": "Masterpiece"}
+LANGUAGES = {"en": "English", "de": "Deutsch"}
+
+
 class KioskConfig(BaseModel):
-    server_url: str = Field("http://127.0.0.1:8000", description="The style server.")
+    server_url: str = Field("http://127.0.0.1:8000", description="The style server.", json_schema_extra=panel("Server"))
     api_key: str = Field("demo-key", description="This kiosk's bearer key.")
-    camera: str = Field("0", description="Webcam index, stream URL or video file.")
-    camera_width: int = Field(1280, ge=160, description="Requested capture width.")
-    camera_height: int = Field(720, ge=120, description="Requested capture height.")
-    mirror_preview: bool = Field(True, description="Show the live preview and the review like a mirror.")
-    mirror_capture: bool = Field(False, description="Mirror the portrait that is painted and mailed (text reversed).")
-    language: Language = Field("en", description="Language of the screens and the e-mail.")
-    default_method: Method = Field("fast", description="Pre-selected: instant or masterpiece.")
+    camera: str = Field("0", description="Webcam index, stream URL or video file.", json_schema_extra=panel("Camera"))
+    camera_width: int = Field(1280, ge=160, description="Requested capture width.", json_schema_extra=panel("Camera"))
+    camera_height: int = Field(720, ge=120, description="Requested capture height.", json_schema_extra=panel("Camera"))
+    mirror_preview: bool = Field(
+        True, description="Show the live preview and the review like a mirror.", json_schema_extra=panel("Camera")
+    )
+    mirror_capture: bool = Field(
+        False,
+        description="Mirror the portrait that is painted and mailed (text reversed).",
+        json_schema_extra=panel("Camera"),
+    )
+    language: Language = Field(
+        "en",
+        description="Language of the screens and the e-mail.",
+        json_schema_extra=panel("Visitors", choices=LANGUAGES),
+    )
+    default_method: Method = Field(
+        "fast",
+        description="Pre-selected: instant or masterpiece.",
+        json_schema_extra=panel("Visitors", choices=METHODS),
+    )
     styles: list[str] = Field(default_factory=list, description="Enabled styles in order; empty: all.")
-    idle_timeout_s: int = Field(60, ge=5, description="Back to the attract screen after this much quiet.")
-    countdown_s: int = Field(3, ge=1, le=10, description="Seconds of countdown before the photo.")
+    idle_timeout_s: int = Field(
+        60,
+        ge=5,
+        le=3600,
+        description="Back to the attract screen after this much quiet.",
+        json_schema_extra=panel("Visitors", unit="s"),
+    )
+    countdown_s: int = Field(
+        3,
+        ge=1,
+        le=10,
+        description="Seconds of countdown before the photo.",
+        json_schema_extra=panel("Visitors", unit="s"),
+    )
     address_shown_s: int = Field(
-        10, ge=1, description="The visitor's e-mail address leaves the result screen after this (or on Finish)."
+        10,
+        ge=1,
+        le=600,
+        description="The visitor's e-mail address leaves the result screen after this (or on Finish).",
+        json_schema_extra=panel("Visitors", unit="s"),
     )
     show_qr: bool = Field(
         False,
         description="Show a QR code on the result screen to download the painting (the e-mail stays the default).",
+        json_schema_extra=panel("Visitors"),
     )
     catalogue_refresh_s: float = Field(
-        60.0, ge=1, description="Reload the styles and their waits this often; after a failure sooner, with backoff."
+        60.0,
+        ge=1,
+        le=3600,
+        description="Reload the styles and their waits this often; after a failure sooner, with backoff.",
+        json_schema_extra=panel("Server", unit="s"),
     )
     operator_pin: str = Field(
         "",
@@ -55,12 +101,18 @@ class KioskConfig(BaseModel):
     )
     fullscreen: bool = Field(True, description="Kiosk mode.")
     events_read_timeout_s: float = Field(
-        45.0, gt=0, description="A progress stream silent this long is dropped and reopened (server keep-alive: 15 s)."
+        45.0,
+        gt=0,
+        le=600,
+        description="A progress stream silent this long is dropped and reopened (server keep-alive: 15 s).",
+        json_schema_extra=panel("Server", unit="s"),
     )
     server_fingerprint: str = Field(
         "", description="SHA-256 of the https server's certificate, pinned; empty: shown in the panel to trust."
     )
-    demo_note: str = Field("", description="Shown on screen, e.g. 'demo video instead of a webcam'.")
+    demo_note: str = Field(
+        "", description="Shown on screen, e.g. 'demo video instead of a webcam'.", json_schema_extra=panel("Visitors")
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -1,5 +1,9 @@
 """The operator's panel behind a PIN: connection, styles, camera, language, outbox, test e-mail.
 
+The plain settings are drawn from ``KioskConfig`` (``settings_form``): adding a kiosk setting with
+``json_schema_extra=panel(group)`` is all it takes to see it here. The special parts (PIN pad, key, pinned
+certificate, style order, outbox and refusals, camera test, test e-mail) are built by hand below.
+
 The panel locks itself: on the idle timeout (the kiosk goes back to the attract screen), and wrong PINs are
 slowed down (after three, a growing wait shown on screen with the keys disabled).
 """
@@ -10,11 +14,15 @@ import math
 import re
 import time
 from datetime import datetime
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import ValidationError
-from PySide6.QtCore import Qt, QTimer, Signal
+from pydantic.fields import FieldInfo
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QFormLayout,
     QGridLayout,
     QHBoxLayout,
@@ -22,6 +30,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QPushButton,
     QSpinBox,
     QStackedWidget,
     QVBoxLayout,
@@ -30,7 +39,7 @@ from PySide6.QtWidgets import (
 
 from shared.tls import normalise_fingerprint
 
-from .config import PUBLISHED_PINS, KioskConfig
+from .config import METHODS, PUBLISHED_PINS, KioskConfig
 from .i18n import tr
 from .outbox import OutboxEntry
 from .trust import url_problem
@@ -56,6 +65,7 @@ class OperatorScreen(QWidget):
         self.setObjectName(self.name)
         self.config = config
         self.all_ids: list[str] = []
+        self.style_names: dict[str, str] = {}  # id -> name, for the refusals list
         self.offered_fingerprint = ""
         self._failures = 0
         self._wait_until = 0.0
@@ -148,8 +158,13 @@ class OperatorScreen(QWidget):
         self.pin_warning.setWordWrap(True)
         self.pin_warning.setStyleSheet("background: #8a2d1d; color: white; padding: 8px; border-radius: 8px;")
         layout.addWidget(self.pin_warning)
-        form = QFormLayout()
-        self.server_url, self.api_key, self.camera = QLineEdit(), QLineEdit(), QLineEdit()
+        self.fields: dict[str, QWidget] = {}  # the plain settings, drawn from KioskConfig (see settings_form)
+        forms = {group: settings_form(group, self.fields) for group in GROUPS}
+        self.server_url, self.camera = self.fields["server_url"], self.fields["camera"]
+        self.method, self.language = self.fields["default_method"], self.fields["language"]
+        self.idle = self.fields["idle_timeout_s"]
+        # the special parts: the key (masked), the pinned certificate, a new PIN, a test address
+        self.api_key = QLineEdit()
         self.api_key.setEchoMode(QLineEdit.EchoMode.Password)
         self.show_key = button("Show", secondary=True)
         self.show_key.setCheckable(True)
@@ -171,27 +186,23 @@ class OperatorScreen(QWidget):
         self.new_pin = QLineEdit()
         self.new_pin.setEchoMode(QLineEdit.EchoMode.Password)
         self.new_pin.setPlaceholderText("4-8 digits; empty: keep the PIN")
-        self.method, self.language = QComboBox(), QComboBox()
-        self.method.addItems(["fast", "gatys"])
-        self.language.addItems(["en", "de"])
-        self.idle = QSpinBox()
-        self.idle.setRange(5, 3600)
         self.test_address = QLineEdit()
-        form.addRow("Server URL", self.server_url)
-        form.addRow("Certificate", fingerprint_row)
-        form.addRow("", self.connection)
-        form.addRow("API key", key_row)
-        form.addRow("New PIN", self.new_pin)
-        form.addRow("Camera", self.camera)
-        form.addRow("Default method", self.method)
-        form.addRow("Language", self.language)
-        form.addRow("Idle timeout (s)", self.idle)
-        form.addRow("Test e-mail to", self.test_address)
-        layout.addLayout(form)
-        layout.addWidget(QLabel("Styles (tick to show; select one and move it up or down)"))
+        for edit in (self.api_key, self.fingerprint, self.new_pin, self.test_address):
+            edit.setMinimumHeight(FIELD_HEIGHT)
+        server = forms["Server"]
+        server.insertRow(1, "Certificate", fingerprint_row)
+        server.insertRow(2, "", self.connection)
+        server.insertRow(3, "API key", key_row)
+        server.addRow("New PIN", self.new_pin)
+        forms["Camera"].addRow("Test e-mail to", self.test_address)
+        for group, form in forms.items():
+            layout.addWidget(heading(group))
+            layout.addLayout(form)
+        layout.addWidget(heading("Styles (tick to show; select one and move it up or down)"))
         styles_row = QHBoxLayout()
         self.style_list = QListWidget()
         self.style_list.setDragDropMode(QListWidget.DragDropMode.InternalMove)
+        self.style_list.setMinimumHeight(240)
         styles_row.addWidget(self.style_list, 1)
         arrows = QVBoxLayout()
         self.up_button, self.down_button = button("▲", secondary=True), button("▼", secondary=True)
@@ -201,7 +212,7 @@ class OperatorScreen(QWidget):
         arrows.addWidget(self.down_button)
         styles_row.addLayout(arrows)
         layout.addLayout(styles_row, 1)
-        self.outbox_status = QLabel("")
+        self.outbox_status = QLabel("")  # its own line: the outbox rounds never overwrite the status below
         layout.addWidget(self.outbox_status)
         self.rejected_title = QLabel("")
         self.rejected_list = QListWidget()
@@ -212,6 +223,10 @@ class OperatorScreen(QWidget):
         self.status.setProperty("note", True)
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
+        self.keyboard = TextKeyboard()  # for every text field of the panel: the one that was touched last
+        layout.addWidget(self.keyboard)
+        for edit in page.findChildren(QLineEdit):
+            self.keyboard.attach(edit)
         row = QGridLayout()  # three a row: six side by side are wider than a portrait screen
         actions = (
             ("Test camera", lambda: self.test_camera.emit(self.camera.text().strip())),
@@ -235,22 +250,22 @@ class OperatorScreen(QWidget):
         self.show_key.setText("Hide" if shown else "Show")
 
     def _load(self, config: KioskConfig) -> None:
-        self.server_url.setText(config.server_url)
+        for name, widget in self.fields.items():
+            set_value(widget, getattr(config, name))
         self.api_key.setText(config.api_key)
         self.fingerprint.setText(config.server_fingerprint)
         self.new_pin.clear()
         self._show_pin_warning()
-        self.camera.setText(config.camera)
-        self.method.setCurrentText(config.default_method)
-        self.language.setCurrentText(config.language)
-        self.idle.setValue(config.idle_timeout_s)
 
-    def set_styles(self, all_ids: list[str], enabled: list[str]) -> None:
-        self.all_ids = list(all_ids)
+    def set_styles(self, catalogue: list[tuple[str, str]], enabled: list[str]) -> None:
+        """Every style the server offers, as (id, name): shown by name, ticked when enabled, in order."""
+        names = self.style_names = dict(catalogue)
+        self.all_ids = list(names)
         self.style_list.clear()
-        ordered = [s for s in enabled if s in all_ids] + [s for s in all_ids if s not in enabled]
+        ordered = [s for s in enabled if s in names] + [s for s in names if s not in enabled]
         for style_id in ordered:
-            item = QListWidgetItem(style_id)
+            item = QListWidgetItem(names[style_id])
+            item.setData(Qt.ItemDataRole.UserRole, style_id)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if not enabled or style_id in enabled else Qt.CheckState.Unchecked)
             self.style_list.addItem(item)
@@ -275,18 +290,12 @@ class OperatorScreen(QWidget):
 
     def _save(self) -> None:
         items = [self.style_list.item(i) for i in range(self.style_list.count())]
-        checked = [i.text() for i in items if i.checkState() == Qt.CheckState.Checked]
-        reordered = [i.text() for i in items] != self.all_ids
+        ids = [i.data(Qt.ItemDataRole.UserRole) for i in items]
+        checked = [i for i, item in zip(ids, items, strict=True) if item.checkState() == Qt.CheckState.Checked]
+        reordered = ids != self.all_ids
         styles = checked if reordered or len(checked) != len(items) else []  # []: all, in the server's order
-        update = {
-            "server_url": self.server_url.text().strip(),
-            "api_key": self.api_key.text().strip(),
-            "camera": self.camera.text().strip() or "0",
-            "default_method": self.method.currentText(),
-            "language": self.language.currentText(),
-            "idle_timeout_s": self.idle.value(),
-            "styles": styles,
-        }
+        update = {name: value_of(widget) for name, widget in self.fields.items()}
+        update |= {"api_key": self.api_key.text().strip(), "camera": update["camera"] or "0", "styles": styles}
         try:
             fingerprint = self.fingerprint.text().strip()
             update["server_fingerprint"] = normalise_fingerprint(fingerprint) if fingerprint else ""
@@ -331,5 +340,136 @@ class OperatorScreen(QWidget):
         self.rejected_list.clear()
         for entry in entries:
             when = datetime.fromtimestamp(entry.created).strftime("%Y-%m-%d %H:%M")
-            style = entry.request.style or "own painting"
-            self.rejected_list.addItem(f"{when}  {style} ({entry.request.method}): {entry.reason or 'no reason given'}")
+            style = self.style_names.get(entry.request.style or "", entry.request.style or "own painting")
+            method = METHODS[entry.request.method]
+            self.rejected_list.addItem(f"{when}  {style} ({method}): {entry.reason or 'no reason given'}")
+
+
+# -- the plain settings, drawn from KioskConfig -------------------------------------------------------------
+
+GROUPS = ("Server", "Camera", "Visitors")
+FIELD_HEIGHT = 64  # text fields (32 px type, 12 px padding) and spin boxes: underscores and descenders stay whole
+
+
+def settings_form(group: str, widgets: dict[str, QWidget]) -> QFormLayout:
+    """A form of the ``group``'s settings, in KioskConfig's order: the field's type picks the widget, its
+    description is the label, ``json_schema_extra`` (``config.panel``) gives the group, names and unit."""
+    form = QFormLayout()
+    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    for name, field in KioskConfig.model_fields.items():
+        hints = (field.json_schema_extra or {}).get("panel") if isinstance(field.json_schema_extra, dict) else None
+        if not hints or hints["group"] != group:
+            continue
+        widget = widgets[name] = field_widget(field, hints)
+        widget.setObjectName(name)
+        label = QLabel(field.description or name)
+        label.setWordWrap(True)
+        label.setMinimumWidth(360)
+        form.addRow(label, widget)
+    return form
+
+
+def field_widget(field: FieldInfo, hints: dict[str, Any]) -> QWidget:
+    kind = field.annotation
+    if get_origin(kind) is Literal:
+        names = hints.get("choices", {})
+        combo = QComboBox()
+        for value in get_args(kind):
+            combo.addItem(names.get(value, str(value)), value)  # the operator reads names, the file keeps codes
+        return combo
+    if kind is bool:
+        return QCheckBox()
+    if kind in (int, float):
+        low = next((m.ge for m in field.metadata if hasattr(m, "ge")), None)
+        low = next((m.gt for m in field.metadata if hasattr(m, "gt")), low)
+        high = next((m.le for m in field.metadata if hasattr(m, "le")), 100_000)
+        box = QSpinBox() if kind is int else QDoubleSpinBox()
+        box.setRange(low if low is not None else 0, high)
+        if hints.get("unit"):
+            box.setSuffix(f" {hints['unit']}")
+        box.setMinimumHeight(FIELD_HEIGHT)
+        return box
+    edit = QLineEdit()
+    edit.setMinimumHeight(FIELD_HEIGHT)
+    return edit
+
+
+def value_of(widget: QWidget) -> Any:
+    if isinstance(widget, QComboBox):
+        return widget.currentData()
+    if isinstance(widget, QCheckBox):
+        return widget.isChecked()
+    if isinstance(widget, QSpinBox | QDoubleSpinBox):
+        return widget.value()
+    return widget.text().strip()
+
+
+def set_value(widget: QWidget, value: Any) -> None:
+    if isinstance(widget, QComboBox):
+        widget.setCurrentIndex(widget.findData(value))
+    elif isinstance(widget, QCheckBox):
+        widget.setChecked(bool(value))
+    elif isinstance(widget, QSpinBox | QDoubleSpinBox):
+        widget.setValue(value)
+    else:
+        widget.setText(str(value))
+
+
+def heading(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setStyleSheet("font-weight: bold; padding-top: 12px;")
+    label.setWordWrap(True)
+    return label
+
+
+class TextKeyboard(QWidget):
+    """An on-screen keyboard for the panel's text fields (URLs, keys, fingerprints, paths): it types into the
+    field touched last. Shift gives capitals."""
+
+    ROWS = ("1234567890", "qwertyuiop", "asdfghjkl:", "zxcvbnm./-")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.target: QLineEdit | None = None
+        grid = QGridLayout(self)
+        self.keys: dict[str, QPushButton] = {}
+        for r, row in enumerate(self.ROWS):
+            for c, char in enumerate(row):
+                self._key(grid, char, char, r, c)
+        self.shift = self._key(grid, "⇧", None, 4, 0, span=2)
+        self.shift.setCheckable(True)
+        self.shift.toggled.connect(self._shifted)
+        for c, char in ((2, "_"), (3, "@"), (4, "=")):
+            self._key(grid, char, char, 4, c)
+        self._key(grid, "space", " ", 4, 5, span=3)
+        self.keys["⌫"] = back = self._key(grid, "⌫", None, 4, 8, span=2)
+        back.clicked.connect(lambda: self.target.backspace() if self.target else None)
+
+    def _key(self, grid: QGridLayout, label: str, text: str | None, row: int, col: int, span: int = 1) -> QPushButton:
+        key = QPushButton(label)
+        key.setProperty("key", True)
+        key.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the field keeps the focus (and its cursor)
+        if text is not None:
+            key.clicked.connect(lambda _=False, k=key: self._type(k.text() if k.text() != "space" else " "))
+        grid.addWidget(key, row, col, 1, span)
+        self.keys[label] = key
+        return key
+
+    def _shifted(self, on: bool) -> None:
+        for label, key in self.keys.items():
+            if len(label) == 1 and label.isalpha():
+                key.setText(label.upper() if on else label)
+
+    def _type(self, text: str) -> None:
+        if self.target is not None:
+            self.target.insert(text)
+        if self.shift.isChecked():
+            self.shift.setChecked(False)
+
+    def attach(self, edit: QLineEdit) -> None:
+        edit.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in (QEvent.Type.FocusIn, QEvent.Type.MouseButtonPress) and isinstance(watched, QLineEdit):
+            self.target = watched
+        return False

@@ -291,13 +291,13 @@ def test_operator_panel_behind_pin_persists_settings(qtbot, tmp_path, server, vi
     click(qtbot, panel.show_key)
     assert panel.api_key.echoMode() == QLineEdit.EchoMode.Password
     panel.idle.setValue(45)
-    panel.language.setCurrentText("de")
+    panel.language.setCurrentText("Deutsch")  # names, not codes
     first = panel.style_list.item(0)
     first.setCheckState(Qt.CheckState.Unchecked)
     panel.style_list.setCurrentRow(2)
-    moved = panel.style_list.item(2).text()
+    moved = panel.style_list.item(2).data(Qt.ItemDataRole.UserRole)
     click(qtbot, panel.up_button)  # touch-friendly reordering
-    assert panel.style_list.item(1).text() == moved
+    assert panel.style_list.item(1).data(Qt.ItemDataRole.UserRole) == moved
     shot(shots, window, "10-operator")
     panel.new_pin.setText("4321")  # the PIN older versions published
     click(qtbot, panel.buttons["Save"])
@@ -308,7 +308,7 @@ def test_operator_panel_behind_pin_persists_settings(qtbot, tmp_path, server, vi
     saved = KioskConfig.load(tmp_path / "kiosk.json")
     assert saved.idle_timeout_s == 45 and saved.language == "de"
     assert saved.operator_pin == "802468" and not saved.operator_pin_generated
-    assert saved.styles and first.text() not in saved.styles
+    assert saved.styles and first.data(Qt.ItemDataRole.UserRole) not in saved.styles
     assert saved.styles[0] == moved
     click(qtbot, panel.buttons["Test camera"])
     qtbot.waitUntil(lambda: "works" in panel.status.text(), timeout=10000)
@@ -439,3 +439,70 @@ def test_background_errors_are_logged_never_dropped(qtbot, caplog):
     assert "the disk is full" in worker.getMessage() and worker.exc_info  # with its traceback
     [ui] = [r for r in caplog.records if "showing a background answer" in r.getMessage()]
     assert ui.exc_info[0] is ZeroDivisionError
+
+
+def test_the_operator_panel_is_drawn_from_kiosk_config_with_names_not_codes(qtbot, tmp_path, server, video):
+    from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLabel, QSpinBox
+
+    from booth_client.operator import GROUPS
+
+    window = make_window(qtbot, tmp_path, server_url=server.url, camera=str(video))
+    qtbot.waitUntil(lambda: bool(window.styles), timeout=20000)
+    unlock_panel(qtbot, window)
+    panel = window.operator
+    hints = {n: f.json_schema_extra["panel"] for n, f in KioskConfig.model_fields.items() if f.json_schema_extra}
+    assert list(panel.fields) == [n for g in GROUPS for n, h in hints.items() if h["group"] == g]  # in model order
+    kinds = {bool: QCheckBox, int: QSpinBox, float: QDoubleSpinBox, str: QLineEdit}
+    for name, widget in panel.fields.items():
+        field = KioskConfig.model_fields[name]
+        assert isinstance(widget, kinds.get(field.annotation, QComboBox)), name
+        labels = [w.text() for w in widget.parentWidget().findChildren(QLabel)]
+        assert field.description in labels, name  # the description is the label
+    assert [panel.language.itemText(i) for i in range(panel.language.count())] == ["English", "Deutsch"]
+    assert [panel.method.itemText(i) for i in range(panel.method.count())] == ["Instant", "Masterpiece"]
+    names = [panel.style_list.item(i).text() for i in range(panel.style_list.count())]
+    assert "The Starry Night" in names and "starry-night" not in names  # style names, not ids
+    panel.fields["show_qr"].setChecked(True)  # settings no one wrote panel code for
+    panel.fields["countdown_s"].setValue(5)
+    panel.fields["mirror_capture"].setChecked(True)
+    panel.fields["catalogue_refresh_s"].setValue(120)
+    panel.method.setCurrentText("Masterpiece")
+    click(qtbot, panel.buttons["Save"])
+    assert panel.status.text() == "Saved."
+    saved = KioskConfig.load(tmp_path / "kiosk.json")
+    assert (saved.show_qr, saved.countdown_s, saved.mirror_capture) == (True, 5, True)
+    assert saved.catalogue_refresh_s == 120 and saved.default_method == "gatys"  # the file keeps the codes
+    for edit in panel.findChildren(QLineEdit):  # 32 px text with 12 px padding: descenders are not clipped
+        assert edit.height() >= edit.fontMetrics().height() + 24, (edit.objectName(), edit.height())
+
+
+def test_the_panels_text_fields_have_an_on_screen_keyboard(qtbot, tmp_path, video):
+    window = make_window(qtbot, tmp_path, server_url=f"http://127.0.0.1:{free_port()}", camera=str(video))
+    unlock_panel(qtbot, window)
+    panel, keyboard = window.operator, window.operator.keyboard
+    click(qtbot, panel.server_url)
+    panel.server_url.clear()
+    for key in "http://localhost:8000":
+        click(qtbot, keyboard.keys[key])
+    assert panel.server_url.text() == "http://localhost:8000"
+    click(qtbot, panel.api_key)
+    panel.api_key.clear()
+    for key in ("⇧", "k", "e", "y", "_", "⇧", "a", "1", "="):
+        click(qtbot, keyboard.keys[key])
+    click(qtbot, keyboard.keys["⌫"])
+    assert panel.api_key.text() == "Key_A1"  # Shift for one letter; backspace
+    click(qtbot, panel.buttons["Save"])
+    assert panel.status.text() == "Saved."
+    saved = KioskConfig.load(tmp_path / "kiosk.json")
+    assert saved.server_url == "http://localhost:8000" and saved.api_key == "Key_A1"
+
+
+def test_the_panels_status_line_is_not_overwritten_by_the_outbox(qtbot, tmp_path, video):
+    window = make_window(qtbot, tmp_path, server_url=f"http://127.0.0.1:{free_port()}", camera=str(video))
+    unlock_panel(qtbot, window)
+    panel = window.operator
+    click(qtbot, panel.buttons["Send test e-mail"])  # no styles loaded: the status says so
+    said = panel.status.text()
+    assert said.startswith("No styles loaded")
+    qtbot.wait(1600)  # three outbox rounds (every 0.5 s here, 5 s at an event)
+    assert panel.outbox_status.text().startswith("Outbox: 0 waiting") and panel.status.text() == said
