@@ -47,6 +47,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "We cannot show the progress right now. Your painting will still arrive by e-mail.",
         "de": "Wir können den Fortschritt gerade nicht zeigen. Ihr Gemälde kommt trotzdem per E-Mail.",
     },
+    "no_styles": {
+        "en": "No styles yet: the booth keeps asking the painter.",
+        "de": "Noch keine Malstile: die Fotobox fragt weiter beim Maler nach.",
+    },
     "unavailable": {
         "en": "The booth is temporarily unavailable. Please come back in a moment.",
         "de": "Die Fotobox ist vorübergehend nicht verfügbar. Bitte versuchen Sie es gleich noch einmal.",

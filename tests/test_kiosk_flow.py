@@ -241,7 +241,7 @@ def test_a_kiosk_started_before_its_server_fills_its_gallery_on_its_own(qtbot, t
     late = ServerProcess(tmp_path / "server", cache_dir, inbox.port)  # its port is chosen, nothing listens yet
     window = make_window(qtbot, tmp_path, server_url=late.url, camera=str(video), catalogue_refresh_s=3)
     qtbot.waitUntil(lambda: window.styles_attempt >= 2, timeout=15000)  # tried, failed, tried again
-    assert window.styles == [] and window.gallery.message.text() != ""
+    assert window.styles == [] and window.gallery.message.text() == tr("no_styles", "en")
     tries, started = window.styles_attempt, time.monotonic()
     try:
         late.start()
@@ -366,3 +366,11 @@ def test_the_result_screen_gets_the_download_link_when_the_operator_wants_a_qr_c
     assert got.status_code == 200 and got.headers["content-type"] == "image/jpeg"
     click(qtbot, window.result.finish_button)
     assert window.result.qr_url is None  # nothing of this visitor stays on screen
+
+
+def test_the_no_styles_note_speaks_the_kiosks_language(qtbot, tmp_path, video):
+    window = make_window(
+        qtbot, tmp_path, server_url=f"http://127.0.0.1:{free_port()}", camera=str(video), language="de"
+    )
+    qtbot.waitUntil(lambda: window.gallery.message.text() != "", timeout=10000)
+    assert window.gallery.message.text() == tr("no_styles", "de")  # it was English in German mode
