@@ -83,3 +83,74 @@ def translated(text: str, language: str) -> str:
         if texts["en"] == text and "{" not in text:
             return texts.get(language) or text
     return text
+
+
+# The operator panel, in German: its headings, buttons, labels (the kiosk settings' descriptions) and messages,
+# by their English text (``panel_text``). The panel speaks the kiosk's language like the visitor's screens.
+PANEL_DE: dict[str, str] = {
+    "Operator": "Betrieb",
+    "Server": "Server",
+    "Camera": "Kamera",
+    "Visitors": "Besucher",
+    "Certificate": "Zertifikat",
+    "API key": "API-Schlüssel",
+    "New PIN": "Neue PIN",
+    "Test e-mail to": "Test-E-Mail an",
+    "Trust this server": "Diesem Server vertrauen",
+    "Show": "Zeigen",
+    "Hide": "Verbergen",
+    "space": "Leertaste",
+    "Test camera": "Kamera testen",
+    "Send test e-mail": "Test-E-Mail senden",
+    "Retry outbox": "Ausgang erneut senden",
+    "Save": "Speichern",
+    "Close": "Schließen",
+    "Leave kiosk": "Kiosk beenden",
+    "Saved.": "Gespeichert.",
+    "Not saved": "Nicht gespeichert",
+    "Refused by the server": "Vom Server abgelehnt",
+    "Styles (tick to show; select one and move it up or down)": (
+        "Stile (anhaken zum Zeigen; einen auswählen und nach oben oder unten schieben)"
+    ),
+    "Change the PIN: this PIN was made on first start (it is in the kiosk's log and kiosk.json). Enter a new PIN "
+    "below and save.": "Bitte die PIN ändern: Diese PIN wurde beim ersten Start erzeugt (sie steht im Protokoll des "
+    "Kiosks und in kiosk.json). Unten eine neue PIN eingeben und speichern.",
+    "Change the PIN: this PIN is a published default. Enter a new PIN below and save.": (
+        "Bitte die PIN ändern: Diese PIN ist eine veröffentlichte Voreinstellung. Unten eine neue PIN eingeben und "
+        "speichern."
+    ),
+    # the kiosk settings' descriptions (booth_client/config.py), the labels of the panel's form
+    "The style server.": "Der Stil-Server.",
+    "Reload the styles and their waits this often; after a failure sooner, with backoff.": (
+        "So oft Stile und Wartezeiten neu laden; nach einem Fehler früher, mit wachsenden Pausen."
+    ),
+    "A progress stream silent this long is dropped and reopened (server keep-alive: 15 s).": (
+        "Ein so lange stummer Fortschrittsstrom wird getrennt und neu geöffnet (Server-Keep-alive: 15 s)."
+    ),
+    "Webcam index, stream URL or video file.": "Webcam-Nummer, Stream-URL oder Videodatei.",
+    "Requested capture width.": "Gewünschte Aufnahmebreite.",
+    "Requested capture height.": "Gewünschte Aufnahmehöhe.",
+    "Show the live preview and the review like a mirror.": "Live-Bild und Vorschau spiegelverkehrt zeigen.",
+    "Mirror the portrait that is painted and mailed (text reversed).": (
+        "Das gemalte und versandte Porträt spiegeln (Schrift seitenverkehrt)."
+    ),
+    "Language of the screens and the e-mail.": "Sprache der Bildschirme und der E-Mail.",
+    "Pre-selected: instant or masterpiece.": "Vorausgewählt: Sofort oder Meisterwerk.",
+    "Back to the attract screen after this much quiet.": "Nach so langer Ruhe zurück zum Startbildschirm.",
+    "Seconds of countdown before the photo.": "Sekunden Countdown vor dem Foto.",
+    "The visitor's e-mail address leaves the result screen after this (or on Finish).": (
+        "Die E-Mail-Adresse verschwindet danach vom Ergebnisbildschirm (oder bei Fertig)."
+    ),
+    "Show a QR code on the result screen to download the painting (the e-mail stays the default).": (
+        "Einen QR-Code zum Herunterladen des Gemäldes auf dem Ergebnisbildschirm zeigen (die E-Mail bleibt "
+        "der Standard)."
+    ),
+    "Shown on screen, e.g. 'demo video instead of a webcam'.": (
+        "Auf dem Bildschirm gezeigt, z. B. 'Demo-Video statt Webcam'."
+    ),
+}
+
+
+def panel_text(text: str, language: str) -> str:
+    """An operator panel text in ``language`` (English and anything not listed: as it is)."""
+    return PANEL_DE.get(text, text) if language == "de" else text

@@ -40,10 +40,10 @@ from PySide6.QtWidgets import (
 from shared.tls import normalise_fingerprint
 
 from .config import METHODS, PUBLISHED_PINS, KioskConfig
-from .i18n import tr
+from .i18n import panel_text, tr
 from .outbox import OutboxEntry
 from .trust import url_problem
-from .widgets import PinPad, button, scrolling, title
+from .widgets import PinPad, button, scrolling, title, translate_texts
 
 PIN_TRIES = 3  # wrong PINs before the pad waits
 PIN_WAIT_S = 5  # first wait; doubles with every further wrong PIN
@@ -247,7 +247,7 @@ class OperatorScreen(QWidget):
 
     def _toggle_key(self, shown: bool) -> None:
         self.api_key.setEchoMode(QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password)
-        self.show_key.setText("Hide" if shown else "Show")
+        self.show_key.setText(self._p("Hide" if shown else "Show"))
 
     def _load(self, config: KioskConfig) -> None:
         for name, widget in self.fields.items():
@@ -256,6 +256,11 @@ class OperatorScreen(QWidget):
         self.fingerprint.setText(config.server_fingerprint)
         self.new_pin.clear()
         self._show_pin_warning()
+        translate_texts(self, config.language)  # the panel speaks the kiosk's language
+        self.panel_language = config.language  # its messages too, until it is opened again
+
+    def _p(self, text: str) -> str:
+        return panel_text(text, getattr(self, "panel_language", self.config.language))
 
     def set_styles(self, catalogue: list[tuple[str, str]], enabled: list[str]) -> None:
         """Every style the server offers, as (id, name): shown by name, ticked when enabled, in order."""
@@ -285,7 +290,8 @@ class OperatorScreen(QWidget):
             return
         made = "was made on first start (it is in the kiosk's log and kiosk.json)"
         why = made if self.config.operator_pin_generated else "is a published default"
-        self.pin_warning.setText(f"Change the PIN: this PIN {why}. Enter a new PIN below and save.")
+        self.pin_warning.setText(self._p(f"Change the PIN: this PIN {why}. Enter a new PIN below and save."))
+        self.pin_warning.setProperty("english_text", None)  # built anew each time
         self.pin_warning.show()
 
     def _save(self) -> None:
@@ -320,7 +326,7 @@ class OperatorScreen(QWidget):
         self.new_pin.clear()
         self._show_pin_warning()
         self.saved.emit(self.config)
-        self.status.setText("Saved.")
+        self.status.setText(self._p("Saved."))
 
     def show_status(self, text: str) -> None:
         self.status.setText(text)
@@ -336,7 +342,7 @@ class OperatorScreen(QWidget):
 
     def show_rejected(self, entries: list[OutboxEntry]) -> None:
         """Requests the server refused for good, with its reason (erased after the retention time)."""
-        self.rejected_title.setText(f"Refused by the server: {len(entries)}")
+        self.rejected_title.setText(f"{self._p('Refused by the server')}: {len(entries)}")
         self.rejected_list.clear()
         for entry in entries:
             when = datetime.fromtimestamp(entry.created).strftime("%Y-%m-%d %H:%M")

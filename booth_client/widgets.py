@@ -6,6 +6,7 @@ import numpy as np
 from PySide6.QtCore import QPoint, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QAbstractScrollArea,
     QCheckBox,
     QFrame,
@@ -252,3 +253,19 @@ def qr_pixmap(text: str, side: int = 240) -> QPixmap:
                 painter.fillRect(x * scale, y * scale, scale, scale, QColor("black"))
     painter.end()
     return QPixmap.fromImage(image)
+
+
+def translate_texts(root: QWidget, language: str) -> None:
+    """Every label's and button's text under ``root`` in ``language`` (i18n.panel_text), from the English it
+    was built with (kept, so the panel can change language back and forth)."""
+    from .i18n import panel_text
+
+    for widget in root.findChildren(QWidget):
+        if not isinstance(widget, QLabel | QAbstractButton) or isinstance(widget, ImageView):
+            continue
+        english, current = widget.property("english_text"), widget.text()
+        if english is None or current not in (english, panel_text(english, "de")):  # new text set since
+            english = current
+            widget.setProperty("english_text", english)
+        if english:
+            widget.setText(panel_text(english, language))

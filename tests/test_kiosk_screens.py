@@ -19,7 +19,7 @@ from booth_client.i18n import tr
 from booth_client.screens import ResultScreen
 from booth_client.widgets import ImageView, WrapCheckBox, qr_pixmap
 from tests.harness import free_port
-from tests.test_kiosk import make_window, unlock_panel
+from tests.test_kiosk import click, make_window, unlock_panel
 
 DISPLAYS = [(1280, 800), (1366, 768), (1920, 1080), (1080, 1920)]  # the last: a portrait touchscreen
 SCREENSHOTS_ENV = "PORTRAIT_SCREENSHOTS"
@@ -239,3 +239,27 @@ def test_a_lost_camera_shows_a_placeholder_never_the_last_frame(qtbot, tmp_path)
     assert screen.view.text() == tr("no_picture", "de") and not screen.take_button.isEnabled()
     grabbed = screen.grab().toImage()
     assert QColor(grabbed.pixel(640, 400)) != QColor("orange")
+
+
+def test_the_operator_panel_speaks_german(qtbot, tmp_path):
+    from booth_client.i18n import PANEL_DE
+
+    window = make_window(
+        qtbot, tmp_path, server_url=f"http://127.0.0.1:{free_port()}", camera="none.avi", language="de"
+    )
+    unlock_panel(qtbot, window)
+    panel = window.operator
+    shown = [w.text() for w in panel.findChildren(QWidget) if isinstance(w, QLabel | QAbstractButton) and w.text()]
+    english = [text for text in shown if text in PANEL_DE and PANEL_DE[text] != text]
+    assert not english, f"still in English: {english}"
+    assert panel.buttons["Save"].text() == "Speichern" and panel.pin_warning.text().startswith("Bitte die PIN")
+    assert "Sprache der Bildschirme und der E-Mail." in shown  # the settings' labels too
+    click(qtbot, panel.show_key)
+    assert panel.show_key.text() == "Verbergen"
+    panel.language.setCurrentText("English")  # the operator switches the kiosk to English
+    panel.new_pin.setText("802468")
+    click(qtbot, panel.buttons["Save"])
+    assert panel.status.text() == "Gespeichert."  # said in the language the operator was reading
+    click(qtbot, panel.buttons["Close"])
+    unlock_panel(qtbot, window)
+    assert panel.buttons["Save"].text() == "Save"  # and back in English for an English kiosk
