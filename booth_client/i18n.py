@@ -107,6 +107,8 @@ PANEL_DE: dict[str, str] = {
     "Close": "Schließen",
     "Leave kiosk": "Kiosk beenden",
     "Saved.": "Gespeichert.",
+    "SHA-256 of the server's certificate (https)": "SHA-256 des Server-Zertifikats (https)",
+    "4-8 digits; empty: keep the PIN": "4-8 Ziffern; leer: PIN bleibt",
     "Not saved": "Nicht gespeichert",
     "Refused by the server": "Vom Server abgelehnt",
     "Styles (tick to show; select one and move it up or down)": (

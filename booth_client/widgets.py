@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QScrollArea,
     QScroller,
@@ -260,6 +261,12 @@ def translate_texts(root: QWidget, language: str) -> None:
     was built with (kept, so the panel can change language back and forth)."""
     from .i18n import panel_text
 
+    for edit in root.findChildren(QLineEdit):  # the hints in empty fields
+        english = edit.property("english_placeholder")
+        if english is None:
+            english = edit.placeholderText()
+            edit.setProperty("english_placeholder", english)
+        edit.setPlaceholderText(panel_text(english, language))
     for widget in root.findChildren(QWidget):
         if not isinstance(widget, QLabel | QAbstractButton) or isinstance(widget, ImageView):
             continue

@@ -78,7 +78,9 @@ def fill_every_screen(window, language: str) -> None:
     window.progress.detail.setText(tr("arrives_anyway", language))
     window.result.detail.setText(tr("offline", language, email=LONG_ADDRESS))
     window.result.show_qr("https://booth.example.org/d/" + "x" * 43)
-    window.result.view.show_pixmap(QPixmap(256, 256))
+    painting = QPixmap(256, 256)
+    painting.fill(QColor("steelblue"))
+    window.result.view.show_pixmap(painting)
     window.gallery.message.setText(tr("unavailable", language))
 
 
@@ -254,6 +256,7 @@ def test_the_operator_panel_speaks_german(qtbot, tmp_path):
     assert not english, f"still in English: {english}"
     assert panel.buttons["Save"].text() == "Speichern" and panel.pin_warning.text().startswith("Bitte die PIN")
     assert "Sprache der Bildschirme und der E-Mail." in shown  # the settings' labels too
+    assert panel.new_pin.placeholderText() == PANEL_DE["4-8 digits; empty: keep the PIN"]
     click(qtbot, panel.show_key)
     assert panel.show_key.text() == "Verbergen"
     panel.language.setCurrentText("English")  # the operator switches the kiosk to English
