@@ -101,6 +101,13 @@ def test_a_visitor_in_a_real_window_at_1280x800(tmp_path, server, video, window_
         kiosk.wait(lambda r: r["screen"] == "gallery", 10, "the gallery")
         time.sleep(0.5)
         x.screenshot(window_shots / f"{language}-4-gallery.png")
+        middle = kiosk.report()["buttons"]["style:starry-night"]
+        x.drag((middle[0], middle[1] + 300), (middle[0], middle[1] - 100))  # a finger flicks the styles up
+        scrolled = kiosk.wait(lambda r: r["gallery_scroll"] > 0, 10, "the gallery to scroll")["gallery_scroll"]
+        x.drag((middle[0], middle[1]), (middle[0], middle[1] + 700))  # and back down to the top
+        kiosk.wait(lambda r: r["gallery_scroll"] == 0, 10, "the gallery back at the top")
+        assert kiosk.report()["screen"] == "gallery", "a drag is not a tap on a style"
+        time.sleep(0.5)
         kiosk.tap("style:starry-night")
         kiosk.wait(lambda r: r["screen"] == "email", 10, "the e-mail screen")
         for char in "ada@example.org":
@@ -122,6 +129,25 @@ def test_a_visitor_in_a_real_window_at_1280x800(tmp_path, server, video, window_
         assert first["display"] == [1280, 800]
         assert first["window"] == [0, 0, 1280, 800], "full screen, nothing outside it"
         assert first["minimum"][0] <= 1280 and first["minimum"][1] <= 800, first["minimum"]
+        print(f"{language}: the gallery scrolled {scrolled} px under an xdotool drag")
+    finally:
+        kiosk.stop()
+        x.stop()
+
+
+def test_no_camera_in_a_real_window_says_so_in_german(tmp_path, server, window_shots):
+    x = Xvfb(1280, 800).start()
+    kiosk = KioskInX(x, tmp_path, server_url=server.url, camera=str(tmp_path / "unplugged.avi"), language="de")
+    try:
+        kiosk.wait(lambda r: r["styles"] > 0 and r["state"] == "attract", 60, "the attract screen")
+        time.sleep(0.5)
+        x.screenshot(window_shots / "de-8-attract-no-camera.png")
+        kiosk.tap("start")
+        kiosk.wait(lambda r: r["screen"] == "live", 10, "the live screen")
+        time.sleep(0.5)
+        image = np.asarray(x.screenshot(window_shots / "de-9-live-no-camera.png"))
+        assert kiosk.report()["buttons"]["take"][2] == 0, "Foto aufnehmen is disabled without a camera"
+        assert image[200:600, 300:980].std() < 40, "no camera picture (nor an old one): a calm placeholder"
     finally:
         kiosk.stop()
         x.stop()
