@@ -32,6 +32,14 @@ def starry_night() -> Image.Image:
 
 
 @pytest.fixture(scope="session")
+def video(tmp_path_factory) -> Path:
+    """The kiosk's camera in tests: the demo video of a real portrait, opened like a webcam."""
+    from booth_client.demo import make_demo_video
+
+    return make_demo_video(tmp_path_factory.mktemp("camera") / "webcam.avi")
+
+
+@pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
 

@@ -10,8 +10,18 @@ import httpx
 from portrait_booth import loopback
 from portrait_booth.loopback import API_KEY, Inbox, free_port
 
-__all__ = ["API_KEY", "Inbox", "ServerProcess", "free_port", "job_status", "one_place_server", "wait_for_state"]
+__all__ = [
+    "API_KEY",
+    "DEMO_PHOTO",
+    "Inbox",
+    "ServerProcess",
+    "free_port",
+    "job_status",
+    "one_place_server",
+    "wait_for_state",
+]
 
+DEMO_PHOTO = (Path(__file__).parent.parent / "booth_client" / "assets" / "demo_portrait.jpg").read_bytes()
 QUICK = {  # small paintings and fast mail retries keep the tests quick
     "mail_retry_base_seconds": 0.3,
     "mail_retry_max_seconds": 1,

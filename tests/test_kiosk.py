@@ -24,12 +24,11 @@ from PySide6.QtWidgets import QLineEdit
 
 from booth_client.app import BoothWindow
 from booth_client.config import KioskConfig
-from booth_client.demo import make_demo_video
 from booth_client.i18n import tr
 from booth_client.outbox import RequestOutbox
 from booth_client.tasks import UiBridge
 from shared.protocol import JobCreated, JobRequest
-from tests.harness import API_KEY, Inbox, ServerProcess, free_port
+from tests.harness import API_KEY, DEMO_PHOTO, Inbox, ServerProcess, free_port
 
 SCREENSHOTS_ENV = "PORTRAIT_SCREENSHOTS"
 RETENTION_HOURS = 6  # the server's, unlike the kiosk's fallback of 24: the consent text must say 6
@@ -41,11 +40,6 @@ def server(tmp_path_factory, cache_dir, inbox):
     proc = ServerProcess(tmp_path_factory.mktemp("data"), cache_dir, inbox.port, retention_hours=RETENTION_HOURS)
     yield proc.start()
     proc.stop()
-
-
-@pytest.fixture(scope="module")
-def video(tmp_path_factory) -> Path:
-    return make_demo_video(tmp_path_factory.mktemp("camera") / "webcam.avi")
 
 
 @pytest.fixture(scope="module")
@@ -376,7 +370,7 @@ def test_outbox_is_erased_after_the_servers_retention_and_refusals_are_shown(qtb
     assert first.retention_hours == RETENTION_HOURS  # learnt from the server, kept for offline starts
     first.close()
     outbox = RequestOutbox(tmp_path / "outbox")
-    photo = (Path(__file__).parent.parent / "booth_client" / "assets" / "demo_portrait.jpg").read_bytes()
+    photo = DEMO_PHOTO
     ok = JobRequest(style="palette-04", method="fast", email="old@example.org", consent=True)
     old = outbox.add(photo, ok, "old-key")
     age(old.folder, RETENTION_HOURS + 1)
@@ -402,7 +396,7 @@ def test_outbox_is_erased_after_the_servers_retention_and_refusals_are_shown(qtb
 def test_a_silent_progress_stream_is_dropped_and_followed_again(qtbot, tmp_path, server, video):
     window = make_window(qtbot, tmp_path, server_url=server.url, camera=str(video), events_read_timeout_s=1.0)
     qtbot.waitUntil(lambda: bool(window.styles), timeout=20000)
-    photo = (Path(__file__).parent.parent / "booth_client" / "assets" / "demo_portrait.jpg").read_bytes()
+    photo = DEMO_PHOTO
     with server.client() as client:
         response = client.post(
             "/v1/jobs",

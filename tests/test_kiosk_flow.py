@@ -10,7 +10,6 @@ import threading
 import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import cv2
 import httpx
@@ -18,17 +17,11 @@ import numpy as np
 import pytest
 
 from booth_client.app import BoothWindow
-from booth_client.demo import make_demo_video
 from booth_client.flow import ANY, STATES, TOUCHES, TRANSITIONS, Flow
 from booth_client.i18n import tr
 from shared.protocol import JobCreated, JobRequest, JobStatus
-from tests.harness import ServerProcess, free_port
+from tests.harness import DEMO_PHOTO, ServerProcess, free_port
 from tests.test_kiosk import click, make_window
-
-
-@pytest.fixture(scope="module")
-def video(tmp_path_factory) -> Path:
-    return make_demo_video(tmp_path_factory.mktemp("camera") / "webcam.avi", seconds=1.0)
 
 
 @pytest.fixture
@@ -264,7 +257,7 @@ def test_the_visitors_address_leaves_the_result_screen_after_a_while_and_on_fini
     window = make_window(
         qtbot, tmp_path, server_url=f"http://127.0.0.1:{free_port()}", camera=str(video), address_shown_s=1
     )
-    photo = (Path(__file__).parent.parent / "booth_client" / "assets" / "demo_portrait.jpg").read_bytes()
+    photo = DEMO_PHOTO
     request = JobRequest(style="palette-04", email="ada@example.org", consent=True)
     window.last_request = (request, "key")
     window.flow.start("result", None, photo)  # the painting is here, sent to ada@example.org
@@ -293,7 +286,7 @@ def test_the_wait_counts_down_from_the_servers_estimate_and_instant_moves(qtbot,
     window = make_window(qtbot, tmp_path, server_url=held_server.url, camera=str(video))
     qtbot.waitUntil(lambda: bool(window.styles), timeout=20000)
     assert window.eta.get("fast", 0) > 0  # the catalogue answer carries the server's current estimates
-    photo = (Path(__file__).parent.parent / "booth_client" / "assets" / "demo_portrait.jpg").read_bytes()
+    photo = DEMO_PHOTO
     hold = held_server.data_dir / "hold"
     hold.touch()  # the Instant painting is slow today: no event arrives while this file exists
     try:
@@ -348,7 +341,7 @@ def test_the_result_screen_gets_the_download_link_when_the_operator_wants_a_qr_c
 ):
     window = make_window(qtbot, tmp_path, server_url=public_server.url, camera="none", show_qr=show_qr)
     qtbot.waitUntil(lambda: bool(window.styles), timeout=20000)
-    photo = (Path(__file__).parent.parent / "booth_client" / "assets" / "demo_portrait.jpg").read_bytes()
+    photo = DEMO_PHOTO
     with public_server.client() as client:
         response = client.post(
             "/v1/jobs", files={"portrait": ("me.jpg", photo, "image/jpeg")}, data={"style": "palette-04"}

@@ -5,15 +5,11 @@ a job that runs for seconds without a single event."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from shared.protocol import JobCreated
-from tests.harness import ServerProcess
+from tests.harness import DEMO_PHOTO, ServerProcess
 from tests.test_kiosk import make_window
-
-PHOTO = (Path(__file__).parent.parent / "booth_client" / "assets" / "demo_portrait.jpg").read_bytes()
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +29,11 @@ def test_keep_alive_comments_keep_a_quiet_progress_stream_open(qtbot, tmp_path, 
         with quiet_server.client() as client:
             response = client.post(
                 "/v1/jobs",
-                files={"portrait": ("me.jpg", PHOTO, "image/jpeg")},
+                files={"portrait": ("me.jpg", DEMO_PHOTO, "image/jpeg")},
                 data={"style": "palette-04", "method": "fast"},
             )
         job = JobCreated.model_validate(response.json())
-        window.photo_jpeg = PHOTO
+        window.photo_jpeg = DEMO_PHOTO
         window.flow.start("progress", job)  # the kiosk follows the job, as after a visitor's send
         qtbot.wait(5000)  # more than three read timeouts of silence, but for the keep-alive comments
         assert window.current() == "progress" and window.event_reconnects == 0

@@ -4,20 +4,16 @@ Nothing leaves the kiosk for a server it does not trust; visitors' requests wait
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from booth_client.api import UntrustedServer
 from booth_client.config import KioskConfig
-from booth_client.demo import make_demo_video
 from shared.protocol import JobRequest
 from shared.tls import pem_fingerprint
 from style_server.service.tls import make_self_signed
-from tests.harness import ServerProcess
+from tests.harness import DEMO_PHOTO, ServerProcess
 from tests.test_kiosk import click, make_window, take_photo, type_address, unlock_panel
 
-PHOTO = (Path(__file__).parent.parent / "booth_client" / "assets" / "demo_portrait.jpg").read_bytes()
 WRONG = ":".join(["AB"] * 32)
 
 
@@ -26,11 +22,6 @@ def tls_server(tmp_path_factory, cache_dir, inbox):
     proc = ServerProcess(tmp_path_factory.mktemp("tls-data"), cache_dir, inbox.port, tls=True)
     yield proc.start()
     proc.stop()
-
-
-@pytest.fixture(scope="module")
-def video(tmp_path_factory) -> Path:
-    return make_demo_video(tmp_path_factory.mktemp("camera") / "webcam.avi")
 
 
 def jobs_on(server: ServerProcess) -> list[str]:
@@ -109,7 +100,7 @@ def test_a_different_certificate_fails_the_handshake_before_anything_is_sent(qtb
     qtbot.waitUntil(lambda: "REFUSING TO SEND" in window.operator.connection.text(), timeout=20000)
     request = JobRequest(style="palette-04", email="nobody@example.org", consent=True)
     with pytest.raises(UntrustedServer):
-        window.api.submit(PHOTO, request, "impostor-key")
+        window.api.submit(DEMO_PHOTO, request, "impostor-key")
     assert jobs_on(tls_server) == before  # the handshake failed: the request never reached the server
 
 

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 
 from booth_client.config import KioskConfig
-from booth_client.demo import make_demo_video
 from tests.harness import API_KEY
 from tests.xvfb import MISSING, SKIP_REASON, Xvfb
 
@@ -75,11 +74,6 @@ class KioskInX:
 @pytest.fixture(scope="module")
 def window_shots(tmp_path_factory) -> Path:
     return Path(os.environ.get(SHOTS_ENV) or tmp_path_factory.mktemp("window-screenshots"))
-
-
-@pytest.fixture(scope="module")
-def video(tmp_path_factory) -> Path:
-    return make_demo_video(tmp_path_factory.mktemp("camera") / "webcam.avi")
 
 
 @pytest.mark.parametrize("language", ["en", "de"])
