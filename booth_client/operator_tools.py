@@ -1,0 +1,77 @@
+"""What the operator reaches from the kiosk: the hidden corner that opens the panel, and the panel's tests of
+the camera and of the e-mail path."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from pydantic import ValidationError
+
+from shared.protocol import JobRequest
+
+from .camera import open_capture
+from .demo import PORTRAIT
+
+CORNER_TAPS = 5  # taps on the attract screen's top-left corner that open the panel
+CORNER_WINDOW_S = 3.0  # ... all within this many seconds, so a visitor does not open it by chance
+
+
+class CornerTaps:
+    """Counts the corner taps of the last few seconds."""
+
+    def __init__(self) -> None:
+        self._taps: list[float] = []
+
+    def tap(self) -> bool:
+        """True when this tap completes the gesture (which then starts over)."""
+        now = time.monotonic()
+        self._taps = [t for t in self._taps if now - t < CORNER_WINDOW_S] + [now]
+        if len(self._taps) < CORNER_TAPS:
+            return False
+        self._taps = []
+        return True
+
+
+def probe_camera(source: str) -> str:
+    """Open the camera on its own (not the kiosk's) and say what it gives (runs on a worker thread)."""
+    capture = open_capture(source, 640, 480)
+    if capture is None:
+        return f"Camera {source!r}: not found"
+    ok, frame = capture.read()
+    capture.release()
+    if not ok:
+        return f"Camera {source!r}: opens but gives no picture"
+    return f"Camera {source!r}: works, {frame.shape[1]}x{frame.shape[0]}"
+
+
+class OperatorTools:
+    """Mixed into ``BoothWindow``: answers the operator panel's test buttons on its status line."""
+
+    def _test_camera(self, source: str) -> None:
+        self.bridge.run(
+            lambda: probe_camera(source),
+            self.operator.show_status,
+            lambda exc: self.operator.show_status(f"Camera {source!r}: test failed ({exc})"),
+            what="testing the camera",
+        )
+
+    def _test_email(self, address: str) -> None:
+        """A real job (the demo portrait, the first style) to ``address``: the whole path to a mailbox."""
+        if not self.styles:
+            self.operator.show_status("No styles loaded: check the server URL and key.")
+            return
+        try:
+            request = JobRequest(
+                style=self.styles[0].id, method="fast", email=address, consent=True, language=self.config.language
+            )
+        except ValidationError:
+            self.operator.show_status("That is not a valid e-mail address.")
+            return
+        photo = PORTRAIT.read_bytes()
+        self.bridge.run(
+            lambda: self._server().submit(photo, request, str(uuid.uuid4())),
+            lambda job: self.operator.show_status(f"Test job {job.id} sent; the mail is on its way."),
+            lambda exc: self.operator.show_status(f"Test failed: {exc}"),
+            what="sending a test e-mail",
+        )

@@ -1,0 +1,174 @@
+"""Ordering a painting: sending the visitor's request (or keeping it in the outbox), following the job's events
+until the painting is ready, and estimating the wait shown meanwhile."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from dataclasses import dataclass
+
+from shared.protocol import JobCreated, JobEvent, JobRequest, JobStatus
+
+from .api import RequestRejected, ServerUnavailable
+from .i18n import tr
+from .widgets import bytes_to_pixmap
+
+RECONNECT_BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0)  # seconds between attempts to follow a job's progress again
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WaitEstimate:
+    """Progress and time left, between the server's events too: interpolated along its estimate, so an Instant
+    painting moves instead of jumping from 0 % to done."""
+
+    started: float
+    until: float
+    server: float = 0.0  # the server's last progress
+    shown: float = 0.0
+    position: int | None = None  # in the server's queue
+
+    @classmethod
+    def starting(cls, wait_s: float) -> WaitEstimate:
+        now = time.monotonic()
+        return cls(now, now + wait_s)
+
+    def update(self, status: JobStatus) -> None:
+        if status.eta_seconds:  # what is left, as the server sees it now
+            self.until = time.monotonic() + status.eta_seconds
+        self.server, self.position = status.progress, status.position
+
+    def now(self) -> tuple[float, int | None, float | None]:
+        """(progress, queue position, seconds left or None when unknown); the progress never goes backwards."""
+        total, left = self.until - self.started, self.until - time.monotonic()
+        guessed = min(0.95, 1 - left / total) if total > 0 else 0.0
+        self.shown = max(self.shown, self.server, guessed)
+        return self.shown, self.position, max(0.0, left) if total > 0 else None
+
+
+class Ordering:
+    """Mixed into ``BoothWindow``: the work behind its sending, progress and outbox; the flow's states call it."""
+
+    job: JobCreated | None  # the job followed; anything else ends its watcher
+    event_reconnects: int
+
+    # -- sending ----------------------------------------------------------------------------------------
+
+    def _submit(self, photo: bytes, request: JobRequest, key: str) -> None:
+        self.bridge.run(
+            lambda: self._server().submit(photo, request, key),
+            lambda job: self.flow.fire("accepted", job),
+            lambda exc: self._submit_failed(exc, photo, request, key),
+            what="sending the portrait",
+        )
+
+    def _submit_failed(self, exc: Exception, photo: bytes, request: JobRequest, key: str) -> None:
+        if isinstance(exc, RequestRejected):
+            self.email.message.setText(tr("failed", self.config.language, error=str(exc)))
+            self.flow.fire("refused")
+            return
+        self._untrusted(exc)
+        # offline, busy, not trusted or anything unexpected: keep it, send it when the server can take it
+        self.outbox.add(photo, request, key)
+        self.flow.fire("kept", photo, request)
+
+    # -- the outbox -------------------------------------------------------------------------------------
+
+    def flush_outbox(self) -> None:
+        if self._flushing:
+            return
+        if self.api is None and self.trust.retry and not self._checking_trust:
+            self._connect()  # e.g. the server could not be reached to check its certificate: try again
+            return
+        self._flushing = True
+        self.bridge.run(self._send_outbox, self._outbox_done, self._outbox_failed, what="sending the outbox")
+
+    def _send_outbox(self) -> tuple[int, list]:
+        """Worker thread: send what waits, oldest first, until the server stops answering."""
+        self.outbox.purge(self.retention_hours)  # personal data: never kept longer than the server would
+        api = self.api
+        for entry in self.outbox.pending() if api is not None else []:
+            try:
+                api.submit(entry.portrait, entry.request, entry.idempotency_key)
+            except ServerUnavailable:
+                break
+            except RequestRejected as exc:
+                log.warning("the server refused an outbox entry for good: %s", exc)
+                self.outbox.set_aside(entry, str(exc))
+                continue
+            self.outbox.remove(entry)
+        return len(self.outbox.pending()), self.outbox.rejected()
+
+    def _outbox_done(self, counts: tuple[int, list]) -> None:
+        self._flushing = False
+        remaining, rejected = counts
+        waiting = "" if self.api is not None else " (not sending: see the connection note above)"
+        self.operator.show_outbox(f"Outbox: {remaining} waiting{waiting}")
+        self.operator.show_rejected(rejected)
+
+    def _outbox_failed(self, exc: Exception) -> None:
+        self._flushing = False
+        self._untrusted(exc)
+        self.operator.show_outbox(f"Outbox: not sent ({exc})")
+
+    # -- following the job ------------------------------------------------------------------------------
+
+    def _follow(self, job: JobCreated) -> None:
+        """Show the wait at once (the server's estimates), then follow the job's events on a worker thread."""
+        self.job = job
+        self._wait = WaitEstimate.starting(job.status.eta_seconds or self.eta.get(job.status.method) or 0.0)
+        self._status_arrived(job.status)
+        self.wait_timer.start()
+        self.bridge.run(lambda: self._watch(job), lambda _: None, lambda exc: self._lost_track(job), what="following")
+
+    def _status_arrived(self, status: JobStatus) -> None:
+        self._wait.update(status)
+        self._show_wait()
+
+    def _show_wait(self) -> None:
+        self.progress.update_status(*self._wait.now())
+
+    def _watch(self, job: JobCreated) -> None:
+        """Worker thread: follow the job's events until it ends. A stream that breaks, or stays silent past
+        the read timeout (a half-open connection), is opened again with growing pauses."""
+        attempt = 0
+        while self.job is job:
+            try:
+                for event in self._server().events(job):
+                    attempt = 0
+                    self.bridge.call.emit(lambda e=event: self._on_event(job, e))
+                    if event.type in ("done", "failed", "cancelled"):
+                        return
+            except (ServerUnavailable, RequestRejected) as exc:
+                self.event_reconnects += 1
+                log.warning("progress of job %s: %s; following it again", job.id, exc)
+                self.bridge.call.emit(lambda: self._lost_track(job))
+            time.sleep(RECONNECT_BACKOFF[min(attempt, len(RECONNECT_BACKOFF) - 1)])
+            attempt += 1
+
+    def _lost_track(self, job: JobCreated) -> None:
+        """The stream broke, or following failed unexpectedly (logged): the painting still comes by e-mail."""
+        if self.job is job:
+            self.progress.detail.setText(tr("arrives_anyway", self.config.language))
+
+    def _on_event(self, job: JobCreated, event: JobEvent) -> None:
+        if self.job is not job:  # a late event of a job the kiosk no longer follows
+            return
+        self.progress.detail.setText(tr("can_leave", self.config.language))
+        if event.preview_jpeg_base64:
+            self.progress.preview.show_pixmap(bytes_to_pixmap(base64.b64decode(event.preview_jpeg_base64)))
+        self._status_arrived(event.status)
+        if event.type == "done":
+            self._fetch_result(job, event.status.download_url)
+        elif event.type in ("failed", "cancelled"):
+            self.flow.fire("failed", job, None, event.status.error or event.type)
+
+    def _fetch_result(self, job: JobCreated, download_url: str | None) -> None:
+        """The painting is ready: fetch it for the result screen (which does without it if it cannot)."""
+        self.bridge.run(
+            lambda: self._server().result(job),
+            lambda data: self.flow.fire("done", job, data, "", download_url),
+            lambda exc: self.flow.fire("done", job, None, "", download_url),
+            what="fetching the painting",
+        )
