@@ -9,6 +9,7 @@ import httpx
 
 from portrait_booth import loopback
 from portrait_booth.loopback import API_KEY, Inbox, free_port
+from shared.protocol import JobCreated
 
 __all__ = [
     "API_KEY",
@@ -18,6 +19,7 @@ __all__ = [
     "free_port",
     "job_status",
     "one_place_server",
+    "post_demo_job",
     "wait_for_state",
 ]
 
@@ -44,6 +46,16 @@ def one_place_server(data_dir: Path, cache_dir: Path, **settings) -> ServerProce
     runs, every other job gets 503."""
     quick = {"queue_max": 1, "gatys_iterations": 400, "gatys_size": 128}
     return ServerProcess(data_dir, cache_dir, free_port(), **{**quick, **settings}).start()
+
+
+def post_demo_job(server: loopback.ServerProcess, style: str = "palette-04") -> JobCreated:
+    """A fast job with the demo photo, posted straight to the server (as a kiosk's send would)."""
+    with server.client() as client:
+        response = client.post(
+            "/v1/jobs", files={"portrait": ("me.jpg", DEMO_PHOTO, "image/jpeg")}, data={"style": style}
+        )
+    response.raise_for_status()
+    return JobCreated.model_validate(response.json())
 
 
 def job_status(client: httpx.Client, job: dict) -> dict:

@@ -27,8 +27,8 @@ from booth_client.config import KioskConfig
 from booth_client.i18n import tr
 from booth_client.outbox import RequestOutbox
 from booth_client.tasks import UiBridge
-from shared.protocol import JobCreated, JobRequest
-from tests.harness import API_KEY, DEMO_PHOTO, Inbox, ServerProcess, free_port
+from shared.protocol import JobRequest
+from tests.harness import API_KEY, DEMO_PHOTO, Inbox, ServerProcess, free_port, post_demo_job
 
 SCREENSHOTS_ENV = "PORTRAIT_SCREENSHOTS"
 RETENTION_HOURS = 6  # the server's, unlike the kiosk's fallback of 24: the consent text must say 6
@@ -397,13 +397,7 @@ def test_a_silent_progress_stream_is_dropped_and_followed_again(qtbot, tmp_path,
     window = make_window(qtbot, tmp_path, server_url=server.url, camera=str(video), events_read_timeout_s=1.0)
     qtbot.waitUntil(lambda: bool(window.styles), timeout=20000)
     photo = DEMO_PHOTO
-    with server.client() as client:
-        response = client.post(
-            "/v1/jobs",
-            files={"portrait": ("me.jpg", photo, "image/jpeg")},
-            data={"style": "palette-04", "method": "fast"},
-        )
-    job = JobCreated.model_validate(response.json())
+    job = post_demo_job(server)
     server.proc.send_signal(signal.SIGSTOP)  # the server goes silent without closing anything: a half-open line
     try:
         window.photo_jpeg = photo

@@ -20,7 +20,7 @@ from booth_client.app import BoothWindow
 from booth_client.flow import ANY, STATES, TOUCHES, TRANSITIONS, Flow
 from booth_client.i18n import tr
 from shared.protocol import JobCreated, JobRequest, JobStatus
-from tests.harness import DEMO_PHOTO, ServerProcess, free_port
+from tests.harness import DEMO_PHOTO, ServerProcess, free_port, post_demo_job
 from tests.test_kiosk import click, make_window
 
 
@@ -290,11 +290,7 @@ def test_the_wait_counts_down_from_the_servers_estimate_and_instant_moves(qtbot,
     hold = held_server.data_dir / "hold"
     hold.touch()  # the Instant painting is slow today: no event arrives while this file exists
     try:
-        with held_server.client() as client:
-            response = client.post(
-                "/v1/jobs", files={"portrait": ("me.jpg", photo, "image/jpeg")}, data={"style": "palette-04"}
-            )
-        job = JobCreated.model_validate(response.json())
+        job = post_demo_job(held_server)
         window.photo_jpeg = photo
         window.flow.start("progress", job)  # the kiosk follows the job, as after a visitor's send
         shown = []
@@ -342,12 +338,8 @@ def test_the_result_screen_gets_the_download_link_when_the_operator_wants_a_qr_c
     window = make_window(qtbot, tmp_path, server_url=public_server.url, camera="none", show_qr=show_qr)
     qtbot.waitUntil(lambda: bool(window.styles), timeout=20000)
     photo = DEMO_PHOTO
-    with public_server.client() as client:
-        response = client.post(
-            "/v1/jobs", files={"portrait": ("me.jpg", photo, "image/jpeg")}, data={"style": "palette-04"}
-        )
     window.photo_jpeg = photo
-    window.flow.start("progress", JobCreated.model_validate(response.json()))
+    window.flow.start("progress", post_demo_job(public_server))
     qtbot.waitUntil(lambda: window.flow.state == "result", timeout=30000)
     if not show_qr:
         assert window.result.qr_url is None  # off by default: the e-mail is the way

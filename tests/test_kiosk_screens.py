@@ -168,19 +168,26 @@ def test_a_finger_drag_scrolls_the_gallery_to_its_last_style(qtbot, tmp_path, se
     print(f"gallery: {len(window.styles)} styles, scrolled to {bar.value()} of {bar.maximum()} px by dragging")
 
 
-def test_results_are_shown_at_most_one_to_one(qtbot):
-    screen = ResultScreen("en")
+def on_screen(qtbot, screen: QWidget) -> QWidget:
+    """A lone screen, shown at 1280x800."""
     qtbot.addWidget(screen)
     screen.resize(1280, 800)
     screen.show()
-    small = QImage(200, 150, QImage.Format.Format_RGB32)
-    small.fill(QColor("red"))
-    screen.view.show_pixmap(QPixmap.fromImage(small))
+    return screen
+
+
+def solid(width: int, height: int, colour: str) -> QPixmap:
+    image = QImage(width, height, QImage.Format.Format_RGB32)
+    image.fill(QColor(colour))
+    return QPixmap.fromImage(image)
+
+
+def test_results_are_shown_at_most_one_to_one(qtbot):
+    screen = on_screen(qtbot, ResultScreen("en"))
+    screen.view.show_pixmap(solid(200, 150, "red"))
     qtbot.wait(50)
     assert screen.view.pixmap().size().toTuple() == (200, 150), "never blown up"
-    big = QImage(4000, 3000, QImage.Format.Format_RGB32)
-    big.fill(QColor("blue"))
-    screen.view.show_pixmap(QPixmap.fromImage(big))
+    screen.view.show_pixmap(solid(4000, 3000, "blue"))
     qtbot.wait(50)
     shown = screen.view.pixmap().size()
     assert shown.width() <= screen.view.width() and shown.height() <= screen.view.height()
@@ -213,10 +220,7 @@ def decode_qr(pixmap: QPixmap) -> str:
 def test_the_qr_code_on_the_result_screen_reads_back_as_the_download_link(qtbot):
     url = "https://booth.example.org/v1/downloads/Zq3xv8Jb0l2mX1s5VbRkQwYz7uTn4aPe"
     assert decode_qr(qr_pixmap(url)) == url
-    screen = ResultScreen("de")
-    qtbot.addWidget(screen)
-    screen.resize(1280, 800)
-    screen.show()
+    screen = on_screen(qtbot, ResultScreen("de"))
     assert not screen.qr.isVisible()  # no link, no code
     screen.show_qr(url)
     qtbot.wait(50)
@@ -229,13 +233,8 @@ def test_the_qr_code_on_the_result_screen_reads_back_as_the_download_link(qtbot)
 def test_a_lost_camera_shows_a_placeholder_never_the_last_frame(qtbot, tmp_path):
     from booth_client.screens import LiveScreen
 
-    screen = LiveScreen("de")
-    qtbot.addWidget(screen)
-    screen.resize(1280, 800)
-    screen.show()
-    face = QImage(640, 480, QImage.Format.Format_RGB32)
-    face.fill(QColor("orange"))
-    screen.view.show_pixmap(QPixmap.fromImage(face))
+    screen = on_screen(qtbot, LiveScreen("de"))
+    screen.view.show_pixmap(solid(640, 480, "orange"))
     screen.set_camera_available(False)
     assert not screen.view.has_picture and screen.view.pixmap().isNull()
     assert screen.view.text() == tr("no_picture", "de") and not screen.take_button.isEnabled()

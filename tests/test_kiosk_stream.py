@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.protocol import JobCreated
-from tests.harness import DEMO_PHOTO, ServerProcess
+from tests.harness import DEMO_PHOTO, ServerProcess, post_demo_job
 from tests.test_kiosk import make_window
 
 
@@ -26,13 +25,7 @@ def test_keep_alive_comments_keep_a_quiet_progress_stream_open(qtbot, tmp_path, 
     hold = quiet_server.data_dir / "hold"
     hold.touch()  # the painting takes its time: no event at all while this file exists
     try:
-        with quiet_server.client() as client:
-            response = client.post(
-                "/v1/jobs",
-                files={"portrait": ("me.jpg", DEMO_PHOTO, "image/jpeg")},
-                data={"style": "palette-04", "method": "fast"},
-            )
-        job = JobCreated.model_validate(response.json())
+        job = post_demo_job(quiet_server)
         window.photo_jpeg = DEMO_PHOTO
         window.flow.start("progress", job)  # the kiosk follows the job, as after a visitor's send
         qtbot.wait(5000)  # more than three read timeouts of silence, but for the keep-alive comments

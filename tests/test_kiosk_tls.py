@@ -12,7 +12,7 @@ from shared.protocol import JobRequest
 from shared.tls import pem_fingerprint
 from style_server.service.tls import make_self_signed
 from tests.harness import DEMO_PHOTO, ServerProcess
-from tests.test_kiosk import click, make_window, take_photo, type_address, unlock_panel
+from tests.test_kiosk import click, make_window, send_portrait, unlock_panel
 
 WRONG = ":".join(["AB"] * 32)
 
@@ -27,15 +27,6 @@ def tls_server(tmp_path_factory, cache_dir, inbox):
 def jobs_on(server: ServerProcess) -> list[str]:
     folder = server.data_dir / "jobs"
     return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
-
-
-def send(qtbot, window, style: str, address: str) -> None:
-    take_photo(qtbot, window)
-    click(qtbot, window.review.keep_button)
-    click(qtbot, window.gallery.style_buttons[style])
-    type_address(qtbot, window, address)
-    click(qtbot, window.email.consent)
-    click(qtbot, window.email.send_button)
 
 
 def test_first_contact_shows_the_fingerprint_and_sends_only_once_trusted(qtbot, tmp_path, tls_server, inbox, video):
@@ -56,7 +47,7 @@ def test_first_contact_shows_the_fingerprint_and_sends_only_once_trusted(qtbot, 
     click(qtbot, panel.buttons["Close"])
 
     mails = len(inbox.messages())
-    send(qtbot, window, "palette-04", "tls@example.org")
+    send_portrait(qtbot, window, "palette-04", "tls@example.org")
     qtbot.waitUntil(lambda: window.current() == "result", timeout=60000)  # progress events over https too
     assert "tls@example.org" in window.result.detail.text() and "busy" not in window.result.detail.text()
     assert inbox.wait_for(mails + 1)[-1]["To"] == "tls@example.org"
@@ -82,7 +73,7 @@ def test_a_wrong_fingerprint_refuses_to_send_and_keeps_the_portrait(qtbot, tmp_p
     assert tls_server.fingerprint in window.operator.connection.text()  # says what it saw, and what it wanted
     assert window.api is None and window.operator.trust_button.isHidden()
     qtbot.waitUntil(lambda: bool(window.styles), timeout=10000)  # the visitor still has the cached gallery
-    send(qtbot, window, "palette-04", "kept@example.org")
+    send_portrait(qtbot, window, "palette-04", "kept@example.org")
     qtbot.waitUntil(lambda: window.current() == "result", timeout=20000)
     assert "kept@example.org" in window.result.detail.text() and "busy" in window.result.detail.text()
     qtbot.wait(1500)  # three outbox rounds
