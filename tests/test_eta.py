@@ -9,7 +9,7 @@ import time
 import pytest
 from PIL import Image
 
-from tests.harness import ServerProcess, wait_for_state
+from tests.harness import ServerProcess, job_status, wait_for_state
 from tests.test_server import post_job
 from tests.test_server_hardening import hold_fast_job
 
@@ -52,7 +52,7 @@ def test_a_new_job_waits_for_the_queue_ahead(tmp_path, cache_dir, inbox, photo):
             running = hold_fast_job(server, client, hold, photo)  # painting now, held
             time.sleep(1.2)  # longer than the first guess of a fast job: what runs counts as nearly done
             queued = [post_job(client, photo, style="palette-06").json() for _ in range(2)]
-            waits = [client.get(f"/v1/jobs/{j['id']}", headers={"X-Job-Token": j["token"]}).json() for j in queued]
+            waits = [job_status(client, j) for j in queued]
             busy = catalogue_eta(client)["fast"]
             hold.unlink()
             for job in [running, *queued]:

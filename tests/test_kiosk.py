@@ -27,7 +27,7 @@ from booth_client.config import KioskConfig
 from booth_client.i18n import tr
 from booth_client.outbox import RequestOutbox
 from booth_client.tasks import UiBridge
-from shared.protocol import JobRequest
+from shared.protocol import JobCreated, JobRequest
 from tests.harness import API_KEY, DEMO_PHOTO, Inbox, ServerProcess, free_port, post_demo_job
 
 SCREENSHOTS_ENV = "PORTRAIT_SCREENSHOTS"
@@ -85,6 +85,12 @@ def make_window(qtbot, tmp_path, **overrides) -> BoothWindow:
     window.resize(1280, 800)
     window.show()
     return window
+
+
+def follow(window: BoothWindow, job: JobCreated) -> None:
+    """The kiosk follows a job posted straight to the server, as after a visitor's send."""
+    window.photo_jpeg = DEMO_PHOTO
+    window.flow.start("progress", job)
 
 
 def shot(folder: Path, window: BoothWindow, name: str) -> None:
@@ -370,13 +376,12 @@ def test_outbox_is_erased_after_the_servers_retention_and_refusals_are_shown(qtb
     assert first.retention_hours == RETENTION_HOURS  # learnt from the server, kept for offline starts
     first.close()
     outbox = RequestOutbox(tmp_path / "outbox")
-    photo = DEMO_PHOTO
     ok = JobRequest(style="palette-04", method="fast", email="old@example.org", consent=True)
-    old = outbox.add(photo, ok, "old-key")
+    old = outbox.add(DEMO_PHOTO, ok, "old-key")
     age(old.folder, RETENTION_HOURS + 1)
     refused = JobRequest(style="no-such-style", method="fast", email="ref@example.org", consent=True)
-    outbox.add(photo, refused, "refused-key")
-    old_refusal = outbox.add(photo, refused, "old-refusal-key")
+    outbox.add(DEMO_PHOTO, refused, "refused-key")
+    old_refusal = outbox.add(DEMO_PHOTO, refused, "old-refusal-key")
     outbox.set_aside(old_refusal, "refused long ago")
     age(outbox.rejected_folder / old_refusal.folder.name, RETENTION_HOURS + 1)
     jobs = Path(server.env["PORTRAIT_DATA_DIR"]) / "jobs"
@@ -396,12 +401,10 @@ def test_outbox_is_erased_after_the_servers_retention_and_refusals_are_shown(qtb
 def test_a_silent_progress_stream_is_dropped_and_followed_again(qtbot, tmp_path, server, video):
     window = make_window(qtbot, tmp_path, server_url=server.url, camera=str(video), events_read_timeout_s=1.0)
     qtbot.waitUntil(lambda: bool(window.styles), timeout=20000)
-    photo = DEMO_PHOTO
     job = post_demo_job(server)
     server.proc.send_signal(signal.SIGSTOP)  # the server goes silent without closing anything: a half-open line
     try:
-        window.photo_jpeg = photo
-        window.flow.start("progress", job)  # the kiosk follows the job, as after a visitor's send
+        follow(window, job)
         started = time.monotonic()
         qtbot.waitUntil(lambda: window.event_reconnects >= 2, timeout=20000)
         noticed = time.monotonic() - started

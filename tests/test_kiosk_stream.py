@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.harness import DEMO_PHOTO, ServerProcess, post_demo_job
-from tests.test_kiosk import make_window
+from tests.harness import ServerProcess, post_demo_job
+from tests.test_kiosk import follow, make_window
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +26,7 @@ def test_keep_alive_comments_keep_a_quiet_progress_stream_open(qtbot, tmp_path, 
     hold.touch()  # the painting takes its time: no event at all while this file exists
     try:
         job = post_demo_job(quiet_server)
-        window.photo_jpeg = DEMO_PHOTO
-        window.flow.start("progress", job)  # the kiosk follows the job, as after a visitor's send
+        follow(window, job)
         qtbot.wait(5000)  # more than three read timeouts of silence, but for the keep-alive comments
         assert window.current() == "progress" and window.event_reconnects == 0
     finally:

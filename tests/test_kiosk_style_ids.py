@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from booth_client.app import BoothWindow
 from booth_client.config import KioskConfig
+from booth_client.i18n import tr
 from shared.protocol import StyleList
 from style_server.engine.catalogue import Catalogue
 from style_server.engine.errors import EngineError
@@ -62,6 +63,8 @@ def test_a_kiosk_never_uses_a_cached_catalogue_with_a_bad_id(qtbot, tmp_path):
     qtbot.addWidget(window)
     qtbot.waitUntil(lambda: window.gallery.message.text() != "", timeout=20000)  # the offline fallback ran
     assert window.styles == [] and window.thumbnails == {}
+    assert window.gallery.message.text() == tr("no_styles", "en")
+    assert (tmp_path / "outside.jpg").read_bytes() == b"not a thumbnail"
 
 
 def card_folder(root: Path, style_id: str) -> Path:
