@@ -254,8 +254,9 @@ class BoothWindow(CameraHandling, ServerConnection, StyleCatalogue, Ordering, Op
         if data:
             self.result.view.show_pixmap(bytes_to_pixmap(data))
         request = self.last_request[0] if self.last_request else None
-        self.result.detail.setText(tr("sent_to", lang, email=request.email) if request and request.email else "")
-        self._hide_address_later(str(request.email) if request and request.email else "")
+        address = str(request.email) if request and request.email else ""
+        self.result.detail.setText(tr("sent_to", lang, email=address) if address else "")
+        self._hide_address_later(address)
 
     def _hide_address_later(self, address: str) -> None:
         """The address is for the visitor's eyes: after ``address_shown_s`` the next person no longer reads it."""

@@ -106,9 +106,9 @@ class StyleCatalogue:
         api = self._server()
         listing = api.styles()
         known = dict(self.thumbnails)
-        thumbs = {s.id: known.get(s.id) or api.thumbnail(s.thumbnail_url) for s in listing.styles}
-        self.style_cache.save(listing, thumbs)
-        return listing, thumbs
+        fetched = {s.id: api.thumbnail(s.thumbnail_url) for s in listing.styles if not known.get(s.id)}
+        self.style_cache.save(listing, fetched)  # the known thumbnails are on disk already
+        return listing, {s.id: known.get(s.id) or fetched[s.id] for s in listing.styles}
 
     def _cached_styles(self) -> Loaded:
         cached = self.style_cache.load(self.config.retention_hours_unknown)

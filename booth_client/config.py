@@ -121,7 +121,6 @@ class KioskConfig(BaseModel):
         if isinstance(data, dict) and "mirror" in data:
             data = dict(data)
             data.setdefault("mirror_preview", data.pop("mirror"))
-            data.pop("mirror", None)
         return data
 
     @property

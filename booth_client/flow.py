@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer
 
 log = logging.getLogger(__name__)
 ANY = "*"
@@ -106,8 +106,6 @@ TOUCHES = (
 class Flow(QObject):
     """Runs ``STATES`` and ``TRANSITIONS`` against a host that has the named actions and ``show_screen(name)``."""
 
-    changed = Signal(str)  # the new state's name
-
     def __init__(
         self,
         host: Any,
@@ -171,16 +169,15 @@ class Flow(QObject):
             self.idle_timer.stop()
         if state.enter:
             getattr(self.host, state.enter)(*args)
-        self.changed.emit(state.name)
 
     def _fallback(self) -> None:
-        """An action failed: the kiosk goes back to the attract screen, whatever it takes."""
-        state = self.states[FALLBACK]
-        self.state = state.name
-        self.idle_timer.stop()
+        """An action failed: the kiosk leaves the state it is in (its timers stop, the panel locks) and goes back
+        to the attract screen, whatever it takes."""
         try:
-            self.host.show_screen(state.screen)
-            getattr(self.host, state.enter)()
+            self._leave()
+        except Exception:
+            log.exception("flow: leaving %s failed too", self.state)
+        try:
+            self._enter(self.states[FALLBACK], ())
         except Exception:
             log.exception("flow: even the fallback to %s failed", FALLBACK)
-        self.changed.emit(state.name)

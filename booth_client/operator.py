@@ -386,10 +386,12 @@ def field_widget(field: FieldInfo, hints: dict[str, Any]) -> QWidget:
     if kind is bool:
         return QCheckBox()
     if kind in (int, float):
-        low = next((m.ge for m in field.metadata if hasattr(m, "ge")), None)
-        low = next((m.gt for m in field.metadata if hasattr(m, "gt")), low)
-        high = next((m.le for m in field.metadata if hasattr(m, "le")), 100_000)
         box = QSpinBox() if kind is int else QDoubleSpinBox()
+        low = next((m.ge for m in field.metadata if hasattr(m, "ge")), None)
+        above = next((m.gt for m in field.metadata if hasattr(m, "gt")), None)
+        if above is not None:  # the smallest value the box can show that is still above the bound
+            low = above + (1 if kind is int else 10 ** -box.decimals())
+        high = next((m.le for m in field.metadata if hasattr(m, "le")), 100_000)
         box.setRange(low if low is not None else 0, high)
         if hints.get("unit"):
             box.setSuffix(f" {hints['unit']}")

@@ -48,7 +48,7 @@ class CameraHandling:
 
     def _preview(self, frame: np.ndarray) -> QPixmap:
         """What the visitor sees: mirrored by default, as in a looking glass."""
-        return rgb_to_pixmap(frame[:, ::-1] if self.config.mirror_preview else frame)
+        return rgb_to_pixmap(frame, mirror=self.config.mirror_preview)
 
     def _show_latest_frame(self) -> None:
         if self.current() != "live":
