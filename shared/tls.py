@@ -14,8 +14,7 @@ _HEX = re.compile(r"[0-9A-F]{64}")
 
 def fingerprint(der: bytes) -> str:
     """SHA-256 of a DER certificate as uppercase hex pairs joined by colons: ``AA:BB:...`` (95 characters)."""
-    digest = hashlib.sha256(der).hexdigest().upper()
-    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+    return normalise_fingerprint(hashlib.sha256(der).hexdigest())
 
 
 def normalise_fingerprint(text: str) -> str:

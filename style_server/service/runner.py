@@ -18,8 +18,6 @@ from collections import defaultdict
 import torch
 from PIL import Image
 
-from shared.protocol import JobState
-
 from ..config import Settings
 from ..engine.errors import Cancelled, EngineError, InvalidParameter
 from ..engine.fast import FastOptions
@@ -54,17 +52,14 @@ class Runner:
         """A job was queued: its lane starts at once instead of at its next poll."""
         self.wakeups[method].set()
 
-    def eta(self, job: Job) -> float:
-        """Seconds until a queued job is done: the rest of what runs now, the jobs queued ahead of it (shared by
-        the lane's workers), then its own painting; all from measured seconds per job."""
-        return self._wait(job.method, self.store.position(job))
-
     def new_job_eta(self, method: str) -> float:
         """What a job queued now would wait, whole queue included (the catalogue's ``eta_seconds``)."""
         running = sum(count for m, _, count in list(self.running.values()) if m == method)
-        return self._wait(method, max(self.store.depth()[method] - running, 0))
+        return self.wait(method, max(self.store.depth()[method] - running, 0))
 
-    def _wait(self, method: str, ahead: int) -> float:
+    def wait(self, method: str, ahead: int) -> float:
+        """Seconds until a job with ``ahead`` jobs queued before it is done: the rest of what runs now, the jobs
+        ahead (shared by the lane's workers), then its own painting; all from measured seconds per job."""
         lanes = 1 if method == "fast" else self.settings.gatys_concurrency
         average, now = self.average_seconds[method], time.monotonic()
         busy = sum(
@@ -140,7 +135,7 @@ class Runner:
                 photo, images = self._inputs(job)
                 choice = self.engine.choose(job.style, images)
                 options = FastOptions(
-                    size=job.options.size or min(self.settings.fast_size, max(photo.size)),
+                    size=painted_side(self.settings, job.method, job.options.size, max(photo.size)),
                     strength=job.options.strength,
                     preserve_color=job.options.preserve_color,
                     face_protect=job.options.face_protect,
@@ -203,7 +198,7 @@ class Runner:
         try:
             photo, images = self._inputs(job)
             styles = self.engine.choose(job.style, images).gatys_styles()
-            size = job.options.size or min(self.settings.gatys_size, max(photo.size))  # never upscale
+            size = painted_side(self.settings, job.method, job.options.size, max(photo.size))
             params = make_params(
                 size=size,
                 output_size=self._masterpiece_side(job, photo, size),
@@ -270,7 +265,7 @@ class Runner:
 
     def _fail(self, job: Job, exc: Exception) -> None:
         message = str(exc) if isinstance(exc, EngineError) else "internal error while painting"
-        self.store.finish(job.id, JobState.failed, message)
+        self.store.fail(job.id, message)
         self.events.ended(job.id)
         self.metrics.jobs.labels(job.method, "failed").inc()
         log.error("job %s failed: %s", job.id, type(exc).__name__, exc_info=not isinstance(exc, EngineError))
@@ -280,6 +275,12 @@ class Runner:
         self.stopping = True
         for event in self.cancels.values():
             event.set()
+
+
+def painted_side(settings: Settings, method: str, requested: int | None, longest: int) -> int:
+    """The longest side a job is painted at: the size the kiosk asked for, else its lane's size, never more
+    than the photo's own (no upscaling)."""
+    return requested or min(settings.fast_size if method == "fast" else settings.gatys_size, longest)
 
 
 FLAT_MESSAGE = (

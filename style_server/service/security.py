@@ -17,12 +17,22 @@ from ..engine.imageio import load_image
 MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}
 
 
+def same_secret(a: str, b: str) -> bool:
+    """Compare secrets (keys, tokens, hashes) in constant time."""
+    return secrets.compare_digest(a.encode(), b.encode())
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, else None."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def kiosk_for(authorization: str | None, api_keys: dict[str, str]) -> str:
     """The kiosk name behind a ``Bearer`` key; 401 otherwise (constant-time comparison)."""
-    scheme, _, key = (authorization or "").partition(" ")
-    if scheme.lower() == "bearer" and key:
+    if key := bearer_token(authorization):
         for kiosk, expected in api_keys.items():
-            if secrets.compare_digest(key.encode(), expected.encode()):
+            if same_secret(key, expected):
                 return kiosk
     raise HTTPException(
         401, "missing or wrong API key (send Authorization: Bearer <key>)", headers={"WWW-Authenticate": "Bearer"}

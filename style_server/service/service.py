@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 
 from fastapi import HTTPException
@@ -18,7 +17,7 @@ from .events import JobEvents
 from .mailer import MailOutbox
 from .metrics import Metrics
 from .runner import Runner
-from .security import RateLimiter
+from .security import RateLimiter, same_secret
 from .store import Job, Store
 
 log = logging.getLogger("style_server.api")
@@ -38,15 +37,15 @@ class Service:
         self.ready = False
 
     def status(self, job: Job) -> JobStatus:
-        queued = job.state == JobState.queued
+        position = self.store.position(job) if job.state == JobState.queued else None
         return JobStatus(
             id=job.id,
             state=job.state,
             method=job.method,
             style=job.style,
             progress=job.progress,
-            position=self.store.position(job) if queued else None,
-            eta_seconds=self._eta(job),
+            position=position,
+            eta_seconds=self._eta(job, position),
             error=job.error,
             email_status=self.store.mail_status(job.id),
             created_at=job.created,
@@ -61,9 +60,9 @@ class Service:
         job = self.store.get(job_id)
         return self.status(job) if job is not None else None
 
-    def _eta(self, job: Job) -> float | None:
-        if job.state == JobState.queued:
-            return round(self.runner.eta(job), 1)
+    def _eta(self, job: Job, position: int | None) -> float | None:
+        if position is not None:  # queued
+            return round(self.runner.wait(job.method, position), 1)
         if job.state == JobState.running:
             return round(self.runner.average_seconds[job.method] * (1 - job.progress), 1)
         return None
@@ -106,8 +105,3 @@ class Service:
     async def warm_up(self) -> None:
         await asyncio.to_thread(self.engine.fast.warm_up)
         self.ready = True
-
-
-def same_secret(a: str, b: str) -> bool:
-    """Compare secrets (tokens, hashes) in constant time."""
-    return secrets.compare_digest(a.encode(), b.encode())

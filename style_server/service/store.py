@@ -7,11 +7,13 @@ write-ahead log; ``secure_delete`` overwrites the erased rows.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import shutil
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +94,18 @@ class Store:
     def _exec(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """All or nothing, under the store's lock: committed when the block ends, rolled back if it raises."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
@@ -189,20 +203,11 @@ class Store:
     def set_progress(self, job_id: str, progress: float) -> None:
         self._exec("UPDATE jobs SET progress=? WHERE id=? AND state=?", (progress, job_id, JobState.running))
 
-    def finish(
-        self, job_id: str, state: JobState, error: str | None = None, engine_seconds: float | None = None
-    ) -> None:
+    def fail(self, job_id: str, error: str) -> None:
+        """A running job failed (a painted one is finished by ``publish_result``)."""
         self._exec(
-            "UPDATE jobs SET state=?, error=?, finished=?, progress=?, engine_seconds=? WHERE id=? AND state=?",
-            (
-                state,
-                error,
-                time.time(),
-                1.0 if state == JobState.done else 0.0,
-                engine_seconds,
-                job_id,
-                JobState.running,
-            ),
+            "UPDATE jobs SET state=?, error=?, finished=?, progress=0 WHERE id=? AND state=?",
+            (JobState.failed, error, time.time(), job_id, JobState.running),
         )
 
     def result_tmp(self, job_id: str) -> Path:
@@ -216,10 +221,9 @@ class Store:
         A job cancelled or erased while it was painted (``erase`` changes the state first, under the same lock)
         is not running any more: ``tmp`` is deleted and the answer is False. Never creates the job's folder.
         """
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                done = self._db.execute(
+        try:
+            with self._transaction() as db:
+                done = db.execute(
                     "UPDATE jobs SET state=?, error=NULL, finished=?, progress=1.0, engine_seconds=?"
                     " WHERE id=? AND state=?",
                     (JobState.done, time.time(), engine_seconds, job_id, JobState.running),
@@ -227,15 +231,13 @@ class Store:
                 if done:
                     tmp.rename(self.folder(job_id) / "result.jpg")  # the folder must be there: never made here
                     if mail:
-                        self._db.execute(
+                        db.execute(
                             "INSERT OR IGNORE INTO outbox (job_id, status, next_attempt) VALUES (?, 'pending', ?)",
                             (job_id, time.time()),
                         )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                tmp.unlink(missing_ok=True)
-                raise
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         if not done:
             tmp.unlink(missing_ok=True)
         return bool(done)
@@ -289,19 +291,11 @@ class Store:
         The row changes first, in one transaction under the lock, so a painting still in flight can no longer
         be published (``publish_result``); then the folder goes. Run ``checkpoint`` after a round of erasures.
         """
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                if state is not None:
-                    self._db.execute("UPDATE jobs SET state=? WHERE id=?", (state, job_id))
-                self._db.execute(
-                    "UPDATE jobs SET email=NULL, request_hash=NULL, download_code=NULL WHERE id=?", (job_id,)
-                )
-                self._db.execute("DELETE FROM outbox WHERE job_id=? AND status!='sent'", (job_id,))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._transaction() as db:
+            if state is not None:
+                db.execute("UPDATE jobs SET state=? WHERE id=?", (state, job_id))
+            db.execute("UPDATE jobs SET email=NULL, request_hash=NULL, download_code=NULL WHERE id=?", (job_id,))
+            db.execute("DELETE FROM outbox WHERE job_id=? AND status!='sent'", (job_id,))
         shutil.rmtree(self.folder(job_id), ignore_errors=True)
 
     def checkpoint(self) -> None:
@@ -315,12 +309,6 @@ class Store:
         return [r[0] for r in rows]
 
     # -- outbox ---------------------------------------------------------------------------------------
-
-    def enqueue_mail(self, job_id: str) -> None:
-        self._exec(
-            "INSERT OR IGNORE INTO outbox (job_id, status, next_attempt) VALUES (?, 'pending', ?)",
-            (job_id, time.time()),
-        )
 
     def due_mail(self, now: float, limit: int = 10) -> list[sqlite3.Row]:
         return self._exec(

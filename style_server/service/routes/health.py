@@ -10,7 +10,7 @@ from shared.net import is_loopback
 from shared.protocol import Health
 
 from ...config import Settings
-from ..service import same_secret
+from ..security import bearer_token, same_secret
 from . import ERRORS, Authorization, ServiceDep
 
 router = APIRouter()
@@ -38,9 +38,8 @@ async def metrics(request: Request, s: ServiceDep, authorization: Authorization 
 def _metrics_reader(settings: Settings, request: Request, authorization: str | None) -> None:
     """/metrics: with PORTRAIT_METRICS_TOKEN set, that bearer token; without one, loopback clients only."""
     if settings.metrics_token is not None:
-        scheme, _, token = (authorization or "").partition(" ")
-        expected = settings.metrics_token.get_secret_value()
-        if scheme.lower() != "bearer" or not token or not same_secret(token, expected):
+        token = bearer_token(authorization)
+        if token is None or not same_secret(token, settings.metrics_token.get_secret_value()):
             raise HTTPException(401, "metrics need the metrics token (Authorization: Bearer <token>)")
         return
     if not is_loopback(request.client.host if request.client else ""):

@@ -19,8 +19,9 @@ from shared.protocol import API_PREFIX, IDEMPOTENCY_HEADER, JobCreated, JobFormE
 
 from ...config import Settings
 from ...engine.runtime import check_portrait_shape
-from ..security import read_image_upload
-from ..service import Service, same_secret
+from ..runner import painted_side
+from ..security import read_image_upload, same_secret
+from ..service import Service
 from ..store import Job
 from . import ERRORS, Kiosk, ServiceDep, TokenJob
 
@@ -79,9 +80,10 @@ async def create_job(
     ] = None,
 ) -> JobCreated:
     settings, form, portrait, style_image = s.settings, upload.request, upload.portrait, upload.style_image
-    request_hash = await asyncio.to_thread(
-        _hash_request, form, [portrait.file, style_image.file if style_image is not None else None]
-    )
+    request_hash = None  # only a request with a key can be replayed, so only then is it hashed
+    if idempotency_key is not None:
+        files = [portrait.file, style_image.file if style_image is not None else None]
+        request_hash = await asyncio.to_thread(_hash_request, form, files)
     if idempotency_key is not None and (job := s.store.by_idempotency_key(kiosk, idempotency_key)):
         return _replay(s, job, request_hash, response)  # a retry: same answer, no second job
     place = s.limiter.reserve(kiosk)  # only accepted jobs keep their place
@@ -175,5 +177,4 @@ def _replay(s: Service, job: Job, request_hash: str, response: Response) -> JobC
 def _check_shape(settings: Settings, form: JobRequest, portrait_png: bytes) -> None:
     """Refuse a portrait the networks cannot paint at the size this job will be painted at."""
     width, height = Image.open(io.BytesIO(portrait_png)).size  # reads the header only
-    default = settings.fast_size if form.method == "fast" else settings.gatys_size
-    check_portrait_shape(width, height, form.options.size or min(default, max(width, height)))
+    check_portrait_shape(width, height, painted_side(settings, form.method, form.options.size, max(width, height)))
