@@ -95,3 +95,20 @@ def test_bad_training_input(vgg, starry_night, tmp_path):
         train(starry_night, tmp_path, tmp_path / "w", PARAMS, vgg, torch.device("cpu"))
     with pytest.raises(InvalidParameter, match="does not exist"):
         train(starry_night, tmp_path / "missing", tmp_path / "w", PARAMS, vgg, torch.device("cpu"))
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(vgg, starry_night, content_dir, tmp_path):
+    """Stopped after its step-4 checkpoint and resumed (as in a later session), a run ends with exactly the
+    weights of an uninterrupted run: the step count, Adam's state and the crop sampler's place all come back
+    (before the sampler was restored, a resumed run replayed the crops it had already seen)."""
+    tiny = TrainParams(iterations=6, batch_size=2, image_size=32, width=4, checkpoint_every=2, preview_every=100)
+    cpu = torch.device("cpu")
+    whole = train(starry_night, content_dir, tmp_path / "whole", tiny, vgg, cpu)
+    train(starry_night, content_dir, tmp_path / "parts", tiny.model_copy(update={"iterations": 4}), vgg, cpu)
+    steps: list[int] = []
+    resumed = train(
+        starry_night, content_dir, tmp_path / "parts", tiny, vgg, cpu, resume=True, on_step=lambda s, _: steps.append(s)
+    )
+    assert steps == [5, 6]
+    for name, value in whole.net.state_dict().items():
+        assert torch.equal(value, resumed.net.state_dict()[name]), name

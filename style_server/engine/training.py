@@ -67,6 +67,14 @@ class ContentImages:
             crops.append(ImageOps.mirror(crop) if self.rng.random() < 0.5 else crop)
         return torch.cat([to_tensor(c, device) for c in crops])
 
+    def rng_state(self) -> list[int]:
+        """The crop sampler's position, as plain ints (a checkpoint stores it so a resumed run sees new crops)."""
+        version, internal, _ = self.rng.getstate()  # the third item (a cached gauss()) is never used here
+        return [version, *internal]
+
+    def restore_rng(self, state: list[int]) -> None:
+        self.rng.setstate((state[0], tuple(state[1:626]), None))
+
 
 def train(
     style: Image.Image,
@@ -83,13 +91,13 @@ def train(
     data = ContentImages(content_dir, params.image_size, params.seed)
     net = TransformNet(params.width).to(device).train()
     optimizer = torch.optim.Adam(net.parameters(), lr=params.learning_rate)
-    start = _resume(work_dir, net, optimizer, params) if resume else 0
+    preview_batch = data.batch(1, device)  # drawn before resuming, so the preview photo never changes
+    start = _resume(work_dir, net, optimizer, params, data) if resume else 0
     vgg = vgg.to(device)
     style_side = params.style_size or int(params.image_size * 1.5)
     targets = style_targets(
         vgg, [(to_tensor(fit_longest_side(style, style_side), device), 1.0)], list(params.style_layers)
     )
-    preview_batch = data.batch(1, device)
     wanted = list(dict.fromkeys([*params.style_layers, *params.content_layers]))
     started, losses = time.perf_counter(), {}
     for step in range(start + 1, params.iterations + 1):
@@ -114,11 +122,11 @@ def train(
         if step % params.preview_every == 0 or step == params.iterations:
             _save_preview(net, preview_batch, work_dir / f"preview_{step:06d}.jpg")
         if step % params.checkpoint_every == 0 or step == params.iterations:
-            _save_checkpoint(work_dir, net, optimizer, step, params)
+            _save_checkpoint(work_dir, net, optimizer, step, params, data)
     return TrainReport(net.eval(), params.iterations, time.perf_counter() - started, losses)
 
 
-def _resume(work_dir: Path, net, optimizer, params: TrainParams) -> int:
+def _resume(work_dir: Path, net, optimizer, params: TrainParams, data: ContentImages) -> int:
     path = work_dir / CHECKPOINT
     if not path.is_file():
         raise InvalidParameter(f"nothing to resume: {path} does not exist")
@@ -127,16 +135,16 @@ def _resume(work_dir: Path, net, optimizer, params: TrainParams) -> int:
         raise InvalidParameter(f"checkpoint has width {state['width']}, not {params.width}")
     net.load_state_dict(state["net"])
     optimizer.load_state_dict(state["optimizer"])
+    if "data_rng" in state:  # older checkpoints lack it: their resumed runs start the crops afresh
+        data.restore_rng([int(v) for v in state["data_rng"]])
     return int(state["step"])
 
 
-def _save_checkpoint(work_dir: Path, net, optimizer, step: int, params: TrainParams) -> None:
+def _save_checkpoint(work_dir: Path, net, optimizer, step: int, params: TrainParams, data: ContentImages) -> None:
     work_dir.mkdir(parents=True, exist_ok=True)
     tmp = work_dir / f"{CHECKPOINT}.part"
-    torch.save(
-        {"net": net.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "width": params.width},
-        tmp,
-    )
+    state = {"net": net.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "width": params.width}
+    torch.save({**state, "data_rng": torch.tensor(data.rng_state(), dtype=torch.int64)}, tmp)
     tmp.replace(work_dir / CHECKPOINT)
 
 
