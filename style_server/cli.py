@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import sys
@@ -117,6 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve HTTPS with a self-signed certificate made on first start (same as PORTRAIT_TLS=auto)",
     )
 
+    srv.add_argument("--backend", choices=["sqlite", "nats"], help="where jobs live (same as PORTRAIT_BACKEND)")
+    _add_nats_url(srv)
+
+    wrk = sub.add_parser("worker", help="paint jobs from a NATS cluster (one per GPU; scale-out)")
+    _add_nats_url(wrk)
+    wrk.add_argument("--lanes", default="fast,gatys", help="the lanes this worker paints: fast, gatys or both")
+    wrk.add_argument("--device", help="cpu, cuda or cuda:N (default: PORTRAIT_DEVICE)")
+    mail = sub.add_parser("mailer", help="send the booth's mails from a NATS cluster (scale-out)")
+    _add_nats_url(mail)
+
     sub.add_parser("tls-fingerprint", help="print the SHA-256 fingerprint of the server's TLS certificate")
 
     inbox = sub.add_parser("dev-inbox", help="catch the booth's mail locally (no SMTP account needed)")
@@ -124,6 +135,21 @@ def build_parser() -> argparse.ArgumentParser:
     inbox.add_argument("--port", type=int, default=8025)
     inbox.add_argument("--dir", type=Path, default=Path("data/inbox"), help="where caught mails are kept")
     return parser
+
+
+def _add_nats_url(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--nats-url", help="NATS servers, comma-separated (same as PORTRAIT_NATS_URL)")
+
+
+def _scale_settings(args, **updates) -> Settings | None:
+    """The settings with the command line's overrides; None (and a message) if NATS would be reached unsafely."""
+    nats_url = getattr(args, "nats_url", None)
+    updates = {k: v for k, v in {**updates, "nats_url": nats_url}.items() if v is not None}
+    settings = Settings.model_validate({**get_settings().model_dump(), **updates})
+    if problems := settings.nats_problems():
+        print("error: " + "\n  - ".join(problems), file=sys.stderr)
+        return None
+    return settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -300,8 +326,9 @@ def cmd_download_vgg(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    updates = {k: v for k, v in (("host", args.host), ("port", args.port), ("tls", args.tls)) if v is not None}
-    settings = get_settings().model_copy(update=updates)
+    settings = _scale_settings(args, host=args.host, port=args.port, tls=args.tls, backend=args.backend)
+    if settings is None:
+        return 2
     if problems := settings.exposure_problems():
         print(
             f"error: refusing to listen on {settings.host}, beyond this machine:\n  - " + "\n  - ".join(problems),
@@ -333,6 +360,35 @@ def cmd_serve(args) -> int:
         http=header_protocol(settings.header_timeout),  # slow clients: see service/deadlines.py
         **ssl_options,
     )
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from .service.backend import LANES
+    from .service.logs import setup_logging
+    from .service.workers import run_worker
+
+    lanes = [lane.strip() for lane in args.lanes.split(",") if lane.strip()]
+    if not lanes or any(lane not in LANES for lane in lanes):
+        print(f"error: --lanes takes {' and/or '.join(LANES)}, comma-separated (got {args.lanes!r})", file=sys.stderr)
+        return 2
+    settings = _scale_settings(args, backend="nats")
+    if settings is None:
+        return 2
+    setup_logging()
+    asyncio.run(run_worker(settings, lanes, args.device))
+    return 0
+
+
+def cmd_mailer(args) -> int:
+    from .service.logs import setup_logging
+    from .service.workers import run_mailer
+
+    settings = _scale_settings(args, backend="nats")
+    if settings is None:
+        return 2
+    setup_logging()
+    asyncio.run(run_mailer(settings))
     return 0
 
 
@@ -377,6 +433,8 @@ COMMANDS = {
     "train": cmd_train,
     "download-vgg": cmd_download_vgg,
     "serve": cmd_serve,
+    "worker": cmd_worker,
+    "mailer": cmd_mailer,
     "tls-fingerprint": cmd_tls_fingerprint,
     "dev-inbox": cmd_dev_inbox,
 }

@@ -6,6 +6,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -85,6 +86,24 @@ class Settings(BaseSettings):
         "status then carries a download_url for the QR code. Unset: no download links.",
     )
 
+    # -- scale-out (NATS JetStream) -------------------------------------------------------------------
+    backend: Literal["sqlite", "nats"] = Field(
+        "sqlite",
+        description="sqlite: one process holds every job (one host). nats: stateless API nodes, GPU workers and "
+        "mail workers share a NATS JetStream cluster (style-server serve / worker / mailer).",
+    )
+    nats_url: str = Field(
+        "nats://127.0.0.1:4222",
+        description="NATS servers, comma-separated. Beyond loopback: tls:// with a user or token in the URL.",
+    )
+    nats_replicas: int = Field(1, ge=1, le=5, description="Copies of every stream and bucket (3 in a cluster).")
+    nats_ack_wait_seconds: float = Field(
+        30.0, gt=0, description="A worker that stops renewing a job's lease for this long loses the job to another."
+    )
+    nats_max_deliveries: int = Field(
+        3, ge=1, description="Deliveries before a job is given up (dead letter; the visitor is told by e-mail)."
+    )
+
     # -- e-mail ---------------------------------------------------------------------------------------
     smtp_host: str = Field("127.0.0.1", description="SMTP server (the dev inbox by default).")
     smtp_port: int = Field(8025, ge=1, le=65535, description="SMTP port.")
@@ -117,6 +136,26 @@ class Settings(BaseSettings):
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ValueError("set both PORTRAIT_TLS_CERT_FILE and PORTRAIT_TLS_KEY_FILE, or neither")
         return self
+
+    @property
+    def nats_servers(self) -> list[str]:
+        return [url.strip() for url in self.nats_url.split(",") if url.strip()]
+
+    def nats_problems(self) -> list[str]:
+        """Why the NATS connection must not be used: beyond loopback it needs TLS and credentials."""
+        if self.backend != "nats":
+            return []
+        problems = []
+        for url in self.nats_servers:
+            parsed = urlsplit(url if "://" in url else f"nats://{url}")
+            if is_loopback(parsed.hostname or ""):
+                continue
+            if parsed.scheme != "tls" or not (parsed.username or parsed.password):
+                problems.append(
+                    f"the NATS server {parsed.hostname} is not on this machine: use tls://<user>:<password>@host:port "
+                    "(jobs, portraits and addresses travel over it)"
+                )
+        return problems
 
     @property
     def tls_enabled(self) -> bool:

@@ -9,6 +9,7 @@ import httpx
 
 from portrait_booth import loopback
 from portrait_booth.loopback import API_KEY, Inbox, free_port
+from portrait_booth.scaleout import NatsCluster, NatsServer, ScaledBooth
 from shared.protocol import JobCreated
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "ServerProcess",
     "free_port",
     "job_status",
+    "nats_booth",
     "one_place_server",
     "post_demo_job",
     "wait_for_state",
@@ -39,6 +41,35 @@ class ServerProcess(loopback.ServerProcess):
 
     def __init__(self, data_dir: Path, cache_dir: Path, smtp_port: int, tls: bool = False, **settings) -> None:
         super().__init__(data_dir, cache_dir, smtp_port, tls, **{**QUICK, **settings})
+
+
+def nats_booth(
+    folder: Path,
+    cache_dir: Path,
+    smtp_port: int,
+    cluster: bool = False,
+    api_nodes: int = 1,
+    workers: int = 1,
+    **settings,
+) -> ScaledBooth:
+    """A started scaled-out booth on loopback: NATS JetStream (one server, or a 3-node cluster with 3 replicas),
+    ``api_nodes`` API nodes, ``workers`` workers painting both lanes and a mailer. Leases last 3 s (quick
+    redelivery after a kill)."""
+    nats = (NatsCluster(folder / "nats") if cluster else NatsServer(folder / "nats")).start()
+    common = {"backend": "nats", "nats_url": nats.url, "nats_ack_wait_seconds": 3, "nats_replicas": 3 if cluster else 1}
+    booth = ScaledBooth(nats, [])
+    try:
+        for i in range(api_nodes):
+            booth.api_nodes.append(
+                ServerProcess(folder / f"api{i}", cache_dir, smtp_port, **common, **settings).start()
+            )
+        for _ in range(workers):
+            booth.add_worker()
+        booth.add_mailer()
+    except BaseException:
+        booth.stop()
+        raise
+    return booth
 
 
 def one_place_server(data_dir: Path, cache_dir: Path, **settings) -> ServerProcess:

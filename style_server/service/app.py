@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,9 +13,10 @@ from fastapi.responses import JSONResponse
 
 from shared.protocol import describe
 
-from ..config import Settings, engine_from_settings, get_settings
+from ..config import DEMO_KEY, Settings, engine_from_settings, get_settings
 from ..engine.errors import EngineError
 from ..engine.runtime import Engine
+from .backend import LANES
 from .deadlines import BodyDeadline
 from .routes import downloads, events, health, jobs, styles
 from .service import Service
@@ -31,31 +32,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         service = Service(settings, engine or engine_from_settings(settings))
         app.state.service = service
         service.events.bind(asyncio.get_running_loop())
-        requeued = service.store.requeue_running()
-        if requeued:
-            log.info("%d interrupted jobs are back in the queue", requeued)
-        if lost := service.store.requeue_lost_mail():
-            log.info("%d finished jobs had no mail queued; queued now", lost)
-        if settings.api_keys.get("demo-kiosk") == "demo-key":
+        if settings.api_keys.get("demo-kiosk") == DEMO_KEY:
             log.warning("the demo API key is active; set PORTRAIT_API_KEYS before opening the booth to the public")
-        tasks = [
-            asyncio.create_task(t)
-            for t in (
-                service.warm_up(),
-                service.runner.fast_lane(),
-                service.outbox.run(),
-                service.retention(),
-                *(service.runner.gatys_lane() for _ in range(settings.gatys_concurrency)),
-            )
-        ]
+        if settings.backend == "nats":  # a stateless API node: workers and mailers are processes of their own
+            service.ready = True
+            tasks = [asyncio.create_task(service.retention())]
+        else:
+            tasks = start_painting(service, LANES, mail=True, retention=True)
         yield
-        service.runner.stop()
-        await asyncio.sleep(0.2)  # let a stopped masterpiece record its return to the queue
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        service.store.requeue_running()
-        service.store.close()
+        await stop_painting(service, tasks)
 
     app = FastAPI(title="Portrait Booth style server", version="1", lifespan=lifespan)
     _register_errors(app)
@@ -63,6 +48,37 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.include_router(module.router)
     app.add_middleware(BodyDeadline, seconds=settings.body_timeout)
     return app
+
+
+def start_painting(service: Service, lanes: Iterable[str], mail: bool, retention: bool) -> list[asyncio.Task]:
+    """The work of a process that paints: the lanes it takes jobs of, the mail outbox, the retention pass."""
+    runner = service.runner
+    requeued = service.store.requeue_running()
+    if requeued:
+        log.info("%d interrupted jobs are back in the queue", requeued)
+    if lost := service.store.requeue_lost_mail():
+        log.info("%d finished jobs had no mail queued; queued now", lost)
+    work = [service.warm_up()]
+    if "fast" in lanes:
+        work.append(runner.fast_lane())
+    if "gatys" in lanes:
+        work.extend(runner.gatys_lane() for _ in range(runner.lanes()["gatys"]))
+    if mail:
+        work.append(service.outbox.run())
+    if retention:
+        work.append(service.retention())
+    return [asyncio.create_task(t) for t in work]
+
+
+async def stop_painting(service: Service, tasks: list[asyncio.Task]) -> None:
+    """Graceful stop: running masterpieces stop and go back to the queue, then the backend closes."""
+    service.runner.stop()
+    await asyncio.sleep(0.2)  # let a stopped masterpiece record its return to the queue
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.to_thread(service.store.requeue_running)
+    await asyncio.to_thread(service.store.close)
 
 
 def _register_errors(app: FastAPI) -> None:

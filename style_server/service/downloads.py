@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
 from shared.protocol import API_PREFIX, JobState
 
 from ..config import Settings
-from .store import Job, Store
+from .backend import Job, JobBackend
 
 CODE = re.compile(r"[A-Za-z0-9_-]{32}")  # secrets.token_urlsafe(24)
 
@@ -25,7 +24,7 @@ def download_url(settings: Settings, job: Job) -> str | None:
     return f"{settings.public_url.rstrip('/')}{API_PREFIX}/download/{job.download_code}"
 
 
-def downloadable(settings: Settings, store: Store, code: str) -> Path | None:
+def downloadable(settings: Settings, store: JobBackend, code: str) -> bytes | None:
     """The painting a code opens, or None: unknown or erased code, job not done, or past retention."""
     if not CODE.fullmatch(code):
         return None
@@ -34,4 +33,4 @@ def downloadable(settings: Settings, store: Store, code: str) -> Path | None:
         return None
     if time.time() - job.created >= settings.retention_hours * 3600:  # due for erasure: already gone for us
         return None
-    return store.folder(job.id) / "result.jpg"
+    return store.result(job.id)

@@ -4,6 +4,9 @@ Publishers are the worker threads (progress, previews, the end of a job) and the
 cancelled or expired). A status is read from the store once per change, by the publisher, and pushed to every
 stream watching that job through ``loop.call_soon_threadsafe``: no stream polls the database.
 
+With a shared backend (NATS) the painters run in other processes: every publish is also relayed to the other
+processes (``relay``), whose streams get it through ``apply``.
+
 The latest preview of a running masterpiece is kept for a stream that opens late, and dropped as soon as the job
 ends, fails, is cancelled or erased: previews show faces.
 """
@@ -14,6 +17,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from shared.protocol import JobEvent, JobState, JobStatus
 
@@ -33,8 +37,13 @@ def event_for(status: JobStatus, preview: str | None = None) -> JobEvent:
 class JobEvents:
     """In-process publish/subscribe of job events, safe to publish from any thread."""
 
-    def __init__(self, describe: Callable[[str], JobStatus | None] | None = None) -> None:
+    def __init__(
+        self,
+        describe: Callable[[str], JobStatus | None] | None = None,
+        relay: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.describe = describe  # job id -> its current status (from the store), None once it is gone
+        self.relay = relay  # tells the other processes (a shared backend); None: this process is all there is
         self.previews: dict[str, str] = {}  # job id -> its latest preview (base64 JPEG), while it runs
         self._streams: dict[str, set[asyncio.Queue[JobEvent]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -66,20 +75,48 @@ class JobEvents:
 
     # -- publishers (any thread) ---------------------------------------------------------------------
 
+    def apply(self, event: dict[str, Any]) -> None:
+        """An event another process relayed: this process's streams get it (it is not relayed again)."""
+        kind = event.get("kind")
+        if kind == "changed":
+            self._changed(*event["ids"])
+        elif kind == "refresh":
+            self._changed(*self._watched())
+        elif kind == "preview":
+            self._preview(event["id"], event["jpeg"])
+        elif kind == "ended":
+            self.forget(event["id"])
+            self._changed(event["id"])
+
+    def _send(self, event: dict[str, Any]) -> None:
+        if self.relay is not None:
+            self.relay(event)
+
     def changed(self, *job_ids: str) -> None:
         """These jobs changed (state, progress, queue position): their streams get the new status."""
+        self._send({"kind": "changed", "ids": list(job_ids)})
+        self._changed(*job_ids)
+
+    def _changed(self, *job_ids: str) -> None:
         for job_id in job_ids:
             if self.watched(job_id) and self.describe and (status := self.describe(job_id)) is not None:
                 self._push(job_id, event_for(status))
 
     def refresh(self) -> None:
         """Something that moves queue positions happened (a claim, a cancel): every watched job gets its status."""
+        self._send({"kind": "refresh"})
+        self._changed(*self._watched())
+
+    def _watched(self) -> list[str]:
         with self._lock:
-            watched = list(self._streams)
-        self.changed(*watched)
+            return list(self._streams)
 
     def preview(self, job_id: str, jpeg_base64: str) -> None:
         """A new masterpiece preview: kept for late streams while the job runs, pushed to the open ones."""
+        self._send({"kind": "preview", "id": job_id, "jpeg": jpeg_base64})
+        self._preview(job_id, jpeg_base64)
+
+    def _preview(self, job_id: str, jpeg_base64: str) -> None:
         if self.describe is None:
             return
         with self._preview_lock:  # against ended(): a preview that races a cancel is never kept after it
@@ -97,8 +134,9 @@ class JobEvents:
 
     def ended(self, job_id: str) -> None:
         """The job is over (done, failed, cancelled, expired): drop its preview, tell its streams."""
+        self._send({"kind": "ended", "id": job_id})
         self.forget(job_id)
-        self.changed(job_id)
+        self._changed(job_id)
 
     def _push(self, job_id: str, event: JobEvent) -> None:
         loop = self._loop

@@ -15,9 +15,9 @@ import aiosmtplib
 from ..config import Settings
 from ..engine.catalogue import Catalogue, parse_blend
 from ..engine.errors import EngineError
+from .backend import JobBackend, MailTask
 from .faults import crash_at
 from .metrics import Metrics
-from .store import Store
 
 log = logging.getLogger("style_server.mail")
 
@@ -31,6 +31,9 @@ TEXTS = {
         "alt": "Your portrait as a painting",
         "retention": "We keep your photo, the painting and this address for {hours:g} hours only, then erase them.",
         "thanks": "Thank you for visiting the Portrait Booth!",
+        "sorry_subject": "Your Portrait Booth painting could not be made",
+        "sorry": "We are sorry: your portrait could not be painted. Please visit the booth again, we will gladly "
+        "take a new photo.",
     },
     "de": {
         "subject": "Ihr Gemälde aus der Portrait Booth",
@@ -42,6 +45,9 @@ TEXTS = {
         "retention": "Wir bewahren Ihr Foto, das Gemälde und diese Adresse nur {hours:g} Stunden auf "
         "und löschen sie dann.",
         "thanks": "Danke für Ihren Besuch in der Portrait Booth!",
+        "sorry_subject": "Ihr Gemälde aus der Portrait Booth konnte nicht entstehen",
+        "sorry": "Es tut uns leid: Ihr Porträt konnte nicht gemalt werden. Besuchen Sie die Booth gern noch "
+        "einmal, wir machen gern ein neues Foto.",
     },
 }
 
@@ -125,20 +131,38 @@ def build_message(
     return msg
 
 
+def build_apology(settings: Settings, to: str, job_id: str, language: str) -> EmailMessage:
+    """The mail of a job that could not be painted (given up after repeated failures): text only, same
+    Message-ID rule, so it too is sent at most once."""
+    t = TEXTS[language if language in TEXTS else "en"]
+    msg = EmailMessage()
+    msg["Subject"] = t["sorry_subject"]
+    msg["From"] = settings.mail_from
+    msg["To"] = to
+    if settings.mail_reply_to:
+        msg["Reply-To"] = settings.mail_reply_to
+    msg["Date"] = formatdate(localtime=True)
+    msg["Message-ID"] = message_id(settings, job_id)
+    retention = t["retention"].format(hours=settings.retention_hours)
+    msg.set_content(f"{t['sorry']}\n\n{retention}\n")
+    return msg
+
+
 class MailOutbox:
     """Delivers pending mails from the store; a failed attempt is retried later, with backoff."""
 
-    def __init__(self, settings: Settings, store: Store, catalogue: Catalogue, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, store: JobBackend, catalogue: Catalogue, metrics: Metrics) -> None:
         self.settings, self.store, self.catalogue, self.metrics = settings, store, catalogue, metrics
 
     async def run(self) -> None:
         while True:
             try:
-                for row in self.store.due_mail(time.time()):
-                    await self._deliver(row["job_id"], row["attempts"])
-            except Exception:  # keep the loop alive whatever happens; the row stays pending
+                for task in await asyncio.to_thread(self.store.due_mail, time.time()):
+                    await self._deliver(task)
+            except Exception:  # keep the loop alive whatever happens; the mail stays pending
                 log.exception("outbox pass failed")
-            await asyncio.sleep(1.0)  # the outbox is polled: mails are queued from worker threads
+            if not self.store.waits_for_work:
+                await asyncio.sleep(1.0)  # the outbox is polled: mails are queued from worker threads
 
     def _attribution(self, job) -> str | None:
         """Credit every painting of the style (blends credit each), in the visitor's language; a visitor's own
@@ -153,15 +177,19 @@ class MailOutbox:
         except EngineError:
             return None
 
-    async def _deliver(self, job_id: str, attempts: int) -> None:
-        job = self.store.get(job_id)
-        result = self.store.folder(job_id) / "result.jpg"
-        if job is None or not job.email or not result.is_file():
-            self.store.mail_failed(job_id, "job, address or result no longer exists", time.time(), give_up=True)
+    async def _deliver(self, task: MailTask) -> None:
+        job_id = task.job_id
+        job = await asyncio.to_thread(self.store.get, job_id)
+        jpeg = await asyncio.to_thread(self.store.result, job_id) if task.kind == "portrait" else b""
+        if job is None or not job.email or jpeg is None:
+            await asyncio.to_thread(
+                self.store.mail_failed, job_id, "job, address or result no longer exists", time.time(), True
+            )
             return
-        message = build_message(
-            self.settings, job.email, job.id, job.language, self._attribution(job), result.read_bytes()
-        )
+        if task.kind == "failed":
+            message = build_apology(self.settings, job.email, job.id, job.language)
+        else:
+            message = build_message(self.settings, job.email, job.id, job.language, self._attribution(job), jpeg)
         s = self.settings
         accepted = False
         try:
@@ -180,15 +208,15 @@ class MailOutbox:
             ) as smtp:
                 await smtp.send_message(message)
                 crash_at(s.fault_point, "after_smtp_accept")
-                self.store.mail_sent(job_id)
+                await asyncio.to_thread(self.store.mail_sent, job_id)
                 accepted = True
         except (aiosmtplib.SMTPException, OSError) as exc:
             if accepted:  # only the goodbye (QUIT) failed: the mail is delivered and recorded
                 log.info("mail for job %s delivered; the SMTP goodbye failed (%s)", job_id, type(exc).__name__)
                 self.metrics.emails.labels("sent").inc()
                 return
-            delay = min(s.mail_retry_base_seconds * 2**attempts, s.mail_retry_max_seconds)
-            self.store.mail_failed(job_id, type(exc).__name__, time.time() + delay, give_up=False)
+            delay = min(s.mail_retry_base_seconds * 2**task.attempts, s.mail_retry_max_seconds)
+            await asyncio.to_thread(self.store.mail_failed, job_id, type(exc).__name__, time.time() + delay, False)
             self.metrics.emails.labels("retry").inc()
             log.warning("mail for job %s not delivered (%s); retry in %.0fs", job_id, type(exc).__name__, delay)
             return

@@ -23,17 +23,22 @@ from ..engine.errors import Cancelled, EngineError, InvalidParameter
 from ..engine.fast import FastOptions
 from ..engine.imageio import fit_longest_side, save_image_atomic
 from ..engine.runtime import Engine
+from .backend import Job, JobBackend, LaneCapacity
 from .events import JobEvents
 from .faults import crash_at, fail_painting
 from .metrics import Metrics
-from .store import Job, Store
 
 log = logging.getLogger("style_server.runner")
 
 
 class Runner:
     def __init__(
-        self, settings: Settings, engine: Engine, store: Store, metrics: Metrics, events: JobEvents | None = None
+        self,
+        settings: Settings,
+        engine: Engine,
+        store: JobBackend,
+        metrics: Metrics,
+        events: JobEvents | None = None,
     ) -> None:
         self.settings, self.engine, self.store, self.metrics = settings, engine, store, metrics
         self.cancels: dict[str, threading.Event] = {}
@@ -47,21 +52,41 @@ class Runner:
         self._passes = itertools.count()
         self.wakeups = {"fast": asyncio.Event(), "gatys": asyncio.Event()}
         self.stopping = False
+        self._capacity: tuple[float, dict[str, LaneCapacity] | None] = (-1e9, None)  # (read at, the workers')
+
+    def lanes(self) -> dict[str, int]:
+        """Jobs of each lane this process paints at the same time."""
+        return {"fast": 1, "gatys": self.settings.gatys_concurrency}
+
+    def capacity(self, method: str) -> tuple[float, int]:
+        """(seconds per job, parallel lanes): measured here, or by the workers of a shared backend (read at most
+        every 2 s); with no worker of that lane seen yet, this process's first guess and one lane."""
+        read_at, shared = self._capacity
+        if time.monotonic() - read_at > 2.0:
+            shared = self.store.capacity()
+            self._capacity = (time.monotonic(), shared)
+        if shared is None or method not in shared:
+            return self.average_seconds[method], (self.lanes()[method] if shared is None else 1)
+        return shared[method].seconds_per_job, max(shared[method].workers, 1)
 
     def notify(self, method: str) -> None:
         """A job was queued: its lane starts at once instead of at its next poll."""
         self.wakeups[method].set()
 
-    def new_job_eta(self, method: str) -> float:
-        """What a job queued now would wait, whole queue included (the catalogue's ``eta_seconds``)."""
-        running = sum(count for m, _, count in list(self.running.values()) if m == method)
-        return self.wait(method, max(self.store.depth()[method] - running, 0))
+    def new_job_etas(self) -> dict[str, float]:
+        """What a job queued now would wait per lane, whole queue included (the catalogue's ``eta_seconds``)."""
+        depth = self.store.depth()
+        etas = {}
+        for method in depth:
+            running = sum(count for m, _, count in list(self.running.values()) if m == method)
+            etas[method] = round(self.wait(method, max(depth[method] - running, 0)), 1)
+        return etas
 
     def wait(self, method: str, ahead: int) -> float:
         """Seconds until a job with ``ahead`` jobs queued before it is done: the rest of what runs now, the jobs
         ahead (shared by the lane's workers), then its own painting; all from measured seconds per job."""
-        lanes = 1 if method == "fast" else self.settings.gatys_concurrency
-        average, now = self.average_seconds[method], time.monotonic()
+        average, lanes = self.capacity(method)
+        now = time.monotonic()
         busy = sum(
             max(average * count - (now - started), 0.0)
             for m, started, count in list(self.running.values())
@@ -82,30 +107,28 @@ class Runner:
     # -- lanes ----------------------------------------------------------------------------------------
 
     async def fast_lane(self) -> None:
+        s = self.settings
         while not self.stopping:
-            jobs = self.store.queued("fast", self.settings.fast_batch_max)
-            if jobs and len(jobs) < self.settings.fast_batch_max and self.settings.fast_batch_window_ms:
-                await asyncio.sleep(self.settings.fast_batch_window_ms / 1000)  # let other kiosks join
-                jobs = self.store.queued("fast", self.settings.fast_batch_max)
-            claimed = [j for j in jobs if self.store.claim(j.id)]
-            if claimed:
+            jobs = await asyncio.to_thread(self.store.take, "fast", s.fast_batch_max, s.fast_batch_window_ms / 1000)
+            if jobs:
                 await asyncio.to_thread(self.events.refresh)  # running now; the queue behind them moved up
-                with self._timed("fast", len(claimed)):
-                    await asyncio.to_thread(self._run_fast, claimed)
-                self._update_depth()
-            else:
+                with self._timed("fast", len(jobs)):
+                    await asyncio.to_thread(self._run_fast, jobs)
+                await asyncio.to_thread(self._update_depth)
+            elif not self.store.waits_for_work:
                 await self._idle("fast")
 
     async def gatys_lane(self) -> None:
         while not self.stopping:
-            jobs = [j for j in self.store.queued("gatys", 1) if self.store.claim(j.id)]  # claim is atomic
+            jobs = await asyncio.to_thread(self.store.take, "gatys", 1, 0.0)
             if not jobs:
-                await self._idle("gatys")
+                if not self.store.waits_for_work:
+                    await self._idle("gatys")
                 continue
             await asyncio.to_thread(self.events.refresh)
             with self._timed("gatys", 1):
                 await asyncio.to_thread(self._run_gatys, jobs[0])
-            self._update_depth()
+            await asyncio.to_thread(self._update_depth)
 
     async def _idle(self, method: str) -> None:
         wakeup = self.wakeups[method]
@@ -123,9 +146,9 @@ class Runner:
     # -- the work -------------------------------------------------------------------------------------
 
     def _inputs(self, job: Job) -> tuple[Image.Image, list[tuple[Image.Image, float]]]:
-        folder = self.store.folder(job.id)
-        photo = Image.open(folder / "portrait.png").convert("RGB")
-        images = [(Image.open(folder / "style.png").convert("RGB"), 1.0)] if job.has_style_image else []
+        portrait, style = self.store.inputs(job)
+        photo = Image.open(io.BytesIO(portrait)).convert("RGB")
+        images = [(Image.open(io.BytesIO(style)).convert("RGB"), 1.0)] if style is not None else []
         return photo, images
 
     def _run_fast(self, jobs: list[Job]) -> None:
@@ -269,6 +292,11 @@ class Runner:
         self.events.ended(job.id)
         self.metrics.jobs.labels(job.method, "failed").inc()
         log.error("job %s failed: %s", job.id, type(exc).__name__, exc_info=not isinstance(exc, EngineError))
+
+    def cancel(self, job_id: str) -> None:
+        """Stop the job's masterpiece if this process paints it (a fast batch is discarded at publishing)."""
+        if event := self.cancels.get(job_id):
+            event.set()
 
     def stop(self) -> None:
         """Graceful shutdown: running masterpieces stop now and go back to the queue."""

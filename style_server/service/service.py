@@ -12,13 +12,13 @@ from shared.protocol import API_PREFIX, JobState, JobStatus
 
 from ..config import Settings
 from ..engine.runtime import Engine
+from .backend import Job, JobBackend, open_backend
 from .downloads import download_url
 from .events import JobEvents
 from .mailer import MailOutbox
 from .metrics import Metrics
 from .runner import Runner
 from .security import RateLimiter, same_secret
-from .store import Job, Store
 
 log = logging.getLogger("style_server.api")
 
@@ -26,11 +26,12 @@ log = logging.getLogger("style_server.api")
 class Service:
     """Everything one running server holds."""
 
-    def __init__(self, settings: Settings, engine: Engine) -> None:
+    def __init__(self, settings: Settings, engine: Engine, store: JobBackend | None = None) -> None:
         self.settings, self.engine = settings, engine
-        self.store = Store(settings.data_dir)
+        self.store = store or open_backend(settings, "api")
         self.metrics = Metrics()
-        self.events = JobEvents(self.status_of)
+        self.events = JobEvents(self.status_of, relay=self.store.broadcast)
+        self.store.listen(self._heard)
         self.runner = Runner(settings, engine, self.store, self.metrics, self.events)
         self.outbox = MailOutbox(settings, self.store, engine.catalogue, self.metrics)
         self.limiter = RateLimiter(settings.rate_limit_per_minute)
@@ -64,7 +65,7 @@ class Service:
         if position is not None:  # queued
             return round(self.runner.wait(job.method, position), 1)
         if job.state == JobState.running:
-            return round(self.runner.average_seconds[job.method] * (1 - job.progress), 1)
+            return round(self.runner.capacity(job.method)[0] * (1 - job.progress), 1)
         return None
 
     def job_for(self, job_id: str, token: str | None) -> Job:
@@ -79,28 +80,32 @@ class Service:
             await asyncio.sleep(min(60.0, self.settings.retention_hours * 360))
 
     def expire_due(self) -> None:
-        """One retention pass (blocking: run it in a thread): erase what is older than the promise, then empty
-        the write-ahead log so no erased address survives in ``jobs.db-wal``."""
-        expired = self.store.expired(time.time() - self.settings.retention_hours * 3600)
+        """One retention pass (blocking: run it in a thread): erase what is older than the promise."""
+        expired = self.store.expire(time.time() - self.settings.retention_hours * 3600)
         for job_id in expired:
-            if event := self.runner.cancels.get(job_id):
-                event.set()
-            self.store.erase(job_id, JobState.expired)
-            self.events.ended(job_id)
+            self._stopped(job_id)
             log.info("job %s erased after retention", job_id)
-        self.store.checkpoint()
         if expired:
             self.events.refresh()
 
     def cancel_and_erase(self, job_id: str) -> None:
         """``DELETE /v1/jobs/{id}`` (blocking: run it in a thread)."""
-        if event := self.runner.cancels.get(job_id):
-            event.set()
-        self.store.cancel(job_id)
-        self.store.erase(job_id)
-        self.store.checkpoint()
-        self.events.ended(job_id)
+        self.runner.cancel(job_id)  # a masterpiece painting here stops now
+        self.store.cancel_and_erase(job_id)
+        self._stopped(job_id)
         self.events.refresh()  # the queue behind it moved up
+
+    def _stopped(self, job_id: str) -> None:
+        """A job was cancelled or erased: whoever paints it stops, and its streams hear it ended."""
+        self.store.broadcast({"kind": "cancel", "id": job_id})
+        self.events.ended(job_id)
+
+    def _heard(self, event: dict) -> None:
+        """Another process's news (shared backend only): a cancel for our painters, events for our streams."""
+        if event.get("kind") == "cancel":
+            self.runner.cancel(event["id"])
+        else:
+            self.events.apply(event)
 
     async def warm_up(self) -> None:
         await asyncio.to_thread(self.engine.fast.warm_up)

@@ -13,11 +13,13 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from shared.protocol import JobOptions, JobState
+
+from .backend import TERMINAL, Job, LaneCapacity, MailTask
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -34,41 +36,17 @@ CREATE TABLE IF NOT EXISTS outbox (
     next_attempt REAL NOT NULL, last_error TEXT, sent_at REAL
 );
 """
-TERMINAL = (JobState.done, JobState.failed, JobState.cancelled, JobState.expired)
 
 
-@dataclass
-class Job:
-    id: str
-    token: str
-    kiosk: str
-    idem_key: str | None
-    state: JobState
-    method: str
-    style: str | None
-    has_style_image: bool
-    options: JobOptions
-    email: str | None
-    language: str
-    progress: float
-    error: str | None
-    created: float
-    started: float | None
-    finished: float | None
-    engine_seconds: float | None
-    request_hash: str | None = None  # what an idempotent replay must match (form fields + uploaded bytes)
-    download_code: str | None = None  # the secret of the result's download link (QR code); erased with the job
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Job:
-        data = dict(row)
-        data["state"] = JobState(data["state"])
-        data["has_style_image"] = bool(data["has_style_image"])
-        data["options"] = JobOptions.model_validate_json(data["options"])
-        return cls(**data)
+def _job(row: sqlite3.Row) -> Job:
+    return Job.from_dict(dict(row))
 
 
 class Store:
+    """The embedded backend (``backend.JobBackend``): one process, SQLite rows and image files."""
+
+    waits_for_work = False  # the runner is woken when a job is queued (same process)
+
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.jobs_dir = data_dir / "jobs"
@@ -176,21 +154,39 @@ class Store:
 
     def by_download_code(self, code: str) -> Job | None:
         rows = self._exec("SELECT * FROM jobs WHERE download_code=?", (code,))
-        return Job.from_row(rows[0]) if rows else None
+        return _job(rows[0]) if rows else None
 
     def by_idempotency_key(self, kiosk: str, key: str) -> Job | None:
         rows = self._exec("SELECT * FROM jobs WHERE kiosk=? AND idem_key=?", (kiosk, key))
-        return Job.from_row(rows[0]) if rows else None
+        return _job(rows[0]) if rows else None
 
     def get(self, job_id: str) -> Job | None:
         rows = self._exec("SELECT * FROM jobs WHERE id=?", (job_id,))
-        return Job.from_row(rows[0]) if rows else None
+        return _job(rows[0]) if rows else None
 
     def queued(self, method: str, limit: int) -> list[Job]:
         rows = self._exec(
             "SELECT * FROM jobs WHERE state=? AND method=? ORDER BY created LIMIT ?", (JobState.queued, method, limit)
         )
-        return [Job.from_row(r) for r in rows]
+        return [_job(r) for r in rows]
+
+    def take(self, method: str, limit: int, window: float) -> list[Job]:
+        jobs = self.queued(method, limit)
+        if jobs and len(jobs) < limit and window:
+            time.sleep(window)  # let other kiosks join the batch
+            jobs = self.queued(method, limit)
+        return [job for job in jobs if self.claim(job.id)]  # a claim is atomic
+
+    def inputs(self, job: Job) -> tuple[bytes, bytes | None]:
+        folder = self.folder(job.id)
+        style = (folder / "style.png").read_bytes() if job.has_style_image else None
+        return (folder / "portrait.png").read_bytes(), style
+
+    def result(self, job_id: str) -> bytes | None:
+        try:
+            return (self.folder(job_id) / "result.jpg").read_bytes()
+        except FileNotFoundError:
+            return None
 
     def claim(self, job_id: str) -> bool:
         with self._lock:
@@ -298,6 +294,18 @@ class Store:
             db.execute("DELETE FROM outbox WHERE job_id=? AND status!='sent'", (job_id,))
         shutil.rmtree(self.folder(job_id), ignore_errors=True)
 
+    def cancel_and_erase(self, job_id: str) -> None:
+        self.cancel(job_id)
+        self.erase(job_id)
+        self.checkpoint()
+
+    def expire(self, before: float) -> list[str]:
+        expired = self.expired(before)
+        for job_id in expired:
+            self.erase(job_id, JobState.expired)
+        self.checkpoint()
+        return expired
+
     def checkpoint(self) -> None:
         """Move the write-ahead log into jobs.db and empty it: erased addresses stay in ``jobs.db-wal`` until
         then (in jobs.db, ``secure_delete`` has overwritten them)."""
@@ -310,11 +318,13 @@ class Store:
 
     # -- outbox ---------------------------------------------------------------------------------------
 
-    def due_mail(self, now: float, limit: int = 10) -> list[sqlite3.Row]:
-        return self._exec(
-            "SELECT * FROM outbox WHERE status='pending' AND next_attempt<=? ORDER BY next_attempt LIMIT ?",
+    def due_mail(self, now: float, limit: int = 10) -> list[MailTask]:
+        rows = self._exec(
+            "SELECT job_id, attempts FROM outbox WHERE status='pending' AND next_attempt<=? ORDER BY next_attempt"
+            " LIMIT ?",
             (now, limit),
         )
+        return [MailTask(row["job_id"], row["attempts"]) for row in rows]
 
     def mail_sent(self, job_id: str) -> None:
         self._exec("UPDATE outbox SET status='sent', sent_at=?, last_error=NULL WHERE job_id=?", (time.time(), job_id))
@@ -332,6 +342,20 @@ class Store:
     def mail_attempts(self, job_id: str) -> int:
         rows = self._exec("SELECT attempts FROM outbox WHERE job_id=?", (job_id,))
         return int(rows[0][0]) if rows else 0
+
+    # -- one process: nothing to share ----------------------------------------------------------------
+
+    def capacity(self) -> dict[str, LaneCapacity] | None:
+        return None  # the runner of this process measures its own
+
+    def report_capacity(self, seconds_per_job: dict[str, float], lanes: dict[str, int]) -> None:
+        pass
+
+    def broadcast(self, event: dict[str, Any]) -> None:
+        pass
+
+    def listen(self, handler: Callable[[dict[str, Any]], None]) -> None:
+        pass
 
 
 def _write(path: Path, data: bytes) -> None:

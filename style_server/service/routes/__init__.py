@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 
 from shared.protocol import TOKEN_HEADER, ErrorBody
 
+from ..backend import Job
 from ..security import kiosk_for
 from ..service import Service
-from ..store import Job
 
 ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 415, 422, 429, 503)}
 Authorization = Annotated[str | None, Header()]
@@ -38,7 +39,7 @@ async def job_by_token(
     token: Annotated[str | None, Query(alias="token")] = None,
 ) -> Job:
     """The job named in the path, if the request carries its token (header, or ``?token=``); else 404."""
-    return s.job_for(job_id, x_job_token or token)
+    return await asyncio.to_thread(s.job_for, job_id, x_job_token or token)
 
 
 TokenJob = Annotated[Job, Depends(job_by_token)]

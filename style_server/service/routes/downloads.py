@@ -25,11 +25,7 @@ GONE = "no such download: the link is wrong, or the painting has been erased"
     responses={200: {"content": {"image/jpeg": {}}}, 404: {"model": ErrorBody}},
 )
 async def download(code: str, s: ServiceDep) -> Response:
-    path = await asyncio.to_thread(downloadable, s.settings, s.store, code)
-    try:
-        jpeg = await asyncio.to_thread(path.read_bytes) if path is not None else None
-    except FileNotFoundError:  # erased in the meantime
-        jpeg = None
+    jpeg = await asyncio.to_thread(downloadable, s.settings, s.store, code)
     if jpeg is None:
         raise HTTPException(404, GONE)
     return Response(

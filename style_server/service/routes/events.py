@@ -10,9 +10,9 @@ from fastapi.responses import StreamingResponse
 
 from shared.protocol import API_PREFIX, JobEvent, JobState
 
+from ..backend import TERMINAL
 from ..events import event_for
 from ..service import Service
-from ..store import TERMINAL
 from . import ERRORS, ServiceDep, TokenJob
 
 router = APIRouter()

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
-from fastapi.responses import FileResponse
 from PIL import Image
 from starlette.datastructures import FormData, UploadFile
 
@@ -19,10 +18,10 @@ from shared.protocol import API_PREFIX, IDEMPOTENCY_HEADER, JobCreated, JobFormE
 
 from ...config import Settings
 from ...engine.runtime import check_portrait_shape
+from ..backend import Job
 from ..runner import painted_side
 from ..security import read_image_upload, same_secret
 from ..service import Service
-from ..store import Job
 from . import ERRORS, Kiosk, ServiceDep, TokenJob
 
 log = logging.getLogger("style_server.api")
@@ -84,11 +83,13 @@ async def create_job(
     if idempotency_key is not None:
         files = [portrait.file, style_image.file if style_image is not None else None]
         request_hash = await asyncio.to_thread(_hash_request, form, files)
-    if idempotency_key is not None and (job := s.store.by_idempotency_key(kiosk, idempotency_key)):
+    if idempotency_key is not None and (
+        job := await asyncio.to_thread(s.store.by_idempotency_key, kiosk, idempotency_key)
+    ):
         return _replay(s, job, request_hash, response)  # a retry: same answer, no second job
     place = s.limiter.reserve(kiosk)  # only accepted jobs keep their place
     try:
-        depth = sum(s.store.depth().values())
+        depth = sum((await asyncio.to_thread(s.store.depth)).values())
         if depth >= settings.queue_max:
             raise HTTPException(503, "the booth is busy; try again shortly", headers={"Retry-After": "10"})
         portrait_png = await read_image_upload(
@@ -122,20 +123,20 @@ async def create_job(
         return _replay(s, job, request_hash, response)
     s.runner.notify(job.method)
     log.info("job %s queued (%s) for kiosk %s", job.id, job.method, kiosk)
-    return JobCreated(id=job.id, token=job.token, status=s.status(job))
+    return JobCreated(id=job.id, token=job.token, status=await asyncio.to_thread(s.status, job))
 
 
 @router.get("/{job_id}", response_model=JobStatus, responses=ERRORS)
 async def job_status(job: TokenJob, s: ServiceDep) -> JobStatus:
-    return s.status(job)
+    return await asyncio.to_thread(s.status, job)
 
 
-@router.get("/{job_id}/result", response_class=FileResponse, responses=ERRORS)
-async def job_result(job: TokenJob, s: ServiceDep) -> FileResponse:
-    result = s.store.folder(job.id) / "result.jpg"
-    if job.state != JobState.done or not result.is_file():
+@router.get("/{job_id}/result", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}, **ERRORS})
+async def job_result(job: TokenJob, s: ServiceDep) -> Response:
+    jpeg = await asyncio.to_thread(s.store.result, job.id) if job.state == JobState.done else None
+    if jpeg is None:
         raise HTTPException(409, f"the portrait is not ready (state: {job.state})")
-    return FileResponse(result, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 @router.delete("/{job_id}", status_code=204, responses=ERRORS)

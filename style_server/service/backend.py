@@ -1,0 +1,180 @@
+"""The one interface between the service (routes, runner, mail outbox) and where jobs live.
+
+Two implementations, chosen by ``PORTRAIT_BACKEND``:
+
+- ``sqlite`` (``store.Store``, the default): one process holds everything; SQLite in WAL mode plus files.
+- ``nats`` (``nats_store.NatsStore``): stateless API nodes, GPU workers and mail workers share a NATS JetStream
+  cluster: work-queue streams per lane and for mail, the Key-Value store for job state, the Object Store for images.
+
+Routes, runner and outbox only ever call the methods of ``JobBackend``; they never know which one runs. Every
+method is blocking (call it from a worker thread where it may wait).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from shared.protocol import JobOptions, JobState
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+TERMINAL = (JobState.done, JobState.failed, JobState.cancelled, JobState.expired)
+LANES = ("fast", "gatys")
+
+
+@dataclass
+class Job:
+    id: str
+    token: str
+    kiosk: str
+    idem_key: str | None
+    state: JobState
+    method: str
+    style: str | None
+    has_style_image: bool
+    options: JobOptions
+    email: str | None
+    language: str
+    progress: float
+    error: str | None
+    created: float
+    started: float | None
+    finished: float | None
+    engine_seconds: float | None
+    request_hash: str | None = None  # what an idempotent replay must match (form fields + uploaded bytes)
+    download_code: str | None = None  # the secret of the result's download link (QR code); erased with the job
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Job:
+        data = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        data["state"] = JobState(data["state"])
+        data["has_style_image"] = bool(data["has_style_image"])
+        options = data["options"]
+        data["options"] = JobOptions.model_validate_json(options) if isinstance(options, str) else JobOptions(**options)
+        return cls(**data)
+
+    def to_json(self, **extra: Any) -> bytes:
+        return json.dumps({**asdict(self), "options": self.options.model_dump(), **extra}).encode()
+
+
+@dataclass(frozen=True)
+class MailTask:
+    """One mail to deliver: the painting (``portrait``), or the news that it could not be painted (``failed``)."""
+
+    job_id: str
+    attempts: int  # failed attempts so far
+    kind: str = "portrait"
+
+
+@dataclass(frozen=True)
+class LaneCapacity:
+    """What the workers of a lane measured: seconds per job (moving average), and how many take its jobs."""
+
+    seconds_per_job: float
+    workers: int
+
+
+class JobBackend(Protocol):
+    """Job state, the lanes' queues, images, the mail queue and the events between processes."""
+
+    # whether ``take`` itself waits for work (a NATS pull); else the runner waits for a wake-up
+    waits_for_work: bool
+
+    # -- the API side ---------------------------------------------------------------------------------
+    def create(
+        self,
+        *,
+        kiosk: str,
+        idem_key: str | None,
+        method: str,
+        style: str | None,
+        options: JobOptions,
+        email: str | None,
+        language: str,
+        portrait_png: bytes,
+        style_png: bytes | None,
+        request_hash: str | None = None,
+    ) -> tuple[Job, bool]:
+        """Queue a job with its images; (job, created). A repeated idempotency key returns the original."""
+
+    def get(self, job_id: str) -> Job | None: ...
+    def by_idempotency_key(self, kiosk: str, key: str) -> Job | None: ...
+    def by_download_code(self, code: str) -> Job | None: ...
+    def position(self, job: Job) -> int:
+        """Jobs of the same lane waiting before this queued one."""
+
+    def depth(self) -> dict[str, int]:
+        """Jobs queued or running, per lane (the 503 back-pressure and the ETA of a new job)."""
+
+    def mail_status(self, job_id: str) -> str: ...
+    def result(self, job_id: str) -> bytes | None:
+        """The finished painting (JPEG), or None."""
+
+    def cancel_and_erase(self, job_id: str) -> None:
+        """Cancel the job (if it has not ended) and erase every piece of its personal data."""
+
+    def expire(self, before: float) -> list[str]:
+        """Erase every job created before ``before`` (retention); the ids erased."""
+
+    def capacity(self) -> dict[str, LaneCapacity] | None:
+        """The workers' measured throughput per lane, where workers run in other processes; else None."""
+
+    # -- the workers ----------------------------------------------------------------------------------
+    def take(self, method: str, limit: int, window: float) -> list[Job]:
+        """Claim up to ``limit`` queued jobs of a lane (now running); waits ``window`` s for a batch to fill."""
+
+    def inputs(self, job: Job) -> tuple[bytes, bytes | None]:
+        """The job's portrait and its own style image (PNG)."""
+
+    def set_progress(self, job_id: str, progress: float) -> None: ...
+    def result_tmp(self, job_id: str) -> Path:
+        """A private temporary file to write a painting to before ``publish_result``."""
+
+    def publish_result(self, job_id: str, tmp: Path, engine_seconds: float, mail: bool) -> bool:
+        """All or nothing, if the job still runs: the painting kept, the job done, its mail queued. Else False
+        and nothing kept. ``tmp`` is gone afterwards either way."""
+
+    def fail(self, job_id: str, error: str) -> None: ...
+    def requeue(self, job_id: str) -> None:
+        """A running job goes back to the queue (a graceful shutdown)."""
+
+    def requeue_running(self) -> int:
+        """Every job this process was running goes back to the queue; how many."""
+
+    def report_capacity(self, seconds_per_job: dict[str, float], lanes: dict[str, int]) -> None:
+        """A worker says what it measured (read by the API nodes' ``capacity``)."""
+
+    # -- mail -----------------------------------------------------------------------------------------
+    def requeue_lost_mail(self) -> int:
+        """Queue the mail of finished jobs that have none queued (after a crash); how many."""
+
+    def due_mail(self, now: float) -> list[MailTask]: ...
+    def mail_sent(self, job_id: str) -> None:
+        """Recorded before anything else: a mail is sent at most once per job (one Message-ID)."""
+
+    def mail_failed(self, job_id: str, error: str, next_attempt: float, give_up: bool) -> None: ...
+
+    # -- between processes ----------------------------------------------------------------------------
+    def broadcast(self, event: dict[str, Any]) -> None:
+        """Tell every other process (job events for SSE streams, cancels for workers); a no-op in one process."""
+
+    def listen(self, handler: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``handler`` (in a worker thread) with every other process's ``broadcast``."""
+
+    def close(self) -> None: ...
+
+
+def open_backend(settings: Settings, name: str) -> JobBackend:
+    """The backend the settings choose; ``name`` tells the other processes who this one is (logs, capacity)."""
+    if settings.backend == "nats":
+        from .nats_store import NatsStore
+
+        return NatsStore(settings, name)
+    from .store import Store
+
+    return Store(settings.data_dir)

@@ -1,0 +1,657 @@
+"""The distributed backend (``backend.JobBackend``) on NATS JetStream: any number of API nodes, GPU workers and
+mail workers share one NATS cluster, and none of them holds state of its own.
+
+- Jobs: a work-queue stream per lane (``PORTRAIT_FAST``, ``PORTRAIT_GATYS``); workers pull with explicit ack. A
+  worker that dies stops renewing its lease (``+WPI`` every third of the ack wait) and the job is delivered again.
+  A job delivered more than ``nats_max_deliveries`` times goes to the dead-letter subject, is marked failed, and
+  the visitor is mailed that it could not be painted.
+- Job state: the Key-Value bucket ``portrait-jobs`` (one JSON record per job, history 1), changed only with a
+  revision check, so two workers can never both finish a job.
+- Images: the Object Store bucket ``portrait-images``, with a TTL of the retention period, and deleted on cancel.
+- Mail: the work-queue stream ``PORTRAIT_MAIL`` (one message per job, de-duplicated by id); the send is recorded
+  in KV before the ack, so a mail goes out at most once per Message-ID.
+- Events (progress, previews, cancels): core NATS messages on ``portrait.events``, relayed by every process.
+
+The connection runs on its own event-loop thread; the blocking methods wait for it (never call them from it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import nats
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import api
+from nats.js.errors import (
+    BadObjectMetaError,
+    BucketNotFoundError,
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NoKeysError,
+    NotFoundError,
+    ObjectDeletedError,
+)
+
+from shared.protocol import JobOptions, JobState
+
+from ..config import Settings
+from .backend import LANES, TERMINAL, Job, LaneCapacity, MailTask
+
+log = logging.getLogger("style_server.nats")
+T = TypeVar("T")
+
+JOBS_KV, WORKERS_KV, IMAGES = "portrait-jobs", "portrait-workers", "portrait-images"
+MAIL_STREAM, MAIL_SUBJECT, DEAD_STREAM, EVENTS = "PORTRAIT_MAIL", "portrait.mail", "PORTRAIT_DEAD", "portrait.events"
+GONE = (NotFoundError, ObjectDeletedError, BadObjectMetaError)  # an object that is not there (any more)
+WORKER_TTL = 30.0  # a worker not heard of for this long no longer counts towards capacity
+
+
+def lane_stream(method: str) -> str:
+    return f"PORTRAIT_{method.upper()}"
+
+
+def lane_subject(method: str) -> str:
+    return f"portrait.jobs.{method}"
+
+
+def _idem_key(kiosk: str, key: str) -> str:
+    """A KV key for (kiosk, Idempotency-Key): any characters may be in either, KV keys allow few."""
+    return "idem." + hashlib.sha256(f"{kiosk}\0{key}".encode()).hexdigest()[:40]
+
+
+class NatsLink:
+    """A NATS connection on its own event-loop thread, for blocking callers."""
+
+    def __init__(self, servers: list[str], name: str, connect_timeout: float = 10.0) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=f"nats-{name}", daemon=True)
+        self._thread.start()
+        self.nc = self.run(
+            nats.connect(
+                servers=servers,
+                name=name,
+                connect_timeout=connect_timeout,
+                max_reconnect_attempts=-1,  # a cluster node going away is a reconnect to another, never an end
+                reconnect_time_wait=0.25,
+                error_cb=self._error,
+                disconnected_cb=self._disconnected,
+            ),
+            timeout=connect_timeout + 5,
+        )
+        self.js = self.nc.jetstream(timeout=10)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    async def _error(self, exc: Exception) -> None:
+        log.warning("NATS: %s", exc)
+
+    async def _disconnected(self) -> None:
+        log.warning("NATS connection lost; reconnecting")
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.run(self.nc.drain(), timeout=5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+
+class NatsStore:
+    """``JobBackend`` on NATS JetStream (see the module's description)."""
+
+    waits_for_work = True  # take() is a pull that waits for the next job
+
+    def __init__(self, settings: Settings, name: str) -> None:
+        self.settings = settings
+        self.origin = f"{name}-{uuid.uuid4().hex[:8]}"  # who relays an event (never heard back by itself)
+        self.link = NatsLink(settings.nats_servers, self.origin)
+        self.tmp_dir = settings.data_dir / "tmp"
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self._held: dict[str, Any] = {}  # job id -> its stream message, while this process paints it
+        self._mail: dict[str, Any] = {}  # job id -> its mail message, while this process sends it
+        self._subs: dict[str, Any] = {}
+        self._listeners = ThreadPoolExecutor(1, thread_name_prefix="nats-events")  # in order, off the NATS loop
+        self.link.run(self._setup())
+        self._lease = asyncio.run_coroutine_threadsafe(self._keep_leases(), self.link.loop)
+
+    # -- setup ----------------------------------------------------------------------------------------
+
+    async def _setup(self) -> None:
+        s, js = self.settings, self.link.js
+        retention = s.retention_hours * 3600
+        replicas = s.nats_replicas
+        for method in LANES:
+            await self._stream(name=lane_stream(method), subjects=[lane_subject(method)])
+        await self._stream(name=MAIL_STREAM, subjects=[MAIL_SUBJECT], duplicate_window=min(retention, 3600))
+        # dead letters carry a job id only; kept for operators as long as the job's data
+        await self._stream(
+            name=DEAD_STREAM, subjects=["portrait.dead.>"], retention=api.RetentionPolicy.LIMITS, max_age=retention
+        )
+        self.jobs = await self._bucket(js.key_value, js.create_key_value, JOBS_KV, history=1, replicas=replicas)
+        self.workers = await self._bucket(
+            js.key_value, js.create_key_value, WORKERS_KV, history=1, ttl=WORKER_TTL, replicas=replicas
+        )
+        self.images = await self._bucket(
+            js.object_store, js.create_object_store, IMAGES, ttl=retention, replicas=replicas
+        )
+
+    async def _stream(self, **config: Any) -> None:
+        config = {"retention": api.RetentionPolicy.WORK_QUEUE, "num_replicas": self.settings.nats_replicas, **config}
+        js = self.link.js
+        try:
+            await js.add_stream(api.StreamConfig(storage=api.StorageType.FILE, **config))
+        except Exception as exc:  # made by another node, maybe with older settings
+            try:
+                await js.stream_info(config["name"])
+            except NotFoundError:
+                raise exc from None
+
+    @staticmethod
+    async def _bucket(
+        get: Callable[[str], Coroutine[Any, Any, T]], create: Callable[..., Coroutine[Any, Any, T]], name: str, **kw
+    ) -> T:
+        try:
+            return await get(name)
+        except (BucketNotFoundError, NotFoundError):
+            try:
+                return await create(bucket=name, storage=api.StorageType.FILE, **kw)
+            except Exception:  # another node made it meanwhile
+                return await get(name)
+
+    async def _consumer(self, method: str, stream: str, subject: str) -> Any:
+        """The shared durable pull consumer of a stream (one per process, bound lazily)."""
+        if method not in self._subs:
+            ack_wait = self.settings.nats_ack_wait_seconds
+            self._subs[method] = await self.link.js.pull_subscribe(
+                subject,
+                durable=f"{method}-workers",
+                stream=stream,
+                config=api.ConsumerConfig(ack_wait=ack_wait, max_deliver=-1, max_ack_pending=10_000),
+            )
+        return self._subs[method]
+
+    async def _keep_leases(self) -> None:
+        """While this process is alive it keeps the jobs and mails it holds (in-progress acks)."""
+        every = max(self.settings.nats_ack_wait_seconds / 3, 0.2)
+        while True:
+            await asyncio.sleep(every)
+            for msg in [*self._held.values(), *self._mail.values()]:
+                with contextlib.suppress(Exception):
+                    await msg.in_progress()
+
+    # -- job records ----------------------------------------------------------------------------------
+
+    async def _record(self, job_id: str) -> tuple[dict[str, Any], int] | None:
+        try:
+            entry = await self.jobs.get(f"job.{job_id}")
+        except KeyNotFoundError:
+            return None
+        if entry.value is None:
+            return None
+        return json.loads(entry.value), entry.revision
+
+    async def _job(self, job_id: str) -> Job | None:
+        found = await self._record(job_id)
+        return Job.from_dict(found[0]) if found else None
+
+    async def _change(self, job_id: str, change: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+        """Apply ``change`` to the job's record with a revision check (retried if another node wrote first);
+        ``change`` returns False to leave it. The record as written, or None if unchanged."""
+        for _ in range(20):
+            found = await self._record(job_id)
+            if found is None:
+                return None
+            record, revision = found
+            if not change(record):
+                return None
+            try:
+                await self.jobs.update(f"job.{job_id}", json.dumps(record).encode(), last=revision)
+                return record
+            except KeyWrongLastSequenceError:
+                continue
+        raise RuntimeError(f"job {job_id}: too many concurrent changes")
+
+    def get(self, job_id: str) -> Job | None:
+        return self.link.run(self._job(job_id))
+
+    def _indexed(self, key: str) -> Job | None:
+        async def lookup() -> Job | None:
+            try:
+                entry = await self.jobs.get(key)
+            except KeyNotFoundError:
+                return None
+            return await self._job(entry.value.decode()) if entry.value else None
+
+        return self.link.run(lookup())
+
+    def by_idempotency_key(self, kiosk: str, key: str) -> Job | None:
+        return self._indexed(_idem_key(kiosk, key))
+
+    def by_download_code(self, code: str) -> Job | None:
+        return self._indexed(f"dl.{code}")
+
+    # -- the API side ---------------------------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        kiosk,
+        idem_key,
+        method,
+        style,
+        options: JobOptions,
+        email,
+        language,
+        portrait_png: bytes,
+        style_png: bytes | None,
+        request_hash: str | None = None,
+    ) -> tuple[Job, bool]:
+        job_id = secrets.token_hex(12)
+        job = Job(
+            id=job_id,
+            token=secrets.token_urlsafe(24),
+            kiosk=kiosk,
+            idem_key=idem_key,
+            state=JobState.queued,
+            method=method,
+            style=style,
+            has_style_image=style_png is not None,
+            options=options,
+            email=email,
+            language=language,
+            progress=0.0,
+            error=None,
+            created=time.time(),
+            started=None,
+            finished=None,
+            engine_seconds=None,
+            request_hash=request_hash,
+            download_code=secrets.token_urlsafe(24),
+        )
+        return self.link.run(self._create(job, portrait_png, style_png))
+
+    async def _create(self, job: Job, portrait_png: bytes, style_png: bytes | None) -> tuple[Job, bool]:
+        if job.idem_key is not None:
+            try:  # the index entry first: of two parallel retries, exactly one creates the job
+                await self.jobs.create(_idem_key(job.kiosk, job.idem_key), job.id.encode())
+            except KeyWrongLastSequenceError:
+                for _ in range(50):  # the winner may still be writing its record
+                    if existing := await self._existing(job.kiosk, job.idem_key):
+                        return existing, False
+                    await asyncio.sleep(0.1)
+                raise RuntimeError("an idempotency key without its job") from None
+        await self.images.put(f"{job.id}/portrait.png", portrait_png)
+        if style_png is not None:
+            await self.images.put(f"{job.id}/style.png", style_png)
+        await self.jobs.put(f"dl.{job.download_code}", job.id.encode())
+        revision = await self.jobs.create(f"job.{job.id}", job.to_json())
+        ack = await self.link.js.publish(lane_subject(job.method), job.id.encode(), headers={"Nats-Msg-Id": job.id})
+        with contextlib.suppress(KeyWrongLastSequenceError):  # a worker already took it: its place is moot
+            await self.jobs.update(f"job.{job.id}", job.to_json(seq=ack.seq), last=revision)
+        return job, True
+
+    async def _existing(self, kiosk: str, key: str) -> Job | None:
+        try:
+            entry = await self.jobs.get(_idem_key(kiosk, key))
+        except KeyNotFoundError:
+            return None
+        return await self._job(entry.value.decode())
+
+    def position(self, job: Job) -> int:
+        async def place() -> int:
+            found = await self._record(job.id)
+            seq = found[0].get("seq") if found else None
+            if seq is None:
+                return 0
+            stream, js = lane_stream(job.method), self.link.js
+            try:
+                delivered = (await js.consumer_info(stream, f"{job.method}-workers")).delivered.stream_seq
+            except NotFoundError:  # no worker has pulled yet
+                delivered = (await js.stream_info(stream)).state.first_seq - 1
+            return max(seq - delivered - 1, 0)  # messages not yet handed to any worker
+
+        return self.link.run(place())
+
+    def depth(self) -> dict[str, int]:
+        async def counts() -> dict[str, int]:
+            return {m: (await self.link.js.stream_info(lane_stream(m))).state.messages for m in LANES}
+
+        return self.link.run(counts())
+
+    def mail_status(self, job_id: str) -> str:
+        return self.link.run(self._mail_record(job_id)).get("status", "none")
+
+    async def _mail_record(self, job_id: str) -> dict[str, Any]:
+        try:
+            entry = await self.jobs.get(f"mail.{job_id}")
+        except KeyNotFoundError:
+            return {}
+        return json.loads(entry.value) if entry.value else {}
+
+    def result(self, job_id: str) -> bytes | None:
+        return self.link.run(self._object(f"{job_id}/result.jpg"))
+
+    async def _object(self, name: str) -> bytes | None:
+        try:
+            return (await self.images.get(name)).data
+        except GONE:
+            return None
+
+    def cancel_and_erase(self, job_id: str) -> None:
+        def cancel(record: dict[str, Any]) -> bool:
+            if record["state"] in TERMINAL:
+                return False
+            record.update(state=JobState.cancelled, finished=time.time())
+            return True
+
+        async def run() -> None:
+            await self._change(job_id, cancel)
+            await self._erase(job_id, None)
+
+        self.link.run(run())
+
+    def expire(self, before: float) -> list[str]:
+        async def run() -> list[str]:
+            erased = []
+            for key in await self._keys("job."):
+                job_id = key.removeprefix("job.")
+                found = await self._record(job_id)
+                if found and found[0]["created"] < before and found[0]["state"] != JobState.expired:
+                    await self._erase(job_id, JobState.expired)
+                    erased.append(job_id)
+            return erased
+
+        return self.link.run(run(), timeout=300)
+
+    async def _keys(self, prefix: str) -> list[str]:
+        try:
+            keys = await self.jobs.keys()
+        except (NoKeysError, NotFoundError):  # an empty bucket
+            return []
+        return [k for k in keys if k.startswith(prefix)]
+
+    async def _erase(self, job_id: str, state: JobState | None) -> None:
+        """Every piece of personal data goes: the record keeps what statistics need; with history 1 the old
+        revision (with the address) is removed from the bucket's stream by the rewrite."""
+        code: list[str] = []
+
+        def scrub(record: dict[str, Any]) -> bool:
+            if state is not None:
+                record["state"] = state
+            code.append(record.get("download_code") or "")
+            record.update(email=None, request_hash=None, download_code=None)
+            return True
+
+        await self._change(job_id, scrub)
+        if code and code[0]:
+            await self.jobs.purge(f"dl.{code[0]}")
+        if (await self._mail_record(job_id)).get("status") != "sent":
+            with contextlib.suppress(KeyNotFoundError):
+                await self.jobs.purge(f"mail.{job_id}")
+        for name in ("portrait.png", "style.png", "result.jpg"):
+            with contextlib.suppress(*GONE):
+                await self.images.delete(f"{job_id}/{name}")
+
+    def capacity(self) -> dict[str, LaneCapacity] | None:
+        async def read() -> dict[str, LaneCapacity]:
+            try:
+                keys = await self.workers.keys()
+            except (NoKeysError, NotFoundError):
+                return {}
+            seconds: dict[str, list[float]] = {}
+            lanes: dict[str, int] = {}
+            for key in keys:
+                with contextlib.suppress(KeyNotFoundError):
+                    entry = await self.workers.get(key)
+                    report = json.loads(entry.value)
+                    for method, count in report["lanes"].items():
+                        lanes[method] = lanes.get(method, 0) + count
+                        seconds.setdefault(method, []).append(report["seconds_per_job"][method])
+            return {m: LaneCapacity(sum(v) / len(v), lanes[m]) for m, v in seconds.items()}
+
+        return self.link.run(read())
+
+    # -- the workers ----------------------------------------------------------------------------------
+
+    def take(self, method: str, limit: int, window: float) -> list[Job]:
+        return self.link.run(self._take(method, limit, window))
+
+    async def _take(self, method: str, limit: int, window: float) -> list[Job]:
+        sub = await self._consumer(method, lane_stream(method), lane_subject(method))
+        msgs = await self._fetch(sub, limit, 1.0)
+        if msgs and len(msgs) < limit and window:
+            await asyncio.sleep(window)  # let other kiosks join the batch
+            msgs += await self._fetch(sub, limit - len(msgs), 0.05)
+        jobs = []
+        for msg in msgs:
+            if job := await self._claim(method, msg):
+                jobs.append(job)
+        return jobs
+
+    @staticmethod
+    async def _fetch(sub: Any, count: int, timeout: float) -> list[Any]:
+        try:
+            return await sub.fetch(count, timeout=timeout)
+        except (TimeoutError, NatsTimeout):
+            return []
+
+    async def _claim(self, method: str, msg: Any) -> Job | None:
+        """The job of a delivered message, now running here; None (and the message settled) if there is nothing
+        to paint: gone, ended, or delivered too often (dead letter)."""
+        job_id = msg.data.decode()
+        found = await self._record(job_id)
+        if found is None or found[0]["state"] in (JobState.cancelled, JobState.expired, JobState.failed):
+            await msg.ack()
+            return None
+        record, revision = found
+        if record["state"] == JobState.done:  # finished by a worker that died before its ack
+            if record.get("email"):
+                await self._queue_mail(job_id, "portrait")
+            await msg.ack()
+            return None
+        if msg.metadata.num_delivered > self.settings.nats_max_deliveries:
+            await self._dead_letter(method, job_id, msg)
+            return None
+        record.update(state=JobState.running, started=time.time(), progress=0.0)
+        try:
+            await self.jobs.update(f"job.{job_id}", json.dumps(record).encode(), last=revision)
+        except KeyWrongLastSequenceError:  # changed meanwhile (a cancel): look again soon
+            await msg.nak(delay=0.2)
+            return None
+        self._held[job_id] = msg
+        return Job.from_dict(record)
+
+    async def _dead_letter(self, method: str, job_id: str, msg: Any) -> None:
+        tries = msg.metadata.num_delivered - 1
+        error = f"the painting failed {tries} times (the painter stopped each time); the job was given up"
+
+        def fail(record: dict[str, Any]) -> bool:
+            if record["state"] in TERMINAL:
+                return False
+            record.update(state=JobState.failed, error=error, finished=time.time(), progress=0.0)
+            return True
+
+        record = await self._change(job_id, fail)
+        await self.link.js.publish(f"portrait.dead.{method}", job_id.encode())
+        if record is not None and record.get("email"):
+            await self._queue_mail(job_id, "failed")
+        await msg.ack()
+        log.error("job %s given up after %d deliveries (dead letter)", job_id, tries)
+
+    def inputs(self, job: Job) -> tuple[bytes, bytes | None]:
+        portrait = self.link.run(self._object(f"{job.id}/portrait.png"))
+        if portrait is None:
+            raise FileNotFoundError(f"the portrait of job {job.id} is gone")
+        style = self.link.run(self._object(f"{job.id}/style.png")) if job.has_style_image else None
+        return portrait, style
+
+    def set_progress(self, job_id: str, progress: float) -> None:
+        def advance(record: dict[str, Any]) -> bool:
+            if record["state"] != JobState.running:
+                return False
+            record["progress"] = progress
+            return True
+
+        self.link.run(self._change(job_id, advance))
+
+    def result_tmp(self, job_id: str) -> Path:
+        return self.tmp_dir / f"{job_id}-{secrets.token_hex(6)}.jpg"
+
+    def publish_result(self, job_id: str, tmp: Path, engine_seconds: float, mail: bool) -> bool:
+        try:
+            return self.link.run(self._publish(job_id, tmp.read_bytes(), engine_seconds, mail))
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    async def _publish(self, job_id: str, jpeg: bytes, engine_seconds: float, mail: bool) -> bool:
+        found = await self._record(job_id)
+        if found is None or found[0]["state"] != JobState.running:
+            await self._settle(job_id)
+            return False
+        await self.images.put(f"{job_id}/result.jpg", jpeg)
+
+        def finish(record: dict[str, Any]) -> bool:
+            if record["state"] != JobState.running:
+                return False
+            record.update(
+                state=JobState.done, error=None, finished=time.time(), progress=1.0, engine_seconds=engine_seconds
+            )
+            return True
+
+        if await self._change(job_id, finish) is None:  # cancelled or erased while it was painted
+            with contextlib.suppress(*GONE):
+                await self.images.delete(f"{job_id}/result.jpg")
+            await self._settle(job_id)
+            return False
+        if mail:
+            await self._queue_mail(job_id, "portrait")
+        await self._settle(job_id)
+        return True
+
+    async def _queue_mail(self, job_id: str, kind: str) -> None:
+        """Queue a job's mail once (de-duplicated by id); its status reads pending until it is sent."""
+        if not (await self._mail_record(job_id)).get("status"):
+            await self.jobs.put(f"mail.{job_id}", json.dumps({"status": "pending", "attempts": 0}).encode())
+        payload = json.dumps({"job_id": job_id, "kind": kind}).encode()
+        await self.link.js.publish(MAIL_SUBJECT, payload, headers={"Nats-Msg-Id": f"mail-{job_id}"})
+
+    async def _settle(self, job_id: str) -> None:
+        """The job's message is done with: acknowledged, so no worker gets it again."""
+        if msg := self._held.pop(job_id, None):
+            await msg.ack()
+
+    def fail(self, job_id: str, error: str) -> None:
+        def fail(record: dict[str, Any]) -> bool:
+            if record["state"] != JobState.running:
+                return False
+            record.update(state=JobState.failed, error=error, finished=time.time(), progress=0.0)
+            return True
+
+        async def run() -> None:
+            await self._change(job_id, fail)
+            await self._settle(job_id)
+
+        self.link.run(run())
+
+    def requeue(self, job_id: str) -> None:
+        def back(record: dict[str, Any]) -> bool:
+            if record["state"] != JobState.running:
+                return False
+            record.update(state=JobState.queued, progress=0.0)
+            return True
+
+        async def run() -> None:
+            await self._change(job_id, back)
+            if msg := self._held.pop(job_id, None):
+                await msg.nak()  # to another worker at once
+
+        self.link.run(run())
+
+    def requeue_running(self) -> int:
+        held = list(self._held)
+        for job_id in held:
+            self.requeue(job_id)
+        return len(held)
+
+    def report_capacity(self, seconds_per_job: dict[str, float], lanes: dict[str, int]) -> None:
+        report = {"lanes": lanes, "seconds_per_job": seconds_per_job, "at": time.time()}
+        self.link.run(self.workers.put(f"w.{self.origin}", json.dumps(report).encode()))
+
+    # -- mail -----------------------------------------------------------------------------------------
+
+    def requeue_lost_mail(self) -> int:
+        return 0  # a worker that died before queueing a mail has not acked its job: the job comes back
+
+    def due_mail(self, now: float) -> list[MailTask]:
+        return self.link.run(self._due_mail())
+
+    async def _due_mail(self) -> list[MailTask]:
+        sub = await self._consumer("mail", MAIL_STREAM, MAIL_SUBJECT)
+        tasks = []
+        for msg in await self._fetch(sub, 10, 1.0):
+            body = json.loads(msg.data)
+            job_id = body["job_id"]
+            if (await self._mail_record(job_id)).get("status") in ("sent", None):  # sent, or erased since
+                await msg.ack()
+                continue
+            self._mail[job_id] = msg
+            tasks.append(MailTask(job_id, msg.metadata.num_delivered - 1, body.get("kind", "portrait")))
+        return tasks
+
+    def mail_sent(self, job_id: str) -> None:
+        async def run() -> None:
+            await self.jobs.put(f"mail.{job_id}", json.dumps({"status": "sent", "sent_at": time.time()}).encode())
+            if msg := self._mail.pop(job_id, None):
+                await msg.ack()
+
+        self.link.run(run())
+
+    def mail_failed(self, job_id: str, error: str, next_attempt: float, give_up: bool) -> None:
+        async def run() -> None:
+            record = await self._mail_record(job_id)
+            if record:  # never brings back a record erased meanwhile
+                record = {"status": "failed" if give_up else "pending", "attempts": record.get("attempts", 0) + 1}
+                await self.jobs.put(f"mail.{job_id}", json.dumps({**record, "last_error": error}).encode())
+            msg = self._mail.pop(job_id, None)
+            if msg is not None:
+                await (msg.term() if give_up else msg.nak(delay=max(next_attempt - time.time(), 0.0)))
+
+        self.link.run(run())
+
+    # -- between processes ----------------------------------------------------------------------------
+
+    def broadcast(self, event: dict[str, Any]) -> None:
+        payload = json.dumps({**event, "origin": self.origin}).encode()
+        asyncio.run_coroutine_threadsafe(self.link.nc.publish(EVENTS, payload), self.link.loop)
+
+    def listen(self, handler: Callable[[dict[str, Any]], None]) -> None:
+        async def heard(msg: Any) -> None:
+            event = json.loads(msg.data)
+            if event.pop("origin", None) != self.origin:
+                self._listeners.submit(_quietly, handler, event)
+
+        self.link.run(self.link.nc.subscribe(EVENTS, cb=heard))
+
+    def close(self) -> None:
+        self._lease.cancel()
+        self._listeners.shutdown(wait=False)
+        self.link.close()
+
+
+def _quietly(handler: Callable[[dict[str, Any]], None], event: dict[str, Any]) -> None:
+    try:
+        handler(event)
+    except Exception:
+        log.exception("handling a relayed event failed")

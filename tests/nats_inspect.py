@@ -1,0 +1,37 @@
+"""Looking inside a test booth's NATS JetStream (object names, every stored KV value), as an operator could."""
+
+from __future__ import annotations
+
+import asyncio
+
+import nats
+from nats.js.errors import NoKeysError, NotFoundError
+
+from style_server.service.nats_store import IMAGES, JOBS_KV
+
+
+async def _contents(url: str) -> tuple[list[str], list[bytes]]:
+    nc = await nats.connect(url.split(","))
+    try:
+        js = nc.jetstream()
+        try:
+            objects = [info.name for info in await (await js.object_store(IMAGES)).list(ignore_deletes=True)]
+        except NotFoundError:  # an empty bucket
+            objects = []
+        kv = await js.key_value(JOBS_KV)
+        values = []
+        try:
+            keys = await kv.keys()
+        except NoKeysError:
+            keys = []
+        for key in keys:
+            for entry in await kv.history(key):
+                values.append(key.encode() + b"=" + (entry.value or b""))
+        return objects, values
+    finally:
+        await nc.close()
+
+
+def nats_contents(url: str) -> tuple[list[str], list[bytes]]:
+    """(names of the images in the Object Store, every revision of every KV entry as ``key=value``)."""
+    return asyncio.run(_contents(url))
