@@ -9,8 +9,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from .fast import FastOptions
-from .gatys import GatysParams
+from .fast import FastOptions, FastStyle
+from .gatys import GatysParams, ProgressFn
 from .imageio import fit_longest_side, save_image_atomic, write_atomic
 from .losses import measure, style_targets
 from .runtime import Engine, StyleChoice
@@ -20,23 +20,48 @@ from .tensors import to_tensor
 def compare(engine: Engine, photo: Image.Image, choice: StyleChoice, params: GatysParams, out_dir: Path) -> dict:
     content = fit_longest_side(photo, params.size)
     timings, images = {}, {}
-    fast_style = engine.fast_style(choice)
-    engine.fast.stylize([content], [fast_style], FastOptions())  # warm-up: load the networks first
-    started = time.perf_counter()
-    [images["fast"]] = engine.fast.stylize([content], [fast_style], FastOptions())
-    timings["fast"] = time.perf_counter() - started
+    images["fast"], timings["fast"] = timed_fast(engine, content, engine.fast_style(choice), FastOptions())
     styles = choice.gatys_styles()
-    gatys = engine.gatys()
-    started = time.perf_counter()
-    images["gatys"] = gatys.run(content, styles, params).image
-    timings["gatys"] = time.perf_counter() - started
+    images["gatys"], timings["gatys"] = timed_gatys(engine, content, styles, params)
     report = _report(engine, content, styles, images, timings, params)
     _write(out_dir, content, styles[0][0], images, report)
     return report
 
 
-def _report(engine, content, styles, images, timings, params: GatysParams) -> dict:
-    vgg, source = engine.vgg()
+def timed_fast(
+    engine: Engine, content: Image.Image, style: FastStyle, options: FastOptions
+) -> tuple[Image.Image, float]:
+    """One fast painting and its seconds, the network loaded (and warmed up) beforehand."""
+    engine.fast.stylize([content], [style], options)  # warm-up: load the network first
+    started = time.perf_counter()
+    [image] = engine.fast.stylize([content], [style], options)
+    return image, time.perf_counter() - started
+
+
+def timed_gatys(
+    engine: Engine,
+    content: Image.Image,
+    styles: list[tuple[Image.Image, float]],
+    params: GatysParams,
+    on_progress: ProgressFn | None = None,
+) -> tuple[Image.Image, float]:
+    """One Gatys painting through the optimiser's public ``run`` and its seconds (the loss network loaded first)."""
+    gatys = engine.gatys()
+    started = time.perf_counter()
+    image = gatys.run(content, styles, params, on_progress=on_progress).image
+    return image, time.perf_counter() - started
+
+
+def same_vgg_losses(
+    engine: Engine,
+    content: Image.Image,
+    styles: list[tuple[Image.Image, float]],
+    images: dict[str, Image.Image],
+    params: GatysParams,
+) -> tuple[dict[str, dict[str, float]], float]:
+    """Content, style and TV loss of each finished picture, all measured by one VGG against the same targets
+    (the Gatys recipe's layers and style scale), and the style loss of the untouched photo for reference."""
+    vgg, _ = engine.vgg()
     device = engine.device
     style_side = round(max(content.size) * params.style_scale)
     grams = style_targets(
@@ -45,21 +70,26 @@ def _report(engine, content, styles, images, timings, params: GatysParams) -> di
         list(params.style_layers),
     )
     content_t = to_tensor(content, device)
-    methods = {}
-    for method, image in images.items():
-        losses = measure(vgg, to_tensor(image, device), content_t, grams, list(params.content_layers))
-        methods[method] = {
-            "seconds": round(timings[method], 4),
-            **{f"{k}_loss": v for k, v in losses.items()},
-        }
-    baseline = measure(vgg, content_t, content_t, grams, list(params.content_layers))
+    layers = list(params.content_layers)
+    losses = {
+        method: measure(vgg, to_tensor(image, device), content_t, grams, layers) for method, image in images.items()
+    }
+    return losses, measure(vgg, content_t, content_t, grams, layers)["style"]
+
+
+def _report(engine, content, styles, images, timings, params: GatysParams) -> dict:
+    losses, photo_style_loss = same_vgg_losses(engine, content, styles, images, params)
+    methods = {
+        method: {"seconds": round(timings[method], 4), **{f"{k}_loss": v for k, v in losses[method].items()}}
+        for method in images
+    }
     return {
         "size": list(content.size),
-        "device": str(device),
-        "loss_network": source.origin,
+        "device": str(engine.device),
+        "loss_network": engine.vgg()[1].origin,
         "gatys_params": params.model_dump(mode="json"),
         "methods": methods,
-        "photo_style_loss": baseline["style"],  # how far the untouched photo is from the painting
+        "photo_style_loss": photo_style_loss,  # how far the untouched photo is from the painting
         "speedup_fast_vs_gatys": round(timings["gatys"] / max(timings["fast"], 1e-9), 1),
     }
 
