@@ -105,9 +105,10 @@ class StudyReport(BaseModel):
 
 
 def johnson_weights(card: StyleCard) -> Path | None:
-    """The painting's own trained transform network, or None where none was trained for it."""
-    relative = getattr(card, "johnson", None)
-    return card.path(relative) if relative else None
+    """The painting's own trained transform network (whether or not the catalogue offers it), or None where none
+    was trained for it."""
+    johnson = getattr(card, "johnson", None)
+    return card.path(johnson.weights) if johnson is not None else None
 
 
 def paintings(engine: Engine, style_ids: list[str] | None) -> list[StyleCard]:
@@ -222,7 +223,8 @@ def run_study(
 
 def _paint(engine, method, content, card, styles, params, fast, label, on_step) -> tuple[Image.Image, float] | None:
     if method == "arbitrary":
-        return timed_fast(engine, content, engine.fast.resolve([(card, 1.0)]), fast)
+        arbitrary = FastStyle("arbitrary", vector=engine.fast.painting_vector(card))  # even where Johnson paints
+        return timed_fast(engine, content, arbitrary, fast)
     if method == "johnson":
         weights = johnson_weights(card)
         if weights is None:
@@ -368,7 +370,8 @@ def _about(report: StudyReport) -> list[str]:
             f"{', '.join(f'{s} px' for s in run.sizes)} x {', '.join(run.methods)}, {run.seconds:.0f} s on "
             f"{run.machine} ({run.device}, torch {run.torch}, {run.threads} threads; load average {run.load_before} "
             f"before, {run.load_after} after). Gatys: {g['optimizer']}, {g['iterations']} iterations at the "
-            f"coarsest scale, multiscale {g['multiscale']}, face protection {g['face_protect']}, seed {g['seed']}. "
+            f"coarsest scale, init {g.get('init')}, multiscale {g['multiscale']} from {g['coarsest_side']} px, "
+            f"face protection {g['face_protect']}, seed {g['seed']}. "
             f"Fast networks: face protection {f['face_protect']}, strength {f['strength']}."
         )
     return lines
