@@ -129,6 +129,14 @@ def machine() -> dict:
     }
 
 
+def timing(chunks: list[dict]) -> dict:
+    """Seconds and seconds per step over the chunks whose time is recorded (a chunk cut short by a stop is not:
+    its steps resume from the last checkpoint)."""
+    seconds = sum(c["seconds"] for c in chunks)
+    steps = sum(c["steps"][1] - c["steps"][0] + 1 for c in chunks)
+    return {"seconds": round(seconds, 1), "seconds_per_step": round(seconds / max(steps, 1), 3), "timed_steps": steps}
+
+
 def _done_steps(work: Path) -> int:
     import torch
 
@@ -195,8 +203,7 @@ def cmd_train(args) -> int:
         record = {
             "painting": pid,
             "steps": target,
-            "seconds": round(sum(c["seconds"] for c in chunks), 1),
-            "seconds_per_step": round(sum(c["seconds"] for c in chunks) / target, 3),
+            **timing(chunks),
             "params": params.model_dump(mode="json"),
             "final_losses_mean_of_last_50_steps": {k: round(statistics.fmean(x[k] for x in tail), 4) for k in tail[0]},
             "loss_network": source.origin,
@@ -215,6 +222,76 @@ def cmd_train(args) -> int:
         record_file.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 
+def export_from_checkpoint(work: Path, target: Path) -> int:
+    """The checkpoint's network as fp16 safetensors at ``target``; returns its step."""
+    import torch
+
+    from style_server.engine.transformer import TransformNet, save_transform_net
+
+    state = torch.load(work / "checkpoint.pt", map_location="cpu", weights_only=True)
+    net = TransformNet(int(state["width"]))
+    net.load_state_dict(state["net"])
+    save_transform_net(net.eval(), target)
+    return int(state["step"])
+
+
+def cmd_ship(args) -> int:
+    """Export each trained painting's network next to its card, measure it against the arbitrary network
+    and write the verdict into the card (the catalogue offers the network only when it wins)."""
+    from tqdm import tqdm
+
+    from style_server.config import engine_from_settings, get_settings
+    from style_server.engine.catalogue import Catalogue, JohnsonNetwork, write_card
+    from style_server.engine.fast import FastOptions, FastStyle
+    from style_server.engine.imageio import load_image
+    from style_server.engine.johnson import compare_fast_networks, verdict
+
+    settings = get_settings()
+    catalogue = Catalogue.load(settings.models_dir)
+    engine = engine_from_settings(settings, "cpu")
+    vgg, source = engine.vgg()
+    portraits = [(f"skimage.data.{name}", skimage_photo(name)) for name in HELD_OUT]
+    options = FastOptions()
+    for pid in tqdm(args.paintings, desc="ship", unit="painting", file=sys.stdout):
+        work = args.work / pid
+        if not (work / "checkpoint.pt").is_file():
+            print(f"{pid}: not trained yet (no {work / 'checkpoint.pt'})", flush=True)
+            continue
+        card = catalogue.get(pid)
+        steps = export_from_checkpoint(work, card.folder / WEIGHTS)
+        record = json.loads((work / RECORD).read_text(encoding="utf-8")) if (work / RECORD).is_file() else {}
+        if record.get("steps") != steps:
+            record["note"] = (
+                f"weights exported from the checkpoint at step {steps}; seconds and losses are those of the "
+                f"last finished chunk (step {record.get('steps', 0)})"
+            )
+        record.update(timing(record.get("chunks", [])), exported_steps=steps)
+        own = FastStyle("trained", weights_file=str(card.folder / WEIGHTS))
+        arbitrary = engine.fast.resolve([(card, 1.0)], johnson=False)
+        comparison = compare_fast_networks(
+            vgg,
+            load_image(card.path(card.style_image)),
+            portraits,
+            lambda photo, style=own: engine.fast.stylize([photo], [style], options)[0],
+            lambda photo, style=arbitrary: engine.fast.stylize([photo], [style], options)[0],
+            size=args.size,
+        )
+        record["comparison"] = {
+            **comparison.model_dump(mode="json"),
+            "mean_johnson_style": round(comparison.johnson_style, 5),
+            "mean_arbitrary_style": round(comparison.arbitrary_style, 5),
+            "johnson_wins": comparison.johnson_wins,
+            "loss_network": source.origin,
+        }
+        (card.folder / RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        card.johnson = JohnsonNetwork(
+            weights=WEIGHTS, record=RECORD, steps=steps, comparison=comparison, verdict=verdict(comparison, steps)
+        )
+        write_card(card)
+        print(f"{pid}: {card.johnson.verdict}", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.johnson", description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=WORK, help="photos, checkpoints and records (git-ignored)")
@@ -226,7 +303,12 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--steps", type=int, default=2000, help="stop each painting at this many steps")
     t.add_argument("--chunk", type=int, default=100, help="steps per turn before the next painting")
     t.add_argument("--learning-rate", type=float, default=1e-3)
+    h = sub.add_parser("ship", help="export the checkpoints into models/paintings/<id>/ and compare")
+    h.add_argument("paintings", nargs="*", default=list(PAINTINGS))
+    h.add_argument("--size", type=int, default=256, help="longest side of the held-out portraits")
     args = parser.parse_args(argv)
+    if args.command == "ship":
+        return cmd_ship(args)
     if args.command == "dataset":
         manifest = build_dataset(args.work / "photos", args.frames)
         print(f"{len(manifest['photos'])} photos in {args.work / 'photos'}")

@@ -22,6 +22,54 @@ ATTRIBUTION_BY = {"en": "by", "de": "von"}  # "<name> by <artist>, <year> (<lice
 LICENCE_NAMES = {"de": {"public domain": "gemeinfrei", "Apache-2.0 (weights)": "Apache-2.0 (Gewichte)"}}
 
 
+class PortraitFigures(BaseModel):
+    """One held-out portrait: both fast networks brought to the same content loss, then their style losses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    portrait: str
+    matched_content: float = Field(description="The content loss both results were brought to.")
+    johnson_strength: float = Field(ge=0, le=1, description="Strength (painting/photo mix) that reached it.")
+    arbitrary_strength: float = Field(ge=0, le=1)
+    johnson_style: float = Field(ge=0, description="Style loss of the Johnson network at that content loss.")
+    arbitrary_style: float = Field(ge=0)
+
+
+class FastComparison(BaseModel):
+    """Johnson network vs arbitrary network on held-out portraits, measured by the same VGG."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    portraits: list[PortraitFigures] = Field(min_length=1)
+    measure: str = Field("", description="How it was measured: size, loss layers, loss network.")
+
+    @property
+    def johnson_style(self) -> float:
+        return sum(p.johnson_style for p in self.portraits) / len(self.portraits)
+
+    @property
+    def arbitrary_style(self) -> float:
+        return sum(p.arbitrary_style for p in self.portraits) / len(self.portraits)
+
+    @property
+    def johnson_wins(self) -> bool:
+        """The rule: the Johnson network paints by default only when its mean style loss at matched content
+        loss is lower than the arbitrary network's."""
+        return self.johnson_style < self.arbitrary_style
+
+
+class JohnsonNetwork(BaseModel):
+    """A painting's own transform network (Johnson et al. 2016), trained by scripts/johnson.py."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weights: str = Field(description="fp16 safetensors, relative to the card's folder.")
+    record: str | None = Field(None, description="The training record (JSON) next to the weights.")
+    steps: int = Field(ge=0)
+    comparison: FastComparison | None = None
+    verdict: str = Field("", description="The comparison in words: which network paints this painting and why.")
+
+
 class StyleCard(BaseModel):
     """A style as it is stored in ``models/<folder>/card.json``; file fields are relative to that folder."""
 
@@ -41,7 +89,17 @@ class StyleCard(BaseModel):
     multistyle_index: int | None = Field(None, ge=0, lt=26)
     weights: str | None = Field(None, description="safetensors of a trained transform network.")
     training: dict | None = Field(None, description="How a trained network was made (iterations, time, device).")
+    johnson: JohnsonNetwork | None = Field(None, description="A painting's own fast network, when one is trained.")
     folder: Path = Field(Path("."), exclude=True)
+
+    @property
+    def fast_weights(self) -> Path | None:
+        """The Johnson network the fast path runs for this painting alone, or None: the arbitrary network.
+        Only a network whose comparison it won is offered."""
+        johnson = self.johnson
+        if self.kind != "painting" or johnson is None or johnson.comparison is None:
+            return None
+        return self.path(johnson.weights) if johnson.comparison.johnson_wins else None
 
     @property
     def methods(self) -> list[str]:
@@ -109,7 +167,8 @@ def _read_card(card_file: Path) -> StyleCard:
         raise EngineError(f"{card_file}: not a valid style card ({describe(exc)})") from None
     except ValueError as exc:
         raise EngineError(f"{card_file}: not a valid style card ({exc})") from None
-    for relative in (card.thumbnail, card.style_image, card.weights):
+    johnson = card.johnson
+    for relative in (card.thumbnail, card.style_image, card.weights, johnson and johnson.weights):
         if relative and not card.path(relative).is_file():
             raise EngineError(f"{card_file}: names {relative}, which does not exist")
     return card

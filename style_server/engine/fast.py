@@ -84,12 +84,21 @@ class FastStylizer:
 
     # -- resolving styles ----------------------------------------------------------------------------
 
-    def resolve(self, cards: list[tuple[StyleCard, float]], images: list[tuple[Image.Image, float]] = ()) -> FastStyle:
-        """Turn a weighted blend of cards and/or style images into one runnable style."""
+    def resolve(
+        self,
+        cards: list[tuple[StyleCard, float]],
+        images: list[tuple[Image.Image, float]] = (),
+        johnson: bool = True,
+    ) -> FastStyle:
+        """Turn a weighted blend of cards and/or style images into one runnable style. A painting alone runs
+        on its own Johnson network when its card offers one (``johnson=False``: the arbitrary network)."""
         family = blend_family(cards, bool(images))
         total = sum(w for _, w in cards) + sum(w for _, w in images)
         if family == "trained":
             return FastStyle("trained", weights_file=str(cards[0][0].path(cards[0][0].weights)))
+        own = cards[0][0].fast_weights if johnson and family == "arbitrary" and len(cards) == 1 else None
+        if own is not None and not images:
+            return FastStyle("trained", weights_file=str(own))
         if family == "multistyle":
             vector = torch.zeros(NUM_STYLES)
             for card, weight in cards:
