@@ -163,3 +163,14 @@ def test_cli_and_server_paint_with_the_johnson_network_the_card_selects(models, 
         assert near(Image.open(io.BytesIO(result.content)).convert("RGB"), expected, 3)  # a JPEG: within 3 levels
     finally:
         server.stop()
+
+
+def test_the_content_photos_are_reproducible_and_hold_out_the_comparison_portraits(tmp_path):
+    from scripts.johnson import HELD_OUT, build_dataset
+
+    first, second = build_dataset(tmp_path / "a", frames=3), build_dataset(tmp_path / "b", frames=3)
+    assert first == second  # same files, same SHA-256: the training set is a function of the installed packages
+    sources = [p["source"] for p in first["photos"]]
+    assert sum(s.startswith("booth_client demo video") for s in sources) == 3
+    assert not {f"skimage.data.{name}" for name in HELD_OUT} & set(sources)
+    assert all(min(p["size"]) >= 128 for p in first["photos"])  # every photo gives a full training crop
