@@ -9,10 +9,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from style_server.cli import main
 from style_server.engine.study import CELL_HEADER, SUMMARY_HEADER
+from style_server.engine.transformer import TransformNet, save_transform_net
 from tests.conftest import MODELS
 
 FACE_RATE = re.compile(r"^(\d\.\d\d) \((\d+)/(\d+)\)$")
@@ -20,14 +22,22 @@ FACE_RATE = re.compile(r"^(\d\.\d\d) \((\d+)/(\d+)\)$")
 
 @pytest.fixture
 def study_env(tmp_path, cache_dir, portrait, monkeypatch) -> dict[str, Path]:
-    """A portraits folder with the astronaut and a models folder with two of the catalogue's paintings."""
+    """A portraits folder with the astronaut and a models folder with two of the catalogue's paintings, one with
+    a Johnson network."""
     portraits = tmp_path / "portraits"
     portraits.mkdir()
     portrait.resize((160, 160)).save(portraits / "astronaut.jpg")
     (portraits / "notes.txt").write_text("not a portrait: left alone")
     models = tmp_path / "models"
     for painting in ("starry-night", "the-scream"):
-        shutil.copytree(MODELS / "paintings" / painting, models / "paintings" / painting)
+        folder = shutil.copytree(MODELS / "paintings" / painting, models / "paintings" / painting)
+        card = json.loads((folder / "card.json").read_text())
+        card.pop("johnson", None)
+        if painting == "starry-night":  # a Johnson network of its own (small, untrained): the-scream has none
+            torch.manual_seed(0)
+            save_transform_net(TransformNet(width=8), folder / "johnson.safetensors")
+            card["johnson"] = {"weights": "johnson.safetensors", "steps": 0}
+        (folder / "card.json").write_text(json.dumps(card))
     monkeypatch.setenv("PORTRAIT_MODELS_DIR", str(models))
     monkeypatch.setenv("PORTRAIT_CACHE_DIR", str(cache_dir))
     from style_server.config import get_settings
@@ -82,31 +92,29 @@ def test_study_paints_every_portrait_style_and_method_and_writes_the_table(study
     for cell in cells:
         assert cell["portrait"] == "astronaut"
         assert cell["face_in_photo"] is True  # the real detector finds her face at 96 and 128 px
-        if cell["method"] == "johnson":  # no Johnson network ships with these paintings
+        if (cell["style"], cell["method"]) == ("the-scream", "johnson"):  # no Johnson network for this one
             assert cell["status"] == "not trained"
             assert cell["seconds"] is cell["style_loss"] is cell["face_in_result"] is cell["image"] is None
             continue
         assert cell["status"] == "ok"
         assert 0 < cell["seconds"] < 600
         assert math.isfinite(cell["content_loss"]) and cell["content_loss"] > 0
-        # it really painted: far closer to the painting's statistics than the untouched photo
-        assert 0 < cell["style_loss"] < 0.5 * cell["photo_style_loss"]
+        assert math.isfinite(cell["style_loss"]) and cell["style_loss"] > 0
+        if cell["method"] != "johnson":  # really painted: far closer to the painting's statistics than the photo
+            assert cell["style_loss"] < 0.5 * cell["photo_style_loss"]
         with Image.open(out / cell["image"]) as painted:
             assert max(painted.size) == cell["size"]
 
     summary = [(s["method"], s["size"], s["runs"], s["not_trained"]) for s in report["summary"]]
     assert summary == [
         ("arbitrary", 96, 2, 0),
-        ("johnson", 96, 0, 2),
+        ("johnson", 96, 1, 1),
         ("gatys", 96, 2, 0),
         ("arbitrary", 128, 1, 0),
         ("gatys", 128, 1, 0),
     ]
     for row in report["summary"]:
         painted = [c for c in cells if (c["method"], c["size"], c["status"]) == (row["method"], row["size"], "ok")]
-        if not painted:
-            assert row["median_seconds"] is row["face_rate"] is None
-            continue
         assert row["faces_in_photos"] == len(painted)
         assert row["faces_kept"] == sum(c["face_in_result"] for c in painted)
         assert 0 <= row["face_rate"] <= 1
@@ -119,22 +127,21 @@ def test_study_paints_every_portrait_style_and_method_and_writes_the_table(study
     assert header == SUMMARY_HEADER
     assert [r[:3] for r in rows] == [
         ["arbitrary fast", "96", "2"],
-        ["Johnson fast", "96", "0 (+2 not trained)"],
+        ["Johnson fast", "96", "1 (+1 not trained)"],
         ["Gatys", "96", "2"],
         ["arbitrary fast", "128", "1"],
         ["Gatys", "128", "1"],
     ]
     for row in rows:
         assert len(row) == len(SUMMARY_HEADER)
-        if row[0] == "Johnson fast":
-            assert row[3:] == ["not trained"] * 4
-            continue
         assert all(math.isfinite(float(v)) and float(v) > 0 for v in row[3:6])
         rate, kept, found = FACE_RATE.match(row[6]).groups()
-        assert 0 <= float(rate) <= 1 and int(kept) <= int(found) == int(row[2])
+        assert 0 <= float(rate) <= 1 and int(kept) <= int(found) == int(row[2].split()[0])
     header, rows = markdown_table(md, "Every painting")
     assert header == CELL_HEADER and len(rows) == len(cells)
-    assert rows[1] == ["astronaut", "starry-night", "96", "Johnson fast", *["not trained"] * 4]
+    assert rows[4] == ["astronaut", "the-scream", "96", "Johnson fast", *["not trained"] * 4]
+    assert [r[3] for r in rows[:3]] == ["arbitrary fast", "Johnson fast", "Gatys"]
+    assert "not trained" not in rows[1]
     assert "2 runs" not in md and md.count("Run of ") == 2
 
     page = (out / "study.html").read_text()

@@ -107,8 +107,7 @@ class StudyReport(BaseModel):
 def johnson_weights(card: StyleCard) -> Path | None:
     """The painting's own trained transform network (whether or not the catalogue offers it), or None where none
     was trained for it."""
-    johnson = getattr(card, "johnson", None)
-    return card.path(johnson.weights) if johnson is not None else None
+    return card.path(card.johnson.weights) if card.johnson is not None else None
 
 
 def paintings(engine: Engine, style_ids: list[str] | None) -> list[StyleCard]:
