@@ -122,8 +122,8 @@ class Settings(BaseSettings):
     # -- testing only ---------------------------------------------------------------------------------
     fault_point: str | None = Field(
         None,
-        description="Testing only, never in production: SIGKILL the server at a named point (after_finish, "
-        "after_smtp_accept) or fail every forward pass holding a style (paint:<style id>).",
+        description="Testing only, never in production: SIGKILL the server at a named point (in_fast_batch, "
+        "after_finish, after_smtp_accept) or fail every forward pass holding a style (paint:<style id>).",
     )
     test_hold_batch_file: Path | None = Field(
         None,

@@ -25,8 +25,11 @@ async def _contents(url: str) -> tuple[list[str], list[bytes]]:
         except NoKeysError:
             keys = []
         for key in keys:
-            for entry in await kv.history(key):
-                values.append(key.encode() + b"=" + (entry.value or b""))
+            try:
+                history = await kv.history(key)
+            except NoKeysError:  # purged meanwhile
+                continue
+            values.extend(key.encode() + b"=" + (entry.value or b"") for entry in history)
         return objects, values
     finally:
         await nc.close()

@@ -16,7 +16,7 @@ from shared.protocol import describe
 from ..config import DEMO_KEY, Settings, engine_from_settings, get_settings
 from ..engine.errors import EngineError
 from ..engine.runtime import Engine
-from .backend import LANES
+from .backend import LANES, BackendUnavailable
 from .deadlines import BodyDeadline
 from .routes import downloads, events, health, jobs, styles
 from .service import Service
@@ -85,6 +85,12 @@ def _register_errors(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": describe(exc, skip=1, whole="request")}, status_code=422)
+
+    @app.exception_handler(BackendUnavailable)
+    async def backend_unavailable(_: Request, exc: BackendUnavailable) -> JSONResponse:
+        log.warning("job backend unavailable: %s", exc)
+        detail = "the booth's job queue is not reachable for a moment; try again shortly"
+        return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "2"})
 
     @app.exception_handler(EngineError)
     async def engine_error(_: Request, exc: EngineError) -> JSONResponse:

@@ -23,6 +23,12 @@ from shared.protocol import JobOptions, JobState
 if TYPE_CHECKING:
     from ..config import Settings
 
+
+class BackendUnavailable(RuntimeError):
+    """The shared backend cannot be reached right now (a cluster electing a new leader, a network cut). Nothing
+    was decided: the caller leaves the job as it is (its lease runs out and it is delivered again) or retries."""
+
+
 TERMINAL = (JobState.done, JobState.failed, JobState.cancelled, JobState.expired)
 LANES = ("fast", "gatys")
 

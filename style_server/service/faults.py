@@ -13,7 +13,7 @@ import signal
 
 log = logging.getLogger("style_server.faults")
 
-CRASH_POINTS = ("after_finish", "after_smtp_accept")
+CRASH_POINTS = ("in_fast_batch", "after_finish", "after_smtp_accept")
 
 
 def crash_at(fault_point: str | None, point: str) -> None:

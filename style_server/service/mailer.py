@@ -15,7 +15,7 @@ import aiosmtplib
 from ..config import Settings
 from ..engine.catalogue import Catalogue, parse_blend
 from ..engine.errors import EngineError
-from .backend import JobBackend, MailTask
+from .backend import BackendUnavailable, JobBackend, MailTask
 from .faults import crash_at
 from .metrics import Metrics
 
@@ -159,8 +159,12 @@ class MailOutbox:
             try:
                 for task in await asyncio.to_thread(self.store.due_mail, time.time()):
                     await self._deliver(task)
+            except BackendUnavailable as exc:  # the mail stays queued; its lease runs out if we held it
+                log.warning("the mail queue cannot be reached (%s); trying again", exc)
+                await asyncio.sleep(1.0)
             except Exception:  # keep the loop alive whatever happens; the mail stays pending
                 log.exception("outbox pass failed")
+                await asyncio.sleep(1.0)
             if not self.store.waits_for_work:
                 await asyncio.sleep(1.0)  # the outbox is polled: mails are queued from worker threads
 

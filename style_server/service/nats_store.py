@@ -28,10 +28,12 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, TypeVar
 
 import nats
+import nats.errors
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
 from nats.js.errors import (
@@ -47,7 +49,7 @@ from nats.js.errors import (
 from shared.protocol import JobOptions, JobState
 
 from ..config import Settings
-from .backend import LANES, TERMINAL, Job, LaneCapacity, MailTask
+from .backend import LANES, TERMINAL, BackendUnavailable, Job, LaneCapacity, MailTask
 
 log = logging.getLogger("style_server.nats")
 T = TypeVar("T")
@@ -93,7 +95,13 @@ class NatsLink:
         self.js = self.nc.jetstream(timeout=10)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        """Run ``coro`` on the connection's loop and wait; NATS failures become ``BackendUnavailable``."""
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except (nats.errors.Error, FutureTimeout, TimeoutError) as exc:
+            future.cancel()
+            raise BackendUnavailable(f"NATS: {type(exc).__name__} {exc}".strip()) from exc
 
     async def _error(self, exc: Exception) -> None:
         log.warning("NATS: %s", exc)
@@ -434,10 +442,15 @@ class NatsStore:
         if msgs and len(msgs) < limit and window:
             await asyncio.sleep(window)  # let other kiosks join the batch
             msgs += await self._fetch(sub, limit - len(msgs), 0.05)
-        jobs = []
-        for msg in msgs:
-            if job := await self._claim(method, msg):
-                jobs.append(job)
+        jobs: list[Job] = []
+        try:
+            for msg in msgs:
+                if job := await self._claim(method, msg):
+                    jobs.append(job)
+        except BaseException:  # claimed but never handed over: not held, so their leases run out
+            for job in jobs:
+                self._held.pop(job.id, None)
+            raise
         return jobs
 
     @staticmethod
@@ -573,11 +586,16 @@ class NatsStore:
             return True
 
         async def run() -> None:
+            msg = self._held.pop(job_id, None)  # first: whatever happens next, this process stops renewing it
             await self._change(job_id, back)
-            if msg := self._held.pop(job_id, None):
+            if msg is not None:
                 await msg.nak()  # to another worker at once
 
-        self.link.run(run())
+        try:
+            self.link.run(run())
+        except BackendUnavailable:  # no longer held, so its lease runs out and it is delivered again
+            self.link.loop.call_soon_threadsafe(self._held.pop, job_id, None)
+            raise
 
     def requeue_running(self) -> int:
         held = list(self._held)
@@ -599,15 +617,20 @@ class NatsStore:
 
     async def _due_mail(self) -> list[MailTask]:
         sub = await self._consumer("mail", MAIL_STREAM, MAIL_SUBJECT)
-        tasks = []
-        for msg in await self._fetch(sub, 10, 1.0):
-            body = json.loads(msg.data)
-            job_id = body["job_id"]
-            if (await self._mail_record(job_id)).get("status") in ("sent", None):  # sent, or erased since
-                await msg.ack()
-                continue
-            self._mail[job_id] = msg
-            tasks.append(MailTask(job_id, msg.metadata.num_delivered - 1, body.get("kind", "portrait")))
+        tasks: list[MailTask] = []
+        try:
+            for msg in await self._fetch(sub, 10, 1.0):
+                body = json.loads(msg.data)
+                job_id = body["job_id"]
+                if (await self._mail_record(job_id)).get("status") in ("sent", None):  # sent, or erased since
+                    await msg.ack()
+                    continue
+                self._mail[job_id] = msg
+                tasks.append(MailTask(job_id, msg.metadata.num_delivered - 1, body.get("kind", "portrait")))
+        except BaseException:  # fetched but never handed over: not held, so their leases run out
+            for task in tasks:
+                self._mail.pop(task.job_id, None)
+            raise
         return tasks
 
     def mail_sent(self, job_id: str) -> None:

@@ -23,7 +23,7 @@ from ..engine.errors import Cancelled, EngineError, InvalidParameter
 from ..engine.fast import FastOptions
 from ..engine.imageio import fit_longest_side, save_image_atomic
 from ..engine.runtime import Engine
-from .backend import Job, JobBackend, LaneCapacity
+from .backend import BackendUnavailable, Job, JobBackend, LaneCapacity
 from .events import JobEvents
 from .faults import crash_at, fail_painting
 from .metrics import Metrics
@@ -109,7 +109,7 @@ class Runner:
     async def fast_lane(self) -> None:
         s = self.settings
         while not self.stopping:
-            jobs = await asyncio.to_thread(self.store.take, "fast", s.fast_batch_max, s.fast_batch_window_ms / 1000)
+            jobs = await self._take("fast", s.fast_batch_max, s.fast_batch_window_ms / 1000)
             if jobs:
                 await asyncio.to_thread(self.events.refresh)  # running now; the queue behind them moved up
                 with self._timed("fast", len(jobs)):
@@ -120,7 +120,7 @@ class Runner:
 
     async def gatys_lane(self) -> None:
         while not self.stopping:
-            jobs = await asyncio.to_thread(self.store.take, "gatys", 1, 0.0)
+            jobs = await self._take("gatys", 1, 0.0)
             if not jobs:
                 if not self.store.waits_for_work:
                     await self._idle("gatys")
@@ -129,6 +129,14 @@ class Runner:
             with self._timed("gatys", 1):
                 await asyncio.to_thread(self._run_gatys, jobs[0])
             await asyncio.to_thread(self._update_depth)
+
+    async def _take(self, method: str, limit: int, window: float) -> list[Job]:
+        try:
+            return await asyncio.to_thread(self.store.take, method, limit, window)
+        except BackendUnavailable as exc:
+            log.warning("the %s lane cannot reach the job queue (%s); trying again", method, exc)
+            await asyncio.sleep(1.0)
+            return []
 
     async def _idle(self, method: str) -> None:
         wakeup = self.wakeups[method]
@@ -164,9 +172,12 @@ class Runner:
                     face_protect=job.options.face_protect,
                 )
                 groups[options].append((job, photo, self.engine.fast_style(choice)))
+            except BackendUnavailable:
+                self._release(job)
             except (EngineError, OSError) as exc:
                 self._fail(job, exc)
         self._hold_for_test([job for items in groups.values() for job, _, _ in items])
+        crash_at(self.settings.fault_point, "in_fast_batch")
         for options, items in groups.items():
             self._paint_batch(options, items)
 
@@ -213,9 +224,10 @@ class Runner:
                 fit_longest_side(p.preview, 384).save(buf, "JPEG", quality=80)
                 self.events.preview(job.id, base64.b64encode(buf.getvalue()).decode())
             if time.monotonic() - last_write > 0.5:
-                self.store.set_progress(job.id, min(0.99, p.iteration / max(p.total_iterations, 1)))
-                self.events.changed(job.id)
                 last_write = time.monotonic()
+                with contextlib.suppress(BackendUnavailable):  # progress is news, not state: the next one will do
+                    self.store.set_progress(job.id, min(0.99, p.iteration / max(p.total_iterations, 1)))
+                    self.events.changed(job.id)
 
         started = time.perf_counter()
         try:
@@ -233,7 +245,10 @@ class Runner:
             result = self.engine.gatys().run(photo, styles, params, on_progress=progress, cancel=cancel)
         except Cancelled:
             if self.stopping:
-                self.store.requeue(job.id)  # shutdown: paint it again after the restart
+                self._release(job)  # shutdown: paint it again after the restart
+            return
+        except BackendUnavailable:
+            self._release(job)
             return
         except Exception as exc:
             self._fail(job, exc)
@@ -277,6 +292,9 @@ class Runner:
         try:
             save_image_atomic(image, tmp, quality=92)
             published = self.store.publish_result(job.id, tmp, engine_seconds, mail=bool(job.email))
+        except BackendUnavailable:
+            self._release(job)
+            return False
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             self._fail(job, exc)
@@ -286,9 +304,20 @@ class Runner:
         self.events.ended(job.id)
         return published
 
+    def _release(self, job: Job) -> None:
+        """Give the job back untouched (the backend was unreachable, or this process stops): back to the queue
+        now if the backend answers, else when this process's lease on it runs out."""
+        log.warning("job %s goes back to the queue", job.id)
+        with contextlib.suppress(BackendUnavailable):
+            self.store.requeue(job.id)
+
     def _fail(self, job: Job, exc: Exception) -> None:
         message = str(exc) if isinstance(exc, EngineError) else "internal error while painting"
-        self.store.fail(job.id, message)
+        try:
+            self.store.fail(job.id, message)
+        except BackendUnavailable:
+            self._release(job)
+            return
         self.events.ended(job.id)
         self.metrics.jobs.labels(job.method, "failed").inc()
         log.error("job %s failed: %s", job.id, type(exc).__name__, exc_info=not isinstance(exc, EngineError))

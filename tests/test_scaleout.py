@@ -1,0 +1,196 @@
+"""A scaled-out booth (PORTRAIT_BACKEND=nats) under faults: real nats-server processes (one, or a 3-node JetStream
+cluster with replicas 3), API nodes, workers and a mailer, each its own process on 127.0.0.1, killed with SIGKILL.
+
+Leases last 3 s here (``nats_booth``), so a killed worker's jobs come back to another worker within seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import Counter
+
+import httpx
+import pytest
+
+from tests.harness import DEMO_PHOTO, Inbox, free_port, job_status, nats_booth, wait_for_state
+from tests.nats_inspect import nats_contents
+
+
+@pytest.fixture
+def box(tmp_path):
+    inbox = Inbox(tmp_path / "inbox", free_port()).start()
+    yield inbox
+    inbox.stop()
+
+
+def post(client: httpx.Client, address: str, key: str | None = None, **fields) -> dict:
+    """A job as a kiosk sends it: a retry with the same Idempotency-Key until the booth accepts it."""
+    key = key or uuid.uuid4().hex
+    data = {"style": "palette-04", "email": address, "consent": "true", **fields}
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            r = client.post(
+                "/v1/jobs",
+                files={"portrait": ("me.jpg", DEMO_PHOTO, "image/jpeg")},
+                data=data,
+                headers={"Idempotency-Key": key},
+            )
+            if r.status_code in (200, 201):
+                return r.json()
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "the booth stopped accepting jobs"
+        time.sleep(0.5)
+
+
+def mails_per_job(inbox: Inbox) -> Counter:
+    return Counter(mail["Message-ID"] for mail in inbox.messages())
+
+
+def assert_done_once(client: httpx.Client, inbox: Inbox, jobs: list[dict], timeout: float = 180) -> None:
+    """Every job ends done, and its mail arrives exactly once (one Message-ID, one mail)."""
+    for job in jobs:
+        assert wait_for_state(client, job, {"done", "failed"}, timeout)["state"] == "done"
+    inbox.wait_for(len(jobs), timeout=60)
+    time.sleep(2)  # a duplicate would arrive now
+    per_job = mails_per_job(inbox)
+    assert len(per_job) == len(jobs) and set(per_job.values()) == {1}, per_job
+
+
+def test_a_worker_killed_mid_fast_batch_loses_nothing(tmp_path, cache_dir, box):
+    booth = nats_booth(tmp_path, cache_dir, box.port, workers=0)
+    try:
+        doomed = booth.add_worker(fault_point="in_fast_batch")  # SIGKILLs itself holding its first batch
+        with booth.api_nodes[0].client() as client:
+            jobs = [post(client, f"visitor{i}@example.org") for i in range(3)]
+            doomed.proc.wait(60)
+            assert doomed.proc.returncode == -9
+            assert {job_status(client, j)["state"] for j in jobs} <= {"queued", "running"}
+            booth.add_worker()  # takes the batch over once the dead worker's lease runs out
+            assert_done_once(client, box, jobs)
+    finally:
+        booth.stop()
+
+
+def test_a_worker_killed_mid_masterpiece_loses_nothing(tmp_path, cache_dir, box):
+    booth = nats_booth(tmp_path, cache_dir, box.port, gatys_iterations=400, gatys_size=128)
+    try:
+        with booth.api_nodes[0].client() as client:
+            job = post(client, "painter@example.org", method="gatys", style="starry-night")
+            deadline = time.monotonic() + 120
+            while (status := job_status(client, job))["progress"] <= 0.02:
+                assert time.monotonic() < deadline, status
+                time.sleep(0.2)
+            booth.workers[0].kill9()
+            assert job_status(client, job)["state"] == "running"
+            booth.add_worker()
+            assert_done_once(client, box, [job], timeout=300)
+    finally:
+        booth.stop()
+
+
+def test_a_job_that_kills_every_worker_is_given_up_and_the_visitor_told(tmp_path, cache_dir, box):
+    """After ``nats_max_deliveries`` deliveries the job goes to the dead-letter subject, is marked failed and
+    the visitor gets one mail saying so; the next jobs are painted."""
+    booth = nats_booth(tmp_path, cache_dir, box.port, workers=0, nats_max_deliveries=2)
+    try:
+        with booth.api_nodes[0].client() as client:
+            job = post(client, "unlucky@example.org", language="en")
+            for _ in range(2):
+                worker = booth.add_worker(fault_point="in_fast_batch")
+                worker.proc.wait(60)
+            booth.add_worker()
+            status = wait_for_state(client, job, {"done", "failed"}, 60)
+            assert status["state"] == "failed" and "given up" in status["error"]
+            [mail] = box.wait_for(1)
+            assert "could not be painted" in mail.get_content() and mail["To"] == "unlucky@example.org"
+            later = post(client, "lucky@example.org")
+            assert wait_for_state(client, later, {"done", "failed"}, 60)["state"] == "done"
+    finally:
+        booth.stop()
+
+
+def test_two_api_nodes_one_job_followed_on_the_other(tmp_path, cache_dir, box):
+    """Two kiosks on two API nodes: a masterpiece posted on one streams its progress, previews and end on the
+    other (events relayed over NATS), and its status is the same on both."""
+    booth = nats_booth(tmp_path, cache_dir, box.port, api_nodes=2, gatys_iterations=40, gatys_size=96)
+    try:
+        first, second = booth.api_nodes
+        with first.client() as one, second.client() as other:
+            job = post(one, "twice@example.org", method="gatys", style="the-scream")
+            seen = []
+            with other.stream("GET", f"/v1/jobs/{job['id']}/events", params={"token": job["token"]}) as r:
+                for line in r.iter_lines():
+                    if line.startswith("event: "):
+                        seen.append(line[7:])
+            assert seen[-1] == "done" and "progress" in seen and "preview" in seen, seen
+            assert job_status(one, job) == job_status(other, job)
+            assert other.get(f"/v1/jobs/{job['id']}/result", headers={"X-Job-Token": job["token"]}).status_code == 200
+    finally:
+        booth.stop()
+
+
+def test_a_cluster_node_killed_under_load_loses_no_job_image_or_mail(tmp_path, cache_dir, box):
+    """Three JetStream nodes, replicas 3. Kiosks keep posting while one node is SIGKILLed: every job is accepted
+    (a kiosk retries with its Idempotency-Key, as the real one does), painted once and mailed once."""
+    booth = nats_booth(tmp_path, cache_dir, box.port, cluster=True, workers=2)
+    try:
+        jobs: list[dict] = []
+        with booth.api_nodes[0].client() as client:
+            stop = threading.Event()
+
+            def kiosk(n: int) -> None:
+                with booth.api_nodes[0].client() as own:
+                    i = 0
+                    while not stop.is_set():
+                        jobs.append(post(own, f"k{n}-{i}@example.org"))
+                        i += 1
+                        time.sleep(0.3)
+
+            kiosks = [threading.Thread(target=kiosk, args=(n,)) for n in range(2)]
+            for thread in kiosks:
+                thread.start()
+            time.sleep(4)
+            booth.nats.nodes[0].kill9()
+            time.sleep(8)
+            stop.set()
+            for thread in kiosks:
+                thread.join(90)
+            assert len(jobs) >= 6
+            assert_done_once(client, box, jobs)
+            objects, _ = nats_contents(",".join(n.url for n in booth.nats.nodes[1:]))
+            for job in jobs:  # no image lost: each portrait and its painting are still in the Object Store
+                assert {f"{job['id']}/portrait.png", f"{job['id']}/result.jpg"} <= set(objects)
+    finally:
+        booth.stop()
+
+
+def test_retention_empties_the_object_store_and_leaves_no_address_in_kv(tmp_path, cache_dir, box):
+    retention_hours = 6 / 3600  # six seconds
+    booth = nats_booth(tmp_path, cache_dir, box.port, retention_hours=retention_hours)
+    try:
+        with booth.api_nodes[0].client() as client:
+            job = post(client, "fleeting@example.org")
+            wait_for_state(client, job, {"done"}, 60)
+            box.wait_for(1)
+            url = booth.api_nodes[0].env["PORTRAIT_NATS_URL"]
+            objects, values = nats_contents(url)
+            assert any(name.startswith(job["id"]) for name in objects)
+            assert any(b"fleeting@example.org" in v for v in values)
+            deadline = time.monotonic() + 30
+            while True:
+                objects, values = nats_contents(url)
+                gone = not objects and not any(b"fleeting@example.org" in v for v in values)
+                if gone:
+                    break
+                assert time.monotonic() < deadline, (objects, [v[:80] for v in values])
+                time.sleep(1)
+            assert job_status(client, job)["state"] == "expired"
+            record = next(json.loads(v.split(b"=", 1)[1]) for v in values if v.startswith(f"job.{job['id']}=".encode()))
+            assert record["email"] is None and record["download_code"] is None
+    finally:
+        booth.stop()
