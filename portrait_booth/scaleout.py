@@ -31,8 +31,15 @@ def nats_server_binary() -> str:
 class NatsServer:
     """One ``nats-server -js`` on 127.0.0.1 with its store in ``folder``; part of a cluster when given routes."""
 
-    def __init__(self, folder: Path, name: str = "n1", cluster_port: int | None = None, routes: list[int] = ()):
-        self.folder, self.name = folder, name
+    def __init__(
+        self,
+        folder: Path,
+        name: str = "n1",
+        cluster_port: int | None = None,
+        routes: list[int] = (),
+        secure: tuple[Path, Path, str, str] | None = None,
+    ):
+        self.folder, self.name, self.secure = folder, name, secure  # secure: (cert, key, user, password)
         self.port, self.monitor_port = free_port(), free_port()
         self.cluster_port, self.routes = cluster_port, list(routes)
         self.proc: subprocess.Popen | None = None
@@ -40,12 +47,18 @@ class NatsServer:
 
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+        if self.secure is None:
+            return f"nats://127.0.0.1:{self.port}"
+        _, _, user, password = self.secure
+        return f"tls://{user}:{password}@127.0.0.1:{self.port}"
 
     def start(self, wait: bool = True) -> NatsServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         args = [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.monitor_port)]
         args += ["-sd", str(self.folder / self.name), "-n", self.name]
+        if self.secure is not None:
+            cert, key, user, password = self.secure
+            args += ["--tls", "--tlscert", str(cert), "--tlskey", str(key), "--user", user, "--pass", password]
         if self.cluster_port is not None:
             routes = ",".join(f"nats://127.0.0.1:{p}" for p in self.routes)
             args += ["--cluster_name", "booth", "--cluster", f"nats://127.0.0.1:{self.cluster_port}"]

@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     nats_max_deliveries: int = Field(
         3, ge=1, description="Deliveries before a job is given up (dead letter; the visitor is told by e-mail)."
     )
+    nats_ca_file: Path | None = Field(
+        None, description="CA bundle (PEM) to verify tls:// NATS servers with; default: the system's store."
+    )
 
     # -- e-mail ---------------------------------------------------------------------------------------
     smtp_host: str = Field("127.0.0.1", description="SMTP server (the dev inbox by default).")

@@ -7,15 +7,20 @@ Leases last 3 s here (``nats_booth``), so a killed worker's jobs come back to an
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.harness import DEMO_PHOTO, Inbox, free_port, job_status, nats_booth, wait_for_state
+from portrait_booth.scaleout import BoothProcess, NatsServer, ScaledBooth
+from tests.harness import DEMO_PHOTO, Inbox, ServerProcess, free_port, job_status, nats_booth, wait_for_state
 from tests.nats_inspect import nats_contents
 
 
@@ -192,5 +197,50 @@ def test_retention_empties_the_object_store_and_leaves_no_address_in_kv(tmp_path
             assert job_status(client, job)["state"] == "expired"
             record = next(json.loads(v.split(b"=", 1)[1]) for v in values if v.startswith(f"job.{job['id']}=".encode()))
             assert record["email"] is None and record["download_code"] is None
+    finally:
+        booth.stop()
+
+
+def test_nats_beyond_loopback_needs_tls_and_credentials(tmp_path):
+    """Jobs, portraits and addresses travel over NATS: a worker or API node refuses a remote server in clear or
+    without credentials, before it connects, with one line that says what to do (and never the password)."""
+    script = Path(sys.executable).parent / "style-server"
+    env = {**os.environ, "PORTRAIT_DATA_DIR": str(tmp_path)}
+    for command, url in (
+        ("worker", "nats://10.1.2.3:4222"),
+        ("mailer", "tls://10.1.2.3:4222"),
+        ("serve", "nats://booth:hunter2@10.1.2.3:4222"),
+    ):
+        args = [str(script), command, "--nats-url", url] + (["--backend", "nats"] if command == "serve" else [])
+        done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert "tls://<user>:<password>@host:port" in done.stderr and "hunter2" not in done.stderr
+
+
+def test_a_booth_on_a_tls_nats_server_with_a_password(tmp_path, cache_dir, box):
+    """The secure way: NATS over TLS (its certificate verified with PORTRAIT_NATS_CA_FILE) with a user and
+    password; a wrong password is refused."""
+    from style_server.service.tls import make_self_signed
+
+    cert_pem, key_pem = make_self_signed(["127.0.0.1"])
+    cert, key = tmp_path / "nats-cert.pem", tmp_path / "nats-key.pem"
+    cert.write_bytes(cert_pem)
+    key.write_bytes(key_pem)
+    server = NatsServer(tmp_path / "nats", secure=(cert, key, "booth", "s3cret-pass")).start()
+    try:
+        booth = ScaledBooth(server, [])
+        node = ServerProcess(
+            tmp_path / "api", cache_dir, box.port, backend="nats", nats_url=server.url, nats_ca_file=cert
+        )
+        booth.api_nodes.append(node.start())
+        booth.add_worker()
+        booth.add_mailer()
+        with node.client() as client:
+            job = post(client, "secure@example.org")
+            assert wait_for_state(client, job, {"done", "failed"}, 120)["state"] == "done"
+        box.wait_for(1)
+        wrong = BoothProcess(node, "worker", nats_url=server.url.replace("s3cret-pass", "wrong"))
+        with pytest.raises(RuntimeError, match="exited"):
+            wrong.start(timeout=60)
     finally:
         booth.stop()

@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import secrets
+import ssl
 import threading
 import time
 import uuid
@@ -76,13 +77,16 @@ def _idem_key(kiosk: str, key: str) -> str:
 class NatsLink:
     """A NATS connection on its own event-loop thread, for blocking callers."""
 
-    def __init__(self, servers: list[str], name: str, connect_timeout: float = 10.0) -> None:
+    def __init__(
+        self, servers: list[str], name: str, ca_file: Path | None = None, connect_timeout: float = 10.0
+    ) -> None:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name=f"nats-{name}", daemon=True)
         self._thread.start()
         self.nc = self.run(
             nats.connect(
                 servers=servers,
+                tls=ssl.create_default_context(cafile=str(ca_file)) if ca_file else None,
                 name=name,
                 connect_timeout=connect_timeout,
                 max_reconnect_attempts=-1,  # a cluster node going away is a reconnect to another, never an end
@@ -124,7 +128,7 @@ class NatsStore:
     def __init__(self, settings: Settings, name: str) -> None:
         self.settings = settings
         self.origin = f"{name}-{uuid.uuid4().hex[:8]}"  # who relays an event (never heard back by itself)
-        self.link = NatsLink(settings.nats_servers, self.origin)
+        self.link = NatsLink(settings.nats_servers, self.origin, settings.nats_ca_file)
         self.tmp_dir = settings.data_dir / "tmp"
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self._held: dict[str, Any] = {}  # job id -> its stream message, while this process paints it
