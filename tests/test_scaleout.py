@@ -244,3 +244,37 @@ def test_a_booth_on_a_tls_nats_server_with_a_password(tmp_path, cache_dir, box):
             wrong.start(timeout=60)
     finally:
         booth.stop()
+
+
+def test_an_idempotency_key_left_by_a_dead_api_node_is_taken_over(tmp_path):
+    """An API node killed between reserving a key and writing the job leaves the key pointing at nothing: the
+    kiosk's retry with that key gets a new job (after a short wait for a parallel create), not an error forever."""
+    import asyncio
+
+    import nats as nats_client
+
+    from shared.protocol import JobOptions
+    from style_server.config import Settings
+    from style_server.service.nats_store import JOBS_KV, NatsStore, _idem_key
+
+    server = NatsServer(tmp_path / "nats").start()
+    try:
+        settings = Settings(backend="nats", nats_url=server.url, data_dir=tmp_path / "data")
+        store = NatsStore(settings, "test")
+
+        async def orphan() -> None:
+            nc = await nats_client.connect(server.url)
+            kv = await nc.jetstream().key_value(JOBS_KV)
+            await kv.create(_idem_key("kiosk-a", "visit-7"), b"0123456789abcdef01234567")
+            await nc.close()
+
+        asyncio.run(orphan())
+        fields = {"kiosk": "kiosk-a", "method": "fast", "style": "palette-01", "options": JobOptions()}
+        fields |= {"email": None, "language": "en", "portrait_png": b"png", "style_png": None}
+        job, created = store.create(idem_key="visit-7", **fields)
+        assert created and store.by_idempotency_key("kiosk-a", "visit-7").id == job.id
+        again, created_again = store.create(idem_key="visit-7", **fields)
+        assert not created_again and again.id == job.id
+        store.close()
+    finally:
+        server.stop()

@@ -100,6 +100,9 @@ class NatsLink:
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
         """Run ``coro`` on the connection's loop and wait; NATS failures become ``BackendUnavailable``."""
+        if not self.loop.is_running():  # closed (this process stops): nothing will answer
+            coro.close()
+            raise BackendUnavailable("NATS: the connection is closed")
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return future.result(timeout)
@@ -299,11 +302,8 @@ class NatsStore:
             try:  # the index entry first: of two parallel retries, exactly one creates the job
                 await self.jobs.create(_idem_key(job.kiosk, job.idem_key), job.id.encode())
             except KeyWrongLastSequenceError:
-                for _ in range(50):  # the winner may still be writing its record
-                    if existing := await self._existing(job.kiosk, job.idem_key):
-                        return existing, False
-                    await asyncio.sleep(0.1)
-                raise RuntimeError("an idempotency key without its job") from None
+                if existing := await self._winner(job):
+                    return existing, False
         await self.images.put(f"{job.id}/portrait.png", portrait_png)
         if style_png is not None:
             await self.images.put(f"{job.id}/style.png", style_png)
@@ -314,12 +314,17 @@ class NatsStore:
             await self.jobs.update(f"job.{job.id}", job.to_json(seq=ack.seq), last=revision)
         return job, True
 
-    async def _existing(self, kiosk: str, key: str) -> Job | None:
-        try:
-            entry = await self.jobs.get(_idem_key(kiosk, key))
-        except KeyNotFoundError:
-            return None
-        return await self._job(entry.value.decode())
+    async def _winner(self, job: Job) -> Job | None:
+        """The job that holds ``job``'s idempotency key, waiting a few seconds for a parallel create to write it;
+        None once the key is ``job``'s: its holder never came (an API node died mid-create), so it is taken over."""
+        key = _idem_key(job.kiosk, job.idem_key or "")
+        for _ in range(50):
+            entry = await self.jobs.get(key)
+            if existing := await self._job(entry.value.decode()):
+                return existing
+            await asyncio.sleep(0.1)
+        await self.jobs.update(key, job.id.encode(), last=entry.revision)  # raises if another retry took it over
+        return None
 
     def position(self, job: Job) -> int:
         async def place() -> int:
