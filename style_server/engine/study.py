@@ -150,6 +150,35 @@ def run_study(
     style_images = {card.id: load_image(card.path(card.style_image)) for card in cards}
     for card in cards:
         _save_tile(fit_longest_side(style_images[card.id], 256), out_dir / "cells" / "styles" / f"{card.id}.jpg")
+    params = make_params(**{**gatys.model_dump(), "size": sizes[0]})
+
+    def write() -> StudyReport:
+        run = Run(
+            started=began,
+            seconds=round(time.perf_counter() - started, 1),
+            portraits=list(portraits),
+            styles=[c.id for c in cards],
+            sizes=list(sizes),
+            methods=list(methods),
+            machine=_machine(),
+            device=str(engine.device),
+            torch=torch.__version__,
+            threads=torch.get_num_threads(),
+            load_before=round(load_before, 2),
+            load_after=round(os.getloadavg()[0], 2),
+            gatys=params.model_dump(mode="json", exclude={"size"}),
+            fast=fast.model_dump(mode="json"),
+        )
+        ordered = sorted(cells.values(), key=lambda c: (c.size, c.portrait, c.style, METHODS.index(c.method)))
+        report = StudyReport(
+            loss_network=engine.vgg()[1].origin,
+            runs=[*(previous.runs if previous else []), run],
+            cells=ordered,
+            summary=summarise(ordered),
+        )
+        write_report(report, out_dir, tile)
+        return report
+
     for size in sizes:
         params = make_params(**{**gatys.model_dump(), "size": size})
         for name, photo in portraits.items():
@@ -158,66 +187,52 @@ def run_study(
             face_in_photo = bool(detect_faces(content))
             for card in cards:
                 styles = [(style_images[card.id], 1.0)]
-                painted: dict[str, tuple[Image.Image, float]] = {}
-                for method in methods:
-                    label = f"{name} / {card.id} / {size} px / {method}"
-                    if on_step:
-                        on_step(label, None)
-                    painted_one = _paint(engine, method, content, card, styles, params, fast, label, on_step)
-                    if painted_one is not None:
-                        painted[method] = painted_one
-                losses, photo_style = same_vgg_losses(
-                    engine, content, styles, {m: image for m, (image, _) in painted.items()}, params
-                )
-                for method in methods:
-                    cell = Cell(
-                        portrait=name,
-                        style=card.id,
-                        size=size,
-                        method=method,
-                        status="ok" if method in painted else "not trained",
-                        photo_style_loss=photo_style,
-                        face_in_photo=face_in_photo,
-                    )
-                    if method in painted:
-                        image, seconds = painted[method]
-                        relative = f"cells/{size}/{name}--{card.id}--{method}.jpg"
-                        _save_tile(image, out_dir / relative)
-                        cell = cell.model_copy(
-                            update={
-                                "seconds": seconds,
-                                "style_loss": losses[method]["style"],
-                                "content_loss": losses[method]["content"],
-                                "face_in_result": bool(detect_faces(image)),
-                                "image": relative,
-                            }
-                        )
+                pair = (name, content, face_in_photo, card, styles)
+                for cell in _paint_pair(engine, pair, params, fast, methods, out_dir, on_step):
                     cells[cell.key] = cell
-    run = Run(
-        started=began,
-        seconds=round(time.perf_counter() - started, 1),
-        portraits=list(portraits),
-        styles=[c.id for c in cards],
-        sizes=list(sizes),
-        methods=list(methods),
-        machine=_machine(),
-        device=str(engine.device),
-        torch=torch.__version__,
-        threads=torch.get_num_threads(),
-        load_before=round(load_before, 2),
-        load_after=round(os.getloadavg()[0], 2),
-        gatys=params.model_dump(mode="json", exclude={"size"}),
-        fast=fast.model_dump(mode="json"),
-    )
-    ordered = sorted(cells.values(), key=lambda c: (c.size, c.portrait, c.style, METHODS.index(c.method)))
-    report = StudyReport(
-        loss_network=engine.vgg()[1].origin,
-        runs=[*(previous.runs if previous else []), run],
-        cells=ordered,
-        summary=summarise(ordered),
-    )
-    write_report(report, out_dir, tile)
-    return report
+                write()  # after each portrait and painting: an interrupted study keeps what it painted
+    return write()
+
+
+def _paint_pair(engine, pair, params, fast, methods, out_dir, on_step) -> list[Cell]:
+    """One portrait in one painting at one size, by each method: the cells, their pictures saved."""
+    name, content, face_in_photo, card, styles = pair
+    size = max(content.size)
+    painted: dict[str, tuple[Image.Image, float]] = {}
+    for method in methods:
+        label = f"{name} / {card.id} / {size} px / {method}"
+        if on_step:
+            on_step(label, None)
+        painted_one = _paint(engine, method, content, card, styles, params, fast, label, on_step)
+        if painted_one is not None:
+            painted[method] = painted_one
+    losses, photo_style = same_vgg_losses(engine, content, styles, {m: im for m, (im, _) in painted.items()}, params)
+    cells = []
+    for method in methods:
+        cell = Cell(
+            portrait=name,
+            style=card.id,
+            size=size,
+            method=method,
+            status="ok" if method in painted else "not trained",
+            photo_style_loss=photo_style,
+            face_in_photo=face_in_photo,
+        )
+        if method in painted:
+            image, seconds = painted[method]
+            relative = f"cells/{size}/{name}--{card.id}--{method}.jpg"
+            _save_tile(image, out_dir / relative)
+            cell = cell.model_copy(
+                update={
+                    "seconds": seconds,
+                    "style_loss": losses[method]["style"],
+                    "content_loss": losses[method]["content"],
+                    "face_in_result": bool(detect_faces(image)),
+                    "image": relative,
+                }
+            )
+        cells.append(cell)
+    return cells
 
 
 def _paint(engine, method, content, card, styles, params, fast, label, on_step) -> tuple[Image.Image, float] | None:
