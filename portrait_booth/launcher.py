@@ -11,6 +11,7 @@ import ctypes
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -142,6 +143,16 @@ def window_problem() -> str:
     return install_advice(missing) if missing else ""
 
 
+def taken(port: int) -> bool:
+    """Something listens on this loopback port already (a booth started twice)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="portrait-booth", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["up"], help="start the whole booth")
@@ -154,6 +165,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from style_server.dev_inbox import start_inbox
 
+    if busy := [f"{port} ({what})" for port, what in ((args.port, "server"), (args.smtp_port, "inbox")) if taken(port)]:
+        print(
+            f"error: port {' and '.join(busy)} is already in use on this machine: is the booth already running? "
+            "Stop it first, or choose other ports with --port and --smtp-port.",
+            file=sys.stderr,
+        )
+        return 2
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a service manager's stop also cleans up below
 
     inbox_dir = args.data / "inbox"

@@ -64,3 +64,18 @@ def test_compose_file_describes_the_gpu_host():
     assert any("/app/models" in v for v in server["volumes"])
     assert server["depends_on"]["mail"]["condition"] == "service_healthy"
     assert (ROOT / server["build"]["dockerfile"]).is_file()
+
+
+def test_a_second_booth_on_the_same_ports_says_so_in_one_line(tmp_path):
+    """``portrait-booth up`` twice: the second one names the busy port and what to do, no traceback."""
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        busy = held.getsockname()[1]
+        launcher = Path(sys.executable).parent / "portrait-booth"
+        args = ["up", "--headless", "--port", str(free_port()), "--smtp-port", str(busy), "--data", str(tmp_path)]
+        done = subprocess.run([str(launcher), *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"port {busy} (inbox) is already in use" in done.stderr and "Traceback" not in done.stderr + done.stdout
