@@ -5,7 +5,7 @@
   for clients (server use) and for the routes between the nodes (client use: mutual TLS);
 - ``api.pem`` / ``api-key.pem``: both API nodes' HTTPS, so kiosks pin one fingerprint for either.
 
-Workers, API nodes and the mailer trust ``ca.pem`` for NATS (``SSL_CERT_FILE`` in the compose file; a GPU host
+Workers, API nodes and the mailer trust ``ca.pem`` for NATS (``PORTRAIT_NATS_CA_FILE`` in the compose file; a GPU host
 elsewhere the same). Run: python scripts/scale_certs.py ./certs --host booth.example.org [--host 10.0.0.5]
 """
 

@@ -78,7 +78,9 @@ def test_scale_profile_is_a_3_node_cluster_2_api_nodes_a_worker_per_gpu_and_a_ma
         assert urls == [f"tls://booth:s3cret-pw@nats-{i}:4222" for i in (1, 2, 3)], name
         assert REQUIRED.search(env["PORTRAIT_NATS_URL"]), name  # no password: compose refuses to start
         assert env["PORTRAIT_BACKEND"] == "nats" and env["PORTRAIT_NATS_REPLICAS"] == "3", name
-        assert env["SSL_CERT_FILE"] == "/certs/ca.pem" and any(v.endswith(":/certs:ro") for v in service["volumes"])
+        assert env["PORTRAIT_NATS_CA_FILE"] == "/certs/ca.pem" and any(
+            v.endswith(":/certs:ro") for v in service["volumes"]
+        )
         assert set(service["depends_on"]) >= set(nodes), name
         assert all(service["depends_on"][n]["condition"] == "service_healthy" for n in nodes), name
         settings = _settings(monkeypatch, env)
@@ -172,7 +174,7 @@ def booth_conf_cluster(tmp_path):
             proc.wait(10)
 
 
-def test_the_booth_nats_config_forms_a_tls_cluster_that_refuses_strangers(booth_conf_cluster, monkeypatch):
+def test_the_booth_nats_config_forms_a_tls_cluster_that_refuses_strangers(booth_conf_cluster):
     certs, ports, folder = booth_conf_cluster
 
     async def refused(url: str, **kw) -> bool:
@@ -195,9 +197,11 @@ def test_the_booth_nats_config_forms_a_tls_cluster_that_refuses_strangers(booth_
     # the booth as the compose file starts it: every node, tls://booth:<password>@, the booth's CA, 3 replicas
     from style_server.service.nats_store import JOBS_KV, NatsStore, lane_stream
 
-    monkeypatch.setenv("SSL_CERT_FILE", str(certs / "ca.pem"))
     url = ",".join(f"tls://booth:s3cret-pw@127.0.0.1:{p}" for p in ports)
-    store = NatsStore(Settings(backend="nats", nats_url=url, nats_replicas=3, data_dir=folder / "api"), "api")
+    settings = Settings(
+        backend="nats", nats_url=url, nats_replicas=3, nats_ca_file=certs / "ca.pem", data_dir=folder / "api"
+    )
+    store = NatsStore(settings, "api")
     try:
         job, created = store.create(
             kiosk="kiosk-1",
