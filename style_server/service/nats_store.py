@@ -423,10 +423,14 @@ class NatsStore:
 
     def capacity(self) -> dict[str, LaneCapacity] | None:
         async def read() -> dict[str, LaneCapacity]:
+            # the bucket's subjects, not keys(): a KV watcher is a consumer that lingers 5 min on the server, and
+            # every process reads this every 2 s (32 workers reached the server's 1000 consumers)
+            prefix = f"$KV.{WORKERS_KV}."
             try:
-                keys = await self.workers.keys()
-            except (NoKeysError, NotFoundError):
+                info = await self.link.js.stream_info(f"KV_{WORKERS_KV}", subjects_filter=f"{prefix}>")
+            except NotFoundError:
                 return {}
+            keys = [subject.removeprefix(prefix) for subject in info.state.subjects or {}]
             seconds: dict[str, list[float]] = {}
             lanes: dict[str, int] = {}
             for key in keys:
