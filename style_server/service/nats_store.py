@@ -42,7 +42,6 @@ from nats.js.errors import (
     BucketNotFoundError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
-    NoKeysError,
     NotFoundError,
     ObjectDeletedError,
 )
@@ -382,7 +381,7 @@ class NatsStore:
     def expire(self, before: float) -> list[str]:
         async def run() -> list[str]:
             erased = []
-            for key in await self._keys("job."):
+            for key in await self._bucket_keys(JOBS_KV, "job."):
                 job_id = key.removeprefix("job.")
                 found = await self._record(job_id)
                 if found and found[0]["created"] < before and found[0]["state"] != JobState.expired:
@@ -392,12 +391,16 @@ class NatsStore:
 
         return self.link.run(run(), timeout=300)
 
-    async def _keys(self, prefix: str) -> list[str]:
+    async def _bucket_keys(self, bucket: str, prefix: str) -> list[str]:
+        """The keys of a KV bucket that start with ``prefix``, from the bucket stream's subjects. Not keys(): its
+        watcher is a consumer that lingers 5 min on the server, and capacity is read every 2 s by every process
+        (32 workers reached the server's 1000 consumers)."""
+        subjects = f"$KV.{bucket}."
         try:
-            keys = await self.jobs.keys()
-        except (NoKeysError, NotFoundError):  # an empty bucket
+            info = await self.link.js.stream_info(f"KV_{bucket}", subjects_filter=f"{subjects}{prefix}>")
+        except NotFoundError:
             return []
-        return [k for k in keys if k.startswith(prefix)]
+        return [subject.removeprefix(subjects) for subject in info.state.subjects or {}]
 
     async def _erase(self, job_id: str, state: JobState | None) -> None:
         """Every piece of personal data goes: the record keeps what statistics need; with history 1 the old
@@ -423,14 +426,7 @@ class NatsStore:
 
     def capacity(self) -> dict[str, LaneCapacity] | None:
         async def read() -> dict[str, LaneCapacity]:
-            # the bucket's subjects, not keys(): a KV watcher is a consumer that lingers 5 min on the server, and
-            # every process reads this every 2 s (32 workers reached the server's 1000 consumers)
-            prefix = f"$KV.{WORKERS_KV}."
-            try:
-                info = await self.link.js.stream_info(f"KV_{WORKERS_KV}", subjects_filter=f"{prefix}>")
-            except NotFoundError:
-                return {}
-            keys = [subject.removeprefix(prefix) for subject in info.state.subjects or {}]
+            keys = await self._bucket_keys(WORKERS_KV, "w.")
             seconds: dict[str, list[float]] = {}
             lanes: dict[str, int] = {}
             for key in keys:
