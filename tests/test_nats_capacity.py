@@ -28,3 +28,40 @@ def test_reading_capacity_leaves_no_consumer_behind(tmp_path):
     finally:
         store.close()
         nats.stop()
+
+
+def test_a_worker_keeps_no_one_elses_previews_and_still_hears_cancels(tmp_path):
+    """Every process hears every relayed event. An API node keeps a running masterpiece's latest preview for a
+    stream that opens late; a worker has no streams: before, each of N workers read the job's status for every
+    event of every other worker (N x N reads; 48 per job with 16 workers in bench/bench_scale.py) and kept
+    other workers' previews, which show faces. It must still hear a cancel for the masterpiece it paints."""
+    import threading
+    import time
+
+    from shared.protocol import JobOptions
+    from style_server.config import engine_from_settings
+    from style_server.service.service import Service
+
+    nats = NatsServer(tmp_path / "nats").start()
+    settings = Settings(backend="nats", nats_url=nats.url, data_dir=tmp_path / "data")
+    engine = engine_from_settings(settings)  # lazy: no network is loaded here
+    stores = [NatsStore(settings, name) for name in ("api", "worker", "painter")]
+    api, worker = Service(settings, engine, stores[0]), Service(settings, engine, stores[1], streams=False)
+    try:
+        fields = {"kiosk": "k", "idem_key": None, "style": "palette-01", "options": JobOptions(), "email": None}
+        job, _ = stores[2].create(method="gatys", language="en", portrait_png=b"png", style_png=None, **fields)
+        [running] = stores[2].take("gatys", 1, 1.0)
+        assert running.id == job.id
+        painting = worker.runner.cancels.setdefault(job.id, threading.Event())  # as if the worker painted it
+        stores[2].broadcast({"kind": "preview", "id": job.id, "jpeg": "face"})
+        stores[2].broadcast({"kind": "cancel", "id": job.id})
+        deadline = time.monotonic() + 10
+        while (job.id not in api.events.previews or not painting.is_set()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert api.events.previews.get(job.id) == "face"
+        assert painting.is_set()
+        assert worker.events.previews == {}
+    finally:
+        for store in stores:
+            store.close()
+        nats.stop()

@@ -26,8 +26,13 @@ log = logging.getLogger("style_server.api")
 class Service:
     """Everything one running server holds."""
 
-    def __init__(self, settings: Settings, engine: Engine, store: JobBackend | None = None) -> None:
+    def __init__(
+        self, settings: Settings, engine: Engine, store: JobBackend | None = None, streams: bool = True
+    ) -> None:
         self.settings, self.engine = settings, engine
+        # False for a worker process: no SSE streams of its own, so other processes' events (a status read for
+        # each, and previews, which show faces) are none of its business; cancels still reach its painters
+        self.streams = streams
         self.store = store or open_backend(settings, "api")
         self.metrics = Metrics()
         self.events = JobEvents(self.status_of, relay=self.store.broadcast)
@@ -104,7 +109,7 @@ class Service:
         """Another process's news (shared backend only): a cancel for our painters, events for our streams."""
         if event.get("kind") == "cancel":
             self.runner.cancel(event["id"])
-        else:
+        elif self.streams:
             self.events.apply(event)
 
     async def warm_up(self) -> None:

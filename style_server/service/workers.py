@@ -24,7 +24,7 @@ async def run_worker(settings: Settings, lanes: list[str], device: str | None) -
     Retention is the API nodes' pass (and the buckets' TTL), mail the mailers'."""
     engine = await asyncio.to_thread(engine_from_settings, settings, device)
     store = await asyncio.to_thread(open_backend, settings, "worker")
-    service = Service(settings, engine, store)
+    service = Service(settings, engine, store, streams=False)
     service.events.bind(asyncio.get_running_loop())
     tasks = start_painting(service, lanes, mail=False, retention=False)
     tasks.append(asyncio.create_task(_report_capacity(service, lanes)))
