@@ -15,10 +15,12 @@ Per phase (N workers, K kiosks, after a warm-up, a measured window of W seconds)
   paintings begun in the window); also counted: jobs finished (server's ``finished_at``) in the window / W;
 - efficiency: throughput(N) / (N x throughput(1)), 1 worker measured in the same run;
 - latency: kiosk POST sent -> its terminal event read (p50/p95 of jobs finished in the window);
-- queue overhead per job (worker side): cycle time per job - the simulated GPU time, i.e. the worker time per job
-  not spent painting (take, claim, inputs, result, ack, idle gaps, and the progress reports and previews a real
-  engine also makes while painting; "between paintings" leaves those out); with a backlog (K = 2N kiosks) this is
-  what the queue costs a GPU;
+- worker overhead per job: cycle time per job - the simulated GPU time, i.e. the worker time per job not spent
+  painting (take, claim, inputs, result, ack, idle gaps, the image work of decoding the portrait and encoding the
+  result, and the progress reports and previews a real engine also makes while painting; "between paintings"
+  leaves those out); with a backlog (K = 2N kiosks) this is what a GPU loses per job;
+- queue overhead per job: of it, the time inside the backend's calls (``TimedBackend``: claim, inputs, progress,
+  result, ack, capacity), the queue's own cost; pulling and waiting for work (``take``) on its own;
 - CPU ms per job: user + system CPU of every process (NATS nodes, API nodes, workers, mailer, kiosks) during the
   phase / jobs done in it;
 - path overhead per job: latency - queue wait (``started_at - created_at``) - paint: upload, create, hand-over,
@@ -65,6 +67,8 @@ PER_PROCESS = 8  # simulated workers sharing one Python process
 TERMINAL = ("done", "failed", "cancelled", "expired")
 READY = "sim workers ready"
 RETRIES: list[float] = []  # when a kiosk's POST broke off (sent again with the same Idempotency-Key)
+LIFECYCLE = ("listen", "close", "requeue_running", "requeue_lost_mail")  # a worker's start and stop, not per job
+DONE: set[str] = set()  # every job a kiosk saw done, each once: one mail each is due
 
 
 # -- the simulated engine (in the ``sim-workers`` processes) ---------------------------------------------------
@@ -131,6 +135,29 @@ class SimEngine:
         return self._gatys
 
 
+class TimedBackend:
+    """A worker's ``JobBackend`` with the wall time of every call counted per method: the queue's own cost to a
+    worker, apart from the image work (decode, encode) that the single-host mode does as well."""
+
+    def __init__(self, backend: Any) -> None:
+        self._backend, self.calls = backend, {}
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._backend, name)
+        if not callable(value):
+            return value
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return value(*args, **kwargs)
+            finally:
+                count, seconds = self.calls.get(name, (0, 0.0))
+                self.calls[name] = (count + 1, seconds + time.perf_counter() - started)
+
+        return timed
+
+
 async def sim_workers(count: int, lanes: list[str], fast_seconds: float, gatys_seconds: float, record: Path) -> None:
     """``count`` simulated workers in this process, each with its own backend connection and runner; at the end
     each worker's paintings (start, end, jobs) go to ``record`` (JSON, one list per worker)."""
@@ -143,12 +170,13 @@ async def sim_workers(count: int, lanes: list[str], fast_seconds: float, gatys_s
     settings = get_settings()
     loop = asyncio.get_running_loop()
     loop.set_default_executor(ThreadPoolExecutor(max_workers=8 * count + 8))  # take() blocks a thread per lane
-    running, engines = [], []
+    running, engines, stores = [], [], []
     for _ in range(count):
         engine = SimEngine(settings.models_dir, fast_seconds, gatys_seconds)
         engines.append(engine)
-        store = await asyncio.to_thread(open_backend, settings, "worker")
-        service = Service(settings, engine, store)  # type: ignore[arg-type]
+        store = TimedBackend(await asyncio.to_thread(open_backend, settings, "worker"))
+        stores.append(store)
+        service = Service(settings, engine, store, streams=False)  # type: ignore[arg-type]
         service.events.bind(loop)
         tasks = start_painting(service, lanes, mail=False, retention=False)
         tasks.append(asyncio.create_task(_report_capacity(service, lanes)))
@@ -156,7 +184,8 @@ async def sim_workers(count: int, lanes: list[str], fast_seconds: float, gatys_s
     print(READY, flush=True)
     await _until_stopped()
     await asyncio.gather(*(stop_painting(service, tasks) for service, tasks in running))
-    record.write_text(json.dumps([engine.paints for engine in engines]))
+    workers = [{"paints": e.paints, "calls": s.calls} for e, s in zip(engines, stores, strict=True)]
+    record.write_text(json.dumps(workers))
     sys.stdout.flush()
     os._exit(0)  # the lanes' blocked pulls (threads) need not be waited for
 
@@ -203,8 +232,9 @@ class SimWorkers:
     def pids(self) -> list[int]:
         return [proc.pid for proc, _ in self.procs]
 
-    def paints(self) -> list[list[tuple[float, float, int]]]:
-        """Each worker's paintings: (start, end, jobs), read once the processes have stopped."""
+    def workers(self) -> list[dict[str, Any]]:
+        """Each worker's paintings (start, end, jobs) and backend calls (method: count, seconds), read once the
+        processes have stopped."""
         return [worker for record in self.records if record.exists() for worker in json.loads(record.read_text())]
 
 
@@ -277,6 +307,8 @@ async def kiosk(
         jobs.append(job)
         job.status = await follow(client, job)
         job.seen = time.time()
+        if job.status.get("state") == "done":
+            DONE.add(job.id)
 
 
 async def run_kiosks(urls: list[str], kiosks: int, lane: str, seconds: float, drain: float, tag: str) -> list[Posted]:
@@ -302,6 +334,8 @@ async def run_kiosks(urls: list[str], kiosks: int, lane: str, seconds: float, dr
                 status = (await c.get(f"{job.url}/v1/jobs/{job.id}", headers={"X-Job-Token": job.token})).json()
                 if status.get("state") in TERMINAL:
                     job.status = status
+                    if status["state"] == "done":
+                        DONE.add(job.id)
             await asyncio.sleep(1)
     return jobs
 
@@ -327,6 +361,7 @@ class Phase:
     window: tuple[float, float]
     jobs: list[Posted]
     paints: list[list[tuple[float, float, int]]]  # per worker: (start, end, jobs) of each painting
+    calls: dict[str, tuple[int, float]] = field(default_factory=dict)  # backend method: calls, seconds (all workers)
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of each kind of process during the phase
 
     def cycles(self) -> list[list[tuple[float, float, int]]]:
@@ -366,6 +401,17 @@ class Phase:
         between = sum(t - painted for t, painted, _ in pooled)
         return (sum(t for t, _, _ in pooled) - self.paint * jobs) / jobs, between / jobs
 
+    def backend_ms(self) -> tuple[float, float] | None:
+        """Milliseconds per job the workers spent inside backend calls: (taking work, i.e. pulling and waiting for
+        it; everything else: claim, inputs, progress, result, ack, capacity reports; not the worker's start and
+        stop). Over the whole phase."""
+        jobs = sum(n for worker in self.paints for _, _, n in worker)
+        if not jobs:
+            return None
+        take = self.calls.get("take", (0, 0.0))[1]
+        rest = sum(seconds for name, (_, seconds) in self.calls.items() if name not in ("take", *LIFECYCLE))
+        return take * 1000 / jobs, rest * 1000 / jobs
+
     @property
     def lost(self) -> int:
         return sum(1 for j in self.jobs if j.status.get("state") != "done")
@@ -381,7 +427,8 @@ class Phase:
         wait = [stamp(j.status, "started_at") - stamp(j.status, "created_at") for j in done]
         post = [j.answered - j.posted for j in done]
         notify = [j.seen - stamp(j.status, "finished_at") for j in done if j.seen]
-        thr, overhead = self.throughput, self.overhead()
+        thr, overhead, backend = self.throughput, self.overhead(), self.backend_ms()
+        jobs_painted = sum(n for worker in self.paints for _, _, n in worker)
         done_all = sum(1 for j in self.jobs if j.status.get("state") == "done")
 
         def ms(values: list[float]) -> float | None:
@@ -401,6 +448,10 @@ class Phase:
             "median_queue_wait_s": round(statistics.median(wait), 3) if wait else None,
             "queue_overhead_ms": round(overhead[0] * 1000, 1) if overhead is not None else None,
             "between_paintings_ms": round(overhead[1] * 1000, 1) if overhead is not None else None,
+            "backend_calls_ms": round(backend[1], 2) if backend is not None else None,
+            "take_ms": round(backend[0], 2) if backend is not None else None,
+            "calls_per_job": {k: round(n / max(1, jobs_painted), 2) for k, (n, _) in sorted(self.calls.items())},
+            "ms_per_job": {k: round(s * 1000 / max(1, jobs_painted), 2) for k, (_, s) in sorted(self.calls.items())},
             "cpu_ms_per_job": {k: round(v * 1000 / done_all, 1) for k, v in self.cpu.items()} if done_all else {},
             "median_path_overhead_ms": ms(path),
             "median_post_ms": ms(post),
@@ -445,6 +496,7 @@ def row(f: dict[str, Any]) -> str:
         f"| {f['lane']} | {f['workers']} | {f['kiosks']} | {f['paint_s']} | {f['throughput_per_s']:.2f} "
         f"({f['counted_per_s']:.2f}) | {eff} | {f['p50_latency_s']} / {f['p95_latency_s']} | "
         f"{f['median_queue_wait_s']} | {f['queue_overhead_ms']} ({f['between_paintings_ms']}) | "
+        f"{f['backend_calls_ms']} ({f['take_ms']}) | "
         f"{sum(f['cpu_ms_per_job'].values()):.0f} | {f['median_path_overhead_ms']} "
         f"({f['median_post_ms']} + {f['median_notify_ms']}) | {f['posted']} | {f['lost']} |"
     )
@@ -452,9 +504,9 @@ def row(f: dict[str, Any]) -> str:
 
 HEADER = (
     "| lane | workers | kiosks | paint s/job | jobs/s (counted) | efficiency | latency p50 / p95 s | queue wait s "
-    "(median) | queue overhead ms/job (between paintings) | CPU ms/job, all processes | path overhead ms/job, "
-    "median (post + notify) | posted | lost |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "(median) | worker overhead ms/job (between paintings) | backend calls ms/job (taking work) | CPU ms/job, "
+    "all processes | path overhead ms/job, median (post + notify) | posted | lost |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -521,11 +573,18 @@ def main() -> None:
                 sim = SimWorkers(apis[0], n, lane, f, g).start()
                 try:
                     before = cpu_snapshot({**pids, "workers": sim.pids})
-                    start, jobs = run_phase(urls, lane, n, kiosks_for(n), paint, warm_up, window, f"{lane}{n}-")
+                    tag = f"{lane}{n}x{kiosks_for(n)}-"  # Idempotency-Keys unique to the phase (else: replays)
+                    start, jobs = run_phase(urls, lane, n, kiosks_for(n), paint, warm_up, window, tag)
                     after = cpu_snapshot({**pids, "workers": sim.pids})
                 finally:
                     sim.stop()
-                phase = Phase(lane, n, kiosks_for(n), paint, (start, start + window), jobs, sim.paints())
+                workers_seen = sim.workers()
+                phase = Phase(lane, n, kiosks_for(n), paint, (start, start + window), jobs, [])
+                phase.paints = [w["paints"] for w in workers_seen]
+                for w in workers_seen:
+                    for name, (count, seconds) in w["calls"].items():
+                        c, s = phase.calls.get(name, (0, 0.0))
+                        phase.calls[name] = (c + count, s + seconds)
                 phase.cpu = {kind: after[kind] - before[kind] for kind in after}
                 one = one or (phase.throughput if n == 1 else None)  # the first phase is 1 worker
                 figures = phase.figures(one)
@@ -539,7 +598,7 @@ def main() -> None:
             g = args.many_seconds
             series("gatys", [16], g, 2 * g + 2, lambda n: args.many_kiosks)
         real = None if args.no_real else real_engine(apis, 5.0 if args.quick else 30.0)
-        sent = mails_delivered(box, mailer, sum(r["done"] for r in results) + (real or {}).get("done", 0))
+        sent = mails_delivered(box, mailer, len(DONE))
     finally:
         for proc in [mailer, *apis]:
             if proc is not None:
