@@ -64,8 +64,10 @@ class Settings(BaseSettings):
     fast_size: int = Field(1024, ge=64, description="Longest side of fast results.")
     gatys_concurrency: int = Field(1, ge=1, description="Masterpieces painted at the same time.")
     gatys_size: int = Field(512, ge=64, description="Longest side of masterpiece results.")
-    gatys_iterations: int = Field(150, ge=1, description="Masterpiece iterations (coarsest scale).")
-    preview_every: int = Field(10, ge=1, description="Masterpiece preview every N iterations.")
+    gatys_iterations: int = Field(
+        16, ge=1, description="Masterpiece L-BFGS iterations at full size, from the fast network's painting."
+    )
+    preview_every: int = Field(4, ge=1, description="Masterpiece preview every N iterations.")
     sse_keepalive_seconds: float = Field(
         15.0, gt=0, description="An idle event stream gets a keep-alive comment this often (detects dead kiosks)."
     )

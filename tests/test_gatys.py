@@ -51,10 +51,19 @@ def test_early_stop_ends_a_stalled_run(gatys, small_portrait, starry_night):
 
 
 def test_coarse_to_fine_plan_and_progress(gatys, small_portrait, starry_night):
-    assert make_params(size=1024, iterations=200).scales() == [(256, 200), (512, 100), (1024, 50)]
-    assert make_params(size=400).scales() == [(400, 200)]
+    # the default: the fast network's painting refined at full size (coarse scales would blur its brushwork)
+    assert make_params(size=1024).scales() == [(1024, 16)]
+    # from the photo: most steps at the coarsest scale (128 px), a quarter of them at each finer one
+    coarse = {"multiscale": True, "init": "content", "iterations": 200}
+    assert make_params(size=1024, **coarse).scales() == [(128, 200), (256, 50), (512, 12), (1024, 3)]
+    assert make_params(size=1024, coarsest_side=256, refine_share=0.5, **coarse).scales() == [
+        (256, 200),
+        (512, 100),
+        (1024, 50),
+    ]
+    assert make_params(size=400, coarsest_side=256, **coarse).scales() == [(400, 200)]
     seen = []
-    params = make_params(size=128, coarsest_side=64, iterations=6, preview_every=3)
+    params = make_params(size=128, multiscale=True, coarsest_side=64, iterations=6, preview_every=3)
     result = gatys.run(small_portrait, [(starry_night, 1.0)], params, on_progress=seen.append)
     assert {p.level for p in seen} == {0, 1} and all(p.levels == 2 for p in seen)
     assert [p.iteration for p in seen] == list(range(1, len(seen) + 1))

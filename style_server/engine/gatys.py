@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .color import preserve_colors
+from .color import preserve_colors, preserve_skin_colors
 from .errors import Cancelled, InvalidParameter
 from .face import face_mask
 from .imageio import fit_longest_side
@@ -43,14 +46,86 @@ class GatysResult:
 
 
 ProgressFn = Callable[[GatysProgress], None]
+# (photo, weighted style images, longest side) -> a quick painting of the photo at that side to start from
+Starter = Callable[[Image.Image, list[tuple[Image.Image, float]], int], Image.Image]
+GRAM_CACHE_SIZE = 32  # (painting, side) entries: a few MB each at most
 
 
 class GatysOptimizer:
-    """Runs one stylisation. Reusable across jobs; holds no per-image state between calls."""
+    """Runs stylisations. Reusable across jobs (and threads); between calls it keeps only the style paintings'
+    Gram matrices per size, which depend on the painting alone.
 
-    def __init__(self, vgg: VGGFeatures, device: torch.device) -> None:
-        self.vgg = vgg.to(device)
+    ``starter`` paints the photo quickly (the engine passes its fast network) for ``init="fast"``;
+    ``channels_last`` runs the loss network's convolutions in NHWC, faster with oneDNN and cuDNN alike."""
+
+    def __init__(
+        self,
+        vgg: VGGFeatures,
+        device: torch.device,
+        starter: Starter | None = None,
+        channels_last: bool = True,
+        cache_grams: bool = True,
+    ) -> None:
         self.device = device
+        self.channels_last = channels_last
+        self.vgg = vgg.to(device, memory_format=torch.channels_last) if channels_last else vgg.to(device)
+        self.starter = starter
+        self.cache_grams = cache_grams
+        self._grams: OrderedDict[tuple, dict[str, torch.Tensor]] = OrderedDict()
+        self._grams_lock = threading.Lock()
+
+    def style_grams(self, image: Image.Image, side: int, layers: list[str]) -> dict[str, torch.Tensor]:
+        """The Gram matrices of one painting at longest side ``side``, cached by the painting's pixels."""
+        key = (image_digest(image), side, tuple(layers))
+        with self._grams_lock:
+            if key in self._grams:
+                self._grams.move_to_end(key)
+                return self._grams[key]
+        tensor = to_tensor(fit_longest_side(image, side), self.device)
+        grams = style_targets(self.vgg, [(self._nhwc(tensor), 1.0)], layers)
+        if self.cache_grams:
+            with self._grams_lock:
+                self._grams[key] = grams
+                while len(self._grams) > GRAM_CACHE_SIZE:
+                    self._grams.popitem(last=False)
+        return grams
+
+    def blended_grams(self, styles: list[tuple[Image.Image, float]], side: int, layers: list[str]):
+        total = sum(w for _, w in styles)
+        blended: dict[str, torch.Tensor] = {}
+        for image, weight in styles:
+            for name, g in self.style_grams(image, side, layers).items():
+                part = g * (weight / total)
+                blended[name] = blended[name] + part if name in blended else part
+        return blended
+
+    def estimate_seconds(self, params: GatysParams) -> float:
+        """What a painting with ``params`` takes on this host, from this host's own speed: one optimiser step
+        (forward and backward through the loss network) timed at up to 256 px after a warm-up step, scaled by
+        each scale's pixels and steps. A servers' first guess before it has painted (real runs stop a little
+        earlier, and the start and the face detection add a second or two)."""
+        plan = params.scales()
+        side = min(256, plan[-1][0])
+        layers = list(dict.fromkeys([*params.style_layers, *params.content_layers, *params.face_content_layers]))
+        x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0)).to(self.device)
+        x.requires_grad_(True)
+
+        def step() -> None:
+            feats = self.vgg(self._nhwc(x), layers)
+            sum(gram(f).mean() for f in feats.values()).backward()
+
+        step()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        started = time.perf_counter()
+        step()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        per_pixel = (time.perf_counter() - started) / side**2
+        return sum(iterations * per_pixel * s * s for s, iterations in plan)
+
+    def _nhwc(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def run(
         self,
@@ -64,7 +139,7 @@ class GatysOptimizer:
         if not styles or any(w < 0 for _, w in styles) or sum(w for _, w in styles) <= 0:
             raise InvalidParameter("give at least one style image, with non-negative weights that are not all 0")
         known = set(self.vgg.layer_names())
-        unknown = (set(params.style_layers) | set(params.content_layers)) - known
+        unknown = (set(params.style_layers) | set(params.content_layers) | set(params.face_content_layers)) - known
         if unknown:
             raise InvalidParameter(f"unknown VGG layers {sorted(unknown)}")
         started = time.perf_counter()
@@ -73,35 +148,47 @@ class GatysOptimizer:
         plan = params.scales()
         total = sum(iters for _, iters in plan)
         run = _Run(self, params, total, on_progress, cancel, stop_at_loss)
+        start = self._start(content, styles, params, generator)
         image: torch.Tensor | None = None
         for level, (side, iterations) in enumerate(plan):
             level_content = fit_longest_side(content, side)
+            size = level_content.size[::-1]
             if image is None:
-                image = self._initial(level_content, params, generator)
+                image = F.interpolate(start, size=size, mode="area") if start.shape[-2:] != size else start
             else:
-                image = F.interpolate(image, size=level_content.size[::-1], mode="bicubic", align_corners=False)
+                image = F.interpolate(image, size=size, mode="bicubic", align_corners=False)
             image = run.level(level, len(plan), level_content, styles, image, iterations, full_mask)
             if run.stopped_at_target:
                 break
         result = to_image(image)
+        if full_mask is not None and params.face_skin_colour and not params.preserve_color:
+            result = preserve_skin_colors(result, fit_longest_side(content, max(result.size)), full_mask)
         if params.output_size is not None:
             result = guided_upsample(result, content, params.output_size)
         if params.preserve_color:
             result = preserve_colors(result, content)
         return GatysResult(result, run.last_losses, run.iteration, time.perf_counter() - started, run.history)
 
-    def _initial(self, content: Image.Image, params: GatysParams, generator: torch.Generator) -> torch.Tensor:
-        base = to_tensor(content, self.device)
-        if params.init == "content":
-            return base
-        return torch.rand(base.shape, generator=generator).to(self.device)
+    def _start(self, content, styles, params: GatysParams, generator: torch.Generator) -> torch.Tensor:
+        """The picture the optimiser starts from, at the finest scale."""
+        photo = fit_longest_side(content, params.size)
+        if params.init == "fast" and self.starter is not None:
+            return to_tensor(self.starter(photo, styles, params.size).convert("RGB").resize(photo.size), self.device)
+        base = to_tensor(photo, self.device)
+        if params.init == "noise":
+            return torch.rand(base.shape, generator=generator).to(self.device)
+        return base
+
+
+def image_digest(image: Image.Image) -> str:
+    return hashlib.blake2b(np.asarray(image.convert("RGB")).tobytes(), digest_size=16).hexdigest()
 
 
 class _Run:
     """The state of one optimisation across its pyramid levels."""
 
     def __init__(self, owner: GatysOptimizer, params, total, on_progress, cancel, stop_at_loss) -> None:
-        self.vgg, self.device, self.params = owner.vgg, owner.device, params
+        self.owner, self.vgg, self.device, self.params = owner, owner.vgg, owner.device, params
         self.total, self.on_progress = total, on_progress
         self.cancel, self.stop_at_loss = cancel, stop_at_loss
         self.iteration = 0
@@ -111,13 +198,14 @@ class _Run:
 
     def level(self, level, levels, content_img, styles, image, iterations, full_mask) -> torch.Tensor:
         p = self.params
-        content = to_tensor(content_img, self.device)
+        nhwc = self.owner._nhwc
+        content = nhwc(to_tensor(content_img, self.device))
         style_side = round(max(content_img.size) * p.style_scale)
-        style_tensors = [(to_tensor(fit_longest_side(img, style_side), self.device), w) for img, w in styles]
-        targets = style_targets(self.vgg, style_tensors, list(p.style_layers))
+        targets = self.owner.blended_grams(styles, style_side, list(p.style_layers))
+        content_map, style_map, face = self._face_maps(full_mask, content_img)
+        face_layers = list(p.face_content_layers) if face is not None else []
         with torch.no_grad():
-            content_targets = self.vgg(content, list(p.content_layers))
-        content_map, style_map = self._face_maps(full_mask, content_img)
+            content_targets = self.vgg(content, list(dict.fromkeys([*p.content_layers, *face_layers])))
         image = image.detach().clone().requires_grad_(True)
         optimizer = (
             torch.optim.LBFGS(
@@ -131,12 +219,16 @@ class _Run:
             if p.optimizer == "lbfgs"
             else torch.optim.Adam([image], lr=p.lr)
         )
-        wanted = list(dict.fromkeys([*p.style_layers, *p.content_layers]))
+        wanted = list(dict.fromkeys([*p.style_layers, *p.content_layers, *face_layers]))
 
         def closure() -> torch.Tensor:
             optimizer.zero_grad(set_to_none=True)
-            feats = self.vgg(image, wanted)
+            feats = self.vgg(nhwc(image), wanted)
             c = torch.stack([content_loss(feats[n], content_targets[n], content_map) for n in p.content_layers]).mean()
+            if face_layers:  # the face's mid-level structure, weighted by the soft mask (its area's mean)
+                c = c + p.face_content_boost * torch.stack(
+                    [content_loss(feats[n], content_targets[n], face) for n in face_layers]
+                ).mean() / face.mean().clamp_min(1e-3)
             s = style_loss({n: gram(feats[n], style_map) for n in p.style_layers}, targets)
             t = tv_loss(image)
             total = p.content_weight * c + p.style_weight * s + p.tv_weight * t
@@ -170,14 +262,17 @@ class _Run:
                     break
         return image.detach().clamp(0, 1)
 
-    def _face_maps(self, full_mask, content_img) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def _face_maps(self, full_mask, content_img) -> tuple[torch.Tensor | None, ...]:
+        """(content weight map, style weight map, the soft face mask itself) at this level's size; all None
+        without faces. A style map of None where the style pressure stays whole on faces."""
         if full_mask is None or not full_mask.any():
-            return None, None
+            return None, None, None
         mask_img = Image.fromarray((full_mask * 255).astype("uint8")).resize(content_img.size)
         mask = to_tensor(mask_img.convert("RGB"), self.device)[:, :1]
         content_map = 1.0 + (self.params.face_content_boost - 1.0) * mask
-        style_map = 1.0 - (1.0 - self.params.face_style_keep) * mask
-        return content_map, style_map
+        keep = self.params.face_style_keep
+        style_map = None if keep >= 1.0 else 1.0 - (1.0 - keep) * mask
+        return content_map, style_map, mask
 
     def _report(self, level: int, levels: int, image: torch.Tensor) -> None:
         if self.on_progress is None:

@@ -29,17 +29,40 @@ class GatysParams(BaseModel):
     tv_weight: float = Field(2.0, ge=0, description="gamma: smoothness (total variation) penalty.")
     optimizer: Literal["lbfgs", "adam"] = Field("lbfgs", description="L-BFGS (few, costly steps) or Adam.")
     learning_rate: float | None = Field(None, gt=0, description="Default: 1.0 for L-BFGS, 0.02 for Adam.")
-    iterations: int = Field(200, ge=1, le=20000, description="Iterations at the coarsest scale.")
-    init: Literal["content", "noise"] = Field("content", description="Start from the photo or from noise.")
+    iterations: int = Field(
+        16,
+        ge=1,
+        le=20000,
+        description="L-BFGS iterations (at the coarsest scale with --multiscale). A fast start needs few; from the "
+        "photo or noise, use --multiscale and about 150.",
+    )
+    init: Literal["fast", "content", "noise"] = Field(
+        "fast",
+        description="Start from the fast network's painting of the photo (the photo itself where the optimiser "
+        "has no fast network), from the photo, or from noise.",
+    )
     early_stop_patience: int = Field(20, ge=1, description="Stop a scale after this many steps without gain.")
     early_stop_tolerance: float = Field(1e-3, ge=0, description="Relative improvement that counts as gain.")
-    multiscale: bool = Field(True, description="Coarse-to-fine: optimise small first, then refine.")
-    coarsest_side: int = Field(256, ge=64, description="Smallest scale of the multi-scale pyramid.")
+    multiscale: bool = Field(
+        False,
+        description="Coarse-to-fine: optimise small first, then refine (for starts from the photo or noise; a fast "
+        "start already has the composition, and coarse scales would blur its brushwork).",
+    )
+    coarsest_side: int = Field(128, ge=64, description="Smallest scale of the multi-scale pyramid.")
+    refine_share: float = Field(
+        0.25, gt=0, le=1, description="Each finer scale runs this share of the previous scale's iterations."
+    )
     style_scale: float = Field(1.0, gt=0, le=4, description="Style image size relative to the result.")
     preserve_color: bool = False
     face_protect: bool = False
-    face_content_boost: float = Field(4.0, ge=1, description="Content weight multiplier inside faces.")
-    face_style_keep: float = Field(0.3, ge=0, le=1, description="Share of style pressure kept inside faces.")
+    face_content_boost: float = Field(5.0, ge=1, description="Content weight multiplier inside faces.")
+    face_content_layers: tuple[str, ...] = Field(
+        (),
+        description="Layers whose content is also matched inside faces only, e.g. relu3_1 (a face closer to the "
+        "photo, with less of the brushwork). Default: none.",
+    )
+    face_style_keep: float = Field(1.0, ge=0, le=1, description="Share of style pressure kept inside faces.")
+    face_skin_colour: bool = Field(True, description="Keep the photo's colours on the face's skin only.")
     seed: int = Field(0, description="Random seed: the same seed paints the same picture.")
     content_layers: tuple[str, ...] = ("relu4_2",)
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -63,7 +86,7 @@ class GatysParams(BaseModel):
             return [(self.size, self.iterations)]
         levels = math.floor(math.log2(self.size / self.coarsest_side)) + 1
         sides = [round(self.size / 2**k) for k in range(levels - 1, -1, -1)]
-        return [(side, max(10, self.iterations // 2**k)) for k, side in enumerate(sides)]
+        return [(side, max(3, round(self.iterations * self.refine_share**k))) for k, side in enumerate(sides)]
 
 
 def make_params(**values) -> GatysParams:

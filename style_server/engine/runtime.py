@@ -16,8 +16,8 @@ from PIL import Image
 
 from .catalogue import Catalogue, StyleCard, check_weight, parse_blend
 from .errors import InvalidParameter
-from .fast import FastStyle, FastStylizer, blend_family
-from .gatys import GatysOptimizer
+from .fast import FastOptions, FastStyle, FastStylizer, blend_family
+from .gatys import GatysOptimizer, image_digest
 from .imageio import load_image
 from .tensors import pick_device
 from .vgg import VGGFeatures, VGGSource, load_vgg
@@ -87,6 +87,8 @@ class Engine:
             "allow_download": allow_download,
         }
         self._vgg: tuple[VGGFeatures, VGGSource] | None = None
+        self._gatys: GatysOptimizer | None = None
+        self._vectors: dict[str, torch.Tensor] = {}  # the arbitrary network's style numbers, per painting
         self._lock = threading.Lock()
 
     def vgg(self) -> tuple[VGGFeatures, VGGSource]:
@@ -97,7 +99,28 @@ class Engine:
             return self._vgg
 
     def gatys(self) -> GatysOptimizer:
-        return GatysOptimizer(self.vgg()[0], self.device)
+        """The optimiser, one per engine: it keeps the paintings' Gram matrices between jobs and starts from the
+        fast network's painting."""
+        vgg = self.vgg()[0]
+        with self._lock:
+            if self._gatys is None:
+                self._gatys = GatysOptimizer(vgg, self.device, starter=self.fast_start)
+            return self._gatys
+
+    def fast_start(self, photo: Image.Image, styles: list[tuple[Image.Image, float]], side: int) -> Image.Image:
+        """The arbitrary-style network's painting of ``photo`` at longest side ``side`` in the weighted blend of
+        ``styles``: where a masterpiece starts (about a second on a CPU instead of a hundred L-BFGS steps)."""
+        total = sum(w for _, w in styles)
+        vector = sum(self._style_vector(img) * (w / total) for img, w in styles)
+        style = FastStyle("arbitrary", vector=vector)
+        [painted] = self.fast.stylize([photo], [style], FastOptions(size=side))
+        return painted
+
+    def _style_vector(self, painting: Image.Image):
+        key = image_digest(painting)
+        if key not in self._vectors:
+            self._vectors[key] = self.fast.style_vector(painting)
+        return self._vectors[key]
 
     def _cards(self, style: str | None, has_images: bool) -> list[tuple[StyleCard, float]]:
         cards = [(self.catalogue.get(name), w) for name, w in parse_blend(style)] if style else []

@@ -114,4 +114,16 @@ class Service:
 
     async def warm_up(self) -> None:
         await asyncio.to_thread(self.engine.fast.warm_up)
+        await asyncio.to_thread(self._first_masterpiece_guess)
         self.ready = True
+
+    def _first_masterpiece_guess(self) -> None:
+        """Until this host has painted a masterpiece, the wait it announces (the kiosk's "about N min") comes from
+        this host's own speed: one optimiser step timed and scaled to the server's masterpiece, not a constant."""
+        from ..engine.params import make_params
+
+        s, runner = self.settings, self.runner
+        params = make_params(size=s.gatys_size, iterations=s.gatys_iterations, face_protect=True)
+        seconds = self.engine.gatys().estimate_seconds(params)
+        if runner.measured["gatys"] == 0:
+            runner.average_seconds["gatys"] = seconds

@@ -1,0 +1,145 @@
+"""Shared by the masterpiece benchmarks: real portraits, the server's masterpiece parameters, today's (before issue
+10) recipe, and the face measurements (OpenCV's detector, the same-VGG style loss inside and outside the face box).
+
+Portraits of different people, real photographs that installed packages ship: the astronaut Eileen Collins
+(scikit-image), Grace Hopper (matplotlib), Luis Pedro Coelho (mahotas), and a frame of the kiosk's demo video
+(the camera's path). ``pip install -e '.[bench]'`` installs the two that the dev tools do not.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+from style_server.config import Settings
+from style_server.engine.face import detect_faces
+from style_server.engine.imageio import fit_longest_side
+from style_server.engine.losses import gram, style_loss
+from style_server.engine.params import GatysParams, make_params
+from style_server.engine.tensors import to_tensor
+from style_server.engine.vgg import VGGFeatures
+
+# What GatysParams and the server painted with before issue 10 (face protection then: 30 % of the style on faces)
+TODAY = {
+    "init": "content",
+    "multiscale": True,
+    "coarsest_side": 256,
+    "refine_share": 0.5,
+    "face_style_keep": 0.3,
+    "face_content_layers": (),
+    "face_skin_colour": False,
+}
+TODAY_SERVER_ITERATIONS = 150
+
+
+def _package_file(package: str, *parts: str) -> Path | None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent.joinpath(*parts)
+    return path if path.is_file() else None
+
+
+def _astronaut() -> Image.Image:
+    from skimage import data
+
+    return Image.fromarray(data.astronaut())
+
+
+def _file(package: str, *parts: str) -> Callable[[], Image.Image | None]:
+    def load() -> Image.Image | None:
+        path = _package_file(package, *parts)
+        return Image.open(path).convert("RGB") if path else None
+
+    return load
+
+
+def _demo_frame() -> Image.Image:
+    from booth_client.demo import make_demo_video
+
+    with tempfile.TemporaryDirectory() as tmp:
+        capture = cv2.VideoCapture(str(make_demo_video(Path(tmp) / "demo.avi", seconds=1.0)))
+        ok, frame = capture.read()
+        capture.release()
+    if not ok:
+        raise RuntimeError("could not read the demo video")
+    return Image.fromarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+
+
+PORTRAITS: dict[str, Callable[[], Image.Image | None]] = {
+    "astronaut (scikit-image)": _astronaut,
+    "grace-hopper (matplotlib)": _file("matplotlib", "mpl-data", "sample_data", "grace_hopper.jpg"),
+    "luis-pedro (mahotas)": _file("mahotas", "demos", "data", "luispedro.jpg"),
+    "demo video frame (kiosk camera)": _demo_frame,
+}
+
+
+def server_params(settings: Settings, photo: Image.Image, **overrides) -> GatysParams:
+    """A masterpiece as the server paints one (runner.py): gatys_size, gatys_iterations, delivered at the Instant
+    size by the guided upsample, face protection on."""
+    longest = max(photo.size)
+    size = min(settings.gatys_size, longest)
+    output = max(size, min(max(settings.fast_size, size), longest, settings.max_output_side))
+    values = {
+        "size": size,
+        "output_size": output,
+        "iterations": settings.gatys_iterations,
+        "face_protect": True,
+        "preview_every": settings.preview_every,
+    }
+    return make_params(**(values | overrides))
+
+
+def today_params(settings: Settings, photo: Image.Image) -> GatysParams:
+    return server_params(settings, photo, iterations=TODAY_SERVER_ITERATIONS, **TODAY)
+
+
+@torch.no_grad()
+def style_losses(
+    vgg: VGGFeatures,
+    image: Image.Image,
+    style: Image.Image,
+    side: int,
+    layers: list[str],
+    box: tuple[int, int, int, int] | None = None,
+) -> dict[str, float]:
+    """The same-VGG style loss of ``image`` (fitted to ``side``) against ``style`` at that side: whole, and
+    inside/outside ``box`` (x, y, w, h in ``image``'s pixels) by Gram matrices over those positions only."""
+    device = next(vgg.parameters()).device
+    picture = fit_longest_side(image, side)
+    targets = {n: gram(f) for n, f in vgg(to_tensor(fit_longest_side(style, side), device), layers).items()}
+    feats = vgg(to_tensor(picture, device), layers)
+    out = {"whole": float(style_loss({n: gram(feats[n]) for n in layers}, targets))}
+    if box is not None:
+        scale = picture.width / image.width
+        inside = torch.zeros(1, 1, picture.height, picture.width, device=device)
+        x, y, w, h = (round(v * scale) for v in box)
+        inside[..., y : y + h, x : x + w] = 1.0
+        for name, weight in (("inside", inside), ("outside", 1.0 - inside)):
+            out[name] = float(style_loss({n: gram(feats[n], weight) for n in layers}, targets))
+    return out
+
+
+def same_place(photo_box, result: Image.Image, photo: Image.Image, tolerance: float = 0.1):
+    """The face OpenCV finds in ``result`` nearest ``photo_box`` (in the photo's pixels), and whether its centre
+    and size are within ``tolerance`` of the box's size."""
+    scale = photo.width / result.width
+    found = [tuple(v * scale for v in b) for b in detect_faces(result)]
+    if not found:
+        return None, False
+    px, py, pw, ph = photo_box
+    centre = np.array([px + pw / 2, py + ph / 2])
+
+    def distance(b):
+        return float(np.linalg.norm(np.array([b[0] + b[2] / 2, b[1] + b[3] / 2]) - centre))
+
+    best = min(found, key=distance)
+    ok = distance(best) <= tolerance * pw and abs(best[2] - pw) <= tolerance * pw
+    return best, ok
