@@ -33,6 +33,7 @@ TODAY = {
     "coarsest_side": 256,
     "refine_share": 0.5,
     "face_style_keep": 0.3,
+    "face_content_boost": 4.0,
     "face_content_layers": (),
     "face_skin_colour": False,
 }

@@ -18,7 +18,7 @@ from style_server.engine.tensors import to_tensor
 
 SIDE = 160
 ITERATIONS = {"size": SIDE, "iterations": 20, "multiscale": False, "init": "content"}
-BEFORE = {"face_style_keep": 0.3, "face_content_layers": (), "face_skin_colour": False}  # the recipe of issue 10
+BEFORE = {"face_style_keep": 0.3, "face_content_boost": 4.0, "face_skin_colour": False}  # the recipe before issue 10
 
 
 @pytest.fixture(scope="module")
