@@ -102,7 +102,7 @@ class GatysOptimizer:
     def estimate_seconds(self, params: GatysParams) -> float:
         """What a painting with ``params`` takes on this host, from this host's own speed: one optimiser step
         (forward and backward through the loss network) timed at up to 256 px after a warm-up step, scaled by
-        each scale's pixels and steps. A servers' first guess before it has painted (real runs stop a little
+        each scale's pixels and steps. A server's first guess before it has painted (real runs stop a little
         earlier, and the start and the face detection add a second or two)."""
         plan = params.scales()
         side = min(256, plan[-1][0])
