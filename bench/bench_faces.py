@@ -19,9 +19,10 @@ from pathlib import Path
 
 import torch
 from PIL import Image, ImageDraw
-from portraits import PORTRAITS, same_place, server_params, style_losses, today_params
+from portraits import PORTRAITS, same_place, server_params, today_params
 
 from style_server.config import engine_from_settings, get_settings
+from style_server.engine.compare import region_style_losses
 from style_server.engine.face import detect_faces
 from style_server.engine.gatys import GatysOptimizer
 
@@ -96,8 +97,8 @@ def main() -> None:
 def report(name, recipe, photo, result, box, vgg, painting, params, seconds: float | None = None):
     """Print and return one portrait's face figures: found in the same place, style loss falls in and out."""
     layers = list(params.style_layers)
-    before = style_losses(vgg, photo, painting, params.size, layers, box)
-    after = style_losses(vgg, result.resize(photo.size), painting, params.size, layers, box)
+    before = region_style_losses(vgg, photo, painting, params.size, layers, box)
+    after = region_style_losses(vgg, result.resize(photo.size), painting, params.size, layers, box)
     fall_in, fall_out = before["inside"] - after["inside"], before["outside"] - after["outside"]
     found, ok = same_place(box, result, photo)
     ratio = fall_in / fall_out if fall_out > 0 else float("nan")

@@ -1,5 +1,5 @@
 """Shared by the masterpiece benchmarks: real portraits, the server's masterpiece parameters, today's (before issue
-10) recipe, and the face measurements (OpenCV's detector, the same-VGG style loss inside and outside the face box).
+10) recipe, and where OpenCV finds the face in a painting (the style loss by region is engine.compare's).
 
 Portraits of different people, real photographs that installed packages ship: the astronaut Eileen Collins
 (scikit-image), Grace Hopper (matplotlib), Luis Pedro Coelho (mahotas), and a frame of the kiosk's demo video
@@ -15,16 +15,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 from PIL import Image
 
 from style_server.config import Settings
 from style_server.engine.face import detect_faces
-from style_server.engine.imageio import fit_longest_side
-from style_server.engine.losses import gram, style_loss
 from style_server.engine.params import GatysParams, make_params
-from style_server.engine.tensors import to_tensor
-from style_server.engine.vgg import VGGFeatures
 
 # What GatysParams and the server painted with before issue 10 (face protection then: 30 % of the style on faces)
 TODAY = {
@@ -100,32 +95,6 @@ def server_params(settings: Settings, photo: Image.Image, **overrides) -> GatysP
 
 def today_params(settings: Settings, photo: Image.Image) -> GatysParams:
     return server_params(settings, photo, iterations=TODAY_SERVER_ITERATIONS, **TODAY)
-
-
-@torch.no_grad()
-def style_losses(
-    vgg: VGGFeatures,
-    image: Image.Image,
-    style: Image.Image,
-    side: int,
-    layers: list[str],
-    box: tuple[int, int, int, int] | None = None,
-) -> dict[str, float]:
-    """The same-VGG style loss of ``image`` (fitted to ``side``) against ``style`` at that side: whole, and
-    inside/outside ``box`` (x, y, w, h in ``image``'s pixels) by Gram matrices over those positions only."""
-    device = next(vgg.parameters()).device
-    picture = fit_longest_side(image, side)
-    targets = {n: gram(f) for n, f in vgg(to_tensor(fit_longest_side(style, side), device), layers).items()}
-    feats = vgg(to_tensor(picture, device), layers)
-    out = {"whole": float(style_loss({n: gram(feats[n]) for n in layers}, targets))}
-    if box is not None:
-        scale = picture.width / image.width
-        inside = torch.zeros(1, 1, picture.height, picture.width, device=device)
-        x, y, w, h = (round(v * scale) for v in box)
-        inside[..., y : y + h, x : x + w] = 1.0
-        for name, weight in (("inside", inside), ("outside", 1.0 - inside)):
-            out[name] = float(style_loss({n: gram(feats[n], weight) for n in layers}, targets))
-    return out
 
 
 def same_place(photo_box, result: Image.Image, photo: Image.Image, tolerance: float = 0.1):

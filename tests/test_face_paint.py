@@ -11,10 +11,9 @@ import torch
 from PIL import Image
 
 from style_server.engine.color import preserve_skin_colors, skin_mask
+from style_server.engine.compare import region_style_losses
 from style_server.engine.face import detect_faces, face_mask
 from style_server.engine.gatys import GatysOptimizer, make_params
-from style_server.engine.losses import gram, style_loss
-from style_server.engine.tensors import to_tensor
 
 SIDE = 160
 ITERATIONS = {"size": SIDE, "iterations": 20, "multiscale": False, "init": "content"}
@@ -38,17 +37,9 @@ def gatys(vgg) -> GatysOptimizer:
 
 
 def region_style_loss(vgg, image, painting, box) -> tuple[float, float]:
-    """Same-VGG style loss (relu1_1..relu4_1) inside and outside the face box, by Gram matrices over those places."""
-    layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]
-    with torch.no_grad():
-        targets = {n: gram(f) for n, f in vgg(to_tensor(painting.resize((SIDE, SIDE))), layers).items()}
-        feats = vgg(to_tensor(image), layers)
-    inside = torch.zeros(1, 1, SIDE, SIDE)
-    x, y, w, h = box
-    inside[..., y : y + h, x : x + w] = 1.0
-    return tuple(
-        float(style_loss({n: gram(feats[n], weight) for n in layers}, targets)) for weight in (inside, 1 - inside)
-    )
+    """Same-VGG style loss (the default style layers) inside and outside the face box."""
+    losses = region_style_losses(vgg, image, painting, SIDE, list(make_params().style_layers), box)
+    return losses["inside"], losses["outside"]
 
 
 def test_the_face_is_painted_with_the_same_brushwork(gatys, vgg, photo, box, starry_night):

@@ -7,14 +7,16 @@ import json
 import time
 from pathlib import Path
 
+import torch
 from PIL import Image, ImageDraw
 
 from .fast import FastOptions, FastStyle
 from .gatys import GatysParams, ProgressFn
 from .imageio import fit_longest_side, save_image_atomic, write_atomic
-from .losses import measure, style_targets
+from .losses import gram, measure, style_loss, style_targets
 from .runtime import Engine, StyleChoice
 from .tensors import to_tensor
+from .vgg import VGGFeatures
 
 
 def compare(engine: Engine, photo: Image.Image, choice: StyleChoice, params: GatysParams, out_dir: Path) -> dict:
@@ -139,3 +141,29 @@ def _html(report: dict) -> str:
         f"<th>content loss</th></tr>{rows}</table>"
         '<p><img src="comparison.png" alt="portrait, style, fast result, Gatys result"></p>'
     )
+
+
+@torch.no_grad()
+def region_style_losses(
+    vgg: VGGFeatures,
+    image: Image.Image,
+    style: Image.Image,
+    side: int,
+    layers: list[str],
+    box: tuple[int, int, int, int] | None = None,
+) -> dict[str, float]:
+    """The same-VGG style loss of ``image`` (fitted to ``side``) against ``style`` at that side: whole, and
+    inside/outside ``box`` (x, y, w, h in ``image``'s pixels) by Gram matrices over those positions only."""
+    device = next(vgg.parameters()).device
+    picture = fit_longest_side(image, side)
+    targets = {n: gram(f) for n, f in vgg(to_tensor(fit_longest_side(style, side), device), layers).items()}
+    feats = vgg(to_tensor(picture, device), layers)
+    out = {"whole": float(style_loss({n: gram(feats[n]) for n in layers}, targets))}
+    if box is not None:
+        scale = picture.width / image.width
+        inside = torch.zeros(1, 1, picture.height, picture.width, device=device)
+        x, y, w, h = (round(v * scale) for v in box)
+        inside[..., y : y + h, x : x + w] = 1.0
+        for name, weight in (("inside", inside), ("outside", 1.0 - inside)):
+            out[name] = float(style_loss({n: gram(feats[n], weight) for n in layers}, targets))
+    return out
