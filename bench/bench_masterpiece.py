@@ -69,7 +69,7 @@ def one(recipe: str, out: Path) -> None:
 
     styles = engine.choose("starry-night").gatys_styles()
     vgg = engine.vgg()[0]
-    if recipe == "today":  # NCHW: never let the engine's optimiser turn this network channels-last
+    if recipe == "today":  # as before: NCHW, no Gram cache, no fast start
         params = today_params(settings, photo)
         optimizer = GatysOptimizer(vgg, engine.device, channels_last=False, cache_grams=False)
     elif recipe == "NCHW":

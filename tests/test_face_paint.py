@@ -86,6 +86,8 @@ def test_skin_keeps_the_photos_colour_and_nothing_else_does(photo, box):
 
 def test_the_paintings_grams_are_cached_per_painting_and_size(vgg, photo, starry_night, portrait):
     optimizer = GatysOptimizer(vgg, torch.device("cpu"))
+    # its channels-last network is its own: the shared one stays contiguous (safetensors refuses anything else)
+    assert all(p.is_contiguous() for p in vgg.parameters())
     params = make_params(**{**ITERATIONS, "iterations": 3})
     first = optimizer.run(photo, [(starry_night, 1.0)], params).image
     assert len(optimizer._grams) == 1

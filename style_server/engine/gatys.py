@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 import threading
@@ -68,7 +69,9 @@ class GatysOptimizer:
     ) -> None:
         self.device = device
         self.channels_last = channels_last
-        self.vgg = vgg.to(device, memory_format=torch.channels_last) if channels_last else vgg.to(device)
+        # channels-last on a copy of its own (30 MB): the caller's network stays as it was (others save it, train
+        # with it, or hand it to another optimiser)
+        self.vgg = copy.deepcopy(vgg).to(device, memory_format=torch.channels_last) if channels_last else vgg.to(device)
         self.starter = starter
         self.cache_grams = cache_grams
         self._grams: OrderedDict[tuple, dict[str, torch.Tensor]] = OrderedDict()
