@@ -38,9 +38,9 @@ def test_the_first_measured_job_replaces_the_first_guess(tmp_path, cache_dir, in
     finally:
         server.stop()
     print(f"first guess {guess}, measured {measured}, catalogue now {now}")
-    # the first guess is this host's own speed (one optimiser step timed at warm-up, scaled to a 512 px
-    # masterpiece), no longer the constant 240 s of a CPU
-    assert guess["gatys"] != 240.0 and 1.0 < guess["gatys"] < 3600.0
+    # the first guess is this host's own speed (one optimiser step timed at warm-up, scaled to the server's
+    # masterpiece: 8 steps at 96 px here, so seconds at most), no longer the constant 240 s of a CPU
+    assert 0.0 < guess["gatys"] < 60.0
     for method, seconds in measured.items():
         assert now[method] == pytest.approx(seconds, abs=0.15), method  # the measurement, not 80% of the guess
 
