@@ -302,6 +302,7 @@ class NatsStore:
                 await self.jobs.create(_idem_key(job.kiosk, job.idem_key), job.id.encode())
             except KeyWrongLastSequenceError:
                 if existing := await self._winner(job):
+                    await self._enqueue_again(existing.id)
                     return existing, False
         await self.images.put(f"{job.id}/portrait.png", portrait_png)
         if style_png is not None:
@@ -312,6 +313,21 @@ class NatsStore:
         with contextlib.suppress(KeyWrongLastSequenceError):  # a worker already took it: its place is moot
             await self.jobs.update(f"job.{job.id}", job.to_json(seq=ack.seq), last=revision)
         return job, True
+
+    async def _enqueue_again(self, job_id: str) -> None:
+        """A retried create of a queued job whose work message never got its place recorded (the first create
+        stopped after writing the job, e.g. in a cluster's leader election): send it (again). The stream drops a
+        second message with the same Nats-Msg-Id within its duplicate window; without this the job stayed queued
+        forever (a CI run of the cluster test)."""
+        found = await self._record(job_id)
+        if found is None or found[0]["state"] != JobState.queued or found[0].get("seq") is not None:
+            return
+        record, revision = found
+        ack = await self.link.js.publish(
+            lane_subject(record["method"]), job_id.encode(), headers={"Nats-Msg-Id": job_id}
+        )
+        with contextlib.suppress(KeyWrongLastSequenceError):
+            await self.jobs.update(f"job.{job_id}", json.dumps({**record, "seq": ack.seq}).encode(), last=revision)
 
     async def _winner(self, job: Job) -> Job | None:
         """The job that holds ``job``'s idempotency key, waiting a few seconds for a parallel create to write it;
