@@ -70,17 +70,7 @@ class NatsServer:
 
     def wait_ready(self, timeout: float = 30) -> None:
         """Until the monitoring endpoint says JetStream is up (in a cluster: a meta leader is known)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"nats-server {self.name} exited: {self.log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.monitor_port}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"nats-server {self.name} not ready: {self.log.read_text()[-2000:]}")
+        wait_healthy(self.monitor_port, time.monotonic() + timeout, self.log, self.proc, self.name)
 
     def kill9(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -94,6 +84,22 @@ class NatsServer:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill9()
+
+
+def wait_healthy(
+    monitor_port: int, deadline: float, log: Path, proc: subprocess.Popen | None = None, name: str = "nats-server"
+) -> None:
+    """Until a nats-server's monitoring endpoint answers /healthz with 200 (JetStream up), or raise with its log."""
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"nats-server {name} exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{monitor_port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"nats-server {name} not ready: {log.read_text()[-2000:]}")
 
 
 class NatsCluster:

@@ -14,7 +14,7 @@ import nats
 import pytest
 import yaml
 
-from portrait_booth.scaleout import nats_server_binary
+from portrait_booth.scaleout import nats_server_binary, wait_healthy
 from scripts.scale_certs import make_certs
 from shared.protocol import JobOptions
 from style_server.config import Settings
@@ -154,18 +154,9 @@ def booth_conf_cluster(tmp_path):
         log = (tmp_path / f"{name}.log").open("ab")
         procs.append(subprocess.Popen([nats_server_binary(), "-c", str(conf)], env=env, stdout=log, stderr=log))
     try:
-        import httpx
-
         deadline = time.monotonic() + 60
-        for name, (_, _, monitor) in ports.items():
-            while True:
-                assert time.monotonic() < deadline, (tmp_path / f"{name}.log").read_text()[-3000:]
-                try:
-                    if httpx.get(f"http://127.0.0.1:{monitor}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.2)
+        for (name, (_, _, monitor)), proc in zip(ports.items(), procs, strict=True):
+            wait_healthy(monitor, deadline, tmp_path / f"{name}.log", proc, name)
         yield certs, [ports[n][0] for n in ports], tmp_path
     finally:
         for proc in procs:
