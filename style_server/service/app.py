@@ -58,7 +58,7 @@ def start_painting(service: Service, lanes: Iterable[str], mail: bool, retention
         log.info("%d interrupted jobs are back in the queue", requeued)
     if lost := service.store.requeue_lost_mail():
         log.info("%d finished jobs had no mail queued; queued now", lost)
-    work = [service.warm_up()]
+    work = [service.warm_up(masterpieces="gatys" in lanes)]
     if "fast" in lanes:
         work.append(runner.fast_lane())
     if "gatys" in lanes:

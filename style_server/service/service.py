@@ -112,9 +112,12 @@ class Service:
         elif self.streams:
             self.events.apply(event)
 
-    async def warm_up(self) -> None:
+    async def warm_up(self, masterpieces: bool = True) -> None:
+        """Ready to paint; a process that paints masterpieces also times the loss network for its first ETA (a
+        fast-only worker never loads it)."""
         await asyncio.to_thread(self.engine.fast.warm_up)
-        await asyncio.to_thread(self._first_masterpiece_guess)
+        if masterpieces:
+            await asyncio.to_thread(self._first_masterpiece_guess)
         self.ready = True
 
     def _first_masterpiece_guess(self) -> None:
