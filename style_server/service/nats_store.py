@@ -309,24 +309,25 @@ class NatsStore:
             await self.images.put(f"{job.id}/style.png", style_png)
         await self.jobs.put(f"dl.{job.download_code}", job.id.encode())
         revision = await self.jobs.create(f"job.{job.id}", job.to_json())
-        ack = await self.link.js.publish(lane_subject(job.method), job.id.encode(), headers={"Nats-Msg-Id": job.id})
-        with contextlib.suppress(KeyWrongLastSequenceError):  # a worker already took it: its place is moot
-            await self.jobs.update(f"job.{job.id}", job.to_json(seq=ack.seq), last=revision)
+        await self._publish_work(json.loads(job.to_json()), revision)
         return job, True
 
     async def _enqueue_again(self, job_id: str) -> None:
         """A retried create of a queued job whose work message never got its place recorded (the first create
-        stopped after writing the job, e.g. in a cluster's leader election): send it (again). The stream drops a
-        second message with the same Nats-Msg-Id within its duplicate window; without this the job stayed queued
-        forever (a CI run of the cluster test)."""
+        stopped after writing the job, e.g. in a cluster's leader election): send it (again). Without this the job
+        stayed queued forever (a CI run of the cluster test)."""
         found = await self._record(job_id)
-        if found is None or found[0]["state"] != JobState.queued or found[0].get("seq") is not None:
-            return
-        record, revision = found
+        if found is not None and found[0]["state"] == JobState.queued and found[0].get("seq") is None:
+            await self._publish_work(*found)
+
+    async def _publish_work(self, record: dict[str, Any], revision: int) -> None:
+        """The job's work message, its place in the lane recorded in the job. The stream drops a second message
+        with the same Nats-Msg-Id within its duplicate window, so a retry may send it again."""
+        job_id = record["id"]
         ack = await self.link.js.publish(
             lane_subject(record["method"]), job_id.encode(), headers={"Nats-Msg-Id": job_id}
         )
-        with contextlib.suppress(KeyWrongLastSequenceError):
+        with contextlib.suppress(KeyWrongLastSequenceError):  # a worker already took it: its place is moot
             await self.jobs.update(f"job.{job_id}", json.dumps({**record, "seq": ack.seq}).encode(), last=revision)
 
     async def _winner(self, job: Job) -> Job | None:
