@@ -98,6 +98,29 @@ def test_a_worker_killed_mid_masterpiece_loses_nothing(tmp_path, cache_dir, box)
         booth.stop()
 
 
+def test_a_worker_rides_out_a_nats_outage_mid_masterpiece(tmp_path, cache_dir, box):
+    """NATS goes away while a worker paints a masterpiece and stays away until every call the worker makes after
+    the painting has timed out (publishing it, giving it back, reading the queue depth). Once NATS is back the
+    job is painted again and mailed once. Before, the failed depth read ended the worker's lane: the process
+    stayed up and painted nothing more (CI: the cluster test's stuck job)."""
+    booth = nats_booth(tmp_path, cache_dir, box.port, gatys_iterations=60, gatys_size=96)
+    try:
+        worker = booth.workers[0]
+        with booth.api_nodes[0].client() as client:
+            job = post(client, "outage@example.org", method="gatys", style="starry-night")
+            wait_for_state(client, job, {"running"}, 120)
+            booth.nats.kill9()
+            deadline = time.monotonic() + 120
+            while f"job {job['id']} goes back to the queue" not in worker.log.read_text(errors="replace"):
+                assert time.monotonic() < deadline, worker.log.read_text()[-3000:]
+                time.sleep(0.2)
+            time.sleep(30)  # the give-back and the depth read each wait out their 10 s NATS request timeout
+            booth.nats.start()
+            assert_done_once(client, box, [job], timeout=180)
+    finally:
+        booth.stop()
+
+
 def test_a_job_that_kills_every_worker_is_given_up_and_the_visitor_told(tmp_path, cache_dir, box):
     """After ``nats_max_deliveries`` deliveries the job goes to the dead-letter subject, is marked failed and
     the visitor gets one mail saying so; the next jobs are painted."""

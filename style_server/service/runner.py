@@ -14,9 +14,12 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 
 import torch
 from PIL import Image
+
+from shared.protocol import JobState
 
 from ..config import Settings
 from ..engine.errors import Cancelled, EngineError, InvalidParameter
@@ -111,24 +114,46 @@ class Runner:
         while not self.stopping:
             jobs = await self._take("fast", s.fast_batch_max, s.fast_batch_window_ms / 1000)
             if jobs:
-                await asyncio.to_thread(self.events.refresh)  # running now; the queue behind them moved up
-                with self._timed("fast", len(jobs)):
-                    await asyncio.to_thread(self._run_fast, jobs)
-                await asyncio.to_thread(self._update_depth)
+                await self._pass("fast", jobs, self._run_fast, jobs)
             elif not self.store.waits_for_work:
                 await self._idle("fast")
 
     async def gatys_lane(self) -> None:
         while not self.stopping:
             jobs = await self._take("gatys", 1, 0.0)
-            if not jobs:
-                if not self.store.waits_for_work:
-                    await self._idle("gatys")
-                continue
-            await asyncio.to_thread(self.events.refresh)
-            with self._timed("gatys", 1):
-                await asyncio.to_thread(self._run_gatys, jobs[0])
+            if jobs:
+                await self._pass("gatys", jobs, self._run_gatys, jobs[0])
+            elif not self.store.waits_for_work:
+                await self._idle("gatys")
+
+    async def _pass(self, method: str, jobs: list[Job], work: Callable[..., None], *args: object) -> None:
+        """One pass of a lane over the jobs it took. Nothing that goes wrong in it ends the lane: a lane that
+        ended left its process alive and painting nothing (CI: a queue read in a NATS cluster's election)."""
+        try:
+            await asyncio.to_thread(self.events.refresh)  # running now; the queue behind them moved up
+            with self._timed(method, len(jobs)):
+                await asyncio.to_thread(work, *args)
+        except Exception as exc:
+            await asyncio.to_thread(self._recover, method, jobs, exc)
+        try:
             await asyncio.to_thread(self._update_depth)
+        except BackendUnavailable as exc:  # metrics only: the next pass reads them again
+            log.warning("the queue depth could not be read (%s)", exc)
+
+    def _recover(self, method: str, jobs: list[Job], exc: Exception) -> None:
+        """After a pass stopped by ``exc``: the jobs it had not finished go back to the queue if the backend was
+        unreachable, else (a bug) they fail, so that the visitor hears of it instead of a job going round forever."""
+        lost = isinstance(exc, BackendUnavailable)
+        if lost:
+            log.warning("a %s pass lost the job queue (%s); its unfinished jobs go back to the queue", method, exc)
+        else:
+            log.error("a %s pass stopped", method, exc_info=exc)
+        for job in jobs:  # each on its own: one that cannot be reached does not keep the others
+            with contextlib.suppress(BackendUnavailable):
+                if lost:
+                    self.store.requeue(job.id)  # moves only a running job: one the pass finished stays finished
+                elif (current := self.store.get(job.id)) is not None and current.state == JobState.running:
+                    self._fail(job, exc)
 
     async def _take(self, method: str, limit: int, window: float) -> list[Job]:
         try:
