@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from portrait_booth.scaleout import BoothProcess, NatsServer, ScaledBooth
+from shared.protocol import JobOptions
 from tests.harness import DEMO_PHOTO, Inbox, ServerProcess, free_port, job_status, nats_booth, wait_for_state
 from tests.nats_inspect import nats_contents
 
@@ -50,6 +51,18 @@ def post(client: httpx.Client, address: str, key: str | None = None, **fields) -
             pass
         assert time.monotonic() < deadline, "the booth stopped accepting jobs"
         time.sleep(0.5)
+
+
+JOB_FIELDS = {  # a create as the API calls it, less the key
+    "kiosk": "kiosk-a",
+    "method": "fast",
+    "style": "palette-01",
+    "options": JobOptions(),
+    "email": None,
+    "language": "en",
+    "portrait_png": b"png",
+    "style_png": None,
+}
 
 
 def mails_per_job(inbox: Inbox) -> Counter:
@@ -276,7 +289,6 @@ def test_an_idempotency_key_left_by_a_dead_api_node_is_taken_over(tmp_path):
 
     import nats as nats_client
 
-    from shared.protocol import JobOptions
     from style_server.config import Settings
     from style_server.service.nats_store import JOBS_KV, NatsStore, _idem_key
 
@@ -292,12 +304,49 @@ def test_an_idempotency_key_left_by_a_dead_api_node_is_taken_over(tmp_path):
             await nc.close()
 
         asyncio.run(orphan())
-        fields = {"kiosk": "kiosk-a", "method": "fast", "style": "palette-01", "options": JobOptions()}
-        fields |= {"email": None, "language": "en", "portrait_png": b"png", "style_png": None}
-        job, created = store.create(idem_key="visit-7", **fields)
+        job, created = store.create(idem_key="visit-7", **JOB_FIELDS)
         assert created and store.by_idempotency_key("kiosk-a", "visit-7").id == job.id
-        again, created_again = store.create(idem_key="visit-7", **fields)
+        again, created_again = store.create(idem_key="visit-7", **JOB_FIELDS)
         assert not created_again and again.id == job.id
         store.close()
+    finally:
+        server.stop()
+
+
+def test_a_create_cut_off_before_its_work_message_is_sent_by_the_kiosks_retry(tmp_path):
+    """An API node whose create wrote the job but could not send its work message (the lane's stream had no
+    leader: a cluster election) answered 503, and the kiosk retried with its key. The retry finds the job and
+    sends the message: before, the retry was answered from the job alone and the job stayed queued forever."""
+    import asyncio
+
+    import nats as nats_client
+
+    from style_server.config import Settings
+    from style_server.service.backend import BackendUnavailable
+    from style_server.service.nats_store import NatsStore, lane_stream
+
+    server = NatsServer(tmp_path / "nats").start()
+    try:
+        settings = Settings(backend="nats", nats_url=server.url, data_dir=tmp_path / "data")
+        api = NatsStore(settings, "api")
+
+        async def lose_the_lane() -> None:
+            nc = await nats_client.connect(server.url)
+            await nc.jetstream().delete_stream(lane_stream("fast"))
+            await nc.close()
+
+        asyncio.run(lose_the_lane())
+        with pytest.raises(BackendUnavailable):
+            api.create(idem_key="visit-8", **JOB_FIELDS)
+        worker = NatsStore(settings, "worker")  # makes the lane's stream again, as a restarted node would
+        job = api.by_idempotency_key("kiosk-a", "visit-8")
+        assert job is not None and job.state == "queued"
+        assert [taken.id for taken in worker.take("fast", 4, 0.0)] == [job.id]
+        assert api.by_idempotency_key("kiosk-a", "visit-8").id == job.id  # a second retry sends nothing more
+        worker.requeue(job.id)
+        assert [taken.id for taken in worker.take("fast", 4, 0.0)] == [job.id]
+        assert worker.take("fast", 4, 0.0) == []
+        worker.close()
+        api.close()
     finally:
         server.stop()

@@ -251,7 +251,12 @@ class NatsStore:
         return self.link.run(lookup())
 
     def by_idempotency_key(self, kiosk: str, key: str) -> Job | None:
-        return self._indexed(_idem_key(kiosk, key))
+        """The job a kiosk sent with this key: the kiosk retries its create, so whatever the first create left
+        undone (its work message, when it was cut off) is done now."""
+        job = self._indexed(_idem_key(kiosk, key))
+        if job is not None:
+            self.link.run(self._enqueue_again(job.id))
+        return job
 
     def by_download_code(self, code: str) -> Job | None:
         return self._indexed(f"dl.{code}")
@@ -315,7 +320,7 @@ class NatsStore:
     async def _enqueue_again(self, job_id: str) -> None:
         """A retried create of a queued job whose work message never got its place recorded (the first create
         stopped after writing the job, e.g. in a cluster's leader election): send it (again). Without this the job
-        stayed queued forever (a CI run of the cluster test)."""
+        stayed queued forever (CI runs of the cluster test)."""
         found = await self._record(job_id)
         if found is not None and found[0]["state"] == JobState.queued and found[0].get("seq") is None:
             await self._publish_work(*found)
@@ -569,9 +574,13 @@ class NatsStore:
             )
             return True
 
-        if await self._change(job_id, finish) is None:  # cancelled or erased while it was painted
-            with contextlib.suppress(*GONE):
-                await self.images.delete(f"{job_id}/result.jpg")
+        if await self._change(job_id, finish) is None:
+            found = await self._record(job_id)
+            if found is None or found[0]["state"] != JobState.done:  # cancelled or erased while it was painted
+                with contextlib.suppress(*GONE):
+                    await self.images.delete(f"{job_id}/result.jpg")
+            # else a second delivery of the job (a lease that ran out, a re-sent create) finished first: its
+            # painting, just overwritten with this one, stays
             await self._settle(job_id)
             return False
         if mail:
