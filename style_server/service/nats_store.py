@@ -80,6 +80,7 @@ class NatsLink:
         self, servers: list[str], name: str, ca_file: Path | None = None, connect_timeout: float = 10.0
     ) -> None:
         self.loop = asyncio.new_event_loop()
+        self._last_error = ""
         self._thread = threading.Thread(target=self.loop.run_forever, name=f"nats-{name}", daemon=True)
         self._thread.start()
         self.nc = self.run(
@@ -92,6 +93,7 @@ class NatsLink:
                 reconnect_time_wait=0.25,
                 error_cb=self._error,
                 disconnected_cb=self._disconnected,
+                reconnected_cb=self._reconnected,
             ),
             timeout=connect_timeout + 5,
         )
@@ -110,16 +112,33 @@ class NatsLink:
             raise BackendUnavailable(f"NATS: {type(exc).__name__} {exc}".strip()) from exc
 
     async def _error(self, exc: Exception) -> None:
-        log.warning("NATS: %s", exc)
+        if str(exc) != self._last_error:  # an outage is one line, not one per reconnect attempt (4 a second)
+            self._last_error = str(exc)
+            log.warning("NATS: %s", exc)
 
     async def _disconnected(self) -> None:
         log.warning("NATS connection lost; reconnecting")
 
+    async def _reconnected(self) -> None:
+        self._last_error = ""
+        log.info("NATS connection back")
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.run(self.nc.drain(), timeout=5)
+        with contextlib.suppress(Exception):  # the client's own tasks end here, not half-run when the loop closes
+            self.run(_cancel_the_rest(), timeout=5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+async def _cancel_the_rest() -> None:
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class NatsStore:
