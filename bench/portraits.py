@@ -30,7 +30,7 @@ TODAY = {
     "face_style_keep": 0.3,
     "face_content_boost": 4.0,
     "face_content_layers": (),
-    "face_skin_colour": False,
+    "face_skin_colour": 0.0,
 }
 TODAY_SERVER_ITERATIONS = 150
 

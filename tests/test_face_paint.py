@@ -17,7 +17,7 @@ from style_server.engine.gatys import GatysOptimizer, make_params
 
 SIDE = 160
 ITERATIONS = {"size": SIDE, "iterations": 20, "multiscale": False, "init": "content"}
-BEFORE = {"face_style_keep": 0.3, "face_content_boost": 4.0, "face_skin_colour": False}  # the recipe before issue 10
+BEFORE = {"face_style_keep": 0.3, "face_content_boost": 4.0, "face_skin_colour": 0.0}  # the recipe before issue 10
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +82,8 @@ def test_skin_keeps_the_photos_colour_and_nothing_else_does(photo, box):
     assert np.abs(chroma - blue)[face < 0.01].max() <= 2  # off the face: the painting's, untouched
     luma = np.asarray(kept.convert("L"), dtype=np.float32)
     assert np.abs(luma - np.asarray(painting.convert("L"), dtype=np.float32)).mean() < 4  # brushwork stays
+    half = np.asarray(preserve_skin_colors(painting, photo, face, 0.5).convert("YCbCr"), dtype=np.float32)[..., 1:]
+    assert np.abs(half - (photo_chroma + blue) / 2)[skin > 0.9].mean() < 3  # half way, where a share is asked
 
 
 def test_the_paintings_grams_are_cached_per_painting_and_size(vgg, photo, starry_night, portrait):

@@ -49,11 +49,13 @@ def skin_mask(photo: Image.Image, face: np.ndarray) -> np.ndarray:
     return np.clip(face * soft / 255, 0.0, 1.0)
 
 
-def preserve_skin_colors(stylized: Image.Image, photo: Image.Image, face: np.ndarray) -> Image.Image:
-    """The painting's brushwork everywhere, and on the face's skin the photo's own colours (chroma only): a
-    painted face that keeps a living skin tone, in a painting whose colours are left alone elsewhere."""
+def preserve_skin_colors(
+    stylized: Image.Image, photo: Image.Image, face: np.ndarray, share: float = 1.0
+) -> Image.Image:
+    """The painting's brushwork everywhere, and on the face's skin ``share`` of the photo's own colours (chroma
+    only): a painted face that keeps a living skin tone, in a painting whose colours are left alone elsewhere."""
     photo = _same_size(photo, stylized)
-    alpha = skin_mask(photo, face)
+    alpha = share * skin_mask(photo, face)
     y, cb, cr = (np.asarray(c, dtype=np.float32) for c in stylized.convert("YCbCr").split())
     _, pcb, pcr = (np.asarray(c, dtype=np.float32) for c in photo.convert("YCbCr").split())
     chroma = [alpha * p + (1 - alpha) * s for p, s in ((pcb, cb), (pcr, cr))]

@@ -164,8 +164,9 @@ class GatysOptimizer:
             if run.stopped_at_target:
                 break
         result = to_image(image)
-        if full_mask is not None and params.face_skin_colour and not params.preserve_color:
-            result = preserve_skin_colors(result, fit_longest_side(content, max(result.size)), full_mask)
+        if full_mask is not None and params.face_skin_colour > 0 and not params.preserve_color:
+            photo = fit_longest_side(content, max(result.size))
+            result = preserve_skin_colors(result, photo, full_mask, params.face_skin_colour)
         if params.output_size is not None:
             result = guided_upsample(result, content, params.output_size)
         if params.preserve_color:

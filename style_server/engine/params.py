@@ -62,7 +62,13 @@ class GatysParams(BaseModel):
         "photo, with less of the brushwork). Default: none.",
     )
     face_style_keep: float = Field(1.0, ge=0, le=1, description="Share of style pressure kept inside faces.")
-    face_skin_colour: bool = Field(True, description="Keep the photo's colours on the face's skin only.")
+    face_skin_colour: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Share of the photo's colours put back on the face's skin (0: the painting's colours; 1: the "
+        "photo's, which keeps most of the face's style loss: bench/RESULTS.md).",
+    )
     seed: int = Field(0, description="Random seed: the same seed paints the same picture.")
     content_layers: tuple[str, ...] = ("relu4_2",)
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
