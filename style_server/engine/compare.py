@@ -156,7 +156,7 @@ def region_style_losses(
     inside/outside ``box`` (x, y, w, h in ``image``'s pixels) by Gram matrices over those positions only."""
     device = next(vgg.parameters()).device
     picture = fit_longest_side(image, side)
-    targets = {n: gram(f) for n, f in vgg(to_tensor(fit_longest_side(style, side), device), layers).items()}
+    targets = style_targets(vgg, [(to_tensor(fit_longest_side(style, side), device), 1.0)], layers)
     feats = vgg(to_tensor(picture, device), layers)
     out = {"whole": float(style_loss({n: gram(feats[n]) for n in layers}, targets))}
     if box is not None:

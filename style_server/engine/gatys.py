@@ -20,7 +20,7 @@ from .color import preserve_colors, preserve_skin_colors
 from .errors import Cancelled, InvalidParameter
 from .face import face_mask
 from .imageio import fit_longest_side
-from .losses import content_loss, gram, style_loss, style_targets, tv_loss
+from .losses import blend_grams, content_loss, gram, style_loss, style_targets, tv_loss
 from .params import GatysParams, make_params  # noqa: F401 (make_params: re-exported for callers of the optimiser)
 from .tensors import to_image, to_tensor
 from .upscale import guided_upsample
@@ -94,13 +94,7 @@ class GatysOptimizer:
         return grams
 
     def blended_grams(self, styles: list[tuple[Image.Image, float]], side: int, layers: list[str]):
-        total = sum(w for _, w in styles)
-        blended: dict[str, torch.Tensor] = {}
-        for image, weight in styles:
-            for name, g in self.style_grams(image, side, layers).items():
-                part = g * (weight / total)
-                blended[name] = blended[name] + part if name in blended else part
-        return blended
+        return blend_grams([(self.style_grams(image, side, layers), weight) for image, weight in styles])
 
     def estimate_seconds(self, params: GatysParams) -> float:
         """What a painting with ``params`` takes on this host, from this host's own speed: one optimiser step

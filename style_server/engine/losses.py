@@ -54,13 +54,17 @@ def style_targets(
     vgg: VGGFeatures, styles: list[tuple[torch.Tensor, float]], layers: list[str]
 ) -> dict[str, torch.Tensor]:
     """Gram targets of one or several style images, blended with normalised weights."""
-    total = sum(weight for _, weight in styles)
+    return blend_grams([({n: gram(f) for n, f in vgg(image, layers).items()}, weight) for image, weight in styles])
+
+
+def blend_grams(parts: list[tuple[dict[str, torch.Tensor], float]]) -> dict[str, torch.Tensor]:
+    """The weighted mean of several paintings' Gram matrices, layer by layer (weights normalised)."""
+    total = sum(weight for _, weight in parts)
     blended: dict[str, torch.Tensor] = {}
-    for image, weight in styles:
-        feats = vgg(image, layers)
-        for name in layers:
-            g = gram(feats[name]) * (weight / total)
-            blended[name] = blended[name] + g if name in blended else g
+    for grams, weight in parts:
+        for name, g in grams.items():
+            part = g * (weight / total)
+            blended[name] = blended[name] + part if name in blended else part
     return blended
 
 
