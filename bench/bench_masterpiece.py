@@ -57,16 +57,13 @@ def _setup():
 
 def one(recipe: str, out: Path) -> None:
     """Paint one recipe in this process and print its figures as JSON."""
-    from portraits import today_params
+    from portraits import server_params, today_params
 
+    from style_server.engine.compare import same_vgg_losses
     from style_server.engine.gatys import GatysOptimizer
     from style_server.engine.imageio import fit_longest_side
-    from style_server.engine.losses import measure, style_targets
-    from style_server.engine.tensors import to_tensor
 
     settings, engine, photo = _setup()
-    from portraits import server_params
-
     styles = engine.choose("starry-night").gatys_styles()
     vgg = engine.vgg()[0]
     if recipe == "today":  # as before: NCHW, no Gram cache, no fast start
@@ -85,17 +82,8 @@ def one(recipe: str, out: Path) -> None:
     result = optimizer.run(photo, styles, params)
     seconds = time.perf_counter() - started
     side = params.size
-    painted = fit_longest_side(result.image, side)
-    grams = style_targets(
-        vgg, [(to_tensor(fit_longest_side(styles[0][0], side), engine.device), 1.0)], list(params.style_layers)
-    )
-    losses = measure(
-        vgg,
-        to_tensor(painted, engine.device),
-        to_tensor(fit_longest_side(photo, side), engine.device),
-        grams,
-        ["relu4_2"],
-    )
+    painted = {recipe: fit_longest_side(result.image, side)}
+    losses = same_vgg_losses(engine, fit_longest_side(photo, side), styles, painted, params)[0][recipe]
     result.image.save(out / f"{recipe.replace(' ', '-').replace(',', '')}.png")
     figures = {
         "recipe": recipe,
