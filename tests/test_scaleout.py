@@ -282,71 +282,73 @@ def test_a_booth_on_a_tls_nats_server_with_a_password(tmp_path, cache_dir, box):
         booth.stop()
 
 
-def test_an_idempotency_key_left_by_a_dead_api_node_is_taken_over(tmp_path):
-    """An API node killed between reserving a key and writing the job leaves the key pointing at nothing: the
-    kiosk's retry with that key gets a new job (after a short wait for a parallel create), not an error forever."""
+@pytest.fixture
+def nats_settings(tmp_path):
+    """A NATS JetStream server on loopback, and backend settings that use it."""
+    from style_server.config import Settings
+
+    server = NatsServer(tmp_path / "nats").start()
+    yield Settings(backend="nats", nats_url=server.url, data_dir=tmp_path / "data")
+    server.stop()
+
+
+def beside(settings, act) -> None:
+    """``act(jetstream)`` on a NATS connection of its own, as another process (a dying node, an operator)."""
     import asyncio
 
     import nats as nats_client
 
-    from style_server.config import Settings
-    from style_server.service.nats_store import JOBS_KV, NatsStore, _idem_key
-
-    server = NatsServer(tmp_path / "nats").start()
-    try:
-        settings = Settings(backend="nats", nats_url=server.url, data_dir=tmp_path / "data")
-        store = NatsStore(settings, "test")
-
-        async def orphan() -> None:
-            nc = await nats_client.connect(server.url)
-            kv = await nc.jetstream().key_value(JOBS_KV)
-            await kv.create(_idem_key("kiosk-a", "visit-7"), b"0123456789abcdef01234567")
+    async def run() -> None:
+        nc = await nats_client.connect(settings.nats_servers)
+        try:
+            await act(nc.jetstream())
+        finally:
             await nc.close()
 
-        asyncio.run(orphan())
-        job, created = store.create(idem_key="visit-7", **JOB_FIELDS)
-        assert created and store.by_idempotency_key("kiosk-a", "visit-7").id == job.id
-        again, created_again = store.create(idem_key="visit-7", **JOB_FIELDS)
-        assert not created_again and again.id == job.id
-        store.close()
-    finally:
-        server.stop()
+    asyncio.run(run())
 
 
-def test_a_create_cut_off_before_its_work_message_is_sent_by_the_kiosks_retry(tmp_path):
+def test_an_idempotency_key_left_by_a_dead_api_node_is_taken_over(nats_settings):
+    """An API node killed between reserving a key and writing the job leaves the key pointing at nothing: the
+    kiosk's retry with that key gets a new job (after a short wait for a parallel create), not an error forever."""
+    from style_server.service.nats_store import JOBS_KV, NatsStore, _idem_key
+
+    store = NatsStore(nats_settings, "test")
+
+    async def orphan(js) -> None:
+        kv = await js.key_value(JOBS_KV)
+        await kv.create(_idem_key("kiosk-a", "visit-7"), b"0123456789abcdef01234567")
+
+    beside(nats_settings, orphan)
+    job, created = store.create(idem_key="visit-7", **JOB_FIELDS)
+    assert created and store.by_idempotency_key("kiosk-a", "visit-7").id == job.id
+    again, created_again = store.create(idem_key="visit-7", **JOB_FIELDS)
+    assert not created_again and again.id == job.id
+    store.close()
+
+
+def test_a_create_cut_off_before_its_work_message_is_sent_by_the_kiosks_retry(nats_settings):
     """An API node whose create wrote the job but could not send its work message (the lane's stream had no
     leader: a cluster election) answered 503, and the kiosk retried with its key. The retry finds the job and
     sends the message: before, the retry was answered from the job alone and the job stayed queued forever."""
-    import asyncio
-
-    import nats as nats_client
-
-    from style_server.config import Settings
     from style_server.service.backend import BackendUnavailable
     from style_server.service.nats_store import NatsStore, lane_stream
 
-    server = NatsServer(tmp_path / "nats").start()
-    try:
-        settings = Settings(backend="nats", nats_url=server.url, data_dir=tmp_path / "data")
-        api = NatsStore(settings, "api")
+    api = NatsStore(nats_settings, "api")
 
-        async def lose_the_lane() -> None:
-            nc = await nats_client.connect(server.url)
-            await nc.jetstream().delete_stream(lane_stream("fast"))
-            await nc.close()
+    async def lose_the_lane(js) -> None:
+        await js.delete_stream(lane_stream("fast"))
 
-        asyncio.run(lose_the_lane())
-        with pytest.raises(BackendUnavailable):
-            api.create(idem_key="visit-8", **JOB_FIELDS)
-        worker = NatsStore(settings, "worker")  # makes the lane's stream again, as a restarted node would
-        job = api.by_idempotency_key("kiosk-a", "visit-8")
-        assert job is not None and job.state == "queued"
-        assert [taken.id for taken in worker.take("fast", 4, 0.0)] == [job.id]
-        assert api.by_idempotency_key("kiosk-a", "visit-8").id == job.id  # a second retry sends nothing more
-        worker.requeue(job.id)
-        assert [taken.id for taken in worker.take("fast", 4, 0.0)] == [job.id]
-        assert worker.take("fast", 4, 0.0) == []
-        worker.close()
-        api.close()
-    finally:
-        server.stop()
+    beside(nats_settings, lose_the_lane)
+    with pytest.raises(BackendUnavailable):
+        api.create(idem_key="visit-8", **JOB_FIELDS)
+    worker = NatsStore(nats_settings, "worker")  # makes the lane's stream again, as a restarted node would
+    job = api.by_idempotency_key("kiosk-a", "visit-8")
+    assert job is not None and job.state == "queued"
+    assert [taken.id for taken in worker.take("fast", 4, 0.0)] == [job.id]
+    assert api.by_idempotency_key("kiosk-a", "visit-8").id == job.id  # a second retry sends nothing more
+    worker.requeue(job.id)
+    assert [taken.id for taken in worker.take("fast", 4, 0.0)] == [job.id]
+    assert worker.take("fast", 4, 0.0) == []
+    worker.close()
+    api.close()
