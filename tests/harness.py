@@ -50,22 +50,23 @@ def nats_booth(
     cluster: bool = False,
     api_nodes: int = 1,
     workers: int = 1,
+    mailers: int = 1,
     **settings,
 ) -> ScaledBooth:
     """A started scaled-out booth on loopback: NATS JetStream (one server, or a 3-node cluster with 3 replicas),
-    ``api_nodes`` API nodes, ``workers`` workers painting both lanes and a mailer. Leases last 3 s (quick
-    redelivery after a kill)."""
+    ``api_nodes`` API nodes, ``workers`` workers painting both lanes and ``mailers`` mailers. Leases last 3 s unless
+    ``settings`` say otherwise (quick redelivery after a kill)."""
     nats = (NatsCluster(folder / "nats") if cluster else NatsServer(folder / "nats")).start()
     common = {"backend": "nats", "nats_url": nats.url, "nats_ack_wait_seconds": 3, "nats_replicas": 3 if cluster else 1}
+    common |= settings
     booth = ScaledBooth(nats, [])
     try:
         for i in range(api_nodes):
-            booth.api_nodes.append(
-                ServerProcess(folder / f"api{i}", cache_dir, smtp_port, **common, **settings).start()
-            )
+            booth.api_nodes.append(ServerProcess(folder / f"api{i}", cache_dir, smtp_port, **common).start())
         for _ in range(workers):
             booth.add_worker()
-        booth.add_mailer()
+        for _ in range(mailers):
+            booth.add_mailer()
     except BaseException:
         booth.stop()
         raise

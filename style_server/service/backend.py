@@ -164,6 +164,9 @@ class JobBackend(Protocol):
         """Recorded before anything else: a mail is sent at most once per job (one Message-ID)."""
 
     def mail_failed(self, job_id: str, error: str, next_attempt: float, give_up: bool) -> None: ...
+    def mail_released(self, job_ids: list[str]) -> None:
+        """Mails from ``due_mail`` handed back unsent (the store could not be reached mid-pass): due again soon.
+        Never blocks: it is called when the store may be unreachable."""
 
     # -- between processes ----------------------------------------------------------------------------
     def broadcast(self, event: dict[str, Any]) -> None:

@@ -157,8 +157,7 @@ class MailOutbox:
     async def run(self) -> None:
         while True:
             try:
-                for task in await asyncio.to_thread(self.store.due_mail, time.time()):
-                    await self._deliver(task)
+                await self._deliver_due()
             except BackendUnavailable as exc:  # the mail stays queued; its lease runs out if we held it
                 log.warning("the mail queue cannot be reached (%s); trying again", exc)
                 await asyncio.sleep(1.0)
@@ -167,6 +166,27 @@ class MailOutbox:
                 await asyncio.sleep(1.0)
             if not self.store.waits_for_work:
                 await asyncio.sleep(1.0)  # the outbox is polled: mails are queued from worker threads
+
+    async def _deliver_due(self) -> None:
+        """One pass over the mails due now. Whatever ends it early hands the rest back, so they are due again
+        soon; before, a store that timed out mid-pass left them held by this process and never sent."""
+        tasks = await asyncio.to_thread(self.store.due_mail, time.time())
+        for i, task in enumerate(tasks):
+            try:
+                await self._deliver(task)
+            except BaseException:
+                self.store.mail_released([t.job_id for t in tasks[i:]])
+                raise
+
+    async def _record_sent(self, job_id: str) -> None:
+        """The SMTP server has the mail: it is recorded as sent however long the store takes to answer, so a
+        store that cannot be reached for a while never makes it send the mail twice."""
+        while True:
+            try:
+                return await asyncio.to_thread(self.store.mail_sent, job_id)
+            except BackendUnavailable as exc:
+                log.warning("mail for job %s delivered; recording it waits for the store (%s)", job_id, exc)
+                await asyncio.sleep(1.0)
 
     def _attribution(self, job) -> str | None:
         """Credit every painting of the style (blends credit each), in the visitor's language; a visitor's own
@@ -212,7 +232,7 @@ class MailOutbox:
             ) as smtp:
                 await smtp.send_message(message)
                 crash_at(s.fault_point, "after_smtp_accept")
-                await asyncio.to_thread(self.store.mail_sent, job_id)
+                await self._record_sent(job_id)
                 accepted = True
         except (aiosmtplib.SMTPException, OSError) as exc:
             if accepted:  # only the goodbye (QUIT) failed: the mail is delivered and recorded

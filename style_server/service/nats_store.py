@@ -707,6 +707,13 @@ class NatsStore:
 
         self.link.run(run())
 
+    def mail_released(self, job_ids: list[str]) -> None:
+        def forget() -> None:  # no longer renewed: their leases run out and they are delivered again
+            for job_id in job_ids:
+                self._mail.pop(job_id, None)
+
+        self.link.loop.call_soon_threadsafe(forget)
+
     # -- between processes ----------------------------------------------------------------------------
 
     def broadcast(self, event: dict[str, Any]) -> None:

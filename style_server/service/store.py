@@ -335,6 +335,9 @@ class Store:
             (error, next_attempt, "failed" if give_up else "pending", job_id),
         )
 
+    def mail_released(self, job_ids: list[str]) -> None:
+        pass  # their rows are still pending and due
+
     def mail_status(self, job_id: str) -> str:
         rows = self._exec("SELECT status FROM outbox WHERE job_id=?", (job_id,))
         return rows[0][0] if rows else "none"
