@@ -425,3 +425,18 @@ def test_mails_handed_back_mid_pass_come_again_and_held_ones_stay_held(nats_sett
     again = store.due_mail(time.time())
     assert [(task.job_id, task.attempts) for task in again] == [(held[1].job_id, 1)]
     store.close()
+
+
+def test_images_of_several_chunks_read_back_whole_and_gone_once_erased(nats_settings):
+    """Images are read from the Object Store chunk by chunk (128 kB each): a portrait of several chunks comes back
+    byte for byte; once the job is erased it is gone."""
+    from style_server.service.nats_store import NatsStore
+
+    store = NatsStore(nats_settings, "api-and-worker")
+    portrait = os.urandom(300_000)  # three chunks
+    job, _ = store.create(idem_key="visit-9", **{**JOB_FIELDS, "portrait_png": portrait})
+    assert store.inputs(job) == (portrait, None)
+    store.cancel_and_erase(job.id)
+    with pytest.raises(FileNotFoundError):
+        store.inputs(job)
+    store.close()

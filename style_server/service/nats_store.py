@@ -18,6 +18,7 @@ The connection runs on its own event-loop thread; the blocking methods wait for 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import json
@@ -40,11 +41,13 @@ from nats.js import api
 from nats.js.errors import (
     BadObjectMetaError,
     BucketNotFoundError,
+    DigestMismatchError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
     NotFoundError,
     ObjectDeletedError,
 )
+from nats.js.object_store import OBJ_CHUNKS_PRE_TEMPLATE, OBJ_DIGEST_TYPE, OBJ_STREAM_TEMPLATE
 
 from shared.protocol import JobOptions, JobState
 
@@ -56,6 +59,7 @@ T = TypeVar("T")
 
 JOBS_KV, WORKERS_KV, IMAGES = "portrait-jobs", "portrait-workers", "portrait-images"
 MAIL_STREAM, MAIL_SUBJECT, DEAD_STREAM, EVENTS = "PORTRAIT_MAIL", "portrait.mail", "PORTRAIT_DEAD", "portrait.events"
+IMAGES_STREAM = OBJ_STREAM_TEMPLATE.format(bucket=IMAGES)
 GONE = (NotFoundError, ObjectDeletedError, BadObjectMetaError)  # an object that is not there (any more)
 WORKER_TTL = 30.0  # a worker not heard of for this long no longer counts towards capacity
 
@@ -239,11 +243,15 @@ class NatsStore:
         found = await self._record(job_id)
         return Job.from_dict(found[0]) if found else None
 
-    async def _change(self, job_id: str, change: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+    async def _change(
+        self, job_id: str, change: Callable[[dict[str, Any]], bool], found: tuple[dict[str, Any], int] | None = None
+    ) -> dict[str, Any] | None:
         """Apply ``change`` to the job's record with a revision check (retried if another node wrote first);
-        ``change`` returns False to leave it. The record as written, or None if unchanged."""
-        for _ in range(20):
-            found = await self._record(job_id)
+        ``change`` returns False to leave it. The record as written, or None if unchanged. ``found``: the record
+        and revision just read, to save reading it again."""
+        for attempt in range(20):
+            if attempt or found is None:
+                found = await self._record(job_id)
             if found is None:
                 return None
             record, revision = found
@@ -401,10 +409,21 @@ class NatsStore:
         return self.link.run(self._object(f"{job_id}/result.jpg"))
 
     async def _object(self, name: str) -> bytes | None:
+        """An image, read chunk by chunk with stream message gets: the library's get sets up and removes an
+        ordered consumer for every read, which made it 3-4 times as slow for an image (bench/RESULTS.md)."""
         try:
-            return (await self.images.get(name)).data
-        except GONE:
+            info = await self.images.get_info(name)
+            subject, data, seq = OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=IMAGES, obj=info.nuid), bytearray(), 0
+            for _ in range(info.chunks or 0):
+                chunk = await self.link.js.get_msg(IMAGES_STREAM, seq + 1, subject, next=True)
+                seq = chunk.seq
+                data += chunk.data or b""
+        except GONE:  # never written, deleted, or deleted while it was read
             return None
+        expected = base64.urlsafe_b64decode(info.digest[len(OBJ_DIGEST_TYPE) :])  # as the library checks it
+        if hashlib.sha256(data).digest() != expected:
+            raise DigestMismatchError
+        return bytes(data)
 
     def cancel_and_erase(self, job_id: str) -> None:
         def cancel(record: dict[str, Any]) -> bool:
@@ -593,7 +612,7 @@ class NatsStore:
             )
             return True
 
-        if await self._change(job_id, finish) is None:
+        if await self._change(job_id, finish, found) is None:
             found = await self._record(job_id)
             if found is None or found[0]["state"] != JobState.done:  # cancelled or erased while it was painted
                 with contextlib.suppress(*GONE):
@@ -609,8 +628,8 @@ class NatsStore:
 
     async def _queue_mail(self, job_id: str, kind: str) -> None:
         """Queue a job's mail once (de-duplicated by id); its status reads pending until it is sent."""
-        if not (await self._mail_record(job_id)).get("status"):
-            await self.jobs.put(f"mail.{job_id}", json.dumps({"status": "pending", "attempts": 0}).encode())
+        with contextlib.suppress(KeyWrongLastSequenceError):  # queued before (a second delivery of the job)
+            await self.jobs.create(f"mail.{job_id}", json.dumps({"status": "pending", "attempts": 0}).encode())
         payload = json.dumps({"job_id": job_id, "kind": kind}).encode()
         await self.link.js.publish(MAIL_SUBJECT, payload, headers={"Nats-Msg-Id": f"mail-{job_id}"})
 
