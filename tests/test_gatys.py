@@ -44,6 +44,22 @@ def test_seeded_runs_are_identical_and_seeds_matter(gatys, small_portrait, starr
     assert not np.array_equal(pixels(first), pixels(other))
 
 
+def test_the_fast_start_mixes_in_its_share_of_the_photo(engine, small_portrait, starry_night):
+    """The optimiser starts from the fast network's painting with ``start_photo_share`` of the photo mixed in: all
+    of the photo is the photo start, none of it the painting alone."""
+    gatys = engine.gatys()
+
+    def one_step(**values) -> np.ndarray:
+        params = make_params(**{**FAST, "iterations": 1}, **values)
+        return pixels(gatys.run(small_portrait, [(starry_night, 1.0)], params).image)
+
+    photo_start = one_step(init="content")
+    assert np.array_equal(one_step(start_photo_share=1.0), photo_start)
+    painting, mixed = one_step(start_photo_share=0.0), one_step()
+    assert not np.array_equal(painting, photo_start) and not np.array_equal(mixed, painting)
+    assert np.abs(mixed - photo_start).mean() < np.abs(painting - photo_start).mean()
+
+
 def test_early_stop_ends_a_stalled_run(gatys, small_portrait, starry_night):
     # a tolerance of 100% can never be met, so the run stops after `patience` steps without gain
     params = make_params(**{**FAST, "iterations": 50}, early_stop_patience=2, early_stop_tolerance=1.0)

@@ -171,7 +171,8 @@ class GatysOptimizer:
         """The picture the optimiser starts from, at the finest scale."""
         photo = fit_longest_side(content, params.size)
         if params.init == "fast" and self.starter is not None:
-            return to_tensor(self.starter(photo, styles, params.size).convert("RGB").resize(photo.size), self.device)
+            painted = self.starter(photo, styles, params.size).convert("RGB").resize(photo.size)
+            return to_tensor(Image.blend(painted, photo.convert("RGB"), params.start_photo_share), self.device)
         base = to_tensor(photo, self.device)
         if params.init == "noise":
             return torch.rand(base.shape, generator=generator).to(self.device)

@@ -41,6 +41,13 @@ class GatysParams(BaseModel):
         description="Start from the fast network's painting of the photo (the photo itself where the optimiser "
         "has no fast network), from the photo, or from noise.",
     )
+    start_photo_share: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="Share of the photo mixed into the fast network's painting the optimiser starts from: some "
+        "of the photo's structure back saves steps (bench/RESULTS.md).",
+    )
     early_stop_patience: int = Field(20, ge=1, description="Stop a scale after this many steps without gain.")
     early_stop_tolerance: float = Field(1e-3, ge=0, description="Relative improvement that counts as gain.")
     multiscale: bool = Field(
