@@ -2,8 +2,9 @@
 
 Seed recipe: Adam, 1000 iterations, lr 0.02 on [0,1] pixels (the common choice), single scale, same
 alpha/beta/gamma and layers, started from the photo, plain NCHW convolutions. Ours: the defaults of GatysParams
-(L-BFGS, started from the fast network's painting) on the engine's optimiser (channels-last), stopped as soon as
-its total loss is at or below the seed's final loss. Prints both times and the ratio (target <= 0.2).
+(L-BFGS, started from the fast network's painting with some of the photo mixed in) on the engine's optimiser
+(channels-last), stopped as soon as its total loss is at or below the seed's final loss. Prints both times and
+the ratio (target <= 0.2).
 Run: python bench/bench_gatys.py [--size 128] [--seed-iterations 1000]
 """
 
