@@ -344,8 +344,6 @@ def nats_settings(tmp_path):
 
 def beside(settings, act) -> None:
     """``act(jetstream)`` on a NATS connection of its own, as another process (a dying node, an operator)."""
-    import asyncio
-
     import nats as nats_client
 
     async def run() -> None:

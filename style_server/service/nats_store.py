@@ -410,7 +410,7 @@ class NatsStore:
 
     async def _object(self, name: str) -> bytes | None:
         """An image, read chunk by chunk with stream message gets: the library's get sets up and removes an
-        ordered consumer for every read, which made it 3-4 times as slow for an image (bench/RESULTS.md)."""
+        ordered consumer for every read, which made it about twice as slow for an image (bench/RESULTS.md)."""
         try:
             info = await self.images.get_info(name)
             subject, data, seq = OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=IMAGES, obj=info.nuid), bytearray(), 0
@@ -700,9 +700,8 @@ class NatsStore:
                     continue
                 self._mail[job_id] = msg
                 tasks.append(MailTask(job_id, msg.metadata.num_delivered - 1, body.get("kind", "portrait")))
-        except BaseException:  # fetched but never handed over: not held, so their leases run out
-            for task in tasks:
-                self._mail.pop(task.job_id, None)
+        except BaseException:  # fetched but never handed over
+            self._let_go([task.job_id for task in tasks])
             raise
         return tasks
 
@@ -727,11 +726,13 @@ class NatsStore:
         self.link.run(run())
 
     def mail_released(self, job_ids: list[str]) -> None:
-        def forget() -> None:  # no longer renewed: their leases run out and they are delivered again
-            for job_id in job_ids:
-                self._mail.pop(job_id, None)
+        self.link.loop.call_soon_threadsafe(self._let_go, job_ids)
 
-        self.link.loop.call_soon_threadsafe(forget)
+    def _let_go(self, job_ids: list[str]) -> None:
+        """On the connection's loop: these mails are no longer held or renewed, so their leases run out and they
+        are delivered again."""
+        for job_id in job_ids:
+            self._mail.pop(job_id, None)
 
     # -- between processes ----------------------------------------------------------------------------
 
