@@ -6,13 +6,12 @@ FROM python:3.11-slim
 
 ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 \
     PORTRAIT_PORT=8000 PORTRAIT_TLS=auto \
-    PORTRAIT_DATA_DIR=/data PORTRAIT_CACHE_DIR=/data/cache PORTRAIT_MODELS_DIR=/app/models
+    PORTRAIT_DATA_DIR=/data PORTRAIT_CACHE_DIR=/data/cache
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY style_server ./style_server
-COPY models ./models
 RUN pip install '.[server]'
 
 VOLUME ["/data"]

@@ -62,8 +62,11 @@ class ServerProcess:
     first start and kept), and ``client()`` trusts exactly that certificate.
     """
 
-    def __init__(self, data_dir: Path, cache_dir: Path, smtp_port: int, tls: bool = False, **settings) -> None:
+    def __init__(
+        self, data_dir: Path, cache_dir: Path, smtp_port: int, tls: bool = False, script: Path | None = None, **settings
+    ) -> None:
         self.port = free_port()
+        self.script = script or Path(sys.executable).parent / "style-server"  # another installation's, for tests
         self.data_dir = data_dir
         self.own_cert = Path(settings["tls_cert_file"]) if "tls_cert_file" in settings else None  # an operator's
         self.tls = tls or self.own_cert is not None
@@ -85,9 +88,12 @@ class ServerProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 120) -> ServerProcess:
-        script = Path(sys.executable).parent / "style-server"
         self.proc = subprocess.Popen(
-            [str(script), "serve"], env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT
+            [str(self.script), "serve"],
+            env=self.env,
+            cwd=self.data_dir,  # nothing of the caller's folder (a checkout, a .env) leaks into the server
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
         )
         try:
             wait_ready(self.url, self.proc, timeout, self.verify)

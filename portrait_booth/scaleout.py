@@ -3,6 +3,7 @@ JetStream cluster with routes on loopback), and the booth's worker and mailer pr
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -57,8 +58,7 @@ class NatsServer:
         args = [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.monitor_port)]
         args += ["-sd", str(self.folder / self.name), "-n", self.name]
         if self.secure is not None:
-            cert, key, user, password = self.secure
-            args += ["--tls", "--tlscert", str(cert), "--tlskey", str(key), "--user", user, "--pass", password]
+            args += ["-c", str(self._secure_config())]  # the password in a 0600 file: argv is readable by anyone (ps)
         if self.cluster_port is not None:
             routes = ",".join(f"nats://127.0.0.1:{p}" for p in self.routes)
             args += ["--cluster_name", "booth", "--cluster", f"nats://127.0.0.1:{self.cluster_port}"]
@@ -67,6 +67,19 @@ class NatsServer:
         if wait:
             self.wait_ready()
         return self
+
+    def _secure_config(self) -> Path:
+        """A nats-server configuration with TLS and the user, readable only by this user."""
+        cert, key, user, password = self.secure
+        text = (
+            f"authorization {{\n  user: {nats_string(user)}\n  password: {nats_string(password)}\n}}\n"
+            f"tls {{\n  cert_file: {nats_string(str(cert))}\n  key_file: {nats_string(str(key))}\n}}\n"
+        )
+        path = self.folder / f"nats-{self.name}.conf"
+        path.unlink(missing_ok=True)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+            handle.write(text)
+        return path
 
     def wait_ready(self, timeout: float = 30) -> None:
         """Until the monitoring endpoint says JetStream is up (in a cluster: a meta leader is known)."""
@@ -86,6 +99,13 @@ class NatsServer:
                 self.kill9()
 
 
+def nats_string(value: str) -> str:
+    """``value`` as a quoted nats-server configuration string: never read as a number, a date or a variable."""
+    if any(ord(c) < 0x20 and c not in "\t\n\r" for c in value):
+        raise ValueError("a nats-server configuration string cannot hold control characters")
+    return json.dumps(value, ensure_ascii=False)  # nats-server's escapes: \" \\ \t \n \r
+
+
 def wait_healthy(
     monitor_port: int, deadline: float, log: Path, proc: subprocess.Popen | None = None, name: str = "nats-server"
 ) -> None:
@@ -103,12 +123,14 @@ def wait_healthy(
 
 
 class NatsCluster:
-    """Three (or ``size``) JetStream nodes routed to each other on loopback."""
+    """Three (or ``size``) JetStream nodes routed to each other on loopback; with ``secure`` (as for NatsServer)
+    clients need TLS and the user."""
 
-    def __init__(self, folder: Path, size: int = 3) -> None:
+    def __init__(self, folder: Path, size: int = 3, secure: tuple[Path, Path, str, str] | None = None) -> None:
         ports = [free_port() for _ in range(size)]
         self.nodes = [
-            NatsServer(folder, f"n{i + 1}", ports[i], [p for j, p in enumerate(ports) if j != i]) for i in range(size)
+            NatsServer(folder, f"n{i + 1}", ports[i], [p for j, p in enumerate(ports) if j != i], secure)
+            for i in range(size)
         ]
 
     @property

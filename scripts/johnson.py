@@ -4,7 +4,7 @@ the arbitrary network.
 
     python -m scripts.johnson dataset                 # photos -> training/johnson/photos (+ manifest.json)
     nice -n 19 python -m scripts.johnson train        # round-robin over the paintings; run it again to resume
-    python -m scripts.johnson ship                    # export, compare, write the cards (models/paintings/<id>/)
+    python -m scripts.johnson ship                    # export, compare, write style_server/models/paintings/<id>/
 
 Checkpoints live in training/johnson/<id>/ (git-ignored); ``train`` always goes on from them, in this session
 or the next, and stops by itself at --steps. Nothing is downloaded: the photos are the real photographs that
@@ -303,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--steps", type=int, default=2000, help="stop each painting at this many steps")
     t.add_argument("--chunk", type=int, default=100, help="steps per turn before the next painting")
     t.add_argument("--learning-rate", type=float, default=1e-3)
-    h = sub.add_parser("ship", help="export the checkpoints into models/paintings/<id>/ and compare")
+    h = sub.add_parser("ship", help="export the checkpoints into style_server/models/paintings/<id>/ and compare")
     h.add_argument("paintings", nargs="*", default=list(PAINTINGS))
     h.add_argument("--size", type=int, default=256, help="longest side of the held-out portraits")
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""Regenerate the built-in style cards in models/ (run once by a developer; the results are committed).
+"""Regenerate the built-in style cards in style_server/models/ (run once by a developer; the results are committed).
 
 Paintings come from the team's public-domain set (../shared/images/styles, see SOURCES.md there);
 the 26 palettes are the styles of the multistyle network, shown on a public-domain portrait.
@@ -70,7 +70,7 @@ def thumbnail(img: Image.Image, side: int = 256) -> Image.Image:
 
 def main(styles_dir: Path) -> None:
     for style_id, (filename, (name, name_de), artist, year) in PAINTINGS.items():
-        folder = ROOT / "models" / "paintings" / style_id
+        folder = ROOT / "style_server" / "models" / "paintings" / style_id
         folder.mkdir(parents=True, exist_ok=True)
         painting = Image.open(styles_dir / filename).convert("RGB")
         save_image_atomic(fit_longest_side(painting, 768), folder / "style.jpg", quality=90)
@@ -92,7 +92,7 @@ def main(styles_dir: Path) -> None:
         )
     portrait = thumbnail(Image.fromarray(data.astronaut()).crop((100, 0, 400, 300)), 256)
     stylizer = FastStylizer()
-    palettes = ROOT / "models" / "palettes"
+    palettes = ROOT / "style_server" / "models" / "palettes"
     shutil.rmtree(palettes, ignore_errors=True)
     for index in range(26):
         vector = torch.from_numpy(np.eye(26, dtype=np.float32)[index])

@@ -75,7 +75,7 @@ def sample_messages() -> dict[str, EmailMessage]:
     from style_server.service.mailer import build_message
 
     settings = Settings(mail_from="Portrait Booth <booth@museum.example>", retention_hours=24)
-    starry = Catalogue.load(ROOT / "models").get("starry-night")
+    starry = Catalogue.load(ROOT / "style_server" / "models").get("starry-night")
     painting = Image.open(ROOT / "docs" / "images" / "gatys.png").convert("RGB")
     if painting.size[0] < 64:  # pragma: no cover - the committed picture is large
         painting = Image.fromarray(data.astronaut())

@@ -84,6 +84,12 @@ class StyleList(BaseModel):
     retention_hours: float = Field(gt=0, description="Portraits, results and addresses are erased after this.")
 
 
+# The shortest side, in pixels, of a portrait the networks paint well (and of any painting asked for): below it
+# their downsampling leaves almost nothing to paint. The server refuses smaller photos with 422; the kiosk's
+# camera frames are far larger.
+MIN_PORTRAIT_SIDE = 64
+
+
 class JobOptions(BaseModel):
     """What the visitor chose besides the style. Sent as a JSON form field."""
 
@@ -92,7 +98,7 @@ class JobOptions(BaseModel):
     strength: float = Field(1.0, ge=0, le=1)
     preserve_color: bool = False
     face_protect: bool = True
-    size: int | None = Field(None, ge=64, le=2048)
+    size: int | None = Field(None, ge=MIN_PORTRAIT_SIDE, le=2048)
 
 
 class JobFormError(ValueError):
@@ -205,7 +211,11 @@ class JobStatus(BaseModel):
     )
     progress: float = Field(0.0, ge=0, le=1)
     error: str | None = None
-    email_status: Literal["none", "pending", "sent", "failed"] = "none"
+    email_status: Literal["none", "pending", "sent", "failed", "uncertain"] = Field(
+        "none",
+        description="uncertain: the SMTP server timed out answering the mail itself every time it was sent (the "
+        "limit of PORTRAIT_MAIL_UNCERTAIN_RETRIES); it may have arrived, and it is not sent again.",
+    )
     created_at: datetime
     finished_at: datetime | None = None
     started_at: datetime | None = None

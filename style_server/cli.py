@@ -6,10 +6,13 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
+import socket
 import sys
 from pathlib import Path
 from types import UnionType
 from typing import Literal, Union, get_args, get_origin
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
@@ -169,7 +172,28 @@ def _scale_settings(args, **updates) -> Settings | None:
     if problems := settings.nats_problems():
         print("error: " + "\n  - ".join(problems), file=sys.stderr)
         return None
+    if settings.backend == "nats" and (unreachable := _unreachable_nats(settings.nats_servers)):
+        print(f"error: {unreachable}", file=sys.stderr)
+        return None
     return settings
+
+
+def _unreachable_nats(urls: list[str], timeout: float = 5.0) -> str | None:
+    """Why none of the NATS servers can be reached (a name not found, nothing listening), in one line without the
+    credentials; None when one answers. A cluster mid-election answers here and is waited for later."""
+    problems = []
+    for url in urls:
+        parsed = urlsplit(url if "://" in url else f"nats://{url}")
+        host, port = parsed.hostname or "127.0.0.1", parsed.port or 4222
+        where = f"{parsed.scheme}://{host}:{port}"
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            return None
+        except socket.gaierror:
+            problems.append(f"{where} (the name {host} is not known)")
+        except OSError as exc:
+            problems.append(f"{where} ({exc.strerror or type(exc).__name__})")
+    return f"cannot reach NATS at {', '.join(problems)}: check PORTRAIT_NATS_URL (or --nats-url)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -408,9 +432,24 @@ def cmd_download_vgg(args) -> int:
     return 0
 
 
+def _no_styles(settings: Settings) -> bool:
+    """True (and one line for the operator) when the models folder offers nothing to paint: a server or worker
+    that started anyway would accept jobs it can only fail. A broken card raises EngineError (one line too)."""
+    from .engine.catalogue import Catalogue
+
+    if len(Catalogue.load(settings.models_dir)) > 0:
+        return False
+    print(
+        f"error: no style to paint: {settings.models_dir} has no style cards (PORTRAIT_MODELS_DIR); leave it unset "
+        "for the styles shipped with the server",
+        file=sys.stderr,
+    )
+    return True
+
+
 def cmd_serve(args) -> int:
     settings = _scale_settings(args, host=args.host, port=args.port, tls=args.tls, backend=args.backend)
-    if settings is None:
+    if settings is None or _no_styles(settings):
         return 2
     if problems := settings.exposure_problems():
         print(
@@ -421,9 +460,15 @@ def cmd_serve(args) -> int:
     import uvicorn
 
     from .service.app import create_app
+    from .service.data_lock import DataFolderInUse, hold_data_folder
     from .service.deadlines import header_protocol
     from .service.logs import setup_logging
 
+    try:  # held until this process ends; a NATS API node keeps no jobs in its folder
+        data_lock = hold_data_folder(settings.data_dir) if settings.backend == "sqlite" else None
+    except DataFolderInUse as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     setup_logging()
     ssl_options = {}
     if settings.tls_enabled:
@@ -433,6 +478,9 @@ def cmd_serve(args) -> int:
         ssl_options = {"ssl_certfile": str(tls.cert_file), "ssl_keyfile": str(tls.key_file)}
         print(tls.announcement(), flush=True)
         logging.getLogger("style_server.tls").info(tls.announcement())
+    # uvicorn stops gracefully on SIGTERM, then raises the signal again under the handler it found: with this one,
+    # a service manager's stop ends with status 0 instead of "killed by SIGTERM".
+    signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -443,6 +491,8 @@ def cmd_serve(args) -> int:
         http=header_protocol(settings.header_timeout),  # slow clients: see service/deadlines.py
         **ssl_options,
     )
+    if data_lock is not None:
+        data_lock.close()
     return 0
 
 
@@ -454,6 +504,8 @@ def cmd_worker(args) -> int:
     lanes = [lane.strip() for lane in args.lanes.split(",") if lane.strip()]
     if not lanes or any(lane not in LANES for lane in lanes):
         print(f"error: --lanes takes {' and/or '.join(LANES)}, comma-separated (got {args.lanes!r})", file=sys.stderr)
+        return 2
+    if _no_styles(get_settings()):  # before reaching NATS: nothing to paint is the first thing to fix
         return 2
     settings = _scale_settings(args, backend="nats")
     if settings is None:

@@ -16,7 +16,8 @@ from shared.net import is_loopback
 if TYPE_CHECKING:
     from .engine.runtime import Engine
 
-REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
+# Shipped inside the package (wheel and editable install alike): a GPU host installed from the wheel paints too.
+BUILTIN_MODELS = Path(__file__).resolve().parent / "models"
 DEMO_KEY = "demo-key"
 MIN_PUBLIC_KEY_LENGTH = 24
 KEY_ADVICE = (
@@ -28,7 +29,7 @@ KEY_ADVICE = (
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PORTRAIT_", env_file=".env", extra="ignore")
 
-    models_dir: Path = Field(REPO_MODELS, description="Style cards and trained weights; every card here is served.")
+    models_dir: Path = Field(BUILTIN_MODELS, description="Style cards and trained weights; every card here is served.")
     cache_dir: Path = Field(
         Path.home() / ".cache" / "portrait-booth", description="Converted weights (e.g. the offline VGG16)."
     )
@@ -66,6 +67,11 @@ class Settings(BaseSettings):
     gatys_size: int = Field(512, ge=64, description="Longest side of masterpiece results.")
     gatys_iterations: int = Field(
         16, ge=1, description="Masterpiece L-BFGS iterations at full size, from the fast network's painting."
+    )
+    gatys_precision: Literal["auto", "fp32"] = Field(
+        "auto",
+        description="Masterpiece loss network: auto runs it in bfloat16 where the CPU or GPU has the kernels (AVX-512 "
+        "BF16/AMX, or a GPU with bfloat16), else fp32 (on an AVX2-only CPU bfloat16 is far slower); fp32: always fp32.",
     )
     preview_every: int = Field(4, ge=1, description="Masterpiece preview every N iterations.")
     sse_keepalive_seconds: float = Field(
@@ -123,12 +129,19 @@ class Settings(BaseSettings):
     mail_reply_to: str | None = Field(None, description="Reply-To: header.")
     mail_retry_base_seconds: float = Field(5.0, gt=0, description="First retry delay; doubles each time.")
     mail_retry_max_seconds: float = Field(600.0, gt=0, description="Longest delay between retries.")
+    mail_uncertain_retries: int = Field(
+        2,
+        ge=0,
+        description="Sends again, with the same Message-ID, after the SMTP server timed out answering the message "
+        "itself (it may have delivered it); then the mail is marked uncertain and never sent again.",
+    )
 
     # -- testing only ---------------------------------------------------------------------------------
     fault_point: str | None = Field(
         None,
         description="Testing only, never in production: SIGKILL the server at a named point (in_fast_batch, "
-        "after_finish, after_smtp_accept) or fail every forward pass holding a style (paint:<style id>).",
+        "after_finish, after_smtp_accept) or fail one stage of the fast lane for a style's jobs (prepare:<style id>, "
+        "paint:<style id>, keep:<style id>).",
     )
     test_hold_batch_file: Path | None = Field(
         None,
@@ -195,7 +208,9 @@ def engine_from_settings(settings: Settings, device: str | None = None) -> Engin
     from .engine.runtime import Engine
 
     s = settings
-    return Engine(s.models_dir, s.cache_dir, device or s.device, s.vgg_weights, s.allow_download, s.cpu_threads)
+    return Engine(
+        s.models_dir, s.cache_dir, device or s.device, s.vgg_weights, s.allow_download, s.cpu_threads, s.gatys_precision
+    )
 
 
 @lru_cache(maxsize=1)
@@ -211,6 +226,6 @@ def settings_reference() -> str:
         if isinstance(default, dict):
             default = json.dumps(default)
         if isinstance(default, Path):
-            default = str(default).replace(str(Path.home()), "~").replace(str(REPO_MODELS.parent), ".")
+            default = str(default).replace(str(Path.home()), "~").replace(str(BUILTIN_MODELS.parent.parent), ".")
         rows.append(f"| `PORTRAIT_{name.upper()}` | `{default}` | {field.description} |")
     return "\n".join(rows)

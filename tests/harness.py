@@ -39,8 +39,10 @@ QUICK = {  # small paintings and fast mail retries keep the tests quick
 class ServerProcess(loopback.ServerProcess):
     """``portrait_booth.loopback.ServerProcess`` with the ``QUICK`` settings (each can be overridden)."""
 
-    def __init__(self, data_dir: Path, cache_dir: Path, smtp_port: int, tls: bool = False, **settings) -> None:
-        super().__init__(data_dir, cache_dir, smtp_port, tls, **{**QUICK, **settings})
+    def __init__(
+        self, data_dir: Path, cache_dir: Path, smtp_port: int, tls: bool = False, script: Path | None = None, **settings
+    ) -> None:
+        super().__init__(data_dir, cache_dir, smtp_port, tls, script, **{**QUICK, **settings})
 
 
 def nats_booth(

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from style_server.cli import main
-from tests.conftest import ROOT
+from tests.conftest import MODELS, ROOT
 from tests.test_imageio import jpeg_bytes, png_header
 
 SCRIPT = Path(sys.executable).parent / "style-server"
@@ -156,7 +156,7 @@ def test_train_command_exports_a_style_the_catalogue_serves(tmp_path, monkeypatc
     photos.mkdir()
     for name in ("astronaut", "coffee"):
         Image.fromarray(getattr(data, name)()).save(photos / f"{name}.jpg")
-    style = ROOT / "models" / "paintings" / "the-scream" / "style.jpg"
+    style = MODELS / "paintings" / "the-scream" / "style.jpg"
     monkeypatch.setenv("PORTRAIT_MODELS_DIR", str(tmp_path / "models"))
     from style_server.config import get_settings
 

@@ -10,7 +10,9 @@ import sys
 from tests.conftest import MODELS, ROOT
 
 ENGINE = ROOT / "style_server" / "engine"
-READS_SETTINGS = re.compile(r"\bconfig\b.*\bimport\b|\bimport\b.*\bconfig\b|get_settings|PORTRAIT_|\benviron\b|getenv")
+READS_SETTINGS = re.compile(
+    r"\bconfig\b.*\bimport\b|\bimport\b.*\bconfig\b|get_settings|\bPORTRAIT_|\benviron\b|getenv"
+)
 
 
 def test_no_engine_module_reads_settings_or_the_environment():

@@ -20,6 +20,8 @@ import httpx
 import pytest
 from PIL import Image
 
+from shared.protocol import MIN_PORTRAIT_SIDE
+from style_server.service.faults import FAIL_STAGES
 from tests.harness import API_KEY, Inbox, ServerProcess, free_port, job_status, one_place_server, wait_for_state
 from tests.test_server import _portrait_bytes, post_job
 
@@ -43,10 +45,13 @@ def _wait_for_exit(server: ServerProcess, timeout: float = 120) -> int:
 # -- 1. one photo must not fail a whole batch ---------------------------------------------------------------
 
 
-def test_a_failing_forward_pass_fails_only_its_own_job(tmp_path, cache_dir):
-    """Three visitors' jobs share one forward pass; the pass fails because of one of them (fault injection)."""
+@pytest.mark.parametrize("stage", FAIL_STAGES)
+def test_a_failing_job_fails_alone_whatever_fails(stage, tmp_path, cache_dir):
+    """Three visitors' jobs share one fast pass; one of them fails at one stage of it (fault injection): reading its
+    inputs, the shared forward pass, or keeping its painting. Only that job fails (before, a failure while reading
+    one job's inputs or keeping its painting failed the whole batch)."""
     server = ServerProcess(
-        tmp_path / "data", cache_dir, free_port(), fault_point="paint:palette-05", fast_batch_window_ms=3000
+        tmp_path / "data", cache_dir, free_port(), fault_point=f"{stage}:palette-05", fast_batch_window_ms=3000
     ).start()
     try:
         with server.client() as c:
@@ -64,12 +69,13 @@ def test_a_failing_forward_pass_fails_only_its_own_job(tmp_path, cache_dir):
         assert final["palette-05"]["state"] == "failed"
         assert final["palette-05"]["error"] == "internal error while painting"
         assert final["palette-01"]["state"] == "done" and final["palette-02"]["state"] == "done", final
-        assert "a batch of 3 fast jobs failed" in server.log.read_text(), "the three jobs did not share a pass"
+        if stage == "paint":
+            assert "a batch of 3 fast jobs failed" in server.log.read_text(), "the three jobs did not share a pass"
     finally:
         server.stop()
 
 
-@pytest.mark.parametrize("size", [(16, 4000), (4000, 16)])
+@pytest.mark.parametrize("size", [(64, 4000), (4000, 64)])
 def test_the_cli_refuses_a_portrait_the_networks_cannot_paint(size, tmp_path, cache_dir):
     photo, out = tmp_path / "thin.png", tmp_path / "out.png"
     photo.write_bytes(_png(*size))
@@ -78,6 +84,17 @@ def test_the_cli_refuses_a_portrait_the_networks_cannot_paint(size, tmp_path, ca
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and "aspect ratio" in line, line
     assert not out.exists()
+
+
+@pytest.mark.parametrize("size", [(16, 16), (40, 300), (63, 63), (300, 63)])
+def test_a_photo_too_small_to_paint_is_refused_at_upload(server, size):
+    """A 16-63 px photo was accepted (201) and then failed its whole Instant batch; now it gets 422 at once, and
+    the smallest size the networks paint well is accepted."""
+    with server.client() as c:
+        r = post_job(c, _png(*size), style="palette-05")
+        assert r.status_code == 422, r.text
+        assert f"at least {MIN_PORTRAIT_SIDE} px on each side" in r.json()["detail"], r.text
+        assert post_job(c, _png(MIN_PORTRAIT_SIDE, MIN_PORTRAIT_SIDE), style="palette-05").status_code == 201
 
 
 def _cli(*args: str, cache_dir: Path) -> subprocess.CompletedProcess:
@@ -362,3 +379,24 @@ def test_metrics_need_their_token_when_one_is_set(tmp_path, cache_dir):
         assert ok.status_code == 200 and "booth_jobs_total" in ok.text
     finally:
         server.stop()
+
+
+def test_a_second_server_on_the_same_data_folder_refuses_to_start(tmp_path, cache_dir):
+    """A second ``serve`` on a SQLite folder in use would requeue the first one's running jobs (painted and mailed
+    twice): it now refuses with one line naming the holder. The lock dies with its holder, even killed."""
+    data = tmp_path / "data"
+    first = ServerProcess(data, cache_dir, free_port()).start()
+    try:
+        second = ServerProcess(data, cache_dir, free_port())
+        script = Path(sys.executable).parent / "style-server"
+        refused = subprocess.run(
+            [script, "serve"], env=second.env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+        assert refused.returncode == 2, refused.stderr
+        [line] = refused.stderr.strip().splitlines()
+        assert line.startswith("error: ") and str(data) in line and f"pid {first.proc.pid}" in line, line
+        with first.client() as c:
+            assert c.get("/readyz").status_code == 200
+    finally:
+        first.kill9()
+    ServerProcess(data, cache_dir, free_port()).start().stop()  # a crashed holder leaves no stale lock

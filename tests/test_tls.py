@@ -72,6 +72,26 @@ def test_the_certificate_names_this_machine_and_its_key_is_private(tls_server):
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
 
 
+def test_a_strict_verifier_accepts_the_self_signed_certificate(tls_server):
+    """A kiosk verifying as Python 3.13 does by default (VERIFY_X509_STRICT) with the server's own certificate as
+    its only trust; the certificate carries what strict verifiers look for (before: no key identifiers)."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    strict = ssl.create_default_context(cafile=str(tls_server.cert_file))
+    strict.verify_flags |= ssl.VERIFY_X509_STRICT
+    with httpx.Client(verify=strict) as client:
+        assert client.get(f"{tls_server.url}/healthz").status_code == 200
+    ext = x509.load_pem_x509_certificate(tls_server.cert_file.read_bytes()).extensions
+    key_id = ext.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    assert ext.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier == key_id  # its own
+    constraints = ext.get_extension_for_class(x509.BasicConstraints)
+    assert constraints.critical and not constraints.value.ca
+    usage = ext.get_extension_for_class(x509.KeyUsage)
+    assert usage.critical and usage.value.digital_signature and not usage.value.key_cert_sign
+    assert list(ext.get_extension_for_class(x509.ExtendedKeyUsage).value) == [ExtendedKeyUsageOID.SERVER_AUTH]
+
+
 def test_a_restart_serves_the_same_certificate(tmp_path, cache_dir):
     server = ServerProcess(tmp_path / "data", cache_dir, free_port(), tls=True).start()
     try:

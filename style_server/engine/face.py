@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
 from pathlib import Path
 
 import cv2
@@ -12,18 +12,26 @@ from PIL import Image
 from .errors import WeightsUnavailable
 
 CASCADE = "haarcascade_frontalface_default.xml"
+Box = tuple[int, int, int, int]  # x, y, width, height in the picture's pixels
 
 
-@lru_cache(maxsize=1)
+_per_thread = threading.local()
+
+
 def _detector() -> cv2.CascadeClassifier:
-    path = Path(cv2.data.haarcascades) / CASCADE
-    detector = cv2.CascadeClassifier(str(path))
-    if detector.empty():
-        raise WeightsUnavailable(f"OpenCV's face cascade {path} is missing; install opencv-python-headless<5")
+    """This thread's own classifier: OpenCV's CascadeClassifier keeps scratch state and is not thread-safe (a
+    shared one lost or garbled faces when Instant batches, masterpieces and previews ran at once)."""
+    detector = getattr(_per_thread, "detector", None)
+    if detector is None:
+        path = Path(cv2.data.haarcascades) / CASCADE
+        detector = cv2.CascadeClassifier(str(path))
+        if detector.empty():
+            raise WeightsUnavailable(f"OpenCV's face cascade {path} is missing; install opencv-python-headless<5")
+        _per_thread.detector = detector
     return detector
 
 
-def detect_faces(img: Image.Image) -> list[tuple[int, int, int, int]]:
+def detect_faces(img: Image.Image) -> list[Box]:
     """Face boxes (x, y, w, h) in the picture's pixel coordinates, largest first."""
     gray = cv2.cvtColor(np.asarray(img.convert("RGB")), cv2.COLOR_RGB2GRAY)
     scale = 480 / max(gray.shape)  # the cascade works best on faces of 40-200 px: normalise the picture
@@ -35,7 +43,7 @@ def detect_faces(img: Image.Image) -> list[tuple[int, int, int, int]]:
     return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
 
 
-def face_mask(img: Image.Image, boxes: list[tuple[int, int, int, int]] | None = None) -> np.ndarray:
+def face_mask(img: Image.Image, boxes: list[Box] | None = None) -> np.ndarray:
     """Soft mask (H x W, 0..1): 1 on each face (an ellipse a little taller than the box), feathered out."""
     boxes = detect_faces(img) if boxes is None else boxes
     mask = np.zeros((img.height, img.width), dtype=np.float32)

@@ -14,11 +14,14 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from shared.protocol import MIN_PORTRAIT_SIDE
+
 from .catalogue import Catalogue, StyleCard, check_weight, parse_blend
 from .errors import InvalidParameter
 from .fast import FastOptions, FastStyle, FastStylizer, blend_family
 from .gatys import GatysOptimizer
 from .imageio import load_image
+from .precision import Precision
 from .tensors import pick_device
 from .vgg import VGGFeatures, VGGSource, load_vgg
 
@@ -46,13 +49,18 @@ def _check_gatys(cards: list[tuple[StyleCard, float]]) -> None:
 
 # The painters pad by reflection (9x9 kernels) after resizing the portrait to its output size, then halve it
 # twice: a side under 5 px breaks the shared forward pass. Refuse well before that, with a margin.
-MIN_PAINT_SIDE = 16  # shortest side of a portrait once resized to its output size
+MIN_PAINT_SIDE = 16  # shortest side of a portrait once resized to the size it is painted at
 MAX_ASPECT = 4.0  # longest side / shortest side
 
 
 def check_portrait_shape(width: int, height: int, output_side: int) -> None:
     """Refuse up front a portrait the networks cannot paint: extreme aspect ratios, or too thin once resized."""
     short, long = sorted((width, height))
+    if short < MIN_PORTRAIT_SIDE:
+        raise InvalidParameter(
+            f"the portrait is {width}x{height}, too small to paint: the painters need at least {MIN_PORTRAIT_SIDE} "
+            "px on each side (send the camera's picture)"
+        )
     if long / short > MAX_ASPECT:
         raise InvalidParameter(
             f"the portrait is {width}x{height}, an aspect ratio of {long / short:.1f}:1; "
@@ -75,7 +83,9 @@ class Engine:
         vgg_weights: Path | None = None,
         allow_download: bool = False,
         cpu_threads: int | None = None,
+        precision: Precision = "auto",
     ) -> None:
+        self.precision = precision
         if cpu_threads:
             torch.set_num_threads(cpu_threads)
         self.device = pick_device(device)
@@ -103,7 +113,7 @@ class Engine:
         vgg = self.vgg()[0]
         with self._lock:
             if self._gatys is None:
-                self._gatys = GatysOptimizer(vgg, self.device, starter=self.fast_start)
+                self._gatys = GatysOptimizer(vgg, self.device, starter=self.fast_start, precision=self.precision)
             return self._gatys
 
     def fast_start(self, photo: Image.Image, styles: list[tuple[Image.Image, float]], side: int) -> Image.Image:

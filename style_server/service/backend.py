@@ -12,7 +12,9 @@ method is blocking (call it from a worker thread where it may wait).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -75,6 +77,7 @@ class MailTask:
     job_id: str
     attempts: int  # failed attempts so far
     kind: str = "portrait"
+    uncertain: int = 0  # attempts the SMTP server may have delivered (it timed out answering the message itself)
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,34 @@ class LaneCapacity:
 
     seconds_per_job: float
     workers: int
+
+
+RATE_WINDOW = 60.0  # seconds: the rate limit counts a kiosk's accepted jobs over the last minute
+
+
+def rate_window(places: list[float], limit: int, now: float) -> tuple[list[float], float]:
+    """A kiosk's places still counted at ``now``, and the seconds until one frees if there are ``limit``
+    (else 0)."""
+    places = sorted(place for place in places if now - place < RATE_WINDOW)
+    return places, (RATE_WINDOW - (now - places[-limit]) if len(places) >= limit else 0.0)
+
+
+class LocalRates:
+    """The rate limit's places where one process serves every kiosk (the SQLite backend)."""
+
+    def __init__(self) -> None:
+        self._places: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def reserve_place(self, kiosk: str, limit: int, now: float) -> float:
+        with self._lock:
+            places, wait = rate_window(self._places.get(kiosk, []), limit, now)
+            self._places[kiosk] = places if wait else [*places, now]
+            return wait
+
+    def release_place(self, kiosk: str, place: float) -> None:
+        with self._lock, contextlib.suppress(ValueError):
+            self._places.get(kiosk, []).remove(place)
 
 
 class JobBackend(Protocol):
@@ -111,6 +142,16 @@ class JobBackend(Protocol):
     def get(self, job_id: str) -> Job | None: ...
     def by_idempotency_key(self, kiosk: str, key: str) -> Job | None: ...
     def by_download_code(self, code: str) -> Job | None: ...
+    def reserve_place(self, kiosk: str, limit: int, now: float) -> float:
+        """Count a job of ``kiosk`` at ``now`` if fewer than ``limit`` count in the last minute, and return 0;
+        else count nothing and return the seconds until a place frees. Every API node sees the same count."""
+
+    def release_place(self, kiosk: str, place: float) -> None:
+        """The job counted at ``place`` was refused (or was a replay): it no longer counts."""
+
+    def readiness(self) -> str | None:
+        """Why this node cannot accept a job now (the backend cannot be written), or None."""
+
     def position(self, job: Job) -> int:
         """Jobs of the same lane waiting before this queued one."""
 
@@ -145,7 +186,9 @@ class JobBackend(Protocol):
         """All or nothing, if the job still runs: the painting kept, the job done, its mail queued. Else False
         and nothing kept. ``tmp`` is gone afterwards either way."""
 
-    def fail(self, job_id: str, error: str) -> None: ...
+    def fail(self, job_id: str, error: str, mail: bool = True) -> None:
+        """A running job failed: marked failed and (``mail``, and it has an address) its apology queued, once."""
+
     def requeue(self, job_id: str) -> None:
         """A running job goes back to the queue (a graceful shutdown)."""
 
@@ -163,7 +206,10 @@ class JobBackend(Protocol):
     def mail_sent(self, job_id: str) -> None:
         """Recorded before anything else: a mail is sent at most once per job (one Message-ID)."""
 
-    def mail_failed(self, job_id: str, error: str, next_attempt: float, give_up: bool) -> None: ...
+    def mail_failed(self, job_id: str, error: str, next_attempt: float, give_up: bool, uncertain: bool = False) -> None:
+        """An attempt failed: due again at ``next_attempt``, or never (``give_up``: status failed, or uncertain
+        if ``uncertain``). ``uncertain``: it may have been delivered; counted in ``MailTask.uncertain``."""
+
     def mail_released(self, job_ids: list[str]) -> None:
         """Mails from ``due_mail`` handed back unsent (the store could not be reached mid-pass): due again soon.
         Never blocks: it is called when the store may be unreachable."""

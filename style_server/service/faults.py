@@ -1,8 +1,9 @@
 """Deterministic fault injection for crash tests (``PORTRAIT_FAULT_POINT``). Testing only.
 
 A crash point makes the process SIGKILL itself exactly there, like a power cut would: no cleanup, no
-flush. A ``paint:<style id>`` point makes every fast forward pass that holds that style fail, like a
-network error that only one visitor's job triggers. Unset (the default) every call here does nothing.
+flush. A ``<stage>:<style id>`` point makes one stage of the fast lane fail for every job of that style, like a
+fault that only one visitor's job triggers: ``prepare`` (reading its photo and options), ``paint`` (the shared
+forward pass) or ``keep`` (keeping its painting). Unset (the default) every call here does nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ def crash_at(fault_point: str | None, point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def fail_painting(fault_point: str | None, styles: list[str | None]) -> None:
-    """Raise inside a forward pass when the configured ``paint:<style>`` is among the batch's styles."""
-    if fault_point and fault_point.startswith("paint:") and fault_point[len("paint:") :] in styles:
-        raise RuntimeError(f"fault injection: the forward pass fails for style {fault_point[6:]!r}")
+FAIL_STAGES = ("prepare", "paint", "keep")
+
+
+def fail_stage(fault_point: str | None, stage: str, styles: list[str | None]) -> None:
+    """Raise at ``stage`` of the fast lane when the configured ``<stage>:<style>`` is among ``styles``."""
+    prefix = f"{stage}:"
+    if fault_point and fault_point.startswith(prefix) and fault_point[len(prefix) :] in styles:
+        raise RuntimeError(f"fault injection: {stage} fails for style {fault_point[len(prefix) :]!r}")

@@ -145,7 +145,23 @@ def build_apology(settings: Settings, to: str, job_id: str, language: str) -> Em
     msg["Message-ID"] = message_id(settings, job_id)
     retention = t["retention"].format(hours=settings.retention_hours)
     msg.set_content(f"{t['sorry']}\n\n{retention}\n")
+    msg["Content-Language"] = language if language in TEXTS else "en"
     return msg
+
+
+# A timeout or a lost connection from the DATA command on: the server may have the message (it stored it and
+# answered too late), so sending again may deliver a copy. Such attempts are counted and bounded.
+MAYBE_DELIVERED = (aiosmtplib.SMTPTimeoutError, aiosmtplib.SMTPServerDisconnected)
+
+
+class _SMTP(aiosmtplib.SMTP):
+    """Knows whether the message was handed over: ``send_message`` sends MAIL and RCPT, then calls ``data``."""
+
+    handed_over = False
+
+    async def data(self, message: str | bytes, /, **kwargs) -> aiosmtplib.SMTPResponse:
+        self.handed_over = True
+        return await super().data(message, **kwargs)
 
 
 class MailOutbox:
@@ -215,21 +231,22 @@ class MailOutbox:
         else:
             message = build_message(self.settings, job.email, job.id, job.language, self._attribution(job), jpeg)
         s = self.settings
+        smtp = _SMTP(
+            hostname=s.smtp_host,
+            port=s.smtp_port,
+            timeout=s.smtp_timeout,
+            use_tls=s.smtp_security == "tls",
+            start_tls=s.smtp_security == "starttls",
+            cert_bundle=str(s.smtp_ca_file) if s.smtp_ca_file else None,  # None: the system's CA store
+            username=s.smtp_user,
+            password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+        )
         accepted = False
         try:
             # The duplicate window: the SMTP server has accepted the mail, and the outbox does not know it yet.
             # It is kept to one local SQLite write: "sent" is recorded as soon as DATA is accepted, before QUIT.
             # A crash inside it sends the mail again after the restart, with the same Message-ID.
-            async with aiosmtplib.SMTP(
-                hostname=s.smtp_host,
-                port=s.smtp_port,
-                timeout=s.smtp_timeout,
-                use_tls=s.smtp_security == "tls",
-                start_tls=s.smtp_security == "starttls",
-                cert_bundle=str(s.smtp_ca_file) if s.smtp_ca_file else None,  # None: the system's CA store
-                username=s.smtp_user,
-                password=s.smtp_password.get_secret_value() if s.smtp_password else None,
-            ) as smtp:
+            async with smtp:
                 await smtp.send_message(message)
                 crash_at(s.fault_point, "after_smtp_accept")
                 await self._record_sent(job_id)
@@ -239,10 +256,38 @@ class MailOutbox:
                 log.info("mail for job %s delivered; the SMTP goodbye failed (%s)", job_id, type(exc).__name__)
                 self.metrics.emails.labels("sent").inc()
                 return
-            delay = min(s.mail_retry_base_seconds * 2**task.attempts, s.mail_retry_max_seconds)
-            await asyncio.to_thread(self.store.mail_failed, job_id, type(exc).__name__, time.time() + delay, False)
-            self.metrics.emails.labels("retry").inc()
-            log.warning("mail for job %s not delivered (%s); retry in %.0fs", job_id, type(exc).__name__, delay)
+            await self._failed(task, type(exc).__name__, smtp.handed_over and isinstance(exc, MAYBE_DELIVERED))
             return
         self.metrics.emails.labels("sent").inc()
         log.info("mail for job %s delivered", job_id)
+
+    async def _failed(self, task: MailTask, error: str, maybe_delivered: bool) -> None:
+        """Record a failed attempt and retry it with backoff. An attempt that may have delivered the mail is
+        retried only ``mail_uncertain_retries`` times (with the same Message-ID); then the mail is uncertain and
+        never sent again: a slow server would otherwise get a new copy at every retry, forever."""
+        s, job_id = self.settings, task.job_id
+        delay = min(s.mail_retry_base_seconds * 2**task.attempts, s.mail_retry_max_seconds)
+        give_up = maybe_delivered and task.uncertain >= s.mail_uncertain_retries
+        await asyncio.to_thread(self.store.mail_failed, job_id, error, time.time() + delay, give_up, maybe_delivered)
+        if give_up:
+            self.metrics.emails.labels("uncertain").inc()
+            log.error(
+                "mail for job %s maybe delivered %d times (%s): marked uncertain, not sent again",
+                job_id,
+                task.uncertain + 1,
+                error,
+            )
+            return
+        self.metrics.emails.labels("retry").inc()
+        if maybe_delivered:
+            log.warning(
+                "mail for job %s maybe delivered: the SMTP server did not answer the message in time (%s); "
+                "sent again in %.0fs with the same Message-ID (uncertain %d of %d)",
+                job_id,
+                error,
+                delay,
+                task.uncertain + 1,
+                s.mail_uncertain_retries + 1,
+            )
+        else:
+            log.warning("mail for job %s not delivered (%s); retry in %.0fs", job_id, error, delay)

@@ -8,6 +8,9 @@ mail workers share one NATS cluster, and none of them holds state of its own.
 - Job state: the Key-Value bucket ``portrait-jobs`` (one JSON record per job, history 1), changed only with a
   revision check, so two workers can never both finish a job.
 - Images: the Object Store bucket ``portrait-images``, with a TTL of the retention period, and deleted on cancel.
+- Personal data (the address, the download code, the photos, the painting) is stored only encrypted with a key
+  per job, kept apart in ``PORTRAIT_KEYS`` and destroyed on erase (crypto-shredding, ``sealing``): JetStream
+  keeps old revisions and deleted messages in its files until a compaction, so deleting the data is not enough.
 - Mail: the work-queue stream ``PORTRAIT_MAIL`` (one message per job, de-duplicated by id); the send is recorded
   in KV before the ack, so a mail goes out at most once per Message-ID.
 - Events (progress, previews, cancels): core NATS messages on ``portrait.events``, relayed by every process.
@@ -29,6 +32,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Coroutine
+from concurrent.futures import CancelledError as FutureCancelled
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -52,7 +56,8 @@ from nats.js.object_store import OBJ_CHUNKS_PRE_TEMPLATE, OBJ_DIGEST_TYPE, OBJ_S
 from shared.protocol import JobOptions, JobState
 
 from ..config import Settings
-from .backend import LANES, TERMINAL, BackendUnavailable, Job, LaneCapacity, MailTask
+from .backend import LANES, RATE_WINDOW, TERMINAL, BackendUnavailable, Job, LaneCapacity, MailTask, rate_window
+from .sealing import new_key, opened_record, seal, sealed_record, stored_record, unseal
 
 log = logging.getLogger("style_server.nats")
 T = TypeVar("T")
@@ -60,8 +65,11 @@ T = TypeVar("T")
 JOBS_KV, WORKERS_KV, IMAGES = "portrait-jobs", "portrait-workers", "portrait-images"
 MAIL_STREAM, MAIL_SUBJECT, DEAD_STREAM, EVENTS = "PORTRAIT_MAIL", "portrait.mail", "PORTRAIT_DEAD", "portrait.events"
 IMAGES_STREAM = OBJ_STREAM_TEMPLATE.format(bucket=IMAGES)
+KEYS_STREAM, KEYS_SUBJECT = "PORTRAIT_KEYS", "portrait.keys"  # one message per job: the key of its personal data
 GONE = (NotFoundError, ObjectDeletedError, BadObjectMetaError)  # an object that is not there (any more)
 WORKER_TTL = 30.0  # a worker not heard of for this long no longer counts towards capacity
+RATES_KV = "portrait-rates"  # per kiosk: the times of its accepted jobs in the last minute, seen by every API node
+READY_TIMEOUT, READY_FOR = 2.0, 1.0  # a readiness check waits this long for NATS; its answer is kept this long
 
 
 def lane_stream(method: str) -> str:
@@ -77,6 +85,11 @@ def _idem_key(kiosk: str, key: str) -> str:
     return "idem." + hashlib.sha256(f"{kiosk}\0{key}".encode()).hexdigest()[:40]
 
 
+def _code_key(code: str) -> str:
+    """The KV key of a download code: its hash, so the code itself is never written in the clear."""
+    return "dl." + hashlib.sha256(code.encode()).hexdigest()[:40]
+
+
 class NatsLink:
     """A NATS connection on its own event-loop thread, for blocking callers."""
 
@@ -84,6 +97,8 @@ class NatsLink:
         self, servers: list[str], name: str, ca_file: Path | None = None, connect_timeout: float = 10.0
     ) -> None:
         self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(self._loop_error)
+        self.closing = False
         self._last_error = ""
         self._thread = threading.Thread(target=self.loop.run_forever, name=f"nats-{name}", daemon=True)
         self._thread.start()
@@ -105,13 +120,13 @@ class NatsLink:
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
         """Run ``coro`` on the connection's loop and wait; NATS failures become ``BackendUnavailable``."""
-        if not self.loop.is_running():  # closed (this process stops): nothing will answer
+        if self.closing or not self.loop.is_running():  # this process stops: nothing will answer
             coro.close()
             raise BackendUnavailable("NATS: the connection is closed")
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return future.result(timeout)
-        except (nats.errors.Error, FutureTimeout, TimeoutError) as exc:
+        except (nats.errors.Error, FutureTimeout, TimeoutError, FutureCancelled) as exc:  # cancelled: by close
             future.cancel()
             raise BackendUnavailable(f"NATS: {type(exc).__name__} {exc}".strip()) from exc
 
@@ -127,11 +142,21 @@ class NatsLink:
         self._last_error = ""
         log.info("NATS connection back")
 
+    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """Tasks that ``close`` cancels or leaves unfinished on purpose (the client's drain, a call that came in as
+        it closed) are no error; anything else goes to asyncio's usual handler."""
+        cancelled = isinstance(context.get("exception"), asyncio.CancelledError)
+        left_pending = self.closing and str(context.get("message", "")).startswith("Task was destroyed")
+        if cancelled or left_pending:
+            return
+        loop.default_exception_handler(context)
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.run(self.nc.drain(), timeout=5)
+        self.closing = True  # from here on, callers get BackendUnavailable instead of a task left half-run
         with contextlib.suppress(Exception):  # the client's own tasks end here, not half-run when the loop closes
-            self.run(_cancel_the_rest(), timeout=5)
+            asyncio.run_coroutine_threadsafe(_cancel_the_rest(), self.loop).result(5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
         if not self._thread.is_alive():
@@ -160,6 +185,7 @@ class NatsStore:
         self._mail: dict[str, Any] = {}  # job id -> its mail message, while this process sends it
         self._subs: dict[str, Any] = {}
         self._listeners = ThreadPoolExecutor(1, thread_name_prefix="nats-events")  # in order, off the NATS loop
+        self._ready: tuple[float, str | None] = (-READY_FOR, None)  # (when checked, why not ready)
         self.link.run(self._setup())
         self._lease = asyncio.run_coroutine_threadsafe(self._keep_leases(), self.link.loop)
 
@@ -180,15 +206,34 @@ class NatsStore:
         self.workers = await self._bucket(
             js.key_value, js.create_key_value, WORKERS_KV, history=1, ttl=WORKER_TTL, replicas=replicas
         )
+        self.rates = await self._bucket(
+            js.key_value, js.create_key_value, RATES_KV, history=1, ttl=2 * RATE_WINDOW, replicas=replicas
+        )
         self.images = await self._bucket(
             js.object_store, js.create_object_store, IMAGES, ttl=retention, replicas=replicas
         )
+        # Keys apart from the data they open. A deleted message is overwritten where it lay in a file stream's
+        # blocks, but a replicated stream's raft log (a file) keeps it until a compaction: so one replica on
+        # file, more in memory, never on disk (a restart of the whole cluster at once loses the keys: see README)
+        storage = api.StorageType.FILE if replicas == 1 else api.StorageType.MEMORY
+        await self._stream(
+            name=KEYS_STREAM,
+            subjects=[f"{KEYS_SUBJECT}.*"],
+            retention=api.RetentionPolicy.LIMITS,
+            max_msgs_per_subject=1,
+            storage=storage,
+        )
 
     async def _stream(self, **config: Any) -> None:
-        config = {"retention": api.RetentionPolicy.WORK_QUEUE, "num_replicas": self.settings.nats_replicas, **config}
+        config = {
+            "retention": api.RetentionPolicy.WORK_QUEUE,
+            "num_replicas": self.settings.nats_replicas,
+            "storage": api.StorageType.FILE,
+            **config,
+        }
         js = self.link.js
         try:
-            await js.add_stream(api.StreamConfig(storage=api.StorageType.FILE, **config))
+            await js.add_stream(api.StreamConfig(**config))
         except Exception as exc:  # made by another node, maybe with older settings
             try:
                 await js.stream_info(config["name"])
@@ -231,13 +276,36 @@ class NatsStore:
     # -- job records ----------------------------------------------------------------------------------
 
     async def _record(self, job_id: str) -> tuple[dict[str, Any], int] | None:
+        """The job's record with its personal fields opened, and its revision (write it with ``_put``)."""
         try:
             entry = await self.jobs.get(f"job.{job_id}")
         except KeyNotFoundError:
             return None
         if entry.value is None:
             return None
-        return json.loads(entry.value), entry.revision
+        stored = json.loads(entry.value)
+        key = await self._key(job_id) if stored.get("sealed") else None
+        return opened_record(stored, key), entry.revision
+
+    async def _put(self, record: dict[str, Any], last: int) -> int:
+        """Write a job's record (revision checked) with its personal fields sealed."""
+        return await self.jobs.update(f"job.{record['id']}", stored_record(record), last=last)
+
+    async def _key(self, job_id: str) -> bytes | None:
+        """The key of the job's personal data; None once erased (or lost with the whole cluster)."""
+        try:
+            return (await self.link.js.get_msg(KEYS_STREAM, subject=f"{KEYS_SUBJECT}.{job_id}")).data
+        except NotFoundError:
+            return None
+
+    async def _drop_key(self, job_id: str) -> None:
+        """Crypto-shredding: a deleted message is overwritten on disk (a purge would leave its bytes)."""
+        with contextlib.suppress(NotFoundError):
+            msg = await self.link.js.get_msg(KEYS_STREAM, subject=f"{KEYS_SUBJECT}.{job_id}")
+            await self.link.js.delete_msg(KEYS_STREAM, msg.seq)
+
+    async def _put_image(self, name: str, data: bytes, key: bytes) -> None:
+        await self.images.put(name, seal(key, data, name))
 
     async def _job(self, job_id: str) -> Job | None:
         found = await self._record(job_id)
@@ -258,7 +326,7 @@ class NatsStore:
             if not change(record):
                 return None
             try:
-                await self.jobs.update(f"job.{job_id}", json.dumps(record).encode(), last=revision)
+                await self._put(record, revision)
                 return record
             except KeyWrongLastSequenceError:
                 continue
@@ -286,7 +354,76 @@ class NatsStore:
         return job
 
     def by_download_code(self, code: str) -> Job | None:
-        return self._indexed(f"dl.{code}")
+        return self._indexed(_code_key(code))
+
+    # -- the rate limit and readiness, shared by every API node ----------------------------------------
+
+    def reserve_place(self, kiosk: str, limit: int, now: float) -> float:
+        def take(places: list[float]) -> tuple[list[float] | None, float]:
+            places, wait = rate_window(places, limit, now)
+            return (None if wait else [*places, now]), wait
+
+        return self.link.run(self._change_places(kiosk, take))
+
+    def release_place(self, kiosk: str, place: float) -> None:
+        def give_back(places: list[float]) -> tuple[list[float] | None, float]:
+            if place not in places:
+                return None, 0.0
+            places.remove(place)
+            return places, 0.0
+
+        self.link.run(self._change_places(kiosk, give_back))
+
+    async def _change_places(
+        self, kiosk: str, change: Callable[[list[float]], tuple[list[float] | None, float]]
+    ) -> float:
+        """Apply ``change`` to the kiosk's places with a revision check (again if another node wrote first);
+        it returns the new places (None: leave them) and the answer."""
+        key = "kiosk." + hashlib.sha256(kiosk.encode()).hexdigest()[:40]
+        for _ in range(50):
+            try:
+                entry = await self.rates.get(key)
+                places, last = json.loads(entry.value or b"[]"), entry.revision
+            except KeyNotFoundError:  # none in the last two minutes
+                places, last = [], None
+            new, answer = change(places)
+            try:
+                if new is not None and last is None:
+                    await self.rates.create(key, json.dumps(new).encode())
+                elif new is not None:
+                    await self.rates.update(key, json.dumps(new).encode(), last=last)
+                return answer
+            except KeyWrongLastSequenceError:
+                continue
+        raise BackendUnavailable(f"NATS: the rate limit of kiosk {kiosk} changed too often to be counted")
+
+    def readiness(self) -> str | None:
+        """Kept for a second: a load balancer probing often costs one round of checks a second at most."""
+        checked, reason = self._ready
+        if time.monotonic() - checked >= READY_FOR:
+            try:
+                reason = self.link.run(self._writable(), timeout=READY_TIMEOUT + 1)
+            except BackendUnavailable as exc:
+                reason = str(exc)
+            self._ready = (time.monotonic(), reason)
+        return reason
+
+    async def _writable(self) -> str | None:
+        """Why a job cannot be written now: a stream it goes to does not answer or has no leader (a cluster
+        without a quorum), or None."""
+        names = [KEYS_STREAM, IMAGES_STREAM, f"KV_{JOBS_KV}", f"KV_{RATES_KV}", *(lane_stream(m) for m in LANES)]
+        try:
+            infos = await asyncio.wait_for(
+                asyncio.gather(*(self.link.js.stream_info(name) for name in names)), READY_TIMEOUT
+            )
+        except (TimeoutError, NatsTimeout):
+            return f"NATS: no answer within {READY_TIMEOUT:g} s (a cluster without a quorum?)"
+        except nats.errors.Error as exc:
+            return f"NATS: {type(exc).__name__} {exc}".strip()
+        for name, info in zip(names, infos, strict=True):
+            if info.cluster is not None and not info.cluster.leader:
+                return f"NATS: stream {name} has no leader (a cluster without a quorum)"
+        return None
 
     # -- the API side ---------------------------------------------------------------------------------
 
@@ -336,12 +473,15 @@ class NatsStore:
                 if existing := await self._winner(job):
                     await self._enqueue_again(existing.id)
                     return existing, False
-        await self.images.put(f"{job.id}/portrait.png", portrait_png)
+        key = new_key()
+        await self.link.js.publish(f"{KEYS_SUBJECT}.{job.id}", key)
+        await self._put_image(f"{job.id}/portrait.png", portrait_png, key)
         if style_png is not None:
-            await self.images.put(f"{job.id}/style.png", style_png)
-        await self.jobs.put(f"dl.{job.download_code}", job.id.encode())
-        revision = await self.jobs.create(f"job.{job.id}", job.to_json())
-        await self._publish_work(json.loads(job.to_json()), revision)
+            await self._put_image(f"{job.id}/style.png", style_png, key)
+        await self.jobs.put(_code_key(job.download_code or ""), job.id.encode())
+        record = sealed_record(json.loads(job.to_json()), key)
+        revision = await self.jobs.create(f"job.{job.id}", stored_record(record))
+        await self._publish_work(record, revision)
         return job, True
 
     async def _enqueue_again(self, job_id: str) -> None:
@@ -360,7 +500,7 @@ class NatsStore:
             lane_subject(record["method"]), job_id.encode(), headers={"Nats-Msg-Id": job_id}
         )
         with contextlib.suppress(KeyWrongLastSequenceError):  # a worker already took it: its place is moot
-            await self.jobs.update(f"job.{job_id}", json.dumps({**record, "seq": ack.seq}).encode(), last=revision)
+            await self._put({**record, "seq": ack.seq}, revision)
 
     async def _winner(self, job: Job) -> Job | None:
         """The job that holds ``job``'s idempotency key, waiting a few seconds for a parallel create to write it;
@@ -423,7 +563,8 @@ class NatsStore:
         expected = base64.urlsafe_b64decode(info.digest[len(OBJ_DIGEST_TYPE) :])  # as the library checks it
         if hashlib.sha256(data).digest() != expected:
             raise DigestMismatchError
-        return bytes(data)
+        key = await self._key(name.split("/")[0])
+        return unseal(key, bytes(data), name) if key is not None else None  # no key: erased
 
     def cancel_and_erase(self, job_id: str) -> None:
         def cancel(record: dict[str, Any]) -> bool:
@@ -440,16 +581,30 @@ class NatsStore:
 
     def expire(self, before: float) -> list[str]:
         async def run() -> list[str]:
-            erased = []
-            for key in await self._bucket_keys(JOBS_KV, "job."):
-                job_id = key.removeprefix("job.")
+            erased, jobs = [], {key.removeprefix("job.") for key in await self._bucket_keys(JOBS_KV, "job.")}
+            for job_id in jobs:
                 found = await self._record(job_id)
                 if found and found[0]["created"] < before and found[0]["state"] != JobState.expired:
                     await self._erase(job_id, JobState.expired)
                     erased.append(job_id)
+            await self._drop_orphan_keys(jobs, before)
             return erased
 
         return self.link.run(run(), timeout=300)
+
+    async def _drop_orphan_keys(self, jobs: set[str], before: float) -> None:
+        """Keys older than ``before`` whose job was never written (its API node died mid-create): their photos
+        (sealed, gone by the Object Store's TTL) can never be read again."""
+        prefix, js = f"{KEYS_SUBJECT}.", self.link.js
+        info = await js.stream_info(KEYS_STREAM, subjects_filter=f"{prefix}*")
+        for subject in info.state.subjects or {}:
+            if (job_id := subject.removeprefix(prefix)) in jobs:
+                continue
+            with contextlib.suppress(NotFoundError):
+                msg = await js.get_msg(KEYS_STREAM, subject=subject)
+                if msg.time is not None and msg.time.timestamp() < before:
+                    await js.delete_msg(KEYS_STREAM, msg.seq)
+                    log.info("the key of job %s, never written, erased", job_id)
 
     async def _bucket_keys(self, bucket: str, prefix: str) -> list[str]:
         """The keys of a KV bucket that start with ``prefix``, from the bucket stream's subjects. Not keys(): its
@@ -465,18 +620,22 @@ class NatsStore:
     async def _erase(self, job_id: str, state: JobState | None) -> None:
         """Every piece of personal data goes: the record keeps what statistics need; with history 1 the old
         revision (with the address) is removed from the bucket's stream by the rewrite."""
-        code: list[str] = []
+        found = await self._record(job_id)
+        code = found[0].get("download_code") if found else None
 
         def scrub(record: dict[str, Any]) -> bool:
             if state is not None:
                 record["state"] = state
-            code.append(record.get("download_code") or "")
             record.update(email=None, request_hash=None, download_code=None)
             return True
 
+        # The key first: from then on no copy of the job's personal data can be read. A pass cut short after it
+        # leaves the job in its old state, so the next pass erases it again (the other way round, an expired job
+        # whose key survived was never looked at again).
+        await self._drop_key(job_id)
         await self._change(job_id, scrub)
-        if code and code[0]:
-            await self.jobs.purge(f"dl.{code[0]}")
+        if code:
+            await self.jobs.purge(_code_key(code))
         if (await self._mail_record(job_id)).get("status") != "sent":
             with contextlib.suppress(KeyNotFoundError):
                 await self.jobs.purge(f"mail.{job_id}")
@@ -548,7 +707,7 @@ class NatsStore:
             return None
         record.update(state=JobState.running, started=time.time(), progress=0.0)
         try:
-            await self.jobs.update(f"job.{job_id}", json.dumps(record).encode(), last=revision)
+            await self._put(record, revision)
         except KeyWrongLastSequenceError:  # changed meanwhile (a cancel): look again soon
             await msg.nak(delay=0.2)
             return None
@@ -569,6 +728,12 @@ class NatsStore:
         await self.link.js.publish(f"portrait.dead.{method}", job_id.encode())
         if record is not None and record.get("email"):
             await self._queue_mail(job_id, "failed")
+        for name in ("portrait.png", "style.png"):  # nobody will paint it: the photos go now, not at retention
+            with contextlib.suppress(*GONE):
+                await self.images.delete(f"{job_id}/{name}")
+        # as the runner's events.ended: the kiosk's stream hears "failed", every process drops the preview (a
+        # face). No origin: the streams of this process hear it too
+        await self.link.nc.publish(EVENTS, json.dumps({"kind": "ended", "id": job_id}).encode())
         await msg.ack()
         log.error("job %s given up after %d deliveries (dead letter)", job_id, tries)
 
@@ -602,7 +767,9 @@ class NatsStore:
         if found is None or found[0]["state"] != JobState.running:
             await self._settle(job_id)
             return False
-        await self.images.put(f"{job_id}/result.jpg", jpeg)
+        if (key := await self._key(job_id)) is None:  # lost with the whole cluster: nothing can be kept
+            raise FileNotFoundError(f"the key of job {job_id} is gone")
+        await self._put_image(f"{job_id}/result.jpg", jpeg, key)
 
         def finish(record: dict[str, Any]) -> bool:
             if record["state"] != JobState.running:
@@ -638,7 +805,7 @@ class NatsStore:
         if msg := self._held.pop(job_id, None):
             await msg.ack()
 
-    def fail(self, job_id: str, error: str) -> None:
+    def fail(self, job_id: str, error: str, mail: bool = True) -> None:
         def fail(record: dict[str, Any]) -> bool:
             if record["state"] != JobState.running:
                 return False
@@ -646,7 +813,9 @@ class NatsStore:
             return True
 
         async def run() -> None:
-            await self._change(job_id, fail)
+            record = await self._change(job_id, fail)
+            if mail and record is not None and record.get("email"):  # the apology, as after a dead letter
+                await self._queue_mail(job_id, "failed")
             await self._settle(job_id)
 
         self.link.run(run())
@@ -695,11 +864,13 @@ class NatsStore:
             for msg in await self._fetch(sub, 10, 1.0):
                 body = json.loads(msg.data)
                 job_id = body["job_id"]
-                if (await self._mail_record(job_id)).get("status") in ("sent", None):  # sent, or erased since
+                record = await self._mail_record(job_id)
+                if record.get("status") in ("sent", "uncertain", None):  # done with, or erased since
                     await msg.ack()
                     continue
                 self._mail[job_id] = msg
-                tasks.append(MailTask(job_id, msg.metadata.num_delivered - 1, body.get("kind", "portrait")))
+                kind, uncertain = body.get("kind", "portrait"), record.get("uncertain", 0)
+                tasks.append(MailTask(job_id, msg.metadata.num_delivered - 1, kind, uncertain))
         except BaseException:  # fetched but never handed over
             self._let_go([task.job_id for task in tasks])
             raise
@@ -713,11 +884,15 @@ class NatsStore:
 
         self.link.run(run())
 
-    def mail_failed(self, job_id: str, error: str, next_attempt: float, give_up: bool) -> None:
+    def mail_failed(self, job_id: str, error: str, next_attempt: float, give_up: bool, uncertain: bool = False) -> None:
         async def run() -> None:
             record = await self._mail_record(job_id)
             if record:  # never brings back a record erased meanwhile
-                record = {"status": "failed" if give_up else "pending", "attempts": record.get("attempts", 0) + 1}
+                record = {
+                    "status": ("uncertain" if uncertain else "failed") if give_up else "pending",
+                    "attempts": record.get("attempts", 0) + 1,
+                    "uncertain": record.get("uncertain", 0) + int(uncertain),  # kept across retries and mailers
+                }
                 await self.jobs.put(f"mail.{job_id}", json.dumps({**record, "last_error": error}).encode())
             msg = self._mail.pop(job_id, None)
             if msg is not None:

@@ -28,7 +28,7 @@ from ..engine.imageio import fit_longest_side, save_image_atomic
 from ..engine.runtime import Engine
 from .backend import BackendUnavailable, Job, JobBackend, LaneCapacity
 from .events import JobEvents
-from .faults import crash_at, fail_painting
+from .faults import crash_at, fail_stage
 from .metrics import Metrics
 
 log = logging.getLogger("style_server.runner")
@@ -188,6 +188,7 @@ class Runner:
         groups: dict[FastOptions, list[tuple[Job, Image.Image, object]]] = defaultdict(list)
         for job in jobs:
             try:
+                fail_stage(self.settings.fault_point, "prepare", [job.style])
                 photo, images = self._inputs(job)
                 choice = self.engine.choose(job.style, images)
                 options = FastOptions(
@@ -199,7 +200,7 @@ class Runner:
                 groups[options].append((job, photo, self.engine.fast_style(choice)))
             except BackendUnavailable:
                 self._release(job)
-            except (EngineError, OSError) as exc:
+            except Exception as exc:  # whatever is wrong with one job (its photo, its options) fails it alone
                 self._fail(job, exc)
         self._hold_for_test([job for items in groups.values() for job, _, _ in items])
         crash_at(self.settings.fault_point, "in_fast_batch")
@@ -221,7 +222,7 @@ class Runner:
         """One shared forward pass; if it fails, each job is painted alone so only the bad one fails."""
         started = time.perf_counter()
         try:
-            fail_painting(self.settings.fault_point, [job.style for job, _, _ in items])
+            fail_stage(self.settings.fault_point, "paint", [job.style for job, _, _ in items])
             results = self.engine.fast.stylize([p for _, p, _ in items], [s for _, _, s in items], options)
         except Exception as exc:
             if len(items) == 1:
@@ -234,7 +235,13 @@ class Runner:
         seconds = time.perf_counter() - started  # each job of the batch waited for all of it
         self._learn("fast", seconds / len(items))
         for (job, _, _), result in zip(items, results, strict=True):
-            self._complete(job, result, seconds)
+            try:
+                fail_stage(self.settings.fault_point, "keep", [job.style])
+                self._complete(job, result, seconds)
+            except BackendUnavailable:
+                raise  # the pass gives its unfinished jobs back to the queue
+            except Exception as exc:  # one painting that cannot be kept fails alone, not the jobs after it
+                self._fail(job, exc)
 
     def _run_gatys(self, job: Job) -> None:
         from ..engine.gatys import make_params
@@ -300,7 +307,7 @@ class Runner:
 
     def _complete(self, job: Job, image: Image.Image, engine_seconds: float) -> None:
         if is_flat(image):  # a blank photo, or a degenerate painting: never publish or mail it
-            self._fail(job, InvalidParameter(FLAT_MESSAGE))
+            self._fail(job, InvalidParameter(FLAT_MESSAGE), mail=False)  # the kiosk asks for a new photo
             return
         if not self._publish(job, image, engine_seconds):
             return
@@ -336,10 +343,12 @@ class Runner:
         with contextlib.suppress(BackendUnavailable):
             self.store.requeue(job.id)
 
-    def _fail(self, job: Job, exc: Exception) -> None:
+    def _fail(self, job: Job, exc: Exception, mail: bool = True) -> None:
+        """The job failed for good: its kiosk hears it, and (``mail``) a visitor who gave an address is mailed an
+        apology."""
         message = str(exc) if isinstance(exc, EngineError) else "internal error while painting"
         try:
-            self.store.fail(job.id, message)
+            self.store.fail(job.id, message, mail)
         except BackendUnavailable:
             self._release(job)
             return

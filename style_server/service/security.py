@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
+import logging
 import secrets
 import time
-from collections import defaultdict, deque
+from typing import Protocol
 
 from fastapi import HTTPException, UploadFile
 
 from ..engine.errors import ImageError
 from ..engine.imageio import load_image
+from .backend import BackendUnavailable
+
+log = logging.getLogger("style_server.api")
 
 MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}
 
@@ -39,31 +42,39 @@ def kiosk_for(authorization: str | None, api_keys: dict[str, str]) -> str:
     )
 
 
+class Places(Protocol):
+    """Where the places are counted: the job backend (``JobBackend.reserve_place``), shared by API nodes."""
+
+    def reserve_place(self, kiosk: str, limit: int, now: float) -> float: ...
+    def release_place(self, kiosk: str, place: float) -> None: ...
+
+
 class RateLimiter:
-    """At most ``per_minute`` new jobs per kiosk in any 60-second window. Only accepted jobs count: a request
-    reserves a place (so parallel requests cannot overrun the limit) and gives it back if it is refused."""
+    """At most ``per_minute`` new jobs per kiosk in any 60-second window, counted in the backend so that a kiosk
+    gets that many however many API nodes it reaches. Only accepted jobs count: a request reserves a place (so
+    parallel requests cannot overrun the limit) and gives it back if it is refused."""
 
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self.calls: dict[str, deque[float]] = defaultdict(deque)
+    def __init__(self, per_minute: int, places: Places) -> None:
+        self.per_minute, self.places = per_minute, places
 
-    def reserve(self, kiosk: str) -> float:
+    async def reserve(self, kiosk: str) -> float:
         """Take a place in the kiosk's window or raise 429; returns the place, for ``release``."""
-        now, window = time.monotonic(), self.calls[kiosk]
-        while window and now - window[0] > 60:
-            window.popleft()
-        if len(window) >= self.per_minute:
-            retry = int(60 - (now - window[0])) + 1
+        now = time.time()  # wall-clock: API nodes on several hosts share the count
+        wait = await asyncio.to_thread(self.places.reserve_place, kiosk, self.per_minute, now)
+        if wait:
+            retry = int(wait) + 1
             raise HTTPException(
                 429, f"too many jobs from this kiosk; try again in {retry} s", headers={"Retry-After": str(retry)}
             )
-        window.append(now)
         return now
 
-    def release(self, kiosk: str, place: float) -> None:
-        """The request was refused (or was a replay): its place does not count."""
-        with contextlib.suppress(ValueError):
-            self.calls[kiosk].remove(place)
+    async def release(self, kiosk: str, place: float) -> None:
+        """The request was refused (or was a replay): its place does not count. Never raises: it runs while
+        another error is on its way to the kiosk."""
+        try:
+            await asyncio.to_thread(self.places.release_place, kiosk, place)
+        except BackendUnavailable as exc:  # the place runs out with its minute
+            log.warning("a refused job of kiosk %s still counts towards its rate limit: %s", kiosk, exc)
 
 
 def sniff(data: bytes) -> str | None:

@@ -39,7 +39,7 @@ class Service:
         self.store.listen(self._heard)
         self.runner = Runner(settings, engine, self.store, self.metrics, self.events)
         self.outbox = MailOutbox(settings, self.store, engine.catalogue, self.metrics)
-        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.limiter = RateLimiter(settings.rate_limit_per_minute, self.store)
         self.ready = False
 
     def status(self, job: Job) -> JobStatus:

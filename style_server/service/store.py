@@ -19,7 +19,7 @@ from typing import Any
 
 from shared.protocol import JobOptions, JobState
 
-from .backend import TERMINAL, Job, LaneCapacity, MailTask
+from .backend import TERMINAL, Job, LaneCapacity, LocalRates, MailTask
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (state, method, created);
 CREATE TABLE IF NOT EXISTS outbox (
     job_id TEXT PRIMARY KEY, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt REAL NOT NULL, last_error TEXT, sent_at REAL
+    next_attempt REAL NOT NULL, last_error TEXT, sent_at REAL,
+    kind TEXT NOT NULL DEFAULT 'portrait', uncertain INTEGER NOT NULL DEFAULT 0
 );
 """
 
@@ -57,6 +58,7 @@ class Store:
         self._db = sqlite3.connect(data_dir / "jobs.db", check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
+        self.rates = LocalRates()  # one server serves every kiosk: its count is the only one
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -68,6 +70,10 @@ class Store:
             if "download_code" not in columns:  # a database written before download links
                 self._db.execute("ALTER TABLE jobs ADD COLUMN download_code TEXT")
             self._db.execute("CREATE UNIQUE INDEX IF NOT EXISTS jobs_download ON jobs (download_code)")
+            outbox = {r[1] for r in self._db.execute("PRAGMA table_info(outbox)")}
+            if "kind" not in outbox:  # a database written before apologies and uncertain mails
+                self._db.execute("ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'portrait'")
+                self._db.execute("ALTER TABLE outbox ADD COLUMN uncertain INTEGER NOT NULL DEFAULT 0")
 
     def _exec(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -160,6 +166,15 @@ class Store:
         rows = self._exec("SELECT * FROM jobs WHERE kiosk=? AND idem_key=?", (kiosk, key))
         return _job(rows[0]) if rows else None
 
+    def reserve_place(self, kiosk: str, limit: int, now: float) -> float:
+        return self.rates.reserve_place(kiosk, limit, now)
+
+    def release_place(self, kiosk: str, place: float) -> None:
+        self.rates.release_place(kiosk, place)
+
+    def readiness(self) -> str | None:
+        return None  # the database is this process's own file: whoever answers can write it
+
     def get(self, job_id: str) -> Job | None:
         rows = self._exec("SELECT * FROM jobs WHERE id=?", (job_id,))
         return _job(rows[0]) if rows else None
@@ -199,12 +214,21 @@ class Store:
     def set_progress(self, job_id: str, progress: float) -> None:
         self._exec("UPDATE jobs SET progress=? WHERE id=? AND state=?", (progress, job_id, JobState.running))
 
-    def fail(self, job_id: str, error: str) -> None:
-        """A running job failed (a painted one is finished by ``publish_result``)."""
-        self._exec(
-            "UPDATE jobs SET state=?, error=?, finished=?, progress=0 WHERE id=? AND state=?",
-            (JobState.failed, error, time.time(), job_id, JobState.running),
-        )
+    def fail(self, job_id: str, error: str, mail: bool = True) -> None:
+        """A running job failed (a painted one is finished by ``publish_result``). In the same transaction
+        (``mail``, and the job has an address) its apology is queued: once, as the outbox has one row per job.
+        A job no longer running (cancelled, erased) is left alone and gets no mail."""
+        with self._transaction() as db:
+            failed = db.execute(
+                "UPDATE jobs SET state=?, error=?, finished=?, progress=0 WHERE id=? AND state=?",
+                (JobState.failed, error, time.time(), job_id, JobState.running),
+            ).rowcount
+            if failed and mail:
+                db.execute(
+                    "INSERT OR IGNORE INTO outbox (job_id, status, next_attempt, kind) SELECT id, 'pending', ?,"
+                    " 'failed' FROM jobs WHERE id=? AND email IS NOT NULL",
+                    (time.time(), job_id),
+                )
 
     def result_tmp(self, job_id: str) -> Path:
         """Where a finished painting is written before ``publish_result`` decides whether it may be published."""
@@ -320,19 +344,21 @@ class Store:
 
     def due_mail(self, now: float, limit: int = 10) -> list[MailTask]:
         rows = self._exec(
-            "SELECT job_id, attempts FROM outbox WHERE status='pending' AND next_attempt<=? ORDER BY next_attempt"
-            " LIMIT ?",
+            "SELECT job_id, attempts, kind, uncertain FROM outbox WHERE status='pending' AND next_attempt<=?"
+            " ORDER BY next_attempt LIMIT ?",
             (now, limit),
         )
-        return [MailTask(row["job_id"], row["attempts"]) for row in rows]
+        return [MailTask(row["job_id"], row["attempts"], row["kind"], row["uncertain"]) for row in rows]
 
     def mail_sent(self, job_id: str) -> None:
         self._exec("UPDATE outbox SET status='sent', sent_at=?, last_error=NULL WHERE job_id=?", (time.time(), job_id))
 
-    def mail_failed(self, job_id: str, error: str, next_attempt: float, give_up: bool) -> None:
+    def mail_failed(self, job_id: str, error: str, next_attempt: float, give_up: bool, uncertain: bool = False) -> None:
+        status = ("uncertain" if uncertain else "failed") if give_up else "pending"
         self._exec(
-            "UPDATE outbox SET attempts=attempts+1, last_error=?, next_attempt=?, status=? WHERE job_id=?",
-            (error, next_attempt, "failed" if give_up else "pending", job_id),
+            "UPDATE outbox SET attempts=attempts+1, uncertain=uncertain+?, last_error=?, next_attempt=?, status=?"
+            " WHERE job_id=?",
+            (int(uncertain), error, next_attempt, status, job_id),
         )
 
     def mail_released(self, job_ids: list[str]) -> None:

@@ -71,6 +71,36 @@ def self_signed(folder: Path, host: str) -> TlsFiles:
     return files
 
 
+def alt_names(names: list[str]):
+    """The subject alternative names of a server certificate: IP addresses as such, the rest as DNS names."""
+    from cryptography import x509
+
+    general: list[x509.GeneralName] = []
+    for name in dict.fromkeys(names):
+        try:
+            general.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            general.append(x509.DNSName(name))
+    return x509.SubjectAlternativeName(general)
+
+
+def signature_key_usage():
+    """The key usage of a TLS server (or client) certificate with an ECDSA key: signatures only."""
+    from cryptography import x509
+
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 def make_self_signed(names: list[str], days: int = VALID_DAYS) -> tuple[bytes, bytes]:
     """A self-signed ECDSA P-256 server certificate for ``names`` (DNS names or IP addresses), as PEM."""
     from cryptography import x509
@@ -80,13 +110,8 @@ def make_self_signed(names: list[str], days: int = VALID_DAYS) -> tuple[bytes, b
 
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"Portrait Booth style server ({names[0]})")])
-    sans: list[x509.GeneralName] = []
-    for name in names:
-        try:
-            sans.append(x509.IPAddress(ipaddress.ip_address(name)))
-        except ValueError:
-            sans.append(x509.DNSName(name))
     now = dt.datetime.now(dt.UTC)
+    key_id = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -95,22 +120,12 @@ def make_self_signed(names: list[str], days: int = VALID_DAYS) -> tuple[bytes, b
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        # key identifiers: strict verifiers (OpenSSL's X509_STRICT, Python 3.13's default) refuse a certificate without
+        .add_extension(key_id, critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(key_id), critical=False)
+        .add_extension(alt_names(names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(signature_key_usage(), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(key, hashes.SHA256())
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -23,9 +25,12 @@ async def healthz() -> Health:
 
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
 async def readyz(s: ServiceDep):
-    if s.ready:
+    """Whether this node can accept a job now: its networks loaded (where it paints) and its backend writable
+    (on NATS: every stream a job goes to answers and has a leader, so the cluster has a quorum)."""
+    reason = "loading networks" if not s.ready else await asyncio.to_thread(s.store.readiness)
+    if reason is None:
         return Health(status="ready")
-    return JSONResponse(Health(status="not ready", detail="loading networks").model_dump(), status_code=503)
+    return JSONResponse(Health(status="not ready", detail=reason).model_dump(), status_code=503)
 
 
 @router.get("/metrics", response_class=Response, responses=ERRORS)

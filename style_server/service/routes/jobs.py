@@ -87,7 +87,7 @@ async def create_job(
         job := await asyncio.to_thread(s.store.by_idempotency_key, kiosk, idempotency_key)
     ):
         return _replay(s, job, request_hash, response)  # a retry: same answer, no second job
-    place = s.limiter.reserve(kiosk)  # only accepted jobs keep their place
+    place = await s.limiter.reserve(kiosk)  # only accepted jobs keep their place
     try:
         depth = sum((await asyncio.to_thread(s.store.depth)).values())
         if depth >= settings.queue_max:
@@ -116,10 +116,10 @@ async def create_job(
             request_hash=request_hash,
         )
     except BaseException:
-        s.limiter.release(kiosk, place)
+        await s.limiter.release(kiosk, place)
         raise
     if not created:  # the same key raced in from a parallel retry, which won
-        s.limiter.release(kiosk, place)
+        await s.limiter.release(kiosk, place)
         return _replay(s, job, request_hash, response)
     s.runner.notify(job.method)
     log.info("job %s queued (%s) for kiosk %s", job.id, job.method, kiosk)
