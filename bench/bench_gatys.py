@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from skimage import data
 
-from style_server.config import REPO_MODELS, engine_from_settings, get_settings
+from style_server.config import BUILTIN_MODELS, engine_from_settings, get_settings
 from style_server.engine.gatys import GatysOptimizer, make_params
 
 
@@ -33,7 +33,7 @@ def main() -> None:
     engine.fast.warm_up()
     seed_optimizer = GatysOptimizer(vgg, device, channels_last=False, cache_grams=False)
     content = Image.fromarray(data.astronaut())
-    style = Image.open(REPO_MODELS / "paintings" / "starry-night" / "style.jpg").convert("RGB")
+    style = Image.open(BUILTIN_MODELS / "paintings" / "starry-night" / "style.jpg").convert("RGB")
 
     seed_params = make_params(
         size=args.size,

@@ -19,7 +19,8 @@ FAST = {"size": 96, "iterations": 15, "multiscale": False}
 
 @pytest.fixture(scope="module")
 def gatys(vgg):
-    return GatysOptimizer(vgg, torch.device("cpu"))
+    """In fp32 on every CPU, so these mechanics give the same figures everywhere (bfloat16: the tests at the end)."""
+    return GatysOptimizer(vgg, torch.device("cpu"), precision="fp32")
 
 
 def pixels(img: Image.Image) -> np.ndarray:
@@ -153,3 +154,31 @@ def test_unknown_layers_and_missing_styles_are_refused(gatys, small_portrait, st
         gatys.run(small_portrait, [(starry_night, 1.0)], make_params(**FAST, style_layers=("relu9_9",)))
     with pytest.raises(InvalidParameter, match="at least one style image"):
         gatys.run(small_portrait, [], make_params(**FAST))
+
+
+def test_the_loss_network_runs_in_bfloat16_only_where_the_hardware_has_the_kernels():
+    """On an AVX2-only CPU bfloat16 autocast was 27x slower than fp32: it is chosen only with the kernels."""
+    from style_server.engine.precision import reduced_dtype
+
+    cpu = torch.device("cpu")
+    assert reduced_dtype(cpu, "auto", cpu_bf16=False) is None
+    assert reduced_dtype(cpu, "auto", cpu_bf16=True) is torch.bfloat16
+    assert reduced_dtype(cpu, "fp32", cpu_bf16=True) is None
+
+
+def test_bfloat16_paints_like_fp32(vgg, small_portrait, starry_night):
+    """Where the CPU has bfloat16 kernels the optimiser uses them; its features come back as fp32 (the Grams and
+    the losses are summed in full precision) and it reaches fp32's losses within a few percent."""
+    from style_server.engine.precision import cpu_has_bf16_kernels
+
+    if not cpu_has_bf16_kernels():
+        pytest.skip("this CPU has no bfloat16 kernels (AVX2 only): the optimiser runs fp32, as the test above shows")
+    cpu = torch.device("cpu")
+    reduced, full = GatysOptimizer(vgg, cpu, precision="auto"), GatysOptimizer(vgg, cpu, precision="fp32")
+    assert reduced.reduced is torch.bfloat16 and full.reduced is None
+    x = to_tensor(small_portrait, cpu)
+    assert all(f.dtype == torch.float32 for f in reduced.features(x, ["relu1_1", "relu4_2"]).values())
+    params = make_params(**FAST)
+    losses = [opt.run(small_portrait, [(starry_night, 1.0)], params).losses for opt in (reduced, full)]
+    for name in ("content", "style"):
+        assert losses[0][name] == pytest.approx(losses[1][name], rel=0.1), (name, losses)

@@ -61,3 +61,34 @@ def preserve_skin_colors(
     chroma = [alpha * p + (1 - alpha) * s for p, s in ((pcb, cb), (pcr, cr))]
     planes = [Image.fromarray(np.clip(c + 0.5, 0, 255).astype(np.uint8)) for c in (y, *chroma)]
     return Image.merge("YCbCr", planes).convert("RGB")
+
+
+def even_skin(painted: Image.Image, photo: Image.Image, face: np.ndarray, face_width: float, share: float):
+    """The painting's colour on the skin smoothed at the scale of blotches (1/25 of the face's width): instance
+    normalisation stretches the faint variations of flat skin into streaky colour mottling. Only chroma, only on
+    the photo's skin (eyes, lips and brows keep their colour), and only ``share`` of it: the brushwork, which
+    lives in the luminance, stays."""
+    rgb = np.asarray(painted, dtype=np.float32)
+    alpha = share * skin_mask(_same_size(photo, painted), face)
+    sigma = max(1.0, face_width / 25)
+    chroma = rgb @ CHROMA.T  # ITU-R BT.601 Cb, Cr (no offset: only their changes matter)
+    d_cb, d_cr = (alpha * (_gaussian(c, sigma) - c) for c in (chroma[..., 0], chroma[..., 1]))
+    return _shifted(painted, d_cb[..., None] * FROM_CB + d_cr[..., None] * FROM_CR)
+
+
+# BT.601 (JPEG) chroma from RGB, and what a change of Cb or Cr is in RGB (luma unchanged)
+CHROMA = np.array([[-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], dtype=np.float32)
+FROM_CB = np.array([0.0, -0.344136, 1.772], dtype=np.float32)
+FROM_CR = np.array([1.402, -0.714136, 0.0], dtype=np.float32)
+
+
+def _shifted(img: Image.Image, delta: np.ndarray) -> Image.Image:
+    """``img`` plus ``delta`` (RGB units), exact where ``delta`` is 0 (no round trip through another space)."""
+    shifted = np.asarray(img, dtype=np.float32) + delta
+    return Image.fromarray(np.clip(shifted + 0.5, 0, 255).astype(np.uint8))
+
+
+def _gaussian(channel: np.ndarray, sigma: float) -> np.ndarray:
+    import cv2
+
+    return cv2.GaussianBlur(channel, (0, 0), sigmaX=sigma)

@@ -22,6 +22,7 @@ from .face import face_mask
 from .imageio import fit_longest_side
 from .losses import blend_grams, content_loss, gram, style_loss, style_targets, tv_loss
 from .params import GatysParams, make_params  # noqa: F401 (make_params: re-exported for callers of the optimiser)
+from .precision import Precision, autocast, reduced_dtype
 from .tensors import to_image, to_tensor
 from .upscale import guided_upsample
 from .vgg import VGGFeatures
@@ -57,7 +58,8 @@ class GatysOptimizer:
     Gram matrices per size, which depend on the painting alone.
 
     ``starter`` paints the photo quickly (the engine passes its fast network) for ``init="fast"``;
-    ``channels_last`` runs the loss network's convolutions in NHWC, faster with oneDNN and cuDNN alike."""
+    ``channels_last`` runs the loss network's convolutions in NHWC, faster with oneDNN and cuDNN alike;
+    ``precision`` "auto" runs them in bfloat16 where the hardware has the kernels (``precision.py``)."""
 
     def __init__(
         self,
@@ -66,9 +68,11 @@ class GatysOptimizer:
         starter: Starter | None = None,
         channels_last: bool = True,
         cache_grams: bool = True,
+        precision: Precision = "auto",
     ) -> None:
         self.device = device
         self.channels_last = channels_last
+        self.reduced = reduced_dtype(device, precision)  # None: fp32
         # channels-last on a copy of its own (30 MB): the caller's network stays as it was (others save it, train
         # with it, or hand it to another optimiser)
         self.vgg = copy.deepcopy(vgg).to(device, memory_format=torch.channels_last) if channels_last else vgg.to(device)
@@ -85,7 +89,7 @@ class GatysOptimizer:
                 self._grams.move_to_end(key)
                 return self._grams[key]
         tensor = to_tensor(fit_longest_side(image, side), self.device)
-        grams = style_targets(self.vgg, [(self._nhwc(tensor), 1.0)], layers)
+        grams = style_targets(self.features, [(tensor, 1.0)], layers)
         if self.cache_grams:
             with self._grams_lock:
                 self._grams[key] = grams
@@ -108,7 +112,7 @@ class GatysOptimizer:
         x.requires_grad_(True)
 
         def step() -> None:
-            feats = self.vgg(self._nhwc(x), layers)
+            feats = self.features(x, layers)
             sum(gram(f).mean() for f in feats.values()).backward()
 
         step()
@@ -123,6 +127,13 @@ class GatysOptimizer:
 
     def _nhwc(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def features(self, x: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
+        """The loss network's activations of ``x`` (RGB 0..1), in this optimiser's precision, returned as fp32:
+        the Gram matrices and the losses built on them are summed in full precision."""
+        with autocast(self.device, self.reduced):
+            feats = self.vgg(self._nhwc(x), layers)
+        return {name: f.float() for name, f in feats.items()}
 
     def run(
         self,
@@ -187,7 +198,7 @@ class _Run:
     """The state of one optimisation across its pyramid levels."""
 
     def __init__(self, owner: GatysOptimizer, params, total, on_progress, cancel, stop_at_loss) -> None:
-        self.owner, self.vgg, self.device, self.params = owner, owner.vgg, owner.device, params
+        self.owner, self.device, self.params = owner, owner.device, params
         self.total, self.on_progress = total, on_progress
         self.cancel, self.stop_at_loss = cancel, stop_at_loss
         self.iteration = 0
@@ -197,14 +208,14 @@ class _Run:
 
     def level(self, level, levels, content_img, styles, image, iterations, full_mask) -> torch.Tensor:
         p = self.params
-        nhwc = self.owner._nhwc
-        content = nhwc(to_tensor(content_img, self.device))
+        features = self.owner.features
+        content = to_tensor(content_img, self.device)
         style_side = round(max(content_img.size) * p.style_scale)
         targets = self.owner.blended_grams(styles, style_side, list(p.style_layers))
         content_map, style_map, face = self._face_maps(full_mask, content_img)
         face_layers = list(p.face_content_layers) if face is not None else []
         with torch.no_grad():
-            content_targets = self.vgg(content, list(dict.fromkeys([*p.content_layers, *face_layers])))
+            content_targets = features(content, list(dict.fromkeys([*p.content_layers, *face_layers])))
         image = image.detach().clone().requires_grad_(True)
         optimizer = (
             torch.optim.LBFGS(
@@ -222,7 +233,7 @@ class _Run:
 
         def closure() -> torch.Tensor:
             optimizer.zero_grad(set_to_none=True)
-            feats = self.vgg(nhwc(image), wanted)
+            feats = features(image, wanted)
             c = torch.stack([content_loss(feats[n], content_targets[n], content_map) for n in p.content_layers]).mean()
             if face_layers:  # the face's mid-level structure, weighted by the soft mask (its area's mean)
                 c = c + p.face_content_boost * torch.stack(

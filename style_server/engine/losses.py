@@ -6,6 +6,8 @@ weights alpha/beta mean the same thing whichever VGG weights, preprocessing or i
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -51,9 +53,12 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def style_targets(
-    vgg: VGGFeatures, styles: list[tuple[torch.Tensor, float]], layers: list[str]
+    vgg: VGGFeatures | Callable[[torch.Tensor, list[str]], dict[str, torch.Tensor]],
+    styles: list[tuple[torch.Tensor, float]],
+    layers: list[str],
 ) -> dict[str, torch.Tensor]:
-    """Gram targets of one or several style images, blended with normalised weights."""
+    """Gram targets of one or several style images, blended with normalised weights. ``vgg``: the loss network,
+    or a function that runs it (an optimiser's, in its precision)."""
     return blend_grams([({n: gram(f) for n, f in vgg(image, layers).items()}, weight) for image, weight in styles])
 
 
