@@ -225,13 +225,19 @@ def main(argv: list[str] | None = None) -> int:
         inbox.stop()
 
 
+def kiosk_config_file(data: Path) -> Path:
+    """The kiosk's settings file: ``PORTRAIT_KIOSK_CONFIG`` when set (as for ``booth-client``), else in ``data``."""
+    named = os.environ.get("PORTRAIT_KIOSK_CONFIG")
+    return Path(named) if named else data / "kiosk.json"
+
+
 def run_kiosk(args, url: str) -> int:
     from booth_client.app import main as kiosk_main
     from booth_client.config import KioskConfig
     from booth_client.demo import make_demo_video
     from booth_client.i18n import tr
 
-    config_file = args.data / "kiosk.json"
+    config_file = kiosk_config_file(args.data)
     config = KioskConfig.load(config_file)
     updates: dict = {"server_url": url, "outbox_dir": args.data / "outbox"}
     if args.camera:

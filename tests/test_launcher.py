@@ -24,7 +24,7 @@ def test_one_command_brings_up_server_inbox_and_kiosk_with_demo_camera(tmp_path,
         "QT_QPA_PLATFORM": "offscreen",
         "DISPLAY": os.environ.get("DISPLAY", ":0"),
         "PORTRAIT_CACHE_DIR": str(cache_dir),
-        "PORTRAIT_KIOSK_CONFIG": str(tmp_path / "unused.json"),
+        "PORTRAIT_KIOSK_CONFIG": str(tmp_path / "named" / "kiosk.json"),  # honoured, as booth-client does
     }
     launcher = Path(sys.executable).parent / "portrait-booth"
     proc = subprocess.Popen(
@@ -36,7 +36,7 @@ def test_one_command_brings_up_server_inbox_and_kiosk_with_demo_camera(tmp_path,
     )
     try:
         deadline = time.monotonic() + 120
-        kiosk = tmp_path / "data" / "kiosk.json"
+        kiosk = tmp_path / "named" / "kiosk.json"
         while not kiosk.is_file():
             assert proc.poll() is None, proc.stdout.read()
             assert time.monotonic() < deadline
@@ -51,6 +51,7 @@ def test_one_command_brings_up_server_inbox_and_kiosk_with_demo_camera(tmp_path,
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=40)
     assert proc.returncode == 0, output[-3000:]
+    assert not (tmp_path / "data" / "kiosk.json").exists()  # it used to write here and ignore the named file
     assert "no webcam found" in output and "style server: ready" in output
 
 
