@@ -103,6 +103,8 @@ class Camera(QObject):
     def _supervise_once(self, stop: threading.Event, attempt: int) -> int:
         capture = open_capture(self.source, self.width, self.height)
         if capture is None:
+            if attempt == 0:  # once per outage, not once per retry
+                log.warning("camera %r: cannot be opened; retrying with growing pauses", self.source)
             self._set_available(False, stop)
             stop.wait(BACKOFF[min(attempt, len(BACKOFF) - 1)])
             return attempt + 1
@@ -147,5 +149,9 @@ class Camera(QObject):
             return
         if value != self.is_available:
             self.is_available = value
+            if value:
+                log.info("camera %r: picture back", self.source)
+            elif not stop.is_set():  # lost, not stopped on purpose: the operator reads why the booth waits
+                log.warning("camera %r: no picture (unplugged or stalled); reconnecting", self.source)
             if not stop.is_set():  # a stopped camera has nobody left to tell (its window may be gone)
                 self.available.emit(self, value)
