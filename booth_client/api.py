@@ -8,7 +8,16 @@ from collections.abc import Iterator
 
 import httpx
 
-from shared.protocol import API_PREFIX, IDEMPOTENCY_HEADER, TOKEN_HEADER, JobCreated, JobEvent, JobRequest, StyleList
+from shared.protocol import (
+    API_PREFIX,
+    IDEMPOTENCY_HEADER,
+    TOKEN_HEADER,
+    JobCreated,
+    JobEvent,
+    JobRequest,
+    JobStatus,
+    StyleList,
+)
 
 
 class ServerUnavailable(Exception):
@@ -107,3 +116,11 @@ class ServerApi:
 
     def result(self, job: JobCreated) -> bytes:
         return self._call("GET", f"{API_PREFIX}/jobs/{job.id}/result", headers={TOKEN_HEADER: job.token}).content
+
+    def status(self, job: JobCreated) -> JobStatus:
+        response = self._call("GET", f"{API_PREFIX}/jobs/{job.id}", headers={TOKEN_HEADER: job.token})
+        return JobStatus.model_validate(response.json())
+
+    def erase(self, job: JobCreated) -> None:
+        """Cancel the job and erase all of it on the server: its painting, its download link, its photo."""
+        self._call("DELETE", f"{API_PREFIX}/jobs/{job.id}", headers={TOKEN_HEADER: job.token})

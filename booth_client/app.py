@@ -95,6 +95,7 @@ class BoothWindow(CameraHandling, ServerConnection, StyleCatalogue, Ordering, Op
         self.last_request: tuple[JobRequest, str] | None = None
         self.preview_frames, self._last_count, self._countdown = 0, -1, 0
         self._shown_address = ""
+        self._download_job: JobCreated | None = None  # the job whose download link the result screen shows
 
     def _start_timers(self, outbox_every_s: float) -> None:
         self.preview_timer = QTimer(self, interval=33, timeout=self._show_latest_frame)
@@ -145,6 +146,18 @@ class BoothWindow(CameraHandling, ServerConnection, StyleCatalogue, Ordering, Op
         self.attract.corner.connect(self._corner_tap)
         for screen, touched, event in TOUCHES:
             getattr(self.screens[screen], touched).connect(partial(self.flow.fire, event))
+
+    def _show_availability(self, camera_available: bool | None = None) -> None:
+        """What the attract screen promises before anyone poses: without the server, only the outbox (where the
+        operator allows it) can take a portrait, and the visitor reads so; without it, the start button waits."""
+        can_start = self.server_reached or self.config.offline_outbox
+        if camera_available is None:
+            camera_available = self.camera.is_available
+        ready = camera_available and bool(self.styles)
+        note = "" if self.server_reached else "server_offline"
+        if not ready or not can_start:
+            note = "unavailable"
+        self.attract.set_availability(note, can_start)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() in (QEvent.Type.MouseButtonPress, QEvent.Type.TouchBegin, QEvent.Type.KeyPress):
@@ -218,7 +231,7 @@ class BoothWindow(CameraHandling, ServerConnection, StyleCatalogue, Ordering, Op
         self.last_request = (request, str(uuid.uuid4()))
         return True
 
-    def send_request(self, _address: str) -> None:
+    def send_request(self, _address: str = "") -> None:
         request, key = self.last_request
         self.email.send_button.setEnabled(False)  # one send per touch; enabled again when the state is left
         self._submit(self.photo_jpeg, request, key)
@@ -245,10 +258,14 @@ class BoothWindow(CameraHandling, ServerConnection, StyleCatalogue, Ordering, Op
         self, job: JobCreated, data: bytes | None, error: str = "", download_url: str | None = None
     ) -> None:
         lang = self.config.language
-        self.result.show_qr(download_url if self.config.show_qr else None)  # the painting on the visitor's phone
-        if error:
-            self.result.heading.setText(tr("failed", lang, error=error))
+        qr = download_url if self.config.show_qr else None
+        self.result.show_qr(qr)  # the painting on the visitor's phone
+        self._download_job = job if qr else None
+        if error:  # the server's reason is for the log: the visitor reads calm words in their language
+            log.warning("job %s failed: %s", job.id if job else "?", error)
+            self.result.heading.setText(tr("job_failed", lang))
             self.result.detail.setText("")
+            self.result.set_failed(self.last_request is not None and self.photo_jpeg is not None)
             return
         self.result.heading.setText(tr("done", lang))
         if data:
@@ -259,15 +276,17 @@ class BoothWindow(CameraHandling, ServerConnection, StyleCatalogue, Ordering, Op
         self._hide_address_later(address)
 
     def _hide_address_later(self, address: str) -> None:
-        """The address is for the visitor's eyes: after ``address_shown_s`` the next person no longer reads it."""
+        """The address and the QR code are for the visitor's eyes: after ``address_shown_s`` the next person
+        neither reads the address nor scans the code."""
         self._shown_address = address
-        if address:
+        if address or self.result.qr_url:
             self.address_timer.start(self.config.address_shown_s * 1000)
 
     def _hide_address(self) -> None:
         if self._shown_address:
             self.result.detail.setText(self.result.detail.text().replace(self._shown_address, "•••"))
             self._shown_address = ""
+        self.result.show_qr(None)  # the code leaves with the address
 
     def leave_result(self) -> None:
         """Finish (or the idle timeout): nothing of this visitor stays on the result screen."""
@@ -276,6 +295,17 @@ class BoothWindow(CameraHandling, ServerConnection, StyleCatalogue, Ordering, Op
         self.result.detail.clear()
         self.result.view.clear_picture()
         self.result.show_qr(None)
+        self.result.set_failed(False)
+        if self._download_job is not None:  # the code's link dies too: nobody downloads the painting later
+            self._end_download(self._download_job)
+            self._download_job = None
+
+    def retry_ready(self) -> bool:
+        """Guard of ``retry``: the same photo and style sent again, as a new request (a new idempotency key)."""
+        if self.last_request is None or self.photo_jpeg is None:
+            return False
+        self.last_request = (self.last_request[0], str(uuid.uuid4()))
+        return True
 
     def enter_operator(self) -> None:
         self.operator.ask_pin()
@@ -293,7 +323,7 @@ class BoothWindow(CameraHandling, ServerConnection, StyleCatalogue, Ordering, Op
         """The operator saved the panel: kept on disk, then whatever changed is redone (the connection always)."""
         camera_changed = config.camera != self.config.camera
         language_changed = config.language != self.config.language
-        self.config = config
+        self.config = self.operator.config = config  # the panel reopens on what is saved, whoever saved it
         config.save(self.config_path)
         if language_changed:
             self._rebuild_visitor_screens()

@@ -66,6 +66,7 @@ class StyleCatalogue:
     def _init_catalogue(self) -> None:
         self.styles, self.thumbnails, self.catalogue_ids, self.eta = [], {}, [], {}
         self.styles_attempt, self.catalogue_loads, self._loading_styles = 0, 0, False
+        self.server_reached = False  # the last word from the server came back (the catalogue's load)
 
     @property
     def style_cache(self) -> StyleCache:
@@ -89,14 +90,18 @@ class StyleCatalogue:
     def _styles_loaded(self, loaded: Loaded) -> None:
         self._loading_styles, self.styles_attempt = False, 0
         self.catalogue_loads += 1
+        self.server_reached = True
         self._show_styles(loaded)
+        self._show_availability()
         self.styles_timer.start(round(self.config.catalogue_refresh_s * 1000))
 
     def _styles_failed(self, exc: Exception) -> None:
         self._loading_styles = False
         self._untrusted(exc)
+        self.server_reached = False
         if not self.styles:  # nothing shown yet: the last catalogue heard is better than an empty gallery
             self._show_styles(self._cached_styles())
+        self._show_availability()
         pause = min(STYLES_BACKOFF[min(self.styles_attempt, len(STYLES_BACKOFF) - 1)], self.config.catalogue_refresh_s)
         self.styles_attempt += 1
         self.styles_timer.start(round(pause * 1000))
@@ -126,7 +131,8 @@ class StyleCatalogue:
             self.gallery.set_eta(self.eta)
             return
         self.styles, self.thumbnails, self.catalogue_ids = styles, thumbs, list(by_id)
-        self.operator.set_styles([(s.id, s.name) for s in listing.styles], self.config.styles)
+        language = self.config.language  # the panel names the styles in the kiosk's language too
+        self.operator.set_styles([(s.id, s.names.get(language) or s.name) for s in listing.styles], self.config.styles)
         self._fill_screens()
 
     def _fill_screens(self) -> None:
@@ -136,4 +142,4 @@ class StyleCatalogue:
         self.gallery.message.setText("" if self.styles else tr("no_styles", self.config.language))
         samples = [self.thumbnails[s.id] for s in self.styles if s.id in self.thumbnails]
         self.attract.set_samples(samples or [PORTRAIT.read_bytes()])
-        self.attract.set_unavailable(not (self.camera.is_available and self.styles))
+        self._show_availability()

@@ -78,6 +78,11 @@ class KioskConfig(BaseModel):
         description="Show a QR code on the result screen to download the painting (the e-mail stays the default).",
         json_schema_extra=panel("Visitors"),
     )
+    offline_outbox: bool = Field(
+        True,
+        description="Visitors pose while the server is offline (painted and mailed later). Off: Start waits for it.",
+        json_schema_extra=panel("Visitors"),
+    )
     catalogue_refresh_s: float = Field(
         60.0,
         ge=1,

@@ -49,11 +49,17 @@ class ServerConnection:
                 verify=trust.verify,
                 events_read_timeout=config.events_read_timeout_s,
             )
-            pinned = f" (certificate pinned: {config.server_fingerprint})" if config.server_fingerprint else ""
-            self.operator.show_connection(f"Server: {config.server_url}{pinned}")
+            if config.server_fingerprint:
+                self.operator.show_connection(
+                    "Server: {url} (certificate pinned: {fingerprint})",
+                    url=config.server_url,
+                    fingerprint=config.server_fingerprint,
+                )
+            else:
+                self.operator.show_connection("Server: {url}", url=config.server_url)
         else:
             log.warning("not sending to %s: %s", config.server_url, trust.problem.splitlines()[0])
-            self.operator.show_connection(trust.problem, trust.offered)
+            self.operator.show_connection("{problem}", trust.offered, problem=trust.problem)
         self.load_styles()
         self.flush_outbox()
 
@@ -71,4 +77,4 @@ class ServerConnection:
 
     def _untrusted(self, exc: Exception) -> None:
         if isinstance(exc, UntrustedServer):
-            self.operator.show_connection(f"REFUSING TO SEND to {self.config.server_url}: {exc}")
+            self.operator.show_connection("REFUSING TO SEND to {url}: {why}", url=self.config.server_url, why=exc)

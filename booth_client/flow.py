@@ -3,8 +3,9 @@
 After pibooth's state machine (``pibooth/states.py``): each state has a screen and optional enter and exit
 actions; events (a touch, a server answer, a timer) move the machine along ``TRANSITIONS``; anything not in
 the table is ignored, so a late answer (a photo, a finished job) never drags the kiosk back to a screen the
-visitor has left. The machine itself handles what no screen should: the idle timeout (any state but
-``attract`` goes back to ``attract`` after ``idle_timeout_s`` of quiet) and errors (an action that raises is
+visitor has left. The machine itself handles what no screen should: the idle timeout (a state with ``idle`` goes
+back to ``attract`` after ``idle_timeout_s`` of quiet; never one where the visitor waits on the booth, as for a
+painting: that screen stays until its answer or the visitor's own Finish) and errors (an action that raises is
 logged and the kiosk falls back to ``attract``, which resets every per-visitor choice).
 
 Actions are named methods of the host (``BoothWindow``); tests check that each one exists.
@@ -50,8 +51,8 @@ STATES = (
     State("review",    "review"),
     State("gallery",   "gallery"),
     State("email",     "email",     "enter_email"),
-    State("sending",   "email",     "send_request",     "sending_over"),
-    State("progress",  "progress",  "enter_progress",   "leave_progress"),
+    State("sending",   "email",     "send_request",     "sending_over",   idle=False),
+    State("progress",  "progress",  "enter_progress",   "leave_progress", idle=False),
     State("result",    "result",    "enter_result",     "leave_result"),
     State("offline",   "result",    "enter_offline",    "leave_result"),
     State("operator",  "operator",  "enter_operator",   "leave_operator"),
@@ -79,6 +80,7 @@ TRANSITIONS = (
     Transition("progress",  "failed",       "result"),
     Transition("progress",  "finish",       "attract"),
     Transition("result",    "finish",       "attract"),
+    Transition("result",    "retry",        "sending",   "retry_ready"),  # a failed painting: same photo, style
     Transition("offline",   "finish",       "attract"),
     Transition("operator",  "close",        "attract"),
     Transition(ANY,         "idle",         "attract"),  # the machine's own: after idle_timeout_s of quiet
@@ -98,6 +100,7 @@ TOUCHES = (
     ("email",     "back",     "back"),
     ("progress",  "finish",   "finish"),
     ("result",    "finish",   "finish"),
+    ("result",    "retry",    "retry"),
     ("operator",  "closed",   "close"),
 )
 # fmt: on

@@ -32,7 +32,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "The painter is busy right now. Your portrait will be painted and e-mailed to {email} soon.",
         "de": "Der Maler ist gerade beschäftigt. Ihr Porträt wird bald gemalt und an {email} gesendet.",
     },
-    "failed": {"en": "Sorry, that did not work: {error}", "de": "Leider hat das nicht geklappt: {error}"},
+    "job_failed": {
+        "en": "Sorry, this painting did not work out. Try again with the same photo and style, or start over.",
+        "de": "Dieses Gemälde ist leider nicht gelungen. Versuchen Sie es mit demselben Foto und Stil noch einmal "
+        "oder beginnen Sie neu.",
+    },
+    "refused": {
+        "en": "The painter could not take this request. Please check the address and try again.",
+        "de": "Der Maler konnte diesen Auftrag nicht annehmen. Bitte prüfen Sie die Adresse und versuchen Sie es "
+        "noch einmal.",
+    },
+    "try_again": {"en": "Try again", "de": "Nochmal versuchen"},
+    "start_over": {"en": "Start over", "de": "Neu beginnen"},
     "finish": {"en": "Finish", "de": "Fertig"},
     "camera_missing": {
         "en": "The camera is not available. We keep trying to reconnect…",
@@ -40,9 +51,10 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "pin": {"en": "Operator PIN", "de": "Betreiber-PIN"},
     "pin_wait": {
-        "en": "Too many wrong PINs. Try again in {s} s.",
-        "de": "Zu viele falsche PINs. Neuer Versuch in {s} s.",
+        "en": "Wrong PIN. Please wait {s} s before the next try.",
+        "de": "Falsche PIN. Bitte {s} s bis zum nächsten Versuch warten.",
     },
+    "pin_wrong": {"en": "Wrong PIN. Please try again.", "de": "Falsche PIN. Bitte noch einmal."},
     "arrives_anyway": {
         "en": "We cannot show the progress right now. Your painting will still arrive by e-mail.",
         "de": "Wir können den Fortschritt gerade nicht zeigen. Ihr Gemälde kommt trotzdem per E-Mail.",
@@ -54,6 +66,14 @@ TEXTS: dict[str, dict[str, str]] = {
     "unavailable": {
         "en": "The booth is temporarily unavailable. Please come back in a moment.",
         "de": "Die Fotobox ist vorübergehend nicht verfügbar. Bitte versuchen Sie es gleich noch einmal.",
+    },
+    "reconnecting": {
+        "en": "Connection to the painter lost: reconnecting…",
+        "de": "Verbindung zum Maler unterbrochen: wird wiederhergestellt…",
+    },
+    "server_offline": {
+        "en": "The painter is offline right now. Your portrait will be painted and e-mailed as soon as it is back.",
+        "de": "Der Maler ist gerade nicht erreichbar. Ihr Porträt wird gemalt und gesendet, sobald er zurück ist.",
     },
     "no_picture": {"en": "No camera picture", "de": "Kein Kamerabild"},
     "almost_done": {"en": "Almost done", "de": "Gleich fertig"},
@@ -106,6 +126,33 @@ PANEL_DE: dict[str, str] = {
     "Save": "Speichern",
     "Close": "Schließen",
     "Leave kiosk": "Kiosk beenden",
+    "Tap again to leave": "Zum Beenden nochmal tippen",
+    "Tap again within {s} s to close the kiosk.": "Zum Schließen des Kiosks innerhalb von {s} s nochmal tippen.",
+    "Instant": "Sofort",
+    "Masterpiece": "Meisterwerk",
+    "Outbox: {n} waiting": "Ausgang: {n} wartend",
+    "Outbox: {n} waiting (not sending: see the connection note above)": (
+        "Ausgang: {n} wartend (wird nicht gesendet: siehe Verbindungshinweis oben)"
+    ),
+    "Outbox: not sent ({why})": "Ausgang: nicht gesendet ({why})",
+    "own painting": "eigenes Gemälde",
+    "no reason given": "kein Grund genannt",
+    "Checking the server's certificate…": "Das Zertifikat des Servers wird geprüft…",
+    "Server: {url}": "Server: {url}",
+    "Server: {url} (certificate pinned: {fingerprint})": "Server: {url} (Zertifikat festgelegt: {fingerprint})",
+    "REFUSING TO SEND to {url}: {why}": "SENDEN VERWEIGERT an {url}: {why}",
+    "Not saved: {why}": "Nicht gespeichert: {why}",
+    "Not saved: a new PIN is 4 to 8 digits, and not a published default.": (
+        "Nicht gespeichert: Eine neue PIN hat 4 bis 8 Ziffern und ist keine veröffentlichte Voreinstellung."
+    ),
+    "Camera {source!r}: not found": "Kamera {source!r}: nicht gefunden",
+    "Camera {source!r}: opens but gives no picture": "Kamera {source!r}: öffnet, liefert aber kein Bild",
+    "Camera {source!r}: works, {width}x{height}": "Kamera {source!r}: funktioniert, {width}x{height}",
+    "Camera {source!r}: test failed ({why})": "Kamera {source!r}: Test fehlgeschlagen ({why})",
+    "No styles loaded: check the server URL and key.": ("Keine Stile geladen: Server-Adresse und Schlüssel prüfen."),
+    "That is not a valid e-mail address.": "Das ist keine gültige E-Mail-Adresse.",
+    "Test job {id} sent; the mail is on its way.": "Testauftrag {id} gesendet; die E-Mail ist unterwegs.",
+    "Test failed: {why}": "Test fehlgeschlagen: {why}",
     "Saved.": "Gespeichert.",
     "SHA-256 of the server's certificate (https)": "SHA-256 des Server-Zertifikats (https)",
     "4-8 digits; empty: keep the PIN": "4-8 Ziffern; leer: PIN bleibt",
@@ -146,6 +193,9 @@ PANEL_DE: dict[str, str] = {
     "Show a QR code on the result screen to download the painting (the e-mail stays the default).": (
         "Einen QR-Code zum Herunterladen des Gemäldes auf dem Ergebnisbildschirm zeigen (die E-Mail bleibt "
         "der Standard)."
+    ),
+    "Visitors pose while the server is offline (painted and mailed later). Off: Start waits for it.": (
+        "Besucher posieren auch ohne Server (gemalt und gesendet wird später). Aus: Start wartet auf ihn."
     ),
     "Shown on screen, e.g. 'demo video instead of a webcam'.": (
         "Auf dem Bildschirm gezeigt, z. B. 'Demo-Video statt Webcam'."

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -48,6 +49,7 @@ from .widgets import PinPad, button, scrolling, title, translate_texts
 PIN_TRIES = 3  # wrong PINs before the pad waits
 PIN_WAIT_S = 5  # first wait; doubles with every further wrong PIN
 PIN_WAIT_MAX_S = 300
+LEAVE_CONFIRM_S = 5  # "Leave kiosk" needs a second tap within this many seconds
 
 
 class OperatorScreen(QWidget):
@@ -68,7 +70,9 @@ class OperatorScreen(QWidget):
         self.style_names: dict[str, str] = {}  # id -> name, for the refusals list
         self.offered_fingerprint = ""
         self._failures = 0
+        self._wrong = False  # the last PIN entered was wrong (said until the next digit)
         self._wait_until = 0.0
+        self.catalogue: list[tuple[str, str]] = []  # the server's styles as (id, name), for reloading the list
         self._wait_timer = QTimer(self, interval=250, timeout=self._show_wait)
         self.pages = QStackedWidget()
         QVBoxLayout(self).addWidget(self.pages)
@@ -104,6 +108,7 @@ class OperatorScreen(QWidget):
 
     def lock(self) -> None:
         """Back to the PIN page with nothing secret left on screen."""
+        self._wrong = False
         self._set_pin("")
         self.pages.setCurrentIndex(0)
         self.api_key.clear()
@@ -116,12 +121,16 @@ class OperatorScreen(QWidget):
         return self.pages.currentIndex() == 1
 
     def _set_pin(self, value: str) -> None:
+        """The digits entered as filled dots, the ones still to come as rings."""
         self._pin = value
-        self.pin_display.setText("•" * len(value))
+        self.pin_display.setText("●" * len(value) + "○" * max(0, len(self.config.operator_pin) - len(value)))
 
     def _digit(self, digit: str) -> None:
         if self.seconds_to_wait():
             return
+        if self._wrong:
+            self._wrong = False
+            self._show_wait()
         self._set_pin(self._pin + digit)
         if self._pin == self.config.operator_pin:
             self._failures = 0
@@ -131,6 +140,7 @@ class OperatorScreen(QWidget):
         elif len(self._pin) >= len(self.config.operator_pin):
             self._set_pin("")
             self._failures += 1
+            self._wrong = True
             if self._failures >= PIN_TRIES:
                 wait = min(PIN_WAIT_MAX_S, PIN_WAIT_S * 2 ** (self._failures - PIN_TRIES))
                 self._wait_until = time.monotonic() + wait
@@ -142,7 +152,9 @@ class OperatorScreen(QWidget):
     def _show_wait(self) -> None:
         seconds = self.seconds_to_wait()
         self.pin_pad.setEnabled(seconds == 0)
-        self.pin_wait.setText(tr("pin_wait", self.config.language, s=seconds) if seconds else "")
+        language = self.config.language
+        said = tr("pin_wrong", language) if self._wrong else ""
+        self.pin_wait.setText(tr("pin_wait", language, s=seconds) if seconds else said)
         if seconds and not self._wait_timer.isActive():
             self._wait_timer.start()
         elif not seconds:
@@ -225,8 +237,9 @@ class OperatorScreen(QWidget):
         layout.addWidget(self.status)
         self.keyboard = TextKeyboard()  # for every text field of the panel: the one that was touched last
         layout.addWidget(self.keyboard)
-        for edit in page.findChildren(QLineEdit):
-            self.keyboard.attach(edit)
+        for field in page.findChildren(QLineEdit) + page.findChildren(QAbstractSpinBox):
+            if not isinstance(field.parentWidget(), QAbstractSpinBox):  # a spin box's own line edit: the box
+                self.keyboard.attach(field)
         row = QGridLayout()  # three a row: six side by side are wider than a portrait screen
         actions = (
             ("Test camera", lambda: self.test_camera.emit(self.camera.text().strip())),
@@ -234,7 +247,7 @@ class OperatorScreen(QWidget):
             ("Retry outbox", self.retry_outbox.emit),
             ("Save", self._save),
             ("Close", self.closed.emit),
-            ("Leave kiosk", self.quit_kiosk.emit),
+            ("Leave kiosk", self._leave_tapped),
         )
         self.buttons = {}
         for i, (label, slot) in enumerate(actions):
@@ -243,18 +256,38 @@ class OperatorScreen(QWidget):
             row.addWidget(b, i // 3, i % 3)
             self.buttons[label] = b
         layout.addLayout(row)
+        self._leave_armed = QTimer(self, singleShot=True, interval=LEAVE_CONFIRM_S * 1000, timeout=self._disarm_leave)
         return page
+
+    def _leave_tapped(self) -> None:
+        """The first tap asks, a second one within ``LEAVE_CONFIRM_S`` leaves: a stray touch never ends the kiosk."""
+        leave = self.buttons["Leave kiosk"]
+        if self._leave_armed.isActive():
+            self._disarm_leave()
+            self.quit_kiosk.emit()
+            return
+        self._leave_armed.start()
+        leave.setText(self._p("Tap again to leave"))
+        self.show_status("Tap again within {s} s to close the kiosk.", s=LEAVE_CONFIRM_S)
+
+    def _disarm_leave(self) -> None:
+        self._leave_armed.stop()
+        self.buttons["Leave kiosk"].setText(self._p("Leave kiosk"))
 
     def _toggle_key(self, shown: bool) -> None:
         self.api_key.setEchoMode(QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password)
         self.show_key.setText(self._p("Hide" if shown else "Show"))
 
     def _load(self, config: KioskConfig) -> None:
+        """The panel shows what is saved: edits left unsaved last time (Close, the idle timeout) are gone."""
         for name, widget in self.fields.items():
             set_value(widget, getattr(config, name))
         self.api_key.setText(config.api_key)
         self.fingerprint.setText(config.server_fingerprint)
         self.new_pin.clear()
+        self.test_address.clear()
+        self.status.clear()
+        self.set_styles(self.catalogue, config.styles)
         self._show_pin_warning()
         translate_texts(self, config.language)  # the panel speaks the kiosk's language
         self.panel_language = config.language  # its messages too, until it is opened again
@@ -264,6 +297,7 @@ class OperatorScreen(QWidget):
 
     def set_styles(self, catalogue: list[tuple[str, str]], enabled: list[str]) -> None:
         """Every style the server offers, as (id, name): shown by name, ticked when enabled, in order."""
+        self.catalogue = list(catalogue)
         names = self.style_names = dict(catalogue)
         self.all_ids = list(names)
         self.style_list.clear()
@@ -306,37 +340,42 @@ class OperatorScreen(QWidget):
             fingerprint = self.fingerprint.text().strip()
             update["server_fingerprint"] = normalise_fingerprint(fingerprint) if fingerprint else ""
         except ValueError as exc:
-            self.status.setText(f"Not saved: {exc}")
+            self.show_status("Not saved: {why}", why=exc)
             return
         new_pin = self.new_pin.text().strip()
         if new_pin:
             if not re.fullmatch(r"\d{4,8}", new_pin) or new_pin in PUBLISHED_PINS:
-                self.status.setText("Not saved: a new PIN is 4 to 8 digits, and not a published default.")
+                self.show_status("Not saved: a new PIN is 4 to 8 digits, and not a published default.")
                 return
             update |= {"operator_pin": new_pin, "operator_pin_generated": False}
         problem = url_problem(update["server_url"])
         if problem:
-            self.status.setText(f"Not saved: {problem}")
+            self.show_status("Not saved: {why}", why=problem)
             return
         try:
-            self.config = KioskConfig.model_validate(self.config.model_copy(update=update).model_dump())
+            config = KioskConfig.model_validate(self.config.model_copy(update=update).model_dump())
         except ValidationError as exc:
-            self.status.setText(f"Not saved: {exc.errors()[0]['msg']}")
+            self.show_status("Not saved: {why}", why=exc.errors()[0]["msg"])
             return
+        self.config = config
         self.new_pin.clear()
         self._show_pin_warning()
         self.saved.emit(self.config)
-        self.status.setText(self._p("Saved."))
+        self.show_status("Saved.")
 
-    def show_status(self, text: str) -> None:
-        self.status.setText(text)
+    def _said(self, text: str, values: dict[str, Any]) -> str:
+        """A panel message in the panel's language: ``text`` is the English template (i18n.PANEL_DE)."""
+        return self._p(text).format(**values) if values else self._p(text)
 
-    def show_outbox(self, text: str) -> None:
-        self.outbox_status.setText(text)
+    def show_status(self, text: str, **values: Any) -> None:
+        self.status.setText(self._said(text, values))
 
-    def show_connection(self, text: str, offered_fingerprint: str = "") -> None:
+    def show_outbox(self, text: str, **values: Any) -> None:
+        self.outbox_status.setText(self._said(text, values))
+
+    def show_connection(self, text: str, offered_fingerprint: str = "", **values: Any) -> None:
         """How the kiosk stands with the server (TLS trust); a fingerprint offered to trust on first use."""
-        self.connection.setText(text)
+        self.connection.setText(self._said(text, values))
         self.offered_fingerprint = offered_fingerprint
         self.trust_button.setVisible(bool(offered_fingerprint))
 
@@ -346,9 +385,9 @@ class OperatorScreen(QWidget):
         self.rejected_list.clear()
         for entry in entries:
             when = datetime.fromtimestamp(entry.created).strftime("%Y-%m-%d %H:%M")
-            style = self.style_names.get(entry.request.style or "", entry.request.style or "own painting")
-            method = METHODS[entry.request.method]
-            self.rejected_list.addItem(f"{when}  {style} ({method}): {entry.reason or 'no reason given'}")
+            style = self.style_names.get(entry.request.style or "", entry.request.style or self._p("own painting"))
+            method = self._p(METHODS[entry.request.method])
+            self.rejected_list.addItem(f"{when}  {style} ({method}): {entry.reason or self._p('no reason given')}")
 
 
 # -- the plain settings, drawn from KioskConfig -------------------------------------------------------------
@@ -431,14 +470,16 @@ def heading(text: str) -> QLabel:
 
 
 class TextKeyboard(QWidget):
-    """An on-screen keyboard for the panel's text fields (URLs, keys, fingerprints, paths): it types into the
-    field touched last. Shift gives capitals."""
+    """An on-screen keyboard for the panel's text fields (URLs, keys, fingerprints, paths, numbers): it types into
+    the field touched last, wherever on it the touch landed (a spin box's arrows too, which focus the box).
+    Shift gives capitals."""
 
     ROWS = ("1234567890", "qwertyuiop", "asdfghjkl:", "zxcvbnm./-")
 
     def __init__(self) -> None:
         super().__init__()
-        self.target: QLineEdit | None = None
+        self.target: QLineEdit | QAbstractSpinBox | None = None
+        self.fields: list[QWidget] = []
         grid = QGridLayout(self)
         self.keys: dict[str, QPushButton] = {}
         for r, row in enumerate(self.ROWS):
@@ -451,14 +492,14 @@ class TextKeyboard(QWidget):
             self._key(grid, char, char, 4, c)
         self._key(grid, "space", " ", 4, 5, span=3)
         self.keys["⌫"] = back = self._key(grid, "⌫", None, 4, 8, span=2)
-        back.clicked.connect(lambda: self.target.backspace() if self.target else None)
+        back.clicked.connect(self._backspace)
 
     def _key(self, grid: QGridLayout, label: str, text: str | None, row: int, col: int, span: int = 1) -> QPushButton:
         key = QPushButton(label)
         key.setProperty("key", True)
         key.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the field keeps the focus (and its cursor)
-        if text is not None:
-            key.clicked.connect(lambda _=False, k=key: self._type(k.text() if k.text() != "space" else " "))
+        if text is not None:  # what the key types, whatever its label says (a translated "space")
+            key.clicked.connect(lambda _=False, t=text: self._type(t.upper() if self.shift.isChecked() else t))
         grid.addWidget(key, row, col, 1, span)
         self.keys[label] = key
         return key
@@ -468,16 +509,35 @@ class TextKeyboard(QWidget):
             if len(label) == 1 and label.isalpha():
                 key.setText(label.upper() if on else label)
 
+    def _edit(self) -> QLineEdit | None:
+        target = self.target
+        if isinstance(target, QAbstractSpinBox):
+            return target.findChild(QLineEdit)
+        return target
+
     def _type(self, text: str) -> None:
-        if self.target is not None:
-            self.target.insert(text)
+        edit = self._edit()
+        if edit is not None:
+            edit.insert(text)
         if self.shift.isChecked():
             self.shift.setChecked(False)
 
-    def attach(self, edit: QLineEdit) -> None:
-        edit.installEventFilter(self)
+    def _backspace(self) -> None:
+        edit = self._edit()
+        if edit is not None:
+            edit.backspace()
+
+    def attach(self, field: QLineEdit | QAbstractSpinBox) -> None:
+        """Type into ``field`` once it is touched or focused (a spin box wherever it is touched: on its arrows
+        too, which focus it)."""
+        self.fields.append(field)
+        for part in (field, *field.findChildren(QLineEdit)):
+            part.installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() in (QEvent.Type.FocusIn, QEvent.Type.MouseButtonPress) and isinstance(watched, QLineEdit):
-            self.target = watched
+        if event.type() in (QEvent.Type.FocusIn, QEvent.Type.MouseButtonPress):
+            for field in self.fields:
+                if watched is field or field.isAncestorOf(watched):
+                    self.target = field
+                    break
         return False

@@ -33,16 +33,21 @@ class CornerTaps:
         return True
 
 
-def probe_camera(source: str) -> str:
-    """Open the camera on its own (not the kiosk's) and say what it gives (runs on a worker thread)."""
+def probe_camera(source: str) -> tuple[str, dict[str, object]]:
+    """Open the camera on its own (not the kiosk's) and say what it gives, as a panel message and its values
+    (runs on a worker thread)."""
     capture = open_capture(source, 640, 480)
     if capture is None:
-        return f"Camera {source!r}: not found"
+        return "Camera {source!r}: not found", {"source": source}
     ok, frame = capture.read()
     capture.release()
     if not ok:
-        return f"Camera {source!r}: opens but gives no picture"
-    return f"Camera {source!r}: works, {frame.shape[1]}x{frame.shape[0]}"
+        return "Camera {source!r}: opens but gives no picture", {"source": source}
+    return "Camera {source!r}: works, {width}x{height}", {
+        "source": source,
+        "width": frame.shape[1],
+        "height": frame.shape[0],
+    }
 
 
 class OperatorTools:
@@ -51,8 +56,8 @@ class OperatorTools:
     def _test_camera(self, source: str) -> None:
         self.bridge.run(
             lambda: probe_camera(source),
-            self.operator.show_status,
-            lambda exc: self.operator.show_status(f"Camera {source!r}: test failed ({exc})"),
+            lambda said: self.operator.show_status(said[0], **said[1]),
+            lambda exc: self.operator.show_status("Camera {source!r}: test failed ({why})", source=source, why=exc),
             what="testing the camera",
         )
 
@@ -71,7 +76,7 @@ class OperatorTools:
         photo = PORTRAIT.read_bytes()
         self.bridge.run(
             lambda: self._server().submit(photo, request, str(uuid.uuid4())),
-            lambda job: self.operator.show_status(f"Test job {job.id} sent; the mail is on its way."),
-            lambda exc: self.operator.show_status(f"Test failed: {exc}"),
+            lambda job: self.operator.show_status("Test job {id} sent; the mail is on its way.", id=job.id),
+            lambda exc: self.operator.show_status("Test failed: {why}", why=exc),
             what="sending a test e-mail",
         )

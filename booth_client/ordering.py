@@ -15,19 +15,23 @@ from .i18n import tr
 from .widgets import bytes_to_pixmap
 
 RECONNECT_BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0)  # seconds between attempts to follow a job's progress again
+MAIL_POLL_S = 5.0  # a download link ends once the job's mail has left: asked this often ...
+MAIL_WAIT_S = 900.0  # ... this long at most (then it ends with the server's retention)
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class WaitEstimate:
     """Progress and time left, between the server's events too: interpolated along its estimate, so an Instant
-    painting moves instead of jumping from 0 % to done."""
+    painting moves instead of jumping from 0 % to done. Without the server (``lost``) nothing moves: the bar
+    says only what the server said."""
 
     started: float
     until: float
     server: float = 0.0  # the server's last progress
     shown: float = 0.0
     position: int | None = None  # in the server's queue
+    lost: bool = False  # the connection dropped: frozen until the server speaks again
 
     @classmethod
     def starting(cls, wait_s: float) -> WaitEstimate:
@@ -65,10 +69,13 @@ class Ordering:
 
     def _submit_failed(self, exc: Exception, photo: bytes, request: JobRequest, key: str) -> None:
         if isinstance(exc, RequestRejected):
-            self.email.message.setText(tr("failed", self.config.language, error=str(exc)))
+            log.warning("the server refused the request: %s", exc)  # its reason is English, for the log
+            self.email.message.setText(tr("refused", self.config.language))
             self.flow.fire("refused")
             return
         self._untrusted(exc)
+        self.server_reached = False
+        self._show_availability()
         # offline, busy, not trusted or anything unexpected: keep it, send it when the server can take it
         self.outbox.add(photo, request, key)
         self.flow.fire("kept", photo, request)
@@ -103,14 +110,16 @@ class Ordering:
     def _outbox_done(self, counts: tuple[int, list]) -> None:
         self._flushing = False
         remaining, rejected = counts
-        waiting = "" if self.api is not None else " (not sending: see the connection note above)"
-        self.operator.show_outbox(f"Outbox: {remaining} waiting{waiting}")
+        if self.api is not None:
+            self.operator.show_outbox("Outbox: {n} waiting", n=remaining)
+        else:
+            self.operator.show_outbox("Outbox: {n} waiting (not sending: see the connection note above)", n=remaining)
         self.operator.show_rejected(rejected)
 
     def _outbox_failed(self, exc: Exception) -> None:
         self._flushing = False
         self._untrusted(exc)
-        self.operator.show_outbox(f"Outbox: not sent ({exc})")
+        self.operator.show_outbox("Outbox: not sent ({why})", why=exc)
 
     # -- following the job ------------------------------------------------------------------------------
 
@@ -127,7 +136,8 @@ class Ordering:
         self._show_wait()
 
     def _show_wait(self) -> None:
-        self.progress.update_status(*self._wait.now())
+        if not self._wait.lost:
+            self.progress.update_status(*self._wait.now())
 
     def _watch(self, job: JobCreated) -> None:
         """Worker thread: follow the job's events until it ends. A stream that breaks, or stays silent past
@@ -150,12 +160,15 @@ class Ordering:
     def _lost_track(self, job: JobCreated) -> None:
         """The stream broke, or following failed unexpectedly (logged): the painting still comes by e-mail."""
         if self.job is job:
+            self._wait.lost = True
             self.progress.detail.setText(tr("arrives_anyway", self.config.language))
+            self.progress.remaining.setText(tr("reconnecting", self.config.language))
 
     def _on_event(self, job: JobCreated, event: JobEvent) -> None:
         if self.job is not job:  # a late event of a job the kiosk no longer follows
             return
         self.progress.detail.setText(tr("can_leave", self.config.language))
+        self._wait.lost = False
         if event.preview_jpeg_base64:
             self.progress.preview.show_pixmap(bytes_to_pixmap(base64.b64decode(event.preview_jpeg_base64)))
         self._status_arrived(event.status)
@@ -172,3 +185,19 @@ class Ordering:
             lambda exc: self.flow.fire("done", job, None, "", download_url),
             what="fetching the painting",
         )
+
+    # -- the download link ------------------------------------------------------------------------------
+
+    def _end_download(self, job: JobCreated) -> None:
+        """The visitor is done: the job is erased on the server, and with it the download link of the QR code,
+        once its mail has left (erasing it before would lose the mail)."""
+        self.bridge.run(lambda: self._erase_after_mail(job), lambda _: None, what="ending the download link")
+
+    def _erase_after_mail(self, job: JobCreated) -> None:
+        """Worker thread."""
+        deadline = time.monotonic() + MAIL_WAIT_S
+        while self._server().status(job).email_status == "pending":
+            if self.bridge.closed or time.monotonic() > deadline:
+                return
+            time.sleep(MAIL_POLL_S)
+        self._server().erase(job)

@@ -44,7 +44,7 @@ class CameraHandling:
         if not available:
             self.live.view.clear_picture()  # the last frame may show the previous visitor
             self.flow.fire("camera_lost")  # a countdown stops (other states ignore it)
-        self.attract.set_unavailable(not (available and self.styles))
+        self._show_availability(available)
 
     def _preview(self, frame: np.ndarray) -> QPixmap:
         """What the visitor sees: mirrored by default, as in a looking glass."""

@@ -4,6 +4,7 @@ the controller (app.py) decides where to go next."""
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
     QGraphicsOpacityEffect,
     QGridLayout,
@@ -21,10 +22,11 @@ from PySide6.QtWidgets import (
 from shared.protocol import StyleInfo
 
 from .i18n import tr, translated
-from .widgets import ImageView, Keyboard, WrapCheckBox, button, bytes_to_pixmap, kinetic, qr_pixmap, title
+from .widgets import THEME, ImageView, Keyboard, WrapCheckBox, button, bytes_to_pixmap, kinetic, qr_pixmap, title
 
 QR_SIDE = 240  # px: big enough for a phone at arm's length
-THUMB_SIDE = 150  # px: a style's thumbnail in the gallery
+THUMB_SIDE = 150  # px: a style's thumbnail in the gallery at least; it grows with the window (GalleryScreen)
+TILE_TEXT_HEIGHT = 110  # px: a tile's name and artist lines under its picture
 TILE_MIN_WIDTH = 190  # px: even four tiles side by side fit a 1080 px portrait screen
 TILE_COMFORT_WIDTH = 290  # px: a tile this wide holds a long German name on two lines
 
@@ -55,7 +57,9 @@ class AttractScreen(Screen):
         self.hidden_corner.setFixedSize(90, 90)
         self.hidden_corner.clicked.connect(self.corner.emit)
         layout.addWidget(title("Portrait Booth"))
-        self.samples = QHBoxLayout()
+        self.samples = QGridLayout()  # two rows of two on a portrait screen, one row of four on a landscape one
+        self.sample_views: list[ImageView] = []
+        self._sample_columns = 0
         layout.addLayout(self.samples, 1)
         self.start_button = button(self.t("touch_to_start"))
         self.start_button.setMinimumHeight(120)
@@ -73,9 +77,11 @@ class AttractScreen(Screen):
         layout.addWidget(self.unavailable)
         self.hidden_corner.raise_()
 
-    def set_unavailable(self, unavailable: bool) -> None:
-        """No camera or no styles: say so before the visitor starts."""
-        self.unavailable.setText(self.t("unavailable") if unavailable else "")
+    def set_availability(self, note: str, can_start: bool) -> None:
+        """What the booth can do now, said before the visitor starts (``note``: a text key, "" for none); the
+        start button only where a portrait can be taken and kept."""
+        self.unavailable.setText(self.t(note) if note else "")
+        self.start_button.setEnabled(can_start)
 
     def set_note(self, text: str) -> None:
         """The operator's note (e.g. the demo camera's), in the screen's language when it is one of ours."""
@@ -84,10 +90,24 @@ class AttractScreen(Screen):
     def set_samples(self, thumbnails: list[bytes]) -> None:
         while self.samples.count():
             self.samples.takeAt(0).widget().deleteLater()
+        self.sample_views = []
         for data in thumbnails[:4]:
             view = ImageView(minimum=(120, 120))  # four side by side fit a portrait screen too
             view.show_pixmap(bytes_to_pixmap(data))
-            self.samples.addWidget(view)
+            self.sample_views.append(view)
+        self._place_samples()
+
+    def _place_samples(self) -> None:
+        self._sample_columns = columns = 2 if self.height() > self.width() else 4
+        for view in self.sample_views:
+            self.samples.removeWidget(view)
+        for i, view in enumerate(self.sample_views):
+            self.samples.addWidget(view, i // columns, i % columns)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if (2 if self.height() > self.width() else 4) != self._sample_columns:
+            self._place_samples()
 
 
 class LiveScreen(Screen):
@@ -176,21 +196,16 @@ class StyleTile(QToolButton):
         layout.setContentsMargins(8, 8, 8, 8)
         self.picture = QLabel()
         self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.picture.setFixedHeight(THUMB_SIDE)
+        self.side = THUMB_SIDE
+        self.picture.setFixedHeight(self.side)
+        self._pixmap = QPixmap()
+        self.thumbnail, self.shown = thumbnail, None  # shown: the picture's bytes (the thumbnail, or a preview)
         if thumbnail:
-            pixmap = bytes_to_pixmap(thumbnail)
-            self.setIcon(pixmap)  # kept for who asks; the picture label shows it
-            self.picture.setPixmap(
-                pixmap.scaled(
-                    QSize(THUMB_SIDE, THUMB_SIDE),
-                    Qt.AspectRatioMode.KeepAspectRatio,
-                    Qt.TransformationMode.SmoothTransformation,
-                )
-            )
+            self.set_picture(thumbnail)
         self.name_label = QLabel(style.names.get(language) or style.name)  # type: ignore[call-overload]
         self.name_label.setStyleSheet("font-size: 21px; font-weight: bold;")
         self.artist_label = QLabel(style.artists.get(language) or style.artist)  # type: ignore[call-overload]
-        self.artist_label.setStyleSheet("font-size: 17px; color: #cfc6b8;")
+        self.artist_label.setStyleSheet(f"font-size: 17px; color: {THEME['muted']};")
         for label in (self.picture, self.name_label, self.artist_label):
             label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
             layout.addWidget(label)
@@ -199,6 +214,40 @@ class StyleTile(QToolButton):
             label.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
         layout.addStretch(1)
         self.setMinimumWidth(TILE_MIN_WIDTH)
+
+    def set_picture(self, data: bytes) -> None:
+        """Show ``data`` (a JPEG or PNG) as the tile's picture, at the tile's size."""
+        self._pixmap, self.shown = bytes_to_pixmap(data), data
+        self.setIcon(self._pixmap)  # kept for who asks; the picture label shows it
+        self._show_picture()
+
+    def show_thumbnail(self) -> None:
+        """The style's own thumbnail again (none known: no picture)."""
+        if self.thumbnail:
+            self.set_picture(self.thumbnail)
+            return
+        self._pixmap, self.shown = QPixmap(), None
+        self.setIcon(QIcon())
+        self.picture.clear()
+
+    def set_side(self, side: int) -> None:
+        """The picture's side in px (the gallery makes its tiles as large as the window allows)."""
+        if side != self.side:
+            self.side = side
+            self.picture.setFixedHeight(side)
+            self._show_picture()
+
+    def _show_picture(self) -> None:
+        if self._pixmap.isNull():
+            return
+        ratio = self.devicePixelRatioF()
+        scaled = self._pixmap.scaled(
+            QSize(self.side, self.side) * ratio,
+            Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation,
+        )
+        scaled.setDevicePixelRatio(ratio)
+        self.picture.setPixmap(scaled)
 
     def sizeHint(self) -> QSize:
         return self.layout().sizeHint()
@@ -275,10 +324,27 @@ class GalleryScreen(Screen):
         """As many tiles a row as the width holds comfortably (4 on a landscape screen, 3 on a portrait one)."""
         return max(2, min(4, (self.width() - 60) // TILE_COMFORT_WIDTH))
 
+    def tile_side(self) -> int:
+        """The pictures' side: a column's width, less the tile's margins, but a whole tile (picture and text)
+        always fits the scrolling area's height."""
+        columns = self.columns
+        spacing = self.grid.horizontalSpacing() * (columns - 1)
+        margins = self.grid.contentsMargins()
+        width = self.scroll_area.width() - self.scroll_area.verticalScrollBar().sizeHint().width()
+        column = (width - margins.left() - margins.right() - spacing) // columns - 24
+        high = self.scroll_area.height() - TILE_TEXT_HEIGHT - 24
+        return max(THUMB_SIDE, min(column, high))
+
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         if self.columns != self._placed_columns:
             self._place_tiles()
+        self._size_tiles()
+
+    def _size_tiles(self) -> None:
+        side = self.tile_side()
+        for tile in self.style_buttons.values():
+            tile.set_side(side)
 
     def _place_tiles(self) -> None:
         tiles = [self.style_buttons[s.id] for s in self.styles if s.id in self.style_buttons]
@@ -287,6 +353,9 @@ class GalleryScreen(Screen):
         self._placed_columns = columns = self.columns
         for i, tile in enumerate(tiles):
             self.grid.addWidget(tile, i // columns, i % columns)
+        for row in range(self.grid.rowCount()):  # tiles keep their height; what is left stays below them
+            self.grid.setRowStretch(row, 0)
+        self.grid.setRowStretch(-(-len(tiles) // columns), 1)
 
     def set_styles(self, styles: list[StyleInfo], thumbnails: dict[str, bytes]) -> None:
         while self.grid.count():
@@ -297,6 +366,7 @@ class GalleryScreen(Screen):
             tile.clicked.connect(lambda _=False, s=style.id: self.chosen.emit(s, self.method))
             self.style_buttons[style.id] = tile
         self._place_tiles()
+        self._size_tiles()
         self.set_method(self.method)
 
 
@@ -374,6 +444,7 @@ class ProgressScreen(PictureScreen):
     def __init__(self, language: str) -> None:
         super().__init__(language, "painting", finish_secondary=True)
         self.preview = self.view
+        self.preview.upscale = True  # a preview fills the screen (the result alone is shown 1:1 at most)
         self.bar = QProgressBar()
         self.bar.setRange(0, 100)
         self.rows.addWidget(self.bar)
@@ -402,6 +473,7 @@ def remaining_text(seconds: float | None, language: str) -> str:
 
 class ResultScreen(PictureScreen):
     name = "result"
+    retry = Signal()
 
     def __init__(self, language: str) -> None:
         super().__init__(language, "done", finish_secondary=False)
@@ -417,7 +489,16 @@ class ResultScreen(PictureScreen):
         self.qr_box.addWidget(self.qr_note)
         self.qr_box.addStretch(1)
         self.picture_row.addLayout(self.qr_box)
+        self.retry_button = button(self.t("try_again"))  # a failed painting: the same photo and style again
+        self.retry_button.clicked.connect(self.retry.emit)
+        self.rows.addWidget(self.retry_button)
         self.show_qr(None)
+        self.set_failed(False)
+
+    def set_failed(self, can_retry: bool) -> None:
+        """A failed painting offers Retry (when there is a photo to send again) and Start over; else Finish."""
+        self.retry_button.setVisible(can_retry)
+        self.finish_button.setText(self.t("start_over" if can_retry else "finish"))
 
     def show_qr(self, url: str | None) -> None:
         """A QR code of the painting's download link beside it (the operator's ``show_qr``); None: no code."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PySide6.QtCore import QPoint, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
@@ -9,6 +11,7 @@ from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractScrollArea,
     QCheckBox,
+    QComboBox,
     QFrame,
     QGridLayout,
     QHBoxLayout,
@@ -23,19 +26,65 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+ASSETS = Path(__file__).parent / "assets"
+TOUCH = 48  # px: the smallest touch target (WCAG 2.5.5, Material), every control of the kiosk and the panel
+# The theme: every colour of the kiosk, named once. Text pairs stay at 4.5:1 or more (WCAG AA; a test checks).
+THEME = {
+    "ground": "#1d1b19",  # the screens' background
+    "text": "#f4efe6",
+    "accent": "#b24a34",  # the main button: white on it is 5.4:1
+    "accent_text": "#ffffff",
+    "quiet": "#3b3632",  # secondary buttons, keys
+    "off": "#4a403b",  # a disabled button
+    "off_text": "#d9d0c4",
+    "note": "#f2c14e",  # messages to the visitor
+    "field": "#f4efe6",  # text fields: dark on light
+    "field_text": "#1d1b19",
+    "hint": "#5c554e",  # a field's placeholder
+    "muted": "#cfc6b8",  # a style's artist
+    "warning": "#8a2d1d",
+}
 STYLE_SHEET = """
-QWidget { background: #1d1b19; color: #f4efe6; font-size: 24px; }
-QPushButton { background: #c8553d; color: white; border-radius: 14px; padding: 18px 28px; min-height: 48px; }
-QPushButton:disabled { background: #5a4a44; color: #aaa; }
-QPushButton[secondary="true"] { background: #3b3632; }
-QPushButton[key="true"] { background: #3b3632; padding: 6px; min-width: 52px; min-height: 40px; font-size: 26px; }
-QLabel[title="true"] { font-size: 40px; font-weight: bold; }
-QLabel[note="true"] { color: #f2c14e; }
-QLineEdit { background: #f4efe6; color: #1d1b19; font-size: 32px; padding: 12px; border-radius: 10px; }
-QCheckBox { font-size: 22px; } QCheckBox::indicator { width: 40px; height: 40px; }
-QProgressBar { height: 36px; border-radius: 10px; background: #3b3632; text-align: center; }
-QProgressBar::chunk { background: #c8553d; border-radius: 10px; }
-"""
+QWidget {{ background: {ground}; color: {text}; font-size: 24px; }}
+QPushButton {{ background: {accent}; color: {accent_text}; border-radius: 14px; padding: 18px 28px;
+    min-height: {touch}px; min-width: {touch}px; }}
+QPushButton:disabled {{ background: {off}; color: {off_text}; }}
+QPushButton[secondary="true"] {{ background: {quiet}; color: {text}; }}
+QPushButton[key="true"] {{ background: {quiet}; color: {text}; padding: 6px; min-width: 52px; min-height: {touch}px;
+    font-size: 26px; }}
+QPushButton[key="true"]:disabled {{ background: {off}; color: {off_text}; }}
+QLabel[title="true"] {{ font-size: 40px; font-weight: bold; }}
+QLabel[note="true"] {{ color: {note}; }}
+QLineEdit {{ background: {field}; color: {field_text}; font-size: 32px; padding: 12px; border-radius: 10px;
+    min-height: {touch}px; }}
+QCheckBox {{ font-size: 22px; min-height: {touch}px; spacing: 16px; }}
+QCheckBox::indicator, QListWidget::indicator {{ width: {touch}px; height: {touch}px; border: 3px solid {text};
+    border-radius: 8px; background: {ground}; }}
+QCheckBox::indicator:checked, QListWidget::indicator:checked {{ background: {accent}; border-color: {accent};
+    image: url({check}); }}
+QComboBox {{ background: {quiet}; color: {text}; min-height: {touch}px; padding: 4px 16px; border-radius: 10px; }}
+QComboBox::drop-down {{ width: {touch}px; }}
+QComboBox QAbstractItemView::item {{ min-height: {touch}px; }}
+QAbstractSpinBox {{ background: {field}; color: {field_text}; padding: 0px 64px;
+    border-radius: 10px; }}
+QAbstractSpinBox::up-button {{ subcontrol-origin: border; subcontrol-position: center right; width: 56px;
+    height: {touch}px; background: {quiet}; border-radius: 10px; }}
+QAbstractSpinBox::down-button {{ subcontrol-origin: border; subcontrol-position: center left; width: 56px;
+    height: {touch}px; background: {quiet}; border-radius: 10px; }}
+QAbstractSpinBox::up-arrow {{ width: 0; height: 0; border-left: 10px solid {quiet}; border-right: 10px solid {quiet};
+    border-bottom: 14px solid {text}; }}
+QAbstractSpinBox::down-arrow {{ width: 0; height: 0; border-left: 10px solid {quiet};
+    border-right: 10px solid {quiet}; border-top: 14px solid {text}; }}
+QListWidget {{ background: {ground}; color: {text}; }}
+QListWidget::item {{ min-height: {touch}px; padding: 4px; }}
+QListWidget::item:selected {{ background: {quiet}; color: {text}; }}
+QScrollBar:vertical {{ width: {touch}px; background: {ground}; }}
+QScrollBar[indicator="true"]:vertical {{ width: 12px; }}
+QScrollBar::handle:vertical {{ background: {quiet}; border-radius: 6px; min-height: 48px; }}
+QScrollBar::add-line, QScrollBar::sub-line {{ height: 0; }}
+QProgressBar {{ height: 36px; border-radius: 10px; background: {quiet}; color: {text}; text-align: center; }}
+QProgressBar::chunk {{ background: {accent}; border-radius: 10px; }}
+""".format(**THEME, touch=TOUCH, check=(ASSETS / "check.svg").as_posix())
 
 
 def button(text: str, secondary: bool = False) -> QPushButton:
@@ -191,7 +240,7 @@ class WrapCheckBox(QCheckBox):
         self.label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         layout = QHBoxLayout(self)
         indicator = self.style().pixelMetric(QStyle.PixelMetric.PM_IndicatorWidth, None, self)
-        layout.setContentsMargins(max(indicator, 40) + 24, 8, 8, 8)  # the indicator is 40 px (style sheet)
+        layout.setContentsMargins(max(indicator, TOUCH) + 24, 8, 8, 8)  # the indicator: TOUCH px (style sheet)
         layout.addWidget(self.label)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
 
@@ -216,6 +265,9 @@ def kinetic(area: QAbstractScrollArea) -> QScroller:
     """Flick-scrolling with a finger (or a held left mouse button) anywhere in ``area``, buttons included:
     a drag scrolls, a tap without a drag still taps."""
     QScroller.grabGesture(area.viewport(), QScroller.ScrollerGestureType.LeftMouseButtonGesture)
+    for bar in (area.verticalScrollBar(), area.horizontalScrollBar()):  # a thin indicator; the finger drags the page
+        bar.setProperty("indicator", True)
+        bar.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
     scroller = QScroller.scroller(area.viewport())
     properties = scroller.scrollerProperties()
     policy = QScrollerProperties.OvershootPolicy.OvershootAlwaysOff
@@ -258,6 +310,9 @@ def qr_pixmap(text: str, side: int = 240) -> QPixmap:
     return QPixmap.fromImage(image)
 
 
+ENGLISH_ROLE = Qt.ItemDataRole.UserRole + 1  # a choice's English name, kept beside the one shown
+
+
 def translate_texts(root: QWidget, language: str) -> None:
     """Every label's and button's text under ``root`` in ``language`` (i18n.panel_text), from the English it
     was built with (kept, so the panel can change language back and forth)."""
@@ -269,6 +324,13 @@ def translate_texts(root: QWidget, language: str) -> None:
             english = edit.placeholderText()
             edit.setProperty("english_placeholder", english)
         edit.setPlaceholderText(panel_text(english, language))
+    for combo in root.findChildren(QComboBox):  # the names of a setting's choices
+        for i in range(combo.count()):
+            english = combo.itemData(i, ENGLISH_ROLE)
+            if english is None:
+                english = combo.itemText(i)
+                combo.setItemData(i, english, ENGLISH_ROLE)
+            combo.setItemText(i, panel_text(english, language))
     for widget in root.findChildren(QWidget):
         if not isinstance(widget, QLabel | QAbstractButton) or isinstance(widget, ImageView):
             continue
