@@ -95,10 +95,10 @@ def touch_problems(screen: QWidget) -> list[str]:
             option.initFrom(w)
             option.rect = w.rect()
             option.subControls = QStyle.SubControl.SC_All
-            for part in (QStyle.SubControl.SC_SpinBoxUp, QStyle.SubControl.SC_SpinBoxDown):
+            for arrow, part in (("up", QStyle.SubControl.SC_SpinBoxUp), ("down", QStyle.SubControl.SC_SpinBoxDown)):
                 rect = w.style().subControlRect(QStyle.ComplexControl.CC_SpinBox, option, part, w)
                 if rect.width() < TOUCH or rect.height() < TOUCH:
-                    problems.append(f"{name}: its {part.name} is {rect.width()}x{rect.height()}")
+                    problems.append(f"{name}: its {arrow} arrow is {rect.width()}x{rect.height()}")
         if isinstance(w, QListWidget) and w.count():
             rows = [w.visualItemRect(w.item(i)).height() for i in range(w.count())]
             if min(rows) < TOUCH:
