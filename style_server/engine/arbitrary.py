@@ -118,7 +118,10 @@ class ArbitraryTransformer(nn.Module):
         self.expand_norms = nn.ModuleList([StyleNorm(16, eps), StyleNorm(8, eps), StyleNorm(3, eps)])
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        style = style.to(x.dtype).expand(x.shape[0], STYLE_DIM)
+        """``x`` may also be one photo (1 x 3 x H x W) for B styles: the contraction knows no style, so it then
+        runs once instead of B times (the gallery paints one photo in every painting)."""
+        style = style.to(x.dtype).reshape(-1, STYLE_DIM)
+        style = style.expand(x.shape[0], STYLE_DIM) if style.shape[0] == 1 else style
         for conv in self.contract:
             x = F.relu(conv(x))
         for i in range(0, 10, 2):

@@ -148,6 +148,17 @@ class FastStylizer:
                 results[i] = _finish(image, sized[i], faces[i], options)
         return results  # type: ignore[return-value]
 
+    def paint_styles(
+        self, photo: Image.Image, faces: list[Box], styles: list[FastStyle], options: FastOptions
+    ) -> list[Image.Image]:
+        """One photo, already at its size and with its faces found, in several styles of one network: one forward
+        pass (the gallery's previews), each painting finished as ``stylize`` finishes it."""
+        first = styles[0]
+        if any((s.family, s.weights_file) != (first.family, first.weights_file) for s in styles):
+            raise InvalidParameter("styles of different networks cannot share a forward pass")
+        painted = self._forward(first.family, first.weights_file, [photo], styles)
+        return [_finish(image, photo, faces, options) for image in painted]
+
     @torch.inference_mode()
     def _forward(self, family, weights_file, photos, styles) -> list[Image.Image]:
         net = self._net(weights_file if family == "trained" else family)
@@ -160,8 +171,9 @@ class FastStylizer:
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.device.type == "cuda"):
             if family == "trained":
                 out = net(batch)
-            else:
+            else:  # one photo for several styles broadcasts (the networks share the photo's first layers)
                 out = net(batch, torch.stack([s.vector for s in styles]).to(self.device))
+        out = out.expand(len(styles), -1, -1, -1) if out.shape[0] == 1 else out  # a trained network: one painting
         return [to_image(img[:, :h, :w]) for img in out.float()]
 
 

@@ -29,8 +29,9 @@ class CondInstanceNorm(nn.Module):
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         gamma, beta = style @ self.gamma, style @ self.beta
-        if x.shape[0] == 1:  # one portrait: scale and shift inside the norm kernel, one pass less
+        if x.shape[0] == 1 == gamma.shape[0]:  # one portrait: scale and shift inside the norm kernel, one pass less
             return F.instance_norm(x, weight=gamma[0], bias=beta[0], eps=EPS)
+        # one photo and several styles (the gallery's previews) broadcast: the photo normalised once
         return torch.addcmul(beta[:, :, None, None], F.instance_norm(x, eps=EPS), gamma[:, :, None, None])
 
 
@@ -56,7 +57,7 @@ class ConvCIN(nn.Module):
 
 
 class MultiStyleNet(nn.Module):
-    """RGB [0,1] (B x 3 x H x W, H and W multiples of 4) + style weights (B x 26) -> RGB [0,1]."""
+    """RGB [0,1] (B x 3 x H x W, H and W multiples of 4) + style weights (B x 26) -> RGB [0,1] (B x 3 x H x W)."""
 
     def __init__(self, width: int = 32, residual_blocks: int = 6) -> None:
         super().__init__()
@@ -74,7 +75,10 @@ class MultiStyleNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        style = style.to(x.dtype).expand(x.shape[0], NUM_STYLES)
+        """``x`` may also be one photo (1 x 3 x H x W) for B styles: the first convolution, the largest, then runs
+        once instead of B times (the gallery paints one photo in every palette)."""
+        style = style.to(x.dtype).reshape(-1, NUM_STYLES)
+        style = style.expand(x.shape[0], NUM_STYLES) if style.shape[0] == 1 else style
         for layer in self.contract:
             x = layer(x, style)
         for first, second in self.res:

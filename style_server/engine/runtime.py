@@ -19,6 +19,7 @@ from shared.protocol import MIN_PORTRAIT_SIDE
 from .catalogue import Catalogue, StyleCard, check_weight, parse_blend
 from .errors import InvalidParameter
 from .fast import FastOptions, FastStyle, FastStylizer, blend_family
+from .gallery import GalleryPainter
 from .gatys import GatysOptimizer
 from .imageio import load_image
 from .precision import Precision
@@ -91,6 +92,7 @@ class Engine:
         self.device = pick_device(device)
         self.catalogue = Catalogue.load(models_dir)
         self.fast = FastStylizer(self.device)
+        self.gallery = GalleryPainter(self.fast, self.catalogue)  # the visitor's face in every style
         self._vgg_args = {
             "weights_file": vgg_weights,
             "cache_dir": cache_dir,
