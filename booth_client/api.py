@@ -11,12 +11,15 @@ import httpx
 from shared.protocol import (
     API_PREFIX,
     IDEMPOTENCY_HEADER,
+    PREVIEWS_PATH,
     TOKEN_HEADER,
     JobCreated,
     JobEvent,
     JobRequest,
     JobStatus,
+    PreviewRequest,
     StyleList,
+    StylePreview,
 )
 
 
@@ -30,6 +33,19 @@ class RequestRejected(Exception):
 
 class UntrustedServer(ServerUnavailable):
     """The server's certificate is not the pinned one: the TLS handshake failed before anything was sent."""
+
+
+def _checked(response: httpx.Response) -> httpx.Response:
+    """The response if it is a success; else what the kiosk should make of it (a read response)."""
+    if response.status_code in (429, 502, 503, 504) or response.status_code >= 500:
+        raise ServerUnavailable(f"server answered {response.status_code}")
+    if response.status_code >= 400:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        raise RequestRejected(str(detail))
+    return response
 
 
 def _unavailable(exc: httpx.TransportError, doing: str) -> ServerUnavailable:
@@ -70,15 +86,7 @@ class ServerApi:
             response = self.client.request(method, url, **kwargs)
         except httpx.TransportError as exc:
             raise _unavailable(exc, "cannot reach the server") from None
-        if response.status_code in (429, 502, 503, 504) or response.status_code >= 500:
-            raise ServerUnavailable(f"server answered {response.status_code}")
-        if response.status_code >= 400:
-            try:
-                detail = response.json().get("detail", response.text)
-            except ValueError:
-                detail = response.text
-            raise RequestRejected(str(detail))
-        return response
+        return _checked(response)
 
     def styles(self) -> StyleList:
         return StyleList.model_validate(self._call("GET", f"{API_PREFIX}/styles").json())
@@ -95,6 +103,28 @@ class ServerApi:
             headers={IDEMPOTENCY_HEADER: idempotency_key},
         )
         return JobCreated.model_validate(response.json())
+
+    def previews(self, photo_jpeg: bytes, request: PreviewRequest) -> Iterator[StylePreview]:
+        """The visitor's face painted in each style, one tile at a time as the server paints them (a streamed
+        answer: the palettes in one pass, the paintings in small ones)."""
+        try:
+            with self.client.stream(
+                "POST",
+                PREVIEWS_PATH,
+                params=request.to_params(),
+                content=photo_jpeg,
+                headers={"Content-Type": "image/jpeg"},
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    _checked(response)
+                for line in response.iter_lines():
+                    if line:
+                        yield StylePreview.model_validate_json(line)
+        except httpx.TimeoutException:
+            raise ServerUnavailable("the previews did not arrive in time") from None
+        except httpx.TransportError as exc:
+            raise _unavailable(exc, "lost the server") from None
 
     def events(self, job: JobCreated) -> Iterator[JobEvent]:
         """Server-sent events of a job until it ends. Raises ServerUnavailable if the stream breaks, or stays

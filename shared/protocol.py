@@ -250,3 +250,37 @@ class ErrorBody(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "ready", "not ready"]
     detail: str = ""
+
+
+# -- the gallery's previews: the visitor's own face in every style -------------------------------------------
+
+PREVIEWS_PATH = f"{API_PREFIX}/previews"
+PREVIEW_MAX_BYTES = 5_000_000  # the kept photo as the kiosk sends it (a 1280x720 JPEG is some 200 kB)
+PREVIEW_MAX_PIXELS = 12_000_000
+PREVIEW_SIDE = 256  # px, the side of a square tile, as the thumbnails: 30 styles in about a second on 2 cores
+PREVIEW_MAX_SIDE = 320  # the palettes' pass holds every palette's activations at once: 1.2 GB at 320 px
+PREVIEW_MEDIA_TYPES = ("image/jpeg", "image/png", "image/webp")
+PREVIEWS_MEDIA_TYPE = "application/x-ndjson"  # the answer: one StylePreview a line, each as soon as it is painted
+
+
+class PreviewRequest(BaseModel):
+    """The query of ``POST /v1/previews``; its body is the kept photo itself (JPEG, PNG or WebP), so the photo
+    never passes through a multipart parser that might spool it to a temporary file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    styles: list[StyleId] = Field(
+        default_factory=list, max_length=64, description="The styles to paint, in the gallery's order; none: all."
+    )
+    side: int = Field(PREVIEW_SIDE, ge=MIN_PORTRAIT_SIDE, le=PREVIEW_MAX_SIDE, description="Side of a square tile.")
+
+    def to_params(self) -> dict[str, object]:
+        """The query parameters (``styles`` repeated)."""
+        return {"styles": list(self.styles), "side": self.side}
+
+
+class StylePreview(BaseModel):
+    """One line of the answer to ``POST /v1/previews``: the visitor's face in one style, as a tile."""
+
+    style: StyleId
+    jpeg_base64: str

@@ -54,27 +54,30 @@ class RateLimiter:
     gets that many however many API nodes it reaches. Only accepted jobs count: a request reserves a place (so
     parallel requests cannot overrun the limit) and gives it back if it is refused."""
 
-    def __init__(self, per_minute: int, places: Places) -> None:
-        self.per_minute, self.places = per_minute, places
+    def __init__(self, per_minute: int, places: Places, what: str = "jobs") -> None:
+        self.per_minute, self.places, self.what = per_minute, places, what
+
+    def _key(self, kiosk: str) -> str:
+        """Each kind of request has its own count: a kiosk's previews never use up its jobs' places."""
+        return kiosk if self.what == "jobs" else f"{kiosk}/{self.what}"
 
     async def reserve(self, kiosk: str) -> float:
         """Take a place in the kiosk's window or raise 429; returns the place, for ``release``."""
         now = time.time()  # wall-clock: API nodes on several hosts share the count
-        wait = await asyncio.to_thread(self.places.reserve_place, kiosk, self.per_minute, now)
+        wait = await asyncio.to_thread(self.places.reserve_place, self._key(kiosk), self.per_minute, now)
         if wait:
             retry = int(wait) + 1
-            raise HTTPException(
-                429, f"too many jobs from this kiosk; try again in {retry} s", headers={"Retry-After": str(retry)}
-            )
+            detail = f"too many {self.what} from this kiosk; try again in {retry} s"
+            raise HTTPException(429, detail, headers={"Retry-After": str(retry)})
         return now
 
     async def release(self, kiosk: str, place: float) -> None:
         """The request was refused (or was a replay): its place does not count. Never raises: it runs while
         another error is on its way to the kiosk."""
         try:
-            await asyncio.to_thread(self.places.release_place, kiosk, place)
+            await asyncio.to_thread(self.places.release_place, self._key(kiosk), place)
         except BackendUnavailable as exc:  # the place runs out with its minute
-            log.warning("a refused job of kiosk %s still counts towards its rate limit: %s", kiosk, exc)
+            log.warning("a refused request of kiosk %s still counts towards its rate limit: %s", kiosk, exc)
 
 
 def sniff(data: bytes) -> str | None:

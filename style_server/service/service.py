@@ -40,6 +40,7 @@ class Service:
         self.runner = Runner(settings, engine, self.store, self.metrics, self.events)
         self.outbox = MailOutbox(settings, self.store, engine.catalogue, self.metrics)
         self.limiter = RateLimiter(settings.rate_limit_per_minute, self.store)
+        self.preview_limiter = RateLimiter(settings.rate_limit_per_minute, self.store, what="previews")
         self.ready = False
 
     def status(self, job: Job) -> JobStatus:
