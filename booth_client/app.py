@@ -23,6 +23,7 @@ from .catalogue import StyleCatalogue
 from .config import DEFAULT_FILE, KioskConfig
 from .connection import ServerConnection
 from .flow import TOUCHES, Flow
+from .gallery_previews import GalleryPreviews
 from .i18n import tr
 from .operator import OperatorScreen
 from .operator_tools import CornerTaps, OperatorTools
@@ -45,7 +46,9 @@ from .widgets import STYLE_SHEET, bytes_to_pixmap
 log = logging.getLogger(__name__)
 
 
-class BoothWindow(CameraHandling, ServerConnection, StyleCatalogue, Ordering, OperatorTools, QMainWindow):
+class BoothWindow(
+    CameraHandling, ServerConnection, StyleCatalogue, GalleryPreviews, Ordering, OperatorTools, QMainWindow
+):
     """The kiosk. ``Flow`` calls its actions by name (``enter_live``, ``request_ready``...): they are here, and
     the parts mixed in do the work behind them on the attributes set up in ``__init__``."""
 
@@ -95,6 +98,7 @@ class BoothWindow(CameraHandling, ServerConnection, StyleCatalogue, Ordering, Op
         self.last_request: tuple[JobRequest, str] | None = None
         self.preview_frames, self._last_count, self._countdown = 0, -1, 0
         self._shown_address = ""
+        self._init_previews()
         self._download_job: JobCreated | None = None  # the job whose download link the result screen shows
 
     def _start_timers(self, outbox_every_s: float) -> None:
@@ -178,6 +182,7 @@ class BoothWindow(CameraHandling, ServerConnection, StyleCatalogue, Ordering, Op
     def enter_attract(self) -> None:
         """A new visitor: nothing of the last one is left (photo, style, method, address, job)."""
         self.photo_jpeg, self.choice, self.job = None, None, None
+        self.erase_previews()  # the painted faces of the gallery go with the photo
         for view in (self.live.view, self.review.view):
             view.clear_picture()
         self._last_count = -1  # the live screen shows the camera's next frame, never an old one

@@ -49,7 +49,7 @@ STATES = (
     State("live",      "live",      "enter_live"),
     State("countdown", "live",      "start_countdown",  "stop_countdown"),
     State("review",    "review"),
-    State("gallery",   "gallery"),
+    State("gallery",   "gallery",   "enter_gallery"),
     State("email",     "email",     "enter_email"),
     State("sending",   "email",     "send_request",     "sending_over",   idle=False),
     State("progress",  "progress",  "enter_progress",   "leave_progress", idle=False),

@@ -302,6 +302,7 @@ class GalleryScreen(Screen):
         self.method = "fast"
         self.styles: list[StyleInfo] = []
         self.style_buttons: dict[str, StyleTile] = {}
+        self.previews: dict[str, bytes] = {}  # the visitor's face per style, shown over the thumbnails
         self._placed_columns = 0
         self.set_eta({})
 
@@ -365,9 +366,23 @@ class GalleryScreen(Screen):
             tile = StyleTile(style, self.language, thumbnails.get(style.id))
             tile.clicked.connect(lambda _=False, s=style.id: self.chosen.emit(s, self.method))
             self.style_buttons[style.id] = tile
+            if style.id in self.previews:
+                tile.set_picture(self.previews[style.id])
         self._place_tiles()
         self._size_tiles()
         self.set_method(self.method)
+
+    def show_preview(self, style_id: str, jpeg: bytes) -> None:
+        """The visitor's own face painted in this style, in place of the style's thumbnail."""
+        self.previews[style_id] = jpeg
+        if tile := self.style_buttons.get(style_id):
+            tile.set_picture(jpeg)
+
+    def clear_previews(self) -> None:
+        """Every tile shows its style's thumbnail again: nothing of the last visitor's face stays."""
+        self.previews = {}
+        for tile in self.style_buttons.values():
+            tile.show_thumbnail()
 
 
 class EmailScreen(Screen):
