@@ -3,7 +3,7 @@
 masterpiece's progress previews.
 
 ``apply_frame(image, frame)`` is the one place a frame meets a portrait; ``make_frame`` turns an upload into a
-checked ``EventFrame`` (or a ``FrameRefused`` saying why), and ``EventFrame.to_bytes``/``from_bytes`` is its
+checked ``EventFrame`` (or a ``FrameRefused`` saying why), and ``EventFrame.stored``/``from_bytes`` is its
 stored form (``frame_store``). Pure Pillow: no HTTP, no store.
 """
 
@@ -15,6 +15,7 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
@@ -53,8 +54,10 @@ class EventFrame:
     logo: Image.Image | None
     updated: float
 
-    def to_bytes(self) -> bytes:
-        """The stored form: one JSON line (settings, when, the PNGs' lengths), then the PNGs."""
+    @cached_property
+    def stored(self) -> bytes:
+        """The stored form: one JSON line (settings, when, the PNGs' lengths), then the PNGs (encoded once: a
+        large frame takes a while)."""
         overlay, logo = _png(self.overlay), _png(self.logo)
         head = {"settings": self.settings.model_dump(), "updated": self.updated, "sizes": [len(overlay), len(logo)]}
         return json.dumps(head).encode() + b"\n" + overlay + logo
@@ -65,11 +68,13 @@ class EventFrame:
         head = json.loads(head_line)
         overlay_len, logo_len = head["sizes"]
         overlay, logo = rest[:overlay_len], rest[overlay_len : overlay_len + logo_len]
-        return cls(FrameSettings(**head["settings"]), _rgba(overlay), _rgba(logo), head["updated"])
+        frame = cls(FrameSettings(**head["settings"]), _rgba(overlay), _rgba(logo), head["updated"])
+        frame.__dict__["stored"] = data  # as read: never encoded again
+        return frame
 
-    @property
+    @cached_property
     def digest(self) -> str:
-        return hashlib.sha256(self.to_bytes()).hexdigest()
+        return hashlib.sha256(self.stored).hexdigest()
 
     def info(self) -> FrameInfo:
         return FrameInfo(
@@ -200,7 +205,8 @@ def apply_frame(image: Image.Image, frame: EventFrame | None) -> Image.Image:
 
 
 def framed_jpeg(jpeg: bytes, frame: EventFrame | None) -> bytes:
-    """A kept painting (JPEG) as it leaves the server: the same bytes without a frame (blocking)."""
+    """A kept painting (JPEG, or any picture Pillow reads) as it leaves the server, as JPEG; the same bytes
+    without a frame (blocking)."""
     if frame is None:
         return jpeg
     with Image.open(io.BytesIO(jpeg)) as painting:

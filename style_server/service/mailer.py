@@ -17,6 +17,7 @@ from ..engine.catalogue import Catalogue, parse_blend
 from ..engine.errors import EngineError
 from .backend import BackendUnavailable, JobBackend, MailTask
 from .faults import crash_at
+from .frame_store import FrameStore, framed
 from .metrics import Metrics
 
 log = logging.getLogger("style_server.mail")
@@ -167,8 +168,11 @@ class _SMTP(aiosmtplib.SMTP):
 class MailOutbox:
     """Delivers pending mails from the store; a failed attempt is retried later, with backoff."""
 
-    def __init__(self, settings: Settings, store: JobBackend, catalogue: Catalogue, metrics: Metrics) -> None:
+    def __init__(
+        self, settings: Settings, store: JobBackend, catalogue: Catalogue, metrics: Metrics, frames: FrameStore
+    ) -> None:
         self.settings, self.store, self.catalogue, self.metrics = settings, store, catalogue, metrics
+        self.frames = frames  # the event frame every mailed portrait is laid in
 
     async def run(self) -> None:
         while True:
@@ -229,6 +233,7 @@ class MailOutbox:
         if task.kind == "failed":
             message = build_apology(self.settings, job.email, job.id, job.language)
         else:
+            jpeg = await asyncio.to_thread(framed, self.frames, jpeg)
             message = build_message(self.settings, job.email, job.id, job.language, self._attribution(job), jpeg)
         s = self.settings
         smtp = _SMTP(

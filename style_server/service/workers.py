@@ -11,6 +11,7 @@ from ..config import Settings, engine_from_settings
 from ..engine.catalogue import Catalogue
 from .app import start_painting, stop_painting
 from .backend import open_backend
+from .frame_store import open_frame_store
 from .mailer import MailOutbox
 from .metrics import Metrics
 from .service import Service
@@ -49,7 +50,8 @@ async def _report_capacity(service: Service, lanes: list[str]) -> None:
 async def run_mailer(settings: Settings) -> None:
     """Send the booth's mails until SIGTERM/SIGINT (at most once per job, retried with backoff)."""
     store = await asyncio.to_thread(open_backend, settings, "mailer")
-    outbox = MailOutbox(settings, store, Catalogue.load(settings.models_dir), Metrics())
+    frames = open_frame_store(settings, store)
+    outbox = MailOutbox(settings, store, Catalogue.load(settings.models_dir), Metrics(), frames)
     task = asyncio.create_task(outbox.run())
     log.info("mailer sending through %s:%d", settings.smtp_host, settings.smtp_port)
     await _until_stopped()

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from shared.protocol import API_PREFIX, ErrorBody
 
 from ..downloads import downloadable
+from ..frame_store import framed
 from . import ServiceDep
 
 router = APIRouter(prefix=f"{API_PREFIX}/download")
@@ -29,7 +30,7 @@ async def download(code: str, s: ServiceDep) -> Response:
     if jpeg is None:
         raise HTTPException(404, GONE)
     return Response(
-        jpeg,
+        await asyncio.to_thread(framed, s.frames, jpeg),
         media_type="image/jpeg",
         headers={
             "Content-Disposition": 'inline; filename="portrait.jpg"',

@@ -1,0 +1,178 @@
+"""Where the event frame is kept, so that every process that lets a portrait go (API nodes, mail workers) lays
+the same frame over it.
+
+- One host (``PORTRAIT_BACKEND=sqlite``): ``<data_dir>/event/frame.bin``, replaced atomically.
+- NATS: the Object Store bucket ``portrait-event`` (no TTL: it is the event's setting, not personal data), one
+  object ``frame``; every node reads the same one.
+
+Both keep the frame as ``EventFrame.stored`` in one piece, so a reader sees the old frame or the new one, never
+half of each; a reader decodes it again only when it changed (file: its size and time; NATS: its digest).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .framing import EventFrame, framed_jpeg
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from .backend import JobBackend
+    from .nats_store import NatsLink
+
+log = logging.getLogger("style_server.frame")
+BUCKET, OBJECT = "portrait-event", "frame"
+
+
+class FrameStore(Protocol):
+    """The event frame, as every process sees it. Blocking (call it from a worker thread)."""
+
+    def current(self) -> EventFrame | None: ...
+    def put(self, frame: EventFrame) -> None: ...
+    def delete(self) -> None: ...
+
+
+class _Decoded:
+    """The last frame read, by a version key: decoding a frame PNG for every mail would be wasted work."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: Any = None
+        self._frame: EventFrame | None = None
+
+    def get(self, key: Any, read: Any) -> EventFrame | None:
+        with self._lock:
+            if key != self._key:
+                self._frame, self._key = self._decode(read()), key
+            return self._frame
+
+    @staticmethod
+    def _decode(data: bytes | None) -> EventFrame | None:
+        if not data:
+            return None
+        try:
+            return EventFrame.from_bytes(data)
+        except (ValueError, KeyError, OSError) as exc:  # portraits still leave, unframed, rather than not at all
+            log.error("the stored event frame cannot be read (%s); portraits go out without it", exc)
+            return None
+
+
+class FileFrameStore:
+    """One host: a file in the data folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / "frame.bin"
+        self._decoded = _Decoded()
+
+    def current(self) -> EventFrame | None:
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return self._decoded.get(None, lambda: None)
+        return self._decoded.get((stat.st_mtime_ns, stat.st_size, stat.st_ino), self._read)
+
+    def _read(self) -> bytes | None:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def put(self, frame: EventFrame) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(frame.stored)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def delete(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class NatsFrameStore:
+    """Scale-out: one object in a JetStream Object Store bucket, shared by every node."""
+
+    def __init__(self, link: NatsLink, replicas: int) -> None:
+        self.link, self.replicas = link, replicas
+        self._bucket: Any = None
+        self._decoded = _Decoded()
+
+    async def _store(self) -> Any:
+        if self._bucket is None:
+            from nats.js import api
+            from nats.js.errors import BucketNotFoundError, NotFoundError
+
+            js = self.link.js
+            try:
+                self._bucket = await js.object_store(BUCKET)
+            except (BucketNotFoundError, NotFoundError):
+                try:
+                    self._bucket = await js.create_object_store(
+                        bucket=BUCKET, storage=api.StorageType.FILE, replicas=self.replicas
+                    )
+                except Exception:  # another node made it meanwhile
+                    self._bucket = await js.object_store(BUCKET)
+        return self._bucket
+
+    async def _digest(self) -> str | None:
+        from .nats_store import GONE
+
+        store = await self._store()
+        try:
+            info = await store.get_info(OBJECT)
+        except GONE:
+            return None
+        return None if info.deleted else info.digest
+
+    async def _data(self) -> bytes | None:
+        from .nats_store import GONE
+
+        try:
+            return (await (await self._store()).get(OBJECT)).data
+        except GONE:
+            return None
+
+    def current(self) -> EventFrame | None:
+        digest = self.link.run(self._digest())
+        return self._decoded.get(digest, lambda: self.link.run(self._data()) if digest else None)
+
+    def put(self, frame: EventFrame) -> None:
+        data = frame.stored
+
+        async def put() -> None:
+            await (await self._store()).put(OBJECT, data)
+
+        self.link.run(put())
+
+    def delete(self) -> None:
+        from .nats_store import GONE
+
+        async def delete() -> None:
+            with contextlib.suppress(*GONE):
+                await (await self._store()).delete(OBJECT)
+
+        self.link.run(delete())
+
+
+def open_frame_store(settings: Settings, backend: JobBackend) -> FrameStore:
+    """The frame store beside the settings' job backend: a NATS node shares the backend's connection."""
+    if settings.backend == "nats":
+        return NatsFrameStore(backend.link, settings.nats_replicas)  # type: ignore[attr-defined]
+    return FileFrameStore(settings.data_dir / "event")
+
+
+def framed(store: FrameStore, jpeg: bytes) -> bytes:
+    """A kept painting as it leaves the server: in the event's frame, if one is set (blocking)."""
+    return framed_jpeg(jpeg, store.current())
