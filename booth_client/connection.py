@@ -60,6 +60,7 @@ class ServerConnection:
         else:
             log.warning("not sending to %s: %s", config.server_url, trust.problem.splitlines()[0])
             self.operator.show_connection("{problem}", trust.offered, problem=trust.problem)
+        self._send_saved_frame()  # an event frame saved meanwhile (refused and kept back if not trusted)
         self.load_styles()
         self.flush_outbox()
 

@@ -29,5 +29,5 @@ PAPER_CHOICES = {name: paper.label for name, paper in PAPERS.items()}  # the ope
 
 LAYOUTS: dict[LayoutName, str] = {
     "portrait": "The portrait alone",
-    "frame": "The portrait in the event frame",
+    "frame": "The portrait on a page frame",
 }

@@ -1,5 +1,5 @@
-"""A print's page: the visitor's painting laid out on the paper (alone, or in the event frame), as a PDF in the
-kiosk's print folder for the moment ``lp`` needs it.
+"""A print's page: the visitor's painting (in the event frame, as the server sends it) laid out on the paper,
+alone or on a page frame, as a PDF in the kiosk's print folder for the moment ``lp`` needs it.
 
 The print folder holds personal data (a visitor's portrait), so a page lives there only until CUPS has taken
 the job; anything left by a crash is erased at the next start and, like the outbox, after the retention.
