@@ -5,7 +5,8 @@ camera, a real style server and inbox on 127.0.0.1); on their own they write the
 a test run never changes tracked files. This script runs those tests with the screenshot folders pointing
 at docs/screenshots:
 
-* offscreen Qt (``tests/test_kiosk.py``): ``1-attract.png`` ... ``10-operator.png``;
+* offscreen Qt (``tests/test_kiosk.py``): ``1-attract.png`` ... ``10-operator.png``; the operator panel's
+  event frame (``tests/test_event_frame.py``): ``12-event-frame.png``;
 * a real X window (``tests/test_kiosk_window.py``: Xvfb at 1280x800, xdotool taps, English and German):
   the German ones are kept, ``window/de-1-attract.png`` ... ``window/de-7-result.png`` (needs ``xvfb`` and
   ``xdotool``).
@@ -46,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "PORTRAIT_SCREENSHOTS": str(SHOTS), "QT_QPA_PLATFORM": "offscreen"}
     pytest = [sys.executable, "-m", "pytest", "-q"]
     code = run([*pytest, "tests/test_kiosk.py", "-k", " or ".join(TESTS)], env)
+    if code == 0:
+        code = run([*pytest, "tests/test_event_frame.py", "-k", "test_the_panel_sends_the_saved_frame"], env)
     if code == 0 and not args.offscreen_only:
         if shutil.which("Xvfb") is None or shutil.which("xdotool") is None:
             print("no Xvfb or xdotool: real-window pictures not refreshed (apt-get install -y xvfb xdotool)")

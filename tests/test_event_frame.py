@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 import time
 import zlib
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -255,6 +257,9 @@ def test_the_panel_sends_the_saved_frame_and_previews_it_on_the_demo_portrait(qt
     assert np.abs(np.subtract(pixel(shown, shown.width() // 2, shown.height() // 2), CYAN)).max() > 60
     saved = json.loads((tmp_path / "kiosk.json").read_text())
     assert saved["frame_image"] == str(tmp_path / "frame.png")
+    window.operator.pages.currentWidget().ensureWidgetVisible(panel, 0, 0)  # the README's picture of the part
+    shots = Path(os.environ.get("PORTRAIT_SCREENSHOTS") or tmp_path)
+    assert window.grab().save(str(shots / "12-event-frame.png"))
 
 
 def test_a_frame_the_server_refuses_is_said_and_taken_back(qtbot, tmp_path, booth, client):
