@@ -56,12 +56,14 @@ class Job:
     engine_seconds: float | None
     request_hash: str | None = None  # what an idempotent replay must match (form fields + uploaded bytes)
     download_code: str | None = None  # the secret of the result's download link (QR code); erased with the job
+    wall: bool = False  # the visitor agreed to be shown on the gallery wall; cleared when the job is erased
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
         data = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
         data["state"] = JobState(data["state"])
         data["has_style_image"] = bool(data["has_style_image"])
+        data["wall"] = bool(data.get("wall"))
         options = data["options"]
         data["options"] = JobOptions.model_validate_json(options) if isinstance(options, str) else JobOptions(**options)
         return cls(**data)
@@ -136,6 +138,7 @@ class JobBackend(Protocol):
         portrait_png: bytes,
         style_png: bytes | None,
         request_hash: str | None = None,
+        wall: bool = False,
     ) -> tuple[Job, bool]:
         """Queue a job with its images; (job, created). A repeated idempotency key returns the original."""
 
@@ -167,6 +170,10 @@ class JobBackend(Protocol):
 
     def expire(self, before: float) -> list[str]:
         """Erase every job created before ``before`` (retention); the ids erased."""
+
+    def wall_jobs(self, limit: int, since: float) -> list[Job]:
+        """The latest ``limit`` done jobs created after ``since`` whose visitors agreed to the wall, newest
+        first."""
 
     def capacity(self) -> dict[str, LaneCapacity] | None:
         """The workers' measured throughput per lane, where workers run in other processes; else None."""

@@ -45,6 +45,7 @@ class JobEvents:
         self.describe = describe  # job id -> its current status (from the store), None once it is gone
         self.relay = relay  # tells the other processes (a shared backend); None: this process is all there is
         self.previews: dict[str, str] = {}  # job id -> its latest preview (base64 JPEG), while it runs
+        self.on_ended: list[Callable[[str], None]] = []  # told of every job that ended, here or elsewhere (the wall)
         self._streams: dict[str, set[asyncio.Queue[JobEvent]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
@@ -87,6 +88,7 @@ class JobEvents:
         elif kind == "ended":
             self.forget(event["id"])
             self._changed(event["id"])
+            self._tell_ended(event["id"])
 
     def _send(self, event: dict[str, Any]) -> None:
         if self.relay is not None:
@@ -137,6 +139,11 @@ class JobEvents:
         self._send({"kind": "ended", "id": job_id})
         self.forget(job_id)
         self._changed(job_id)
+        self._tell_ended(job_id)
+
+    def _tell_ended(self, job_id: str) -> None:
+        for listener in self.on_ended:
+            listener(job_id)
 
     def _push(self, job_id: str, event: JobEvent) -> None:
         loop = self._loop

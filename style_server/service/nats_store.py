@@ -440,6 +440,7 @@ class NatsStore:
         portrait_png: bytes,
         style_png: bytes | None,
         request_hash: str | None = None,
+        wall: bool = False,
     ) -> tuple[Job, bool]:
         job_id = secrets.token_hex(12)
         job = Job(
@@ -462,6 +463,7 @@ class NatsStore:
             engine_seconds=None,
             request_hash=request_hash,
             download_code=secrets.token_urlsafe(24),
+            wall=wall,
         )
         return self.link.run(self._create(job, portrait_png, style_png))
 
@@ -592,6 +594,22 @@ class NatsStore:
 
         return self.link.run(run(), timeout=300)
 
+    def wall_jobs(self, limit: int, since: float) -> list[Job]:
+        async def read() -> list[Job]:
+            shown = []
+            for key in await self._bucket_keys(JOBS_KV, "job."):
+                with contextlib.suppress(KeyNotFoundError):
+                    entry = await self.jobs.get(key)
+                    record = json.loads(entry.value) if entry.value else {}
+                    # the flag and the state are in the clear: only the jobs shown are opened
+                    if record.get("wall") and record["state"] == JobState.done and record["created"] >= since:
+                        shown.append(record)
+            shown.sort(key=lambda record: record["finished"] or 0, reverse=True)
+            jobs = [await self._job(record["id"]) for record in shown[:limit]]
+            return [job for job in jobs if job is not None]
+
+        return self.link.run(read())
+
     async def _drop_orphan_keys(self, jobs: set[str], before: float) -> None:
         """Keys older than ``before`` whose job was never written (its API node died mid-create): their photos
         (sealed, gone by the Object Store's TTL) can never be read again."""
@@ -626,7 +644,7 @@ class NatsStore:
         def scrub(record: dict[str, Any]) -> bool:
             if state is not None:
                 record["state"] = state
-            record.update(email=None, request_hash=None, download_code=None)
+            record.update(email=None, request_hash=None, download_code=None, wall=False)
             return True
 
         # The key first: from then on no copy of the job's personal data can be read. A pass cut short after it

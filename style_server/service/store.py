@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     options TEXT NOT NULL, email TEXT, language TEXT NOT NULL,
     progress REAL NOT NULL DEFAULT 0, error TEXT,
     created REAL NOT NULL, started REAL, finished REAL, engine_seconds REAL, request_hash TEXT, download_code TEXT,
+    wall INTEGER NOT NULL DEFAULT 0,
     UNIQUE (kiosk, idem_key)
 );
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (state, method, created);
@@ -69,6 +70,8 @@ class Store:
                 self._db.execute("ALTER TABLE jobs ADD COLUMN request_hash TEXT")
             if "download_code" not in columns:  # a database written before download links
                 self._db.execute("ALTER TABLE jobs ADD COLUMN download_code TEXT")
+            if "wall" not in columns:  # a database written before the gallery wall
+                self._db.execute("ALTER TABLE jobs ADD COLUMN wall INTEGER NOT NULL DEFAULT 0")
             self._db.execute("CREATE UNIQUE INDEX IF NOT EXISTS jobs_download ON jobs (download_code)")
             outbox = {r[1] for r in self._db.execute("PRAGMA table_info(outbox)")}
             if "kind" not in outbox:  # a database written before apologies and uncertain mails
@@ -113,6 +116,7 @@ class Store:
         portrait_png: bytes,
         style_png: bytes | None,
         request_hash: str | None = None,
+        wall: bool = False,
     ) -> tuple[Job, bool]:
         """Insert a job with its images; returns (job, created). A repeated idempotency key returns the original.
 
@@ -129,7 +133,7 @@ class Store:
                 _write(folder / "style.png", style_png)
             self._exec(
                 "INSERT INTO jobs (id, token, kiosk, idem_key, state, method, style, has_style_image, options,"
-                " email, language, created, request_hash, download_code) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " email, language, created, request_hash, download_code, wall) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     job_id,
                     token,
@@ -145,6 +149,7 @@ class Store:
                     time.time(),
                     request_hash,
                     secrets.token_urlsafe(24),  # 192 random bits
+                    wall,
                 ),
             )
         except sqlite3.IntegrityError:  # the same key raced in from a parallel retry: that one won
@@ -314,7 +319,9 @@ class Store:
         with self._transaction() as db:
             if state is not None:
                 db.execute("UPDATE jobs SET state=? WHERE id=?", (state, job_id))
-            db.execute("UPDATE jobs SET email=NULL, request_hash=NULL, download_code=NULL WHERE id=?", (job_id,))
+            db.execute(
+                "UPDATE jobs SET email=NULL, request_hash=NULL, download_code=NULL, wall=0 WHERE id=?", (job_id,)
+            )
             db.execute("DELETE FROM outbox WHERE job_id=? AND status!='sent'", (job_id,))
         shutil.rmtree(self.folder(job_id), ignore_errors=True)
 
@@ -335,6 +342,13 @@ class Store:
         then (in jobs.db, ``secure_delete`` has overwritten them)."""
         with self._lock:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def wall_jobs(self, limit: int, since: float) -> list[Job]:
+        rows = self._exec(
+            "SELECT * FROM jobs WHERE state=? AND wall=1 AND created>=? ORDER BY finished DESC LIMIT ?",
+            (JobState.done, since, limit),
+        )
+        return [_job(r) for r in rows]
 
     def expired(self, before: float) -> list[str]:
         rows = self._exec("SELECT id FROM jobs WHERE created<? AND state!=?", (before, JobState.expired))
