@@ -93,6 +93,13 @@ class Settings(BaseSettings):
         description="The server's address as visitors' phones reach it (e.g. https://booth.example.org): job "
         "status then carries a download_url for the QR code. Unset: no download links.",
     )
+    wall_token: SecretStr | None = Field(
+        None,
+        description="The gallery wall's key: the second screen opens /wall?token=<token>. A server that listens "
+        "beyond loopback refuses /wall without one; on loopback, unset, the wall needs none.",
+    )
+    wall_size: int = Field(24, ge=1, le=200, description="The latest portraits the gallery wall cycles through.")
+    wall_cycle_seconds: float = Field(8.0, ge=1, description="The wall shows the next portrait after this long idle.")
 
     # -- scale-out (NATS JetStream) -------------------------------------------------------------------
     backend: Literal["sqlite", "nats"] = Field(
