@@ -46,7 +46,7 @@ class WallPortrait(BaseModel):
 
     @classmethod
     def of(cls, job: Job) -> WallPortrait:
-        portrait_id = wall_id(job)
+        portrait_id = wall_id(job.token)
         return cls(id=portrait_id, url=f"{WALL_PATH}/portraits/{portrait_id}.jpg")
 
 
@@ -58,10 +58,10 @@ class WallSnapshot(BaseModel):
     cycle_seconds: float
 
 
-def wall_id(job: Job) -> str:
-    """The portrait's id on the wall: derived from the job's 192-bit secret token, so every API node finds the
+def wall_id(job_token: str) -> str:
+    """A portrait's id on the wall: derived from its job's 192-bit secret token, so every API node finds the
     same one, and no one learns the job (or its token) from it."""
-    return hashlib.sha256(f"wall:{job.token}".encode()).hexdigest()[:32]
+    return hashlib.sha256(f"wall:{job_token}".encode()).hexdigest()[:32]
 
 
 def wall_refusal(settings: Settings, token: str | None) -> tuple[int, str] | None:
@@ -102,7 +102,7 @@ class Wall:
         """The latest portraits for the wall, newest first."""
         jobs = [job for job in self.store.wall_jobs(self.settings.wall_size, self._since()) if self._shown(job)]
         with self._lock:
-            self._told.update((job.id, wall_id(job)) for job in jobs)
+            self._told.update((job.id, wall_id(job.token)) for job in jobs)
         return [WallPortrait.of(job) for job in jobs]
 
     def job_for(self, portrait_id: str) -> Job | None:
