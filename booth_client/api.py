@@ -10,9 +10,12 @@ import httpx
 
 from shared.protocol import (
     API_PREFIX,
+    EVENT_FRAME_PATH,
     IDEMPOTENCY_HEADER,
     PREVIEWS_PATH,
     TOKEN_HEADER,
+    FrameInfo,
+    FrameSettings,
     JobCreated,
     JobEvent,
     JobRequest,
@@ -103,6 +106,22 @@ class ServerApi:
             headers={IDEMPOTENCY_HEADER: idempotency_key},
         )
         return JobCreated.model_validate(response.json())
+
+    def set_frame(self, settings: FrameSettings, files: dict[str, tuple[str, bytes, str]]) -> FrameInfo:
+        """The event frame every portrait leaving the server gets from now on (``files``: overlay, logo)."""
+        response = self._call("PUT", EVENT_FRAME_PATH, data={"settings": settings.model_dump_json()}, files=files)
+        return FrameInfo.model_validate(response.json())
+
+    def remove_frame(self) -> None:
+        self._call("DELETE", EVENT_FRAME_PATH)
+
+    def frame_preview(
+        self, settings: FrameSettings, files: dict[str, tuple[str, bytes, str]], portrait: bytes
+    ) -> bytes:
+        """``portrait`` (JPEG) in the frame, as the server would draw it; the server keeps nothing."""
+        files = {**files, "portrait": ("portrait.jpg", portrait, "image/jpeg")}
+        data = {"settings": settings.model_dump_json()}
+        return self._call("POST", f"{EVENT_FRAME_PATH}/preview", data=data, files=files).content
 
     def previews(self, photo_jpeg: bytes, request: PreviewRequest) -> Iterator[StylePreview]:
         """The visitor's face painted in each style, one tile at a time as the server paints them (a streamed

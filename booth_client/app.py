@@ -23,6 +23,7 @@ from .catalogue import StyleCatalogue
 from .config import DEFAULT_FILE, KioskConfig
 from .connection import ServerConnection
 from .flow import TOUCHES, Flow
+from .frame_desk import FrameDesk
 from .gallery_previews import GalleryPreviews
 from .i18n import tr
 from .operator import OperatorScreen
@@ -30,6 +31,7 @@ from .operator_tools import CornerTaps, OperatorTools
 from .ordering import Ordering
 from .outbox import RequestOutbox
 from .photo import CameraHandling
+from .print_desk import Printing
 from .screens import (
     AttractScreen,
     EmailScreen,
@@ -47,7 +49,15 @@ log = logging.getLogger(__name__)
 
 
 class BoothWindow(
-    CameraHandling, ServerConnection, StyleCatalogue, GalleryPreviews, Ordering, OperatorTools, QMainWindow
+    CameraHandling,
+    ServerConnection,
+    StyleCatalogue,
+    GalleryPreviews,
+    Ordering,
+    OperatorTools,
+    Printing,
+    FrameDesk,
+    QMainWindow,
 ):
     """The kiosk. ``Flow`` calls its actions by name (``enter_live``, ``request_ready``...): they are here, and
     the parts mixed in do the work behind them on the attributes set up in ``__init__``."""
@@ -89,6 +99,8 @@ class BoothWindow(
         self.retention_hours = self._known_retention()  # the e-mail screen promises it before the server answers
         self._init_catalogue()
         self.corner_taps = CornerTaps()
+        self._init_printing()
+        self._init_frame()
 
     def _init_visit(self) -> None:
         """What belongs to one visitor (``enter_attract`` clears it), and the live screen's counters."""
@@ -132,6 +144,8 @@ class BoothWindow(
         self.operator.test_email.connect(self._test_email)
         self.operator.quit_kiosk.connect(self._leave_kiosk)
         self.operator.trust_server.connect(self._trust_offered)
+        self._wire_printing()
+        self._wire_frame()
         self._build_visitor_screens()
 
     def _visitor_screens(self) -> tuple:
@@ -148,6 +162,7 @@ class BoothWindow(
             self.stack.addWidget(screen)
         self.attract.set_note(self.config.demo_note)  # in the kiosk's language when it is ours
         self.attract.corner.connect(self._corner_tap)
+        self._wire_print_offer()
         for screen, touched, event in TOUCHES:
             getattr(self.screens[screen], touched).connect(partial(self.flow.fire, event))
 
@@ -227,6 +242,7 @@ class BoothWindow(
                 method=method,
                 email=address,
                 consent=True,
+                wall=self.email.wall.isChecked(),
                 language=self.config.language,
                 options=JobOptions(face_protect=True),
             )
@@ -273,6 +289,7 @@ class BoothWindow(
             self.result.set_failed(self.last_request is not None and self.photo_jpeg is not None)
             return
         self.result.heading.setText(tr("done", lang))
+        self._offer_print(data)  # when the operator turned printing on
         if data:
             self.result.view.show_pixmap(bytes_to_pixmap(data))
         request = self.last_request[0] if self.last_request else None
@@ -301,6 +318,7 @@ class BoothWindow(
         self.result.view.clear_picture()
         self.result.show_qr(None)
         self.result.set_failed(False)
+        self._withdraw_print()
         if self._download_job is not None:  # the code's link dies too: nobody downloads the painting later
             self._end_download(self._download_job)
             self._download_job = None
@@ -328,6 +346,7 @@ class BoothWindow(
         """The operator saved the panel: kept on disk, then whatever changed is redone (the connection always)."""
         camera_changed = config.camera != self.config.camera
         language_changed = config.language != self.config.language
+        self._frame_saved(self.config, config)  # sent once the connection below is decided
         self.config = self.operator.config = config  # the panel reopens on what is saved, whoever saved it
         config.save(self.config_path)
         if language_changed:
@@ -356,7 +375,7 @@ class BoothWindow(
         self.bridge.close()
         self.job = None  # ends the event watcher
         self.flow.stop()
-        for timer in self._timers():
+        for timer in (*self._timers(), self.printer_timer):
             timer.stop()
         self.camera.stop()  # never waits: a camera stuck in its driver must not hang the window
         if self.api is not None:

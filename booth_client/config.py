@@ -10,7 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from shared.protocol import Language, Method
+from shared.protocol import HEX_COLOUR, FrameSettings, Language, Method
+
+from .paper import LAYOUTS, PAPER_CHOICES, LayoutName, PaperName
 
 DEFAULT_FILE = Path(os.environ.get("PORTRAIT_KIOSK_CONFIG", Path.home() / ".config" / "portrait-booth" / "kiosk.json"))
 PUBLISHED_PINS = frozenset({"4321"})  # PINs that older versions shipped (and documented): never trusted
@@ -24,6 +26,8 @@ def panel(group: str, **hints: Any) -> dict[str, Any]:
 
 
 METHODS = {"fast": "Instant", "gatys": "Masterpiece"}
+FRAME_GROUP = "Event frame"
+FRAME_FIELDS = ("frame_image", "frame_text", "frame_logo", "frame_colour", "frame_text_colour")
 LANGUAGES = {"en": "English", "de": "Deutsch"}
 
 
@@ -117,6 +121,63 @@ class KioskConfig(BaseModel):
     )
     demo_note: str = Field(
         "", description="Shown on screen, e.g. 'demo video instead of a webcam'.", json_schema_extra=panel("Visitors")
+    )
+    print_enabled: bool = Field(
+        False, description="Offer Print on the result screen (through CUPS).", json_schema_extra=panel("Printing")
+    )
+    print_server: str = Field(
+        "", description="CUPS server (host:port); empty: this computer's.", json_schema_extra=panel("Printing")
+    )
+    print_printer: str = Field("", description="The CUPS printer (the panel lists those CUPS knows).")
+    print_paper: PaperName = Field(
+        "10x15", description="Paper size.", json_schema_extra=panel("Printing", choices=PAPER_CHOICES)
+    )
+    print_layout: LayoutName = Field(
+        "portrait", description="Page layout.", json_schema_extra=panel("Printing", choices=LAYOUTS)
+    )
+    print_frame: str = Field(
+        "",
+        description="Page frame for prints: a PNG laid over the page, whose see-through part shows the portrait "
+        "(which carries the event frame already); empty: none.",
+        json_schema_extra=panel("Printing"),
+    )
+    print_margin_mm: float = Field(
+        5.0,
+        ge=0,
+        le=30,
+        description="White margin around a portrait printed without a frame.",
+        json_schema_extra=panel("Printing", unit="mm"),
+    )
+    print_copies_max: int = Field(
+        1, ge=1, le=10, description="Prints one visitor may make.", json_schema_extra=panel("Printing")
+    )
+    # the event frame: kept by the server (sent when saved), laid over every portrait it mails, offers or prints
+    frame_image: str = Field(
+        "",
+        description="Event frame: a PNG with a see-through middle, laid over every portrait that is mailed, "
+        "downloaded or printed; empty: none.",
+        json_schema_extra=panel(FRAME_GROUP),
+    )
+    frame_text: str = Field(
+        "",
+        max_length=FrameSettings.model_fields["text"].metadata[0].max_length,
+        description="Or a line the booth writes below the portrait, e.g. the event's name.",
+        json_schema_extra=panel(FRAME_GROUP),
+    )
+    frame_logo: str = Field(
+        "", description="And a logo (PNG or JPEG) placed beside that line.", json_schema_extra=panel(FRAME_GROUP)
+    )
+    frame_colour: str = Field(
+        FrameSettings.model_fields["colour"].default,
+        pattern=HEX_COLOUR,
+        description="Colour of the border and the band around the portrait (#rrggbb).",
+        json_schema_extra=panel(FRAME_GROUP),
+    )
+    frame_text_colour: str = Field(
+        FrameSettings.model_fields["text_colour"].default,
+        pattern=HEX_COLOUR,
+        description="Colour of the line (#rrggbb).",
+        json_schema_extra=panel(FRAME_GROUP),
     )
 
     @model_validator(mode="before")

@@ -19,6 +19,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "de": "Ich bin einverstanden, dass Foto und Adresse zum Malen und Versenden genutzt und nach "
         "{h:g} Stunden gelöscht werden.",
     },
+    "wall_consent": {
+        "en": "Also show my painted portrait on the event's screen (without name or address) until it is erased.",
+        "de": "Mein gemaltes Porträt darf auch auf dem Bildschirm der Veranstaltung gezeigt werden (ohne Name "
+        "und Adresse), bis es gelöscht wird.",
+    },
     "send": {"en": "Paint and send", "de": "Malen und senden"},
     "bad_email": {"en": "Please check the address.", "de": "Bitte prüfen Sie die Adresse."},
     "need_consent": {"en": "Please tick the box to continue.", "de": "Bitte setzen Sie das Häkchen."},
@@ -80,6 +85,16 @@ TEXTS: dict[str, dict[str, str]] = {
     "remaining_s": {"en": "About {s} s left", "de": "Noch etwa {s} s"},
     "remaining_min": {"en": "About {m} min left", "de": "Noch etwa {m} Min."},
     "scan_qr": {"en": "Scan to download it on your phone", "de": "Scannen und aufs Handy laden"},
+    "print": {"en": "Print", "de": "Drucken"},
+    "printed": {"en": "Printed", "de": "Gedruckt"},
+    "printing": {
+        "en": "Printing… please collect it at the printer.",
+        "de": "Wird gedruckt… bitte am Drucker abholen.",
+    },
+    "print_failed": {
+        "en": "Printing did not work. Please ask the staff.",
+        "de": "Das Drucken hat nicht geklappt. Bitte wenden Sie sich an das Personal.",
+    },
     "demo_note": {
         "en": "Demo mode: no webcam found, showing a demo video instead.",
         "de": "Demo-Modus: keine Webcam gefunden, stattdessen läuft ein Demo-Video.",
@@ -200,6 +215,64 @@ PANEL_DE: dict[str, str] = {
     "Shown on screen, e.g. 'demo video instead of a webcam'.": (
         "Auf dem Bildschirm gezeigt, z. B. 'Demo-Video statt Webcam'."
     ),
+    # printing (booth_client/config.py's print_* settings, print_widgets.PrintPanel, printing.CONDITIONS)
+    "Printing": "Drucken",
+    "Printer": "Drucker",
+    "Offer Print on the result screen (through CUPS).": "Drucken auf dem Ergebnisbildschirm anbieten (über CUPS).",
+    "CUPS server (host:port); empty: this computer's.": "CUPS-Server (Host:Port); leer: der dieses Rechners.",
+    "Paper size.": "Papierformat.",
+    "Page layout.": "Seitenaufbau.",
+    "The portrait alone": "Nur das Porträt",
+    "The portrait on a page frame": "Das Porträt auf einem Seitenrahmen",
+    "Page frame for prints: a PNG laid over the page, whose see-through part shows the portrait "
+    "(which carries the event frame already); empty: none.": (
+        "Seitenrahmen für Drucke: ein PNG über der Seite, dessen durchsichtiger Teil das Porträt zeigt (das den "
+        "Veranstaltungsrahmen schon trägt); leer: keiner."
+    ),
+    "White margin around a portrait printed without a frame.": "Weißer Rand um ein Porträt ohne Rahmen.",
+    "Prints one visitor may make.": "Drucke pro Besucher.",
+    "none (no printing)": "keiner (kein Druck)",
+    "not found": "nicht gefunden",
+    "Print jobs that failed": "Fehlgeschlagene Druckaufträge",
+    "waiting": "wartet",
+    "CUPS does not know this printer.": "CUPS kennt diesen Drucker nicht.",
+    "CUPS cannot be asked": "CUPS ist nicht erreichbar",
+    "idle": "bereit",
+    "printing": "druckt",
+    "stopped": "angehalten",
+    "out of paper": "Papier leer",
+    "paper jam": "Papierstau",
+    "out of ink or toner": "Tinte oder Toner leer",
+    "cover open": "Klappe offen",
+    "offline": "nicht verbunden",
+    # the event frame (booth_client/config.py's frame_* settings, frame_widgets.FramePanel, frame_desk)
+    "Event frame": "Veranstaltungsrahmen",
+    "Event frame: a PNG with a see-through middle, laid over every portrait that is mailed, downloaded or "
+    "printed; empty: none.": (
+        "Veranstaltungsrahmen: ein PNG mit durchsichtiger Mitte, über jedes Porträt gelegt, das gemailt, "
+        "heruntergeladen oder gedruckt wird; leer: keiner."
+    ),
+    "Or a line the booth writes below the portrait, e.g. the event's name.": (
+        "Oder eine Zeile, die die Booth unter das Porträt schreibt, z. B. der Name der Veranstaltung."
+    ),
+    "And a logo (PNG or JPEG) placed beside that line.": "Und ein Logo (PNG oder JPEG) neben dieser Zeile.",
+    "Colour of the border and the band around the portrait (#rrggbb).": (
+        "Farbe des Rands und des Bands um das Porträt (#rrggbb)."
+    ),
+    "Colour of the line (#rrggbb).": "Farbe der Zeile (#rrggbb).",
+    "Preview the frame": "Rahmen ansehen",
+    "No frame to show": "Kein Rahmen zu zeigen",
+    "Sending the event frame to the server…": "Der Veranstaltungsrahmen geht an den Server…",
+    "The server lays this frame over every portrait from now on.": (
+        "Der Server legt diesen Rahmen ab jetzt über jedes Porträt."
+    ),
+    "The event frame is removed: portraits leave as painted.": (
+        "Der Veranstaltungsrahmen ist entfernt: Porträts gehen so hinaus, wie sie gemalt sind."
+    ),
+    "The event frame was not sent: {why} The server keeps the frame it had.": (
+        "Der Veranstaltungsrahmen wurde nicht gesendet: {why} Der Server behält den bisherigen Rahmen."
+    ),
+    "No preview: {why}": "Keine Vorschau: {why}",
 }
 
 

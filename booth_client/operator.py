@@ -40,9 +40,11 @@ from PySide6.QtWidgets import (
 
 from shared.tls import normalise_fingerprint
 
-from .config import METHODS, PUBLISHED_PINS, KioskConfig
+from .config import FRAME_GROUP, METHODS, PUBLISHED_PINS, KioskConfig
+from .frame_widgets import FramePanel
 from .i18n import panel_text, tr
 from .outbox import OutboxEntry
+from .print_widgets import PrintPanel
 from .trust import url_problem
 from .widgets import PinPad, button, scrolling, title, translate_texts
 
@@ -207,6 +209,10 @@ class OperatorScreen(QWidget):
         server.insertRow(3, "API key", key_row)
         server.addRow("New PIN", self.new_pin)
         forms["Camera"].addRow("Test e-mail to", self.test_address)
+        self.print_panel = PrintPanel(self.config.language)  # the printers CUPS knows, their state, failed jobs
+        forms["Printing"].insertRow(1, self.print_panel)
+        self.frame_panel = FramePanel(self.config.language)  # the frame on the demo portrait, the server's word
+        forms[FRAME_GROUP].addRow(self.frame_panel)
         for group, form in forms.items():
             layout.addWidget(heading(group))
             layout.addLayout(form)
@@ -289,6 +295,8 @@ class OperatorScreen(QWidget):
         self.status.clear()
         self.set_styles(self.catalogue, config.styles)
         self._show_pin_warning()
+        self.print_panel.load(config.print_printer, config.language)
+        self.frame_panel.set_language(config.language)
         translate_texts(self, config.language)  # the panel speaks the kiosk's language
         self.panel_language = config.language  # its messages too, until it is opened again
 
@@ -336,6 +344,7 @@ class OperatorScreen(QWidget):
         styles = checked if reordered or len(checked) != len(items) else []  # []: all, in the server's order
         update = {name: value_of(widget) for name, widget in self.fields.items()}
         update |= {"api_key": self.api_key.text().strip(), "camera": update["camera"] or "0", "styles": styles}
+        update["print_printer"] = self.print_panel.chosen()
         try:
             fingerprint = self.fingerprint.text().strip()
             update["server_fingerprint"] = normalise_fingerprint(fingerprint) if fingerprint else ""
@@ -392,7 +401,7 @@ class OperatorScreen(QWidget):
 
 # -- the plain settings, drawn from KioskConfig -------------------------------------------------------------
 
-GROUPS = ("Server", "Camera", "Visitors")
+GROUPS = ("Server", "Camera", "Visitors", "Printing", FRAME_GROUP)
 FIELD_HEIGHT = 64  # text fields (32 px type, 12 px padding) and spin boxes: underscores and descenders stay whole
 
 

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from shared.protocol import StyleInfo
 
 from .i18n import tr, translated
+from .print_widgets import PrintOffer
 from .widgets import THEME, ImageView, Keyboard, WrapCheckBox, button, bytes_to_pixmap, kinetic, qr_pixmap, title
 
 QR_SIDE = 240  # px: big enough for a phone at arm's length
@@ -404,6 +405,9 @@ class EmailScreen(Screen):
         self.consent = WrapCheckBox(self.t("consent", h=retention_hours))  # long texts wrap, never cut off
         self.consent.toggled.connect(lambda _checked: self.message.clear())
         layout.addWidget(self.consent)
+        # a consent of its own, never ticked for the visitor: the mail's consent alone shows nobody on the wall
+        self.wall = WrapCheckBox(self.t("wall_consent"))
+        layout.addWidget(self.wall)
         self.message = QLabel("")
         self.message.setProperty("note", True)
         self.message.setWordWrap(True)
@@ -424,6 +428,7 @@ class EmailScreen(Screen):
     def reset(self) -> None:
         self.address.clear()
         self.consent.setChecked(False)
+        self.wall.setChecked(False)
         self.message.clear()
 
 
@@ -507,6 +512,8 @@ class ResultScreen(PictureScreen):
         self.retry_button = button(self.t("try_again"))  # a failed painting: the same photo and style again
         self.retry_button.clicked.connect(self.retry.emit)
         self.rows.addWidget(self.retry_button)
+        self.print_offer = PrintOffer(language)  # shown when the operator turned printing on
+        self.rows.addWidget(self.print_offer)
         self.show_qr(None)
         self.set_failed(False)
 

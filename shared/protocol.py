@@ -118,12 +118,17 @@ class JobRequest(BaseModel):
     method: Method = "fast"
     email: EmailStr | None = None
     consent: bool = False
+    wall: bool = Field(
+        False,
+        description="The visitor agreed, apart from the mail's consent, to be shown on the event's gallery wall "
+        "(/wall). Never implied by consent.",
+    )
     language: Language = "en"
     options: JobOptions = Field(default_factory=JobOptions, description="JobOptions as JSON")
 
     # Form fields whose empty value is refused: an empty field is a mistake, not a wish for the default.
     # (An empty ``style`` or ``email`` means none.)
-    REFUSED_EMPTY: ClassVar[tuple[str, ...]] = ("method", "language", "consent", "options")
+    REFUSED_EMPTY: ClassVar[tuple[str, ...]] = ("method", "language", "consent", "wall", "options")
     FILES: ClassVar[dict[str, str]] = {
         "portrait": "The visitor's photo: JPEG, PNG or WebP.",
         "style_image": "A painting to use as the style.",
@@ -148,6 +153,8 @@ class JobRequest(BaseModel):
             form["style"] = self.style
         if self.email:
             form["email"] = str(self.email)
+        if self.wall:
+            form["wall"] = "true"
         return form
 
     @classmethod
@@ -284,3 +291,58 @@ class StylePreview(BaseModel):
 
     style: StyleId
     jpeg_base64: str
+
+
+# -- the event frame: the event's branding on every portrait mailed, downloaded or printed ------------------
+
+EVENT_FRAME_PATH = f"{API_PREFIX}/event/frame"
+FRAME_MAX_BYTES = 8_000_000  # per file: the frame PNG, the logo
+FRAME_MIN_SIDE, FRAME_MAX_SIDE = 256, 4096  # px: a frame PNG's shorter side at least, either side at most
+LOGO_MIN_SIDE = 16
+FRAME_MAX_ASPECT = 3.0  # as the painters' own limit: no portrait is longer than 3:1
+FRAME_MIN_WINDOW = 0.25  # the see-through share of a frame PNG; less would hide the portrait
+HEX_COLOUR = r"^#[0-9a-fA-F]{6}$"
+
+
+class FrameSettings(BaseModel):
+    """The text part of an event frame: one JSON form field ``settings`` of ``PUT /v1/event/frame`` (and of its
+    preview), beside the files in ``FILES``. A frame is either a PNG laid over the portrait (``overlay``), or a
+    band the server draws below the portrait with ``text`` and a ``logo``, in a border of ``colour``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field("", max_length=80, description="A line on the band below the portrait (the event's name).")
+    colour: str = Field("#1f2a44", pattern=HEX_COLOUR, description="The band's and the border's colour.")
+    text_colour: str = Field("#ffffff", pattern=HEX_COLOUR, description="The text's colour.")
+
+    FILES: ClassVar[dict[str, str]] = {
+        "overlay": "A PNG with transparency laid over the portrait: its see-through part shows the portrait.",
+        "logo": "A logo (PNG or JPEG) placed at the right of the band.",
+    }
+
+    @field_validator("text")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("the text is one line: no line breaks or control characters")
+        return value.strip()
+
+    @classmethod
+    def form_schema(cls) -> dict[str, Any]:
+        """JSON schema of the multipart body (OpenAPI): ``settings`` as JSON text, and the files."""
+        file = {"type": "string", "contentMediaType": "application/octet-stream"}
+        properties: dict[str, Any] = {
+            "settings": {"type": "string", "default": "{}", "description": "FrameSettings as JSON"}
+        }
+        properties |= {name: {**file, "description": text} for name, text in cls.FILES.items()}
+        return {"type": "object", "title": "FrameForm", "properties": properties}
+
+
+class FrameInfo(BaseModel):
+    """``GET /v1/event/frame``, and the answer to ``PUT``: the frame every portrait gets now."""
+
+    settings: FrameSettings
+    overlay_size: tuple[int, int] | None = Field(None, description="The frame PNG as kept (width, height), if any.")
+    logo_size: tuple[int, int] | None = Field(None, description="The logo as kept (width, height), if any.")
+    digest: str = Field(description="SHA-256 of the frame as kept: it changes whenever the frame does.")
+    updated_at: datetime

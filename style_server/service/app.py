@@ -18,7 +18,7 @@ from ..engine.errors import EngineError
 from ..engine.runtime import Engine
 from .backend import LANES, BackendUnavailable
 from .deadlines import BodyDeadline
-from .routes import downloads, events, health, jobs, previews, styles
+from .routes import downloads, events, frame, health, jobs, previews, styles, wall
 from .service import Service
 
 log = logging.getLogger("style_server.api")
@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     app = FastAPI(title="Portrait Booth style server", version="1", lifespan=lifespan)
     _register_errors(app)
-    for module in (health, styles, jobs, previews, events, downloads):
+    for module in (health, styles, jobs, previews, events, downloads, wall, frame):
         app.include_router(module.router)
     app.add_middleware(BodyDeadline, seconds=settings.body_timeout)
     return app

@@ -15,10 +15,12 @@ from ..engine.runtime import Engine
 from .backend import Job, JobBackend, open_backend
 from .downloads import download_url
 from .events import JobEvents
+from .frame_store import open_frame_store
 from .mailer import MailOutbox
 from .metrics import Metrics
 from .runner import Runner
 from .security import RateLimiter, same_secret
+from .wall import Wall
 
 log = logging.getLogger("style_server.api")
 
@@ -38,7 +40,9 @@ class Service:
         self.events = JobEvents(self.status_of, relay=self.store.broadcast)
         self.store.listen(self._heard)
         self.runner = Runner(settings, engine, self.store, self.metrics, self.events)
-        self.outbox = MailOutbox(settings, self.store, engine.catalogue, self.metrics)
+        self.wall = Wall(settings, self.store, self.events)
+        self.frames = open_frame_store(settings, self.store)  # the event frame, as every node sees it
+        self.outbox = MailOutbox(settings, self.store, engine.catalogue, self.metrics, self.frames)
         self.limiter = RateLimiter(settings.rate_limit_per_minute, self.store)
         self.preview_limiter = RateLimiter(settings.rate_limit_per_minute, self.store, what="previews")
         self.ready = False

@@ -19,6 +19,7 @@ from shared.protocol import API_PREFIX, IDEMPOTENCY_HEADER, JobCreated, JobFormE
 from ...config import Settings
 from ...engine.runtime import check_portrait_shape
 from ..backend import Job
+from ..frame_store import framed
 from ..runner import painted_side
 from ..security import read_image_upload, same_secret
 from ..service import Service
@@ -114,6 +115,7 @@ async def create_job(
             portrait_png=portrait_png,
             style_png=style_png,
             request_hash=request_hash,
+            wall=form.wall,
         )
     except BaseException:
         await s.limiter.release(kiosk, place)
@@ -136,6 +138,7 @@ async def job_result(job: TokenJob, s: ServiceDep) -> Response:
     jpeg = await asyncio.to_thread(s.store.result, job.id) if job.state == JobState.done else None
     if jpeg is None:
         raise HTTPException(409, f"the portrait is not ready (state: {job.state})")
+    jpeg = await asyncio.to_thread(framed, s.frames, jpeg)  # the kiosk shows and prints it as it is mailed
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
