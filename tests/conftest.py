@@ -74,3 +74,30 @@ def server(tmp_path_factory, cache_dir, inbox):
     proc = ServerProcess(tmp_path_factory.mktemp("data"), cache_dir, inbox.port).start()
     yield proc
     proc.stop()
+
+
+# -- running in parallel (pytest-xdist, README's test command) -------------------------------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "slow: an end-to-end test of half a minute or more on 2 cores; its module runs first"
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that share a module's fixture (a server, an inbox) run on one worker, so each module starts its
+    fixtures once; the slow tests go first, so the long ones do not end the run alone."""
+    for item in items:
+        if _shares_module_fixtures(item):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    slow_modules = {item.module for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.module not in slow_modules)  # stable: a module's tests stay together
+
+
+def _shares_module_fixtures(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(d.scope in ("module", "class") for defs in info.name2fixturedefs.values() for d in defs)

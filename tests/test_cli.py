@@ -41,6 +41,7 @@ def isolated_cache(cache_dir, monkeypatch):
     get_settings.cache_clear()
 
 
+@pytest.mark.slow
 def test_stylize_fast_and_gatys_paint_the_portrait(photo, tmp_path, cache_dir):
     fast = tmp_path / "fast.png"
     result = run_cli("stylize", str(photo), "-o", str(fast), "--style", "starry-night")
@@ -74,6 +75,7 @@ def test_styles_lists_the_catalogue_as_text_and_json():
     assert styles["palette-01"]["methods"] == ["fast"]
 
 
+@pytest.mark.slow
 def test_compare_writes_a_report_with_both_methods(photo, tmp_path):
     out = tmp_path / "report"
     code = main(
@@ -149,6 +151,7 @@ def test_bad_output_name_is_refused(photo, tmp_path, capsys):
     assert "must end in .png" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_train_command_exports_a_style_the_catalogue_serves(tmp_path, monkeypatch, capsys):
     from skimage import data
 

@@ -73,6 +73,7 @@ def test_cancel_and_erase_kills_the_link(public, photo):
     assert code is None  # the code is erased with the job, not only refused
 
 
+@pytest.mark.slow
 def test_the_link_expires_with_retention(tmp_path, cache_dir, inbox, photo):
     server = ServerProcess(tmp_path / "data", cache_dir, inbox.port, public_url=PUBLIC, retention_hours=0.002).start()
     try:

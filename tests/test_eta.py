@@ -13,6 +13,8 @@ from tests.harness import ServerProcess, job_status, wait_for_state
 from tests.test_server import post_job
 from tests.test_server_hardening import hold_fast_job
 
+pytestmark = pytest.mark.slow  # end to end: started first when the tests run in parallel
+
 
 @pytest.fixture(scope="module")
 def photo(portrait) -> bytes:

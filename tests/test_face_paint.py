@@ -45,6 +45,7 @@ def region_style_loss(vgg, image, painting, box) -> tuple[float, float]:
     return losses["inside"], losses["outside"]
 
 
+@pytest.mark.slow
 def test_the_face_is_painted_with_the_same_brushwork(gatys, vgg, photo, box, starry_night):
     """Inside the face box the style loss falls by at least 40 % of its fall outside (it fell by far less before)."""
     photo_in, photo_out = region_style_loss(vgg, photo, starry_night, box)
@@ -62,6 +63,7 @@ def test_the_face_is_painted_with_the_same_brushwork(gatys, vgg, photo, box, sta
     assert now > before + 0.1
 
 
+@pytest.mark.slow
 def test_the_painted_face_is_still_found_in_the_same_place(gatys, photo, box, starry_night):
     result = gatys.run(photo, [(starry_night, 1.0)], make_params(**ITERATIONS, face_protect=True)).image
     found = detect_faces(result)

@@ -101,6 +101,7 @@ def test_cancellation_stops_the_run(gatys, small_portrait, starry_night):
         )
 
 
+@pytest.mark.slow
 def test_colour_preservation_keeps_the_portraits_chroma(gatys, small_portrait, starry_night):
     def chroma_error(img):
         photo = small_portrait.resize(img.size).convert("YCbCr")
@@ -111,6 +112,7 @@ def test_colour_preservation_keeps_the_portraits_chroma(gatys, small_portrait, s
     assert chroma_error(kept) < 0.3 * chroma_error(styled)
 
 
+@pytest.mark.slow
 def test_face_protection_keeps_the_face_closer_to_the_photo(gatys, portrait, starry_night):
     face = (55, 20, 95, 60)  # the astronaut's face at 160 px
     photo = portrait.resize((160, 160))
@@ -166,6 +168,7 @@ def test_the_loss_network_runs_in_bfloat16_only_where_the_hardware_has_the_kerne
     assert reduced_dtype(cpu, "fp32", cpu_bf16=True) is None
 
 
+@pytest.mark.slow
 def test_bfloat16_paints_like_fp32(vgg, small_portrait, starry_night):
     """Where the CPU has bfloat16 kernels the optimiser uses them; its features come back as fp32 (the Grams and
     the losses are summed in full precision) and it reaches fp32's losses within a few percent."""

@@ -134,6 +134,7 @@ def test_a_card_naming_missing_johnson_weights_is_refused(tmp_path, models):
         Catalogue.load(tmp_path)
 
 
+@pytest.mark.slow
 def test_cli_and_server_paint_with_the_johnson_network_the_card_selects(models, tmp_path, cache_dir, portrait):
     photo = tmp_path / "me.jpg"
     portrait.resize((96, 96)).save(photo)

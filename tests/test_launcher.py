@@ -11,12 +11,14 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
 from tests.conftest import ROOT
 from tests.harness import free_port
 
 
+@pytest.mark.slow
 def test_one_command_brings_up_server_inbox_and_kiosk_with_demo_camera(tmp_path, cache_dir):
     port, smtp = free_port(), free_port()
     env = {

@@ -35,7 +35,9 @@ def test_missing_libraries_are_named_with_the_packages_to_install(tmp_path):
         tmp_path, {b"libxcb-icccm.so.4": b"libxcb-icccm.so.9", b"libxcb-keysyms.so.1": b"libxcb-keysyms.so.7"}
     )
     missing = missing_window_libraries(plugin)
-    assert missing == ["libxcb-icccm.so.9", "libxcb-keysyms.so.7"]
+    # On a machine without the real libraries their real names are missing too.
+    already_missing = set(missing_window_libraries(xcb_plugin()))
+    assert set(missing) - already_missing == {"libxcb-icccm.so.9", "libxcb-keysyms.so.7"}
     advice = install_advice(missing)
     assert "sudo apt-get install -y libxcb-icccm4 libxcb-keysyms1" in advice
     assert "libxcb-icccm.so.9" in advice

@@ -17,6 +17,8 @@ from style_server.service.mailer import TEXTS
 from tests.harness import DEMO_PHOTO, Inbox, ServerProcess, job_status, nats_booth, wait_for_state
 from tests.nats_inspect import nats_contents
 
+pytestmark = pytest.mark.slow  # end to end: started first when the tests run in parallel
+
 SMTP_TIMEOUT = 2.0
 UNCERTAIN_RETRIES = 2
 

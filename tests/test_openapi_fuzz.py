@@ -8,8 +8,11 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.harness import API_KEY, ServerProcess, free_port
+
+pytestmark = pytest.mark.slow  # end to end: started first when the tests run in parallel
 
 
 def test_schemathesis_finds_no_server_error(tmp_path, cache_dir):

@@ -26,6 +26,8 @@ from shared.protocol import JobOptions
 from tests.harness import DEMO_PHOTO, Inbox, ServerProcess, free_port, job_status, nats_booth, wait_for_state
 from tests.nats_inspect import nats_contents
 
+pytestmark = pytest.mark.slow  # end to end: started first when the tests run in parallel
+
 
 @pytest.fixture
 def box(tmp_path):

@@ -12,10 +12,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from portrait_booth.loopback import wait_ready
 from portrait_booth.scaleout import NatsCluster, NatsServer, ScaledBooth
 from scripts.scale_certs import make_certs
 from tests.harness import ServerProcess, free_port
+
+pytestmark = pytest.mark.slow  # end to end: started first when the tests run in parallel
 
 PASSWORD = "-12-3$" + secrets.token_urlsafe(24)  # unquoted in a nats configuration, a number, a date, a variable
 

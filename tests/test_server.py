@@ -289,6 +289,7 @@ def test_job_access_needs_the_token(client, portrait_jpeg):
     assert client.get("/v1/jobs/does-not-exist", headers={"X-Job-Token": job["token"]}).status_code == 404
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["kill -9", "SIGTERM"])
 def test_restart_mid_job_finishes_with_one_mail(tmp_path, cache_dir, how):
     """A crash (kill -9) or a service manager's stop (SIGTERM) while a masterpiece is being painted."""

@@ -45,6 +45,7 @@ def _wait_for_exit(server: ServerProcess, timeout: float = 120) -> int:
 # -- 1. one photo must not fail a whole batch ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", FAIL_STAGES)
 def test_a_failing_job_fails_alone_whatever_fails(stage, tmp_path, cache_dir):
     """Three visitors' jobs share one fast pass; one of them fails at one stage of it (fault injection): reading its
@@ -381,6 +382,7 @@ def test_metrics_need_their_token_when_one_is_set(tmp_path, cache_dir):
         server.stop()
 
 
+@pytest.mark.slow
 def test_a_second_server_on_the_same_data_folder_refuses_to_start(tmp_path, cache_dir):
     """A second ``serve`` on a SQLite folder in use would requeue the first one's running jobs (painted and mailed
     twice): it now refuses with one line naming the holder. The lock dies with its holder, even killed."""

@@ -251,6 +251,7 @@ def test_a_job_cancelled_inside_its_fast_batch_stays_erased(held, client, inbox,
 # -- 10. nothing personal outlives erasure ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_previews_are_dropped_when_a_masterpiece_ends_or_is_cancelled(held, client, small_jpeg):
     """No event stream watches these jobs: before, their last preview (a face) stayed in memory for good."""
     finished = post(client, small_jpeg, style="starry-night", method="gatys", options={"face_protect": False})
@@ -275,6 +276,7 @@ def test_after_a_cancel_no_byte_of_the_address_is_left_on_disk(held, client, sma
     assert files_holding(held.data_dir, address.encode()) == []
 
 
+@pytest.mark.slow
 def test_retention_erases_inside_a_batch_and_leaves_no_byte_of_the_addresses(tmp_path, cache_dir, small_jpeg):
     box = Inbox(tmp_path / "inbox").start()
     hold = tmp_path / "hold-batch"

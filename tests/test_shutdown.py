@@ -35,6 +35,7 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path, cache_dir, inbox):
     assert _errors(server.log.read_text()) == []
 
 
+@pytest.mark.slow
 def test_an_api_node_a_worker_and_the_mailer_stop_cleanly_on_sigterm(tmp_path, cache_dir, inbox):
     booth = nats_booth(tmp_path, cache_dir, inbox.port)
     try:

@@ -17,6 +17,8 @@ from style_server.engine.study import CELL_HEADER, SUMMARY_HEADER
 from style_server.engine.transformer import TransformNet, save_transform_net
 from tests.conftest import MODELS
 
+pytestmark = pytest.mark.slow  # end to end: started first when the tests run in parallel
+
 FACE_RATE = re.compile(r"^(\d\.\d\d) \((\d+)/(\d+)\)$")
 
 

@@ -92,6 +92,7 @@ def test_a_strict_verifier_accepts_the_self_signed_certificate(tls_server):
     assert list(ext.get_extension_for_class(x509.ExtendedKeyUsage).value) == [ExtendedKeyUsageOID.SERVER_AUTH]
 
 
+@pytest.mark.slow
 def test_a_restart_serves_the_same_certificate(tmp_path, cache_dir):
     server = ServerProcess(tmp_path / "data", cache_dir, free_port(), tls=True).start()
     try:
@@ -162,6 +163,7 @@ def test_a_short_key_or_no_tls_is_refused_too(tmp_path, cache_dir):
     assert "shorter" not in in_clear.stderr
 
 
+@pytest.mark.slow
 def test_a_public_address_with_a_strong_key_and_tls_starts(tmp_path, cache_dir):
     env = _public_env(tmp_path, cache_dir, api_keys=json.dumps({"kiosk-1": STRONG_KEY}))
     port = env["PORTRAIT_PORT"]

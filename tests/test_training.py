@@ -14,6 +14,8 @@ from style_server.engine.fast import FastOptions, FastStylizer
 from style_server.engine.training import TrainParams, export_style, train
 from style_server.engine.transformer import TransformNet, load_transform_net, save_transform_net
 
+pytestmark = pytest.mark.slow  # end to end: started first when the tests run in parallel
+
 
 @pytest.fixture(scope="module")
 def content_dir(tmp_path_factory):

@@ -75,6 +75,7 @@ def _photo(width: int, height: int, portrait: Image.Image) -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.slow
 def test_a_masterpiece_comes_back_at_the_instant_size_and_sharp(tmp_path, cache_dir, inbox, portrait):
     # fast_size 256 and gatys_size 96 (the harness's): the masterpiece is painted at 96 px, a third of Instant's
     server = ServerProcess(tmp_path / "data", cache_dir, inbox.port).start()

@@ -17,6 +17,8 @@ import pytest
 from tests.conftest import ROOT
 from tests.harness import ServerProcess, free_port, post_demo_job, wait_for_state
 
+pytestmark = pytest.mark.slow  # end to end: started first when the tests run in parallel
+
 PACKAGES = ("shared", "style_server", "booth_client", "portrait_booth")
 
 

