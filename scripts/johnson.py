@@ -1,4 +1,4 @@
-"""Johnson networks for the catalogue paintings (issue 10, item 3): build the content photos, train in
+"""Johnson networks for the catalogue paintings: build the content photos, train in
 resumable chunks, then ship the weights next to each painting's card with a same-VGG comparison against
 the arbitrary network.
 

@@ -1,4 +1,4 @@
-"""The scaled-out booth (compose.scale.yaml on top of docker-compose.yml, issue 8): its structure, read strictly
+"""The scaled-out booth (compose.scale.yaml on top of docker-compose.yml): its structure, read strictly
 as compose builds it, and its NATS configuration (deploy/nats/booth.conf) run for real: three nats-server nodes on
 loopback, with the certificates of scripts/scale_certs.py, only the ports and paths changed."""
 
@@ -408,7 +408,7 @@ def _strict_handshake(server: tuple[Path, Path], ca: Path, client: tuple[Path, P
 
 
 def test_the_booths_certificates_pass_a_strict_verifier(tmp_path):
-    """Before: "Missing Authority Key Identifier" on every one (OpenSSL's strict mode, Python 3.13's default)."""
+    """Each carries the Authority Key Identifier that OpenSSL's strict mode (Python 3.13's default) requires."""
     make_certs(tmp_path, ["booth.example.org"])
     ca = tmp_path / "ca.pem"
     _strict_handshake((tmp_path / "api.pem", tmp_path / "api-key.pem"), ca)  # a kiosk to an API node

@@ -1,4 +1,4 @@
-"""QR download, server side (issue 12, item 13): a short-lived, unguessable link that opens one painting on the
+"""QR download, server side: a short-lived, unguessable link that opens one painting on the
 visitor's phone, without a key; refused (404) once the job is cancelled, erased or past retention. Real server."""
 
 from __future__ import annotations

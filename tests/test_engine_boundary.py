@@ -1,4 +1,4 @@
-"""The engine takes what it needs as arguments: only the CLI and the service read settings (issue 11, item 13)."""
+"""The engine takes what it needs as arguments: only the CLI and the service read settings."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Honest waits (issue 12, item 9, server side): the catalogue's ``eta_seconds`` is what a job sent now would wait,
+"""Honest waits, server side: the catalogue's ``eta_seconds`` is what a job sent now would wait,
 from measured seconds per job (the first measurement replaces the first guess) with the queue ahead included."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def test_the_first_measured_job_replaces_the_first_guess(tmp_path, cache_dir, in
         server.stop()
     print(f"first guess {guess}, measured {measured}, catalogue now {now}")
     # the first guess is this host's own speed (one optimiser step timed at warm-up, scaled to the server's
-    # masterpiece: 8 steps at 96 px here, so seconds at most), no longer the constant 240 s of a CPU
+    # masterpiece: 8 steps at 96 px here, so seconds at most), not a constant such as 240 s for any CPU
     assert 0.0 < guess["gatys"] < 60.0
     for method, seconds in measured.items():
         assert now[method] == pytest.approx(seconds, abs=0.15), method  # the measurement, not 80% of the guess

@@ -1,4 +1,4 @@
-"""The event frame (issue 24, part 2), server side, on a real server with a real SMTP inbox: a frame set through
+"""The event frame, server side, on a real server with a real SMTP inbox: a frame set through
 ``PUT /v1/event/frame`` is laid over the mailed, downloaded and fetched portrait (the frame's colour at a border
 point, the painting at the centre), never over the gallery's previews; every bad frame gets its reason and
 leaves the frame before in place; in the NATS backend every node sees the same frame."""

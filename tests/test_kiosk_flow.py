@@ -58,7 +58,7 @@ def test_the_table_is_whole_every_action_exists_and_every_state_is_reachable(win
 
 
 def test_the_kiosk_starts_on_the_attract_screen_never_on_the_pin_pad(window):
-    assert window.flow.state == "attract" and window.current() == "attract"  # it used to show the PIN pad
+    assert window.flow.state == "attract" and window.current() == "attract"  # not the PIN pad
     assert window.stack.currentWidget() is window.attract and not window.flow.idle_timer.isActive()
 
 
@@ -146,7 +146,7 @@ def test_the_chosen_method_is_shown_and_every_choice_is_reset_for_the_next_visit
     window.photo_jpeg = b"\xff\xd8 a portrait"
     window.flow.start("gallery")
     click(qtbot, gallery.masterpiece)
-    assert highlighted(gallery.masterpiece) and not highlighted(gallery.instant)  # Instant used to stay lit
+    assert highlighted(gallery.masterpiece) and not highlighted(gallery.instant)  # Instant goes dark
     window.flow.start("email", "starry-night", "gatys")
     window.email.address.setText("ada@example.org")
     window.email.consent.setChecked(True)
@@ -207,7 +207,7 @@ def test_a_camera_that_stops_leaves_no_stale_frame_and_no_photo_can_be_taken(qtb
     finally:
         if not camera.unplugged.is_set():
             camera.unplug()
-    assert window.flow.state == "live"  # the countdown stopped: it used to run on and take nothing
+    assert window.flow.state == "live"  # the countdown stopped, rather than running on to take nothing
     assert not window.live.view.has_picture  # the frozen last frame is gone
     assert not window.live.take_button.isEnabled()
     assert not window.flow.fire("capture") and window.flow.state == "live"  # no countdown without a camera
@@ -298,7 +298,7 @@ def test_the_wait_counts_down_from_the_servers_estimate_and_instant_moves(qtbot,
         hold.unlink()
     values = [v for v, _ in shown]
     assert values == sorted(values) and 0 < values[-1] < 100, shown  # it moves, never back, never to done
-    assert all(text for _, text in shown), shown  # the time left is always said (it used to show nothing)
+    assert all(text for _, text in shown), shown  # the time left is always said, never an empty line
     assert shown[-1][1] == tr("almost_done", "en")  # past the estimate: almost done, not a frozen 0 %
     qtbot.waitUntil(lambda: window.flow.state == "result", timeout=30000)
     assert not window.wait_timer.isActive()
@@ -314,7 +314,7 @@ def test_without_the_server_the_progress_stands_still_and_says_it_reconnects(qtb
     qtbot.waitUntil(lambda: window.progress.remaining.text() == reconnecting, timeout=5000)
     shown = window.progress.bar.value()
     ticks = window.wait_timer.interval()
-    for _ in range(4):  # the wait timer ticks on; the bar used to advance along the estimate all the same
+    for _ in range(4):  # the wait timer ticks on; the bar must not advance along the estimate meanwhile
         qtbot.wait(ticks * 2)
         assert window.progress.bar.value() == shown and window.progress.remaining.text() == reconnecting
     assert window.progress.detail.text() == tr("arrives_anyway", "en")
@@ -358,4 +358,4 @@ def test_the_no_styles_note_speaks_the_kiosks_language(qtbot, tmp_path, video):
         qtbot, tmp_path, server_url=f"http://127.0.0.1:{free_port()}", camera=str(video), language="de"
     )
     qtbot.waitUntil(lambda: window.gallery.message.text() != "", timeout=10000)
-    assert window.gallery.message.text() == tr("no_styles", "de")  # it was English in German mode
+    assert window.gallery.message.text() == tr("no_styles", "de")  # German in German mode, not English

@@ -1,4 +1,4 @@
-"""The kiosk at its best (issue 21, items 1-15 but 6, 8 and 14, which live in test_kiosk_flow, test_kiosk_walk and
+"""The kiosk at its best, one numbered test per point (more of it in test_kiosk_flow, test_kiosk_walk and
 test_launcher): real kiosk windows (offscreen Qt), the demo video as the camera, and no server unless one is
 needed: the kiosk's own style cache gives the gallery its styles, as after a day when the server was up."""
 
@@ -124,7 +124,7 @@ def test_1_a_visitor_waiting_for_the_painting_never_idles_out(qtbot, window_en):
     window = window_en
     window.flow.start("progress", a_job())  # a masterpiece: ten minutes, longer than any idle timeout
     assert window.current() == "progress"
-    assert not window.flow.idle_timer.isActive()  # it used to return to attract after idle_timeout_s
+    assert not window.flow.idle_timer.isActive()  # no return to attract after idle_timeout_s
     window.flow.touched()  # a touch does not start it either
     assert not window.flow.idle_timer.isActive()
     assert window.progress.finish_button.isEnabled()  # the visitor's own way out stays
@@ -172,7 +172,7 @@ def test_3_the_qr_code_leaves_with_the_address(qtbot, window_en):
     window.flow.start("result", a_job(), DEMO_PHOTO, "", url)
     assert window.result.qr.isVisible() and "ada@example.org" in window.result.detail.text()
     qtbot.waitUntil(lambda: "ada@example.org" not in window.result.detail.text(), timeout=5000)
-    assert window.result.qr_url is None and not window.result.qr.isVisible()  # it used to stay to be scanned
+    assert window.result.qr_url is None and not window.result.qr.isVisible()  # it leaves with the address
     window._download_job = None  # no server here to end the link with (test_kiosk_flow does it with one)
 
 
@@ -183,7 +183,7 @@ def test_4_the_attract_screen_says_the_server_is_offline_before_anyone_poses(qtb
     window = window_en
     qtbot.waitUntil(lambda: window.camera.is_available and window.styles_attempt >= 1, timeout=15000)
     assert not window.server_reached
-    assert window.attract.unavailable.text() == tr("server_offline", "en")  # it used to say nothing
+    assert window.attract.unavailable.text() == tr("server_offline", "en")  # said, not left blank
     assert window.attract.start_button.isEnabled()  # the outbox takes the portrait meanwhile
     try:
         window.config = window.config.model_copy(update={"offline_outbox": False})
@@ -240,7 +240,7 @@ def test_7_gallery_tiles_attract_samples_and_the_preview_grow_with_the_window(qt
     window.flow.start("progress", a_job())
     preview = window.progress.preview
     fills = lambda: max(preview.pixmap().width() / preview.width(), preview.pixmap().height() / preview.height())  # noqa: E731
-    qtbot.waitUntil(lambda: fills() >= 0.95, timeout=3000)  # it used to stay at the photo's own pixels
+    qtbot.waitUntil(lambda: fills() >= 0.95, timeout=3000)  # scaled to fill, not left at the photo's own pixels
     window.flow.fire("finish")
 
 
@@ -258,7 +258,7 @@ def test_9_the_panel_keyboard_types_where_the_cursor_is(qtbot, window_en):
     panel.pages.currentWidget().ensureWidgetVisible(spin)
     qtbot.mouseClick(spin, Qt.MouseButton.LeftButton, pos=QPoint(spin.width() - 20, spin.height() // 2))  # an arrow
     click(qtbot, panel.keyboard.keys["⌫"])
-    assert panel.server_url.text() == url  # it used to take the key: the field touched before
+    assert panel.server_url.text() == url  # not the field touched before
     assert panel.keyboard.target is spin  # the box with the cursor takes the keys
     click(qtbot, panel.buttons["Close"])
 
@@ -272,7 +272,7 @@ def test_10_leave_kiosk_asks_before_it_quits(qtbot, tmp_path, video):
     unlock_panel(qtbot, window)
     leave = window.operator.buttons["Leave kiosk"]
     click(qtbot, leave)
-    assert window.isVisible()  # it used to quit at once
+    assert window.isVisible()  # not at the first tap
     assert leave.text() == "Tap again to leave" and "again" in window.operator.status.text()
     click(qtbot, leave)
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=3000)
@@ -296,7 +296,7 @@ def test_11_close_without_save_forgets_the_edits(qtbot, window_en):
     unlock_panel(qtbot, window)
     items = [panel.style_list.item(i) for i in range(panel.style_list.count())]
     assert [i.data(Qt.ItemDataRole.UserRole) for i in items] == STYLE_IDS  # the order as saved
-    assert all(i.checkState() == Qt.CheckState.Checked for i in items)  # the untick used to stay
+    assert all(i.checkState() == Qt.CheckState.Checked for i in items)  # the unsaved untick is gone
     assert panel.idle.value() == window.config.idle_timeout_s and panel.test_address.text() == ""
     click(qtbot, panel.buttons["Close"])
 
@@ -317,7 +317,7 @@ def test_12_the_pin_pad_shows_the_digits_as_dots_and_says_wrong(qtbot, window_de
     assert panel.pin_display.text() == "●●" + "○" * (len(pin) - 2)
     for digit in wrong[2:]:
         click(qtbot, panel.pin_pad.keys[digit])
-    assert panel.pin_wait.text() == tr("pin_wrong", "de")  # it used to say nothing before the third
+    assert panel.pin_wait.text() == tr("pin_wrong", "de")  # said at once, not only from the third
     assert panel.pin_display.text() == "○" * len(pin)
     click(qtbot, panel.pin_pad.keys[pin[0]])
     assert panel.pin_wait.text() == ""  # said until the next try starts

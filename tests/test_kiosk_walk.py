@@ -1,5 +1,5 @@
 """One walk through every screen of the kiosk and its operator panel (the PIN pad and the unlocked panel) at
-1280x800, 1366x768 and 1080x1920, in English and German (issue 21): every control a finger can reach is at least
+1280x800, 1366x768 and 1080x1920, in English and German: every control a finger can reach is at least
 48x48 px, no text is cut off (font metrics against its widget), every text has a contrast of 4.5:1 or more
 against its background in the theme's colours (the palette the style sheet gives each widget), and a German
 screen shows no text of the English catalogue. Real kiosk windows (offscreen Qt), no server: the kiosk's style

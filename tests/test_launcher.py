@@ -53,7 +53,7 @@ def test_one_command_brings_up_server_inbox_and_kiosk_with_demo_camera(tmp_path,
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=40)
     assert proc.returncode == 0, output[-3000:]
-    assert not (tmp_path / "data" / "kiosk.json").exists()  # it used to write here and ignore the named file
+    assert not (tmp_path / "data" / "kiosk.json").exists()  # only the named file is written, none in the data folder
     assert "no webcam found" in output and "style server: ready" in output
 
 

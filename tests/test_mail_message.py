@@ -1,4 +1,4 @@
-"""The portrait e-mail itself (issue 12, items 6 and 12): Date, a Message-ID on the sender's own domain, ``lang``
+"""The portrait e-mail itself: Date, a Message-ID on the sender's own domain, ``lang``
 on the HTML, a styled template with the painting, the credit and the retention note, in English and German;
 drawn by a real headless browser."""
 

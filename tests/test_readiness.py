@@ -1,7 +1,7 @@
 """``/readyz`` says whether this node can accept a job now; ``/healthz`` only that the process answers. On a
 3-node NATS cluster with two nodes stopped (no quorum: no stream can be written) an API node is not ready, and
-says why; once the nodes are back it is ready again. Before, it said ready throughout, and a load balancer kept
-sending it jobs that were answered 503."""
+says why; once the nodes are back it is ready again. A node that said ready throughout would keep getting jobs
+from a load balancer, each answered 503."""
 
 from __future__ import annotations
 

@@ -365,7 +365,7 @@ def test_limits_backpressure_and_retention(tmp_path, cache_dir):
             status = job_status(c, done)
             assert status["state"] == "expired"
             assert not (tmp_path / "data" / "jobs" / done["id"]).exists()
-            codes = []  # 2 of 4 accepted so far; the 503 above did not count (issue 13)
+            codes = []  # 2 of 4 accepted so far; the 503 above did not count: only accepted jobs keep a place
             for _ in range(3):
                 r = post_job(c, _portrait_bytes(), style="palette-01")
                 codes.append(r.status_code)

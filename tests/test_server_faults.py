@@ -1,4 +1,4 @@
-"""Faults of issue 13, against a real server (uvicorn on 127.0.0.1) and a real SMTP inbox (aiosmtpd).
+"""Crashes and faults, against a real server (uvicorn on 127.0.0.1) and a real SMTP inbox (aiosmtpd).
 
 Crash tests use the server's testing-only fault injection (``PORTRAIT_FAULT_POINT``): the process SIGKILLs
 itself at a named point, then the test restarts it like an operator would.
@@ -89,8 +89,8 @@ def test_the_cli_refuses_a_portrait_the_networks_cannot_paint(size, tmp_path, ca
 
 @pytest.mark.parametrize("size", [(16, 16), (40, 300), (63, 63), (300, 63)])
 def test_a_photo_too_small_to_paint_is_refused_at_upload(server, size):
-    """A 16-63 px photo was accepted (201) and then failed its whole Instant batch; now it gets 422 at once, and
-    the smallest size the networks paint well is accepted."""
+    """A 16-63 px photo, if accepted (201), would fail its whole Instant batch: it gets 422 at once, and the
+    smallest size the networks paint well is accepted."""
     with server.client() as c:
         r = post_job(c, _png(*size), style="palette-05")
         assert r.status_code == 422, r.text
@@ -385,7 +385,7 @@ def test_metrics_need_their_token_when_one_is_set(tmp_path, cache_dir):
 @pytest.mark.slow
 def test_a_second_server_on_the_same_data_folder_refuses_to_start(tmp_path, cache_dir):
     """A second ``serve`` on a SQLite folder in use would requeue the first one's running jobs (painted and mailed
-    twice): it now refuses with one line naming the holder. The lock dies with its holder, even killed."""
+    twice): it refuses with one line naming the holder. The lock dies with its holder, even killed."""
     data = tmp_path / "data"
     first = ServerProcess(data, cache_dir, free_port()).start()
     try:

@@ -1,5 +1,5 @@
-"""Issue 11, server items 3 (SSE keep-alive), 8 (no blocking work on the event loop), 9 (an erased job never
-comes back) and 10 (nothing personal outlives erasure), against a real server (uvicorn on 127.0.0.1).
+"""Server hardening: SSE keep-alive, no blocking work on the event loop, an erased job never comes back, and
+nothing personal outlives erasure; against a real server (uvicorn on 127.0.0.1).
 
 The fast lane of these servers has a testing-only hold point (``PORTRAIT_TEST_HOLD_BATCH_FILE``): a batch that
 has read its inputs waits while that file exists, so a cancel or a retention erase can land inside it on cue.
@@ -173,15 +173,15 @@ def test_a_40_megapixel_upload_stalls_neither_health_nor_event_streams(held, cli
     watch.stop.set()
     gap = watch.longest_gap(started, ended)
     print(
-        f"\n[issue 11 item 8] upload of {len(big) / 1e6:.1f} MB / 38.4 MP took {ended - started:.2f} s; "
+        f"\n[no blocking work] upload of {len(big) / 1e6:.1f} MB / 38.4 MP took {ended - started:.2f} s; "
         f"/healthz: {len(latencies)} requests, worst {max(latencies) * 1000:.0f} ms, "
         f"median {sorted(latencies)[len(latencies) // 2] * 1000:.0f} ms; event stream: longest silence "
         f"{gap * 1000:.0f} ms (keep-alive every {KEEP_ALIVE * 1000:.0f} ms)"
     )
     try:
         assert "job" in answer, "the big upload was not accepted"
-        # The issue asks for 200 ms; the bounds are generous for a loaded 2-core test machine. Before the fix the
-        # loop stood still for the whole decode and re-encode (seconds).
+        # The aim is 200 ms; the bounds are generous for a loaded 2-core test machine. A decode and re-encode on
+        # the event loop would stop it for the whole upload (seconds).
         assert max(latencies) < 1.0, f"/healthz waited {max(latencies):.2f} s during the upload"
         assert gap < 1.0, f"the event stream was silent for {gap:.2f} s during the upload"
     finally:

@@ -1,4 +1,4 @@
-"""Errors a person can act on, and a quiet stop (issue 18, item 8): a NATS URL that cannot be reached is named in
+"""Errors a person can act on, and a quiet stop: a NATS URL that cannot be reached is named in
 one line (exit 2, no traceback); SIGTERM, as a service manager sends it, stops every service within its grace
 period with exit status 0 and no ERROR line (serve, a worker, the mailer, ``portrait-booth up``)."""
 

@@ -1,4 +1,4 @@
-"""Style names per language (issue 12, item 6): cards carry German names, the credit line is translated, and the
+"""Style names per language: cards carry German names, the credit line is translated, and the
 26 palettes have real names and an honest artist line (nobody painted them: a network learned them)."""
 
 from __future__ import annotations

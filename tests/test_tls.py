@@ -125,7 +125,7 @@ def test_an_operator_certificate_is_served_as_given(tmp_path, cache_dir):
         server.stop()
 
 
-# -- open by default (issue 11, item 7) -----------------------------------------------------------------------
+# -- open by default ------------------------------------------------------------------------------------------
 
 
 def _serve(env: dict, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -1,4 +1,4 @@
-"""Sharp masterpieces (issue 12, item 8): a masterpiece is painted small, then brought up to the Instant size by a
+"""Sharp masterpieces: a masterpiece is painted small, then brought up to the Instant size by a
 guided upsample with the photo's detail; never beyond the photo, and sharper than a plain resize."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""A GPU host installed from the wheel, not the checkout, paints (issue 18, item 1): the wheel carries every file the
+"""A GPU host installed from the wheel, not the checkout, paints: the wheel carries every file the
 server needs at run time (style cards, thumbnails, paintings, trained weights), and ``serve`` refuses to start with
-nothing to paint (item 2)."""
+nothing to paint."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The study (issue 10): every portrait x painting x size x method, timed and measured the same way, summed up in
+"""The study: every portrait x painting x size x method, timed and measured the same way, summed up in
 one table (Markdown and HTML) with a contact sheet per size.
 
 Methods: ``arbitrary`` (the arbitrary-style fast network), ``johnson`` (the painting's own trained transform

@@ -189,7 +189,7 @@ class MailOutbox:
 
     async def _deliver_due(self) -> None:
         """One pass over the mails due now. Whatever ends it early hands the rest back, so they are due again
-        soon; before, a store that timed out mid-pass left them held by this process and never sent."""
+        soon: a store that timed out mid-pass would otherwise leave them held by this process, never sent."""
         tasks = await asyncio.to_thread(self.store.due_mail, time.time())
         for i, task in enumerate(tasks):
             try:
