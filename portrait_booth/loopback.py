@@ -4,6 +4,7 @@ ready, and the dev inbox. Used by ``portrait-booth up``, the tests (``tests/harn
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import ssl
@@ -26,9 +27,30 @@ class ServerExited(RuntimeError):
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port on 127.0.0.1, below the kernel's range for outgoing connections: a port from that range
+    (what binding port 0 gives) can be taken by any client's connection between choosing it and the server
+    binding it, which happens when many servers start at once (the tests in parallel)."""
+    lowest_outgoing = _outgoing_ports()[0]
+    for _ in range(200):
+        port = _random.randrange(10000, lowest_outgoing) if lowest_outgoing > 11000 else 0
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise OSError("no free port on 127.0.0.1")
+
+
+_random = random.SystemRandom()  # never the same sequence in two processes started alike
+
+
+def _outgoing_ports() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 49152, 65535  # IANA's dynamic range (macOS, Windows)
 
 
 def wait_ready(

@@ -99,7 +99,7 @@ def test_a_worker_killed_mid_fast_batch_loses_nothing(tmp_path, cache_dir, box):
 
 
 def test_a_worker_killed_mid_masterpiece_loses_nothing(tmp_path, cache_dir, box):
-    booth = nats_booth(tmp_path, cache_dir, box.port, gatys_iterations=400, gatys_size=128)
+    booth = nats_booth(tmp_path, cache_dir, box.port, gatys_iterations=400, gatys_size=64)
     try:
         with booth.api_nodes[0].client() as client:
             job = post(client, "painter@example.org", method="gatys", style="starry-night")

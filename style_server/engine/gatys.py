@@ -101,12 +101,13 @@ class GatysOptimizer:
         return blend_grams([(self.style_grams(image, side, layers), weight) for image, weight in styles])
 
     def estimate_seconds(self, params: GatysParams) -> float:
-        """What a painting with ``params`` takes on this host, from this host's own speed: one optimiser step
-        (forward and backward through the loss network) timed at up to 256 px after a warm-up step, scaled by
-        each scale's pixels and steps. A server's first guess before it has painted (real runs stop a little
-        earlier, and the start and the face detection add a second or two)."""
-        plan = params.scales()
-        side = min(256, plan[-1][0])
+        """What a painting with ``params`` takes on this host, from this host's speed measured now."""
+        return scaled_seconds(params, self.seconds_per_pixel(params))
+
+    def seconds_per_pixel(self, params: GatysParams) -> float:
+        """One optimiser step (forward and backward through the loss network) timed at up to 256 px after a
+        warm-up step, per pixel."""
+        side = min(256, params.scales()[-1][0])
         layers = list(dict.fromkeys([*params.style_layers, *params.content_layers, *params.face_content_layers]))
         x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0)).to(self.device)
         x.requires_grad_(True)
@@ -122,8 +123,7 @@ class GatysOptimizer:
         step()
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        per_pixel = (time.perf_counter() - started) / side**2
-        return sum(iterations * per_pixel * s * s for s, iterations in plan)
+        return (time.perf_counter() - started) / side**2
 
     def _nhwc(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
@@ -290,3 +290,9 @@ class _Run:
         every = self.params.preview_every
         preview = to_image(image) if every and self.iteration % every == 0 else None
         self.on_progress(GatysProgress(level, levels, self.iteration, self.total, dict(self.last_losses), preview))
+
+
+def scaled_seconds(params: GatysParams, per_pixel: float) -> float:
+    """A painting's time from one optimiser step's time per pixel, scaled by each scale's pixels and steps (real
+    runs stop a little earlier, and the start and the face detection add a second or two)."""
+    return sum(iterations * per_pixel * s * s for s, iterations in params.scales())

@@ -7,6 +7,8 @@ engine reads no settings and no environment of the server: its callers pass the 
 
 from __future__ import annotations
 
+import json
+import platform
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,7 @@ from .catalogue import Catalogue, StyleCard, check_weight, parse_blend
 from .errors import InvalidParameter
 from .fast import FastOptions, FastStyle, FastStylizer, blend_family
 from .gallery import GalleryPainter
-from .gatys import GatysOptimizer
+from .gatys import GatysOptimizer, GatysParams, scaled_seconds
 from .imageio import load_image
 from .precision import Precision
 from .tensors import pick_device
@@ -98,6 +100,7 @@ class Engine:
             "cache_dir": cache_dir,
             "allow_download": allow_download,
         }
+        self._speed_file = Path(cache_dir) / SPEED_FILE
         self._vgg: tuple[VGGFeatures, VGGSource] | None = None
         self._gatys: GatysOptimizer | None = None
         self._lock = threading.Lock()
@@ -117,6 +120,19 @@ class Engine:
             if self._gatys is None:
                 self._gatys = GatysOptimizer(vgg, self.device, starter=self.fast_start, precision=self.precision)
             return self._gatys
+
+    def masterpiece_seconds(self, params: GatysParams) -> float:
+        """A first guess of a masterpiece's time from this host's speed, which is measured once (one optimiser
+        step, about a second on a CPU) and remembered in the cache folder for this device, precision, torch and
+        thread count: a restarted server knows its speed without loading the loss network."""
+        layers = sorted({*params.style_layers, *params.content_layers, *params.face_content_layers})
+        host = [_device_model(self.device), self.precision, torch.__version__, str(torch.get_num_threads())]
+        key = "|".join([*host, str(min(256, params.scales()[-1][0])), ",".join(layers)])
+        known = _read_speeds(self._speed_file)
+        if key not in known:
+            known[key] = self.gatys().seconds_per_pixel(params)
+            _write_speeds(self._speed_file, known)
+        return scaled_seconds(params, known[key])
 
     def fast_start(self, photo: Image.Image, styles: list[tuple[Image.Image, float]], side: int) -> Image.Image:
         """The arbitrary-style network's painting of ``photo`` at longest side ``side`` in the weighted blend of
@@ -149,3 +165,36 @@ class Engine:
 
     def fast_style(self, choice: StyleChoice) -> FastStyle:
         return self.fast.resolve(choice.cards, choice.images)
+
+
+SPEED_FILE = "host-speed.json"  # in the cache folder: seconds per pixel of one optimiser step, per host and setup
+
+
+def _device_model(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def _read_speeds(path: Path) -> dict[str, float]:
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in known.items() if isinstance(v, float) and v > 0} if isinstance(known, dict) else {}
+
+
+def _write_speeds(path: Path, known: dict[str, float]) -> None:
+    """Written whole and renamed into place: a reader never sees half a file; a cache that cannot be written
+    only costs the next start one measurement."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(f"{path.name}.{threading.get_ident()}.part")
+        part.write_text(json.dumps(known, indent=1))
+        part.replace(path)
+    except OSError:
+        pass

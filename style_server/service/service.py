@@ -132,6 +132,6 @@ class Service:
 
         s, runner = self.settings, self.runner
         params = make_params(size=s.gatys_size, iterations=s.gatys_iterations, face_protect=True)
-        seconds = self.engine.gatys().estimate_seconds(params)
+        seconds = self.engine.masterpiece_seconds(params)
         if runner.measured["gatys"] == 0:
             runner.average_seconds["gatys"] = seconds
