@@ -29,7 +29,7 @@ class ServerConnection:
             self._trusted(config, decided)
             return
         self._checking_trust = True
-        self.operator.show_connection("Checking the server's certificate…")
+        self.operator.show_connection("panel.checking")
         self.bridge.run(
             lambda: self.trust_store.decide(config.server_url, config.server_fingerprint),
             lambda trust: self._trusted(config, trust),
@@ -51,15 +51,15 @@ class ServerConnection:
             )
             if config.server_fingerprint:
                 self.operator.show_connection(
-                    "Server: {url} (certificate pinned: {fingerprint})",
+                    "panel.server_pinned",
                     url=config.server_url,
                     fingerprint=config.server_fingerprint,
                 )
             else:
-                self.operator.show_connection("Server: {url}", url=config.server_url)
+                self.operator.show_connection("panel.server", url=config.server_url)
         else:
             log.warning("not sending to %s: %s", config.server_url, trust.problem.splitlines()[0])
-            self.operator.show_connection("{problem}", trust.offered, problem=trust.problem)
+            self.operator.show_connection("panel.untrusted", trust.offered, problem=trust.problem)
         self._send_saved_frame()  # an event frame saved meanwhile (refused and kept back if not trusted)
         self.load_styles()
         self.flush_outbox()
@@ -78,4 +78,4 @@ class ServerConnection:
 
     def _untrusted(self, exc: Exception) -> None:
         if isinstance(exc, UntrustedServer):
-            self.operator.show_connection("REFUSING TO SEND to {url}: {why}", url=self.config.server_url, why=exc)
+            self.operator.show_connection("panel.refusing", url=self.config.server_url, why=exc)

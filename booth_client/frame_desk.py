@@ -112,21 +112,21 @@ class FrameDesk:
         previous, config = self._frame_to_send
         self._frame_to_send = None
         panel = self.operator.frame_panel
-        panel.say("Sending the event frame to the server…")
+        panel.say("frame.sending")
 
         def work() -> FrameInfo | None:
             return send_frame(self._server(), frame_request(frame_values(config)))
 
         def sent(info: FrameInfo | None) -> None:
             if info is None:
-                panel.say("The event frame is removed: portraits leave as painted.")
+                panel.say("frame.removed")
             else:
-                panel.say("The server lays this frame over every portrait from now on.")
+                panel.say("frame.set")
             self.preview_panel_frame()
 
         def refused(exc: Exception) -> None:
             self._keep_frame(previous)
-            panel.say("The event frame was not sent: {why} The server keeps the frame it had.", why=_sentence(exc))
+            panel.say("frame.refused", why=_sentence(exc))
 
         self.bridge.run(work, sent, refused, what="sending the event frame")
 
@@ -146,7 +146,7 @@ class FrameDesk:
 
         def failed(exc: Exception) -> None:
             panel.show_preview(None)
-            panel.say("No preview: {why}", why=_sentence(exc))
+            panel.say("frame.no_preview", why=_sentence(exc))
 
         self.bridge.run(work, panel.show_preview, failed, what="previewing the event frame")
 

@@ -7,8 +7,8 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from .i18n import panel_text
-from .widgets import ImageView, button, bytes_to_pixmap
+from .i18n import tr
+from .widgets import ImageView, button, bytes_to_pixmap, say
 
 PREVIEW_SIZE = (360, 240)  # px on the panel: large enough to judge a border and a line of text
 
@@ -29,7 +29,8 @@ class FramePanel(QWidget):
         self.view.setObjectName("framePreview")
         row = QHBoxLayout()
         row.addWidget(self.view, 1)
-        self.preview_button = button("Preview the frame", secondary=True)
+        self.preview_button = button("", secondary=True)
+        say(self.preview_button, language, "frame.preview")
         self.preview_button.clicked.connect(self.preview_tapped.emit)
         row.addWidget(self.preview_button)
         layout.addLayout(row)
@@ -38,21 +39,20 @@ class FramePanel(QWidget):
         self.news.setProperty("note", True)
         self.news.setWordWrap(True)
         layout.addWidget(self.news)
-        self.view.clear_picture(panel_text("No frame to show", language))
+        self.view.clear_picture(tr("frame.none", language))
 
     def set_language(self, language: str) -> None:
         self.language = language
         if not self.view.has_picture:
-            self.view.clear_picture(panel_text("No frame to show", language))
+            self.view.clear_picture(tr("frame.none", language))
 
-    def say(self, text: str, **values: Any) -> None:
-        """One line of news, in the panel's language (``text``: the English template, i18n.PANEL_DE)."""
-        self.news.setText(panel_text(text, self.language).format(**values))
-        self.news.setProperty("english_text", None)  # built anew each time: translate_texts leaves it
+    def say(self, text_id: str, **values: Any) -> None:
+        """One line of news (``text_id``, i18n), in the panel's language."""
+        say(self.news, self.language, text_id, **values)
 
     def show_preview(self, jpeg: bytes | None) -> None:
         """The frame on the demo portrait, or (None: no frame is set) the placeholder."""
         if jpeg:
             self.view.show_pixmap(bytes_to_pixmap(jpeg))
         else:
-            self.view.clear_picture(panel_text("No frame to show", self.language))
+            self.view.clear_picture(tr("frame.none", self.language))

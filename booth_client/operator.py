@@ -40,13 +40,13 @@ from PySide6.QtWidgets import (
 
 from shared.tls import normalise_fingerprint
 
-from .config import FRAME_GROUP, METHODS, PUBLISHED_PINS, KioskConfig
+from .config import GROUPS, PUBLISHED_PINS, KioskConfig, panel_hints
 from .frame_widgets import FramePanel
-from .i18n import panel_text, tr
+from .i18n import tr
 from .outbox import OutboxEntry
 from .print_widgets import PrintPanel
 from .trust import url_problem
-from .widgets import PinPad, button, scrolling, title, translate_texts
+from .widgets import TEXT_ID_ROLE, PinPad, button, hint, say, scrolling, title, translate_texts
 
 PIN_TRIES = 3  # wrong PINs before the pad waits
 PIN_WAIT_S = 5  # first wait; doubles with every further wrong PIN
@@ -167,7 +167,8 @@ class OperatorScreen(QWidget):
     def _panel_page(self) -> QWidget:
         page = QWidget()
         layout = QVBoxLayout(page)
-        layout.addWidget(title("Operator"))
+        language = self.config.language
+        layout.addWidget(self._said(title(""), "panel.operator"))
         self.pin_warning = QLabel("")
         self.pin_warning.setWordWrap(True)
         self.pin_warning.setStyleSheet("background: #8a2d1d; color: white; padding: 8px; border-radius: 8px;")
@@ -180,15 +181,15 @@ class OperatorScreen(QWidget):
         # the special parts: the key (masked), the pinned certificate, a new PIN, a test address
         self.api_key = QLineEdit()
         self.api_key.setEchoMode(QLineEdit.EchoMode.Password)
-        self.show_key = button("Show", secondary=True)
+        self.show_key = self._said(button("", secondary=True), "panel.show")
         self.show_key.setCheckable(True)
         self.show_key.toggled.connect(self._toggle_key)
         key_row = QHBoxLayout()
         key_row.addWidget(self.api_key, 1)
         key_row.addWidget(self.show_key)
         self.fingerprint = QLineEdit()
-        self.fingerprint.setPlaceholderText("SHA-256 of the server's certificate (https)")
-        self.trust_button = button("Trust this server", secondary=True)
+        hint(self.fingerprint, language, "panel.fingerprint_hint")
+        self.trust_button = self._said(button("", secondary=True), "panel.trust")
         self.trust_button.clicked.connect(lambda: self.trust_server.emit(self.offered_fingerprint))
         self.trust_button.hide()
         fingerprint_row = QHBoxLayout()
@@ -199,24 +200,24 @@ class OperatorScreen(QWidget):
         self.connection.setWordWrap(True)
         self.new_pin = QLineEdit()
         self.new_pin.setEchoMode(QLineEdit.EchoMode.Password)
-        self.new_pin.setPlaceholderText("4-8 digits; empty: keep the PIN")
+        hint(self.new_pin, language, "panel.new_pin_hint")
         self.test_address = QLineEdit()
         for edit in (self.api_key, self.fingerprint, self.new_pin, self.test_address):
             edit.setMinimumHeight(FIELD_HEIGHT)
-        server = forms["Server"]
-        server.insertRow(1, "Certificate", fingerprint_row)
+        server = forms["server"]
+        server.insertRow(1, self._said(QLabel(), "panel.certificate"), fingerprint_row)
         server.insertRow(2, "", self.connection)
-        server.insertRow(3, "API key", key_row)
-        server.addRow("New PIN", self.new_pin)
-        forms["Camera"].addRow("Test e-mail to", self.test_address)
-        self.print_panel = PrintPanel(self.config.language)  # the printers CUPS knows, their state, failed jobs
-        forms["Printing"].insertRow(1, self.print_panel)
-        self.frame_panel = FramePanel(self.config.language)  # the frame on the demo portrait, the server's word
-        forms[FRAME_GROUP].addRow(self.frame_panel)
+        server.insertRow(3, self._said(QLabel(), "panel.api_key"), key_row)
+        server.addRow(self._said(QLabel(), "panel.new_pin"), self.new_pin)
+        forms["camera"].addRow(self._said(QLabel(), "panel.test_address"), self.test_address)
+        self.print_panel = PrintPanel(language)  # the printers CUPS knows, their state, failed jobs
+        forms["printing"].insertRow(1, self.print_panel)
+        self.frame_panel = FramePanel(language)  # the frame on the demo portrait, the server's word
+        forms["frame"].addRow(self.frame_panel)
         for group, form in forms.items():
-            layout.addWidget(heading(group))
+            layout.addWidget(self._said(heading(), f"group.{group}"))
             layout.addLayout(form)
-        layout.addWidget(heading("Styles (tick to show; select one and move it up or down)"))
+        layout.addWidget(self._said(heading(), "panel.styles"))
         styles_row = QHBoxLayout()
         self.style_list = QListWidget()
         self.style_list.setDragDropMode(QListWidget.DragDropMode.InternalMove)
@@ -247,42 +248,41 @@ class OperatorScreen(QWidget):
             if not isinstance(field.parentWidget(), QAbstractSpinBox):  # a spin box's own line edit: the box
                 self.keyboard.attach(field)
         row = QGridLayout()  # three a row: six side by side are wider than a portrait screen
-        actions = (
-            ("Test camera", lambda: self.test_camera.emit(self.camera.text().strip())),
-            ("Send test e-mail", lambda: self.test_email.emit(self.test_address.text().strip())),
-            ("Retry outbox", self.retry_outbox.emit),
-            ("Save", self._save),
-            ("Close", self.closed.emit),
-            ("Leave kiosk", self._leave_tapped),
+        actions = (  # by their text's id; ``buttons`` has them by the id's last part
+            ("panel.test_camera", lambda: self.test_camera.emit(self.camera.text().strip())),
+            ("panel.test_email", lambda: self.test_email.emit(self.test_address.text().strip())),
+            ("panel.retry_outbox", self.retry_outbox.emit),
+            ("panel.save", self._save),
+            ("panel.close", self.closed.emit),
+            ("panel.leave", self._leave_tapped),
         )
         self.buttons = {}
-        for i, (label, slot) in enumerate(actions):
-            b = button(label, secondary=label not in ("Save",))
+        for i, (text_id, slot) in enumerate(actions):
+            b = self._said(button("", secondary=text_id != "panel.save"), text_id)
             b.clicked.connect(slot)
             row.addWidget(b, i // 3, i % 3)
-            self.buttons[label] = b
+            self.buttons[text_id.removeprefix("panel.")] = b
         layout.addLayout(row)
         self._leave_armed = QTimer(self, singleShot=True, interval=LEAVE_CONFIRM_S * 1000, timeout=self._disarm_leave)
         return page
 
     def _leave_tapped(self) -> None:
         """The first tap asks, a second one within ``LEAVE_CONFIRM_S`` leaves: a stray touch never ends the kiosk."""
-        leave = self.buttons["Leave kiosk"]
         if self._leave_armed.isActive():
             self._disarm_leave()
             self.quit_kiosk.emit()
             return
         self._leave_armed.start()
-        leave.setText(self._p("Tap again to leave"))
-        self.show_status("Tap again within {s} s to close the kiosk.", s=LEAVE_CONFIRM_S)
+        self._said(self.buttons["leave"], "panel.leave_again")
+        self.show_status("panel.leave_confirm", s=LEAVE_CONFIRM_S)
 
     def _disarm_leave(self) -> None:
         self._leave_armed.stop()
-        self.buttons["Leave kiosk"].setText(self._p("Leave kiosk"))
+        self._said(self.buttons["leave"], "panel.leave")
 
     def _toggle_key(self, shown: bool) -> None:
         self.api_key.setEchoMode(QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password)
-        self.show_key.setText(self._p("Hide" if shown else "Show"))
+        self._said(self.show_key, "panel.hide" if shown else "panel.show")
 
     def _load(self, config: KioskConfig) -> None:
         """The panel shows what is saved: edits left unsaved last time (Close, the idle timeout) are gone."""
@@ -292,16 +292,21 @@ class OperatorScreen(QWidget):
         self.fingerprint.setText(config.server_fingerprint)
         self.new_pin.clear()
         self.test_address.clear()
-        self.status.clear()
+        say(self.status, config.language, None)
         self.set_styles(self.catalogue, config.styles)
         self._show_pin_warning()
         self.print_panel.load(config.print_printer, config.language)
         self.frame_panel.set_language(config.language)
-        translate_texts(self, config.language)  # the panel speaks the kiosk's language
-        self.panel_language = config.language  # its messages too, until it is opened again
+        self.panel_language = config.language  # the panel speaks the kiosk's language, until it is opened again
+        translate_texts(self, config.language)
 
-    def _p(self, text: str) -> str:
-        return panel_text(text, getattr(self, "panel_language", self.config.language))
+    def _tr(self, text_id: str, **values: Any) -> str:
+        return tr(text_id, getattr(self, "panel_language", self.config.language), **values)
+
+    def _said(self, widget: QLabel | QPushButton, text_id: str | None, **values: Any) -> Any:
+        """``widget``, saying ``text_id`` in the panel's language (and again in another one: ``widgets.say``)."""
+        say(widget, getattr(self, "panel_language", self.config.language), text_id, **values)
+        return widget
 
     def set_styles(self, catalogue: list[tuple[str, str]], enabled: list[str]) -> None:
         """Every style the server offers, as (id, name): shown by name, ticked when enabled, in order."""
@@ -330,10 +335,8 @@ class OperatorScreen(QWidget):
         if not self.config.pin_needs_change:
             self.pin_warning.hide()
             return
-        made = "was made on first start (it is in the kiosk's log and kiosk.json)"
-        why = made if self.config.operator_pin_generated else "is a published default"
-        self.pin_warning.setText(self._p(f"Change the PIN: this PIN {why}. Enter a new PIN below and save."))
-        self.pin_warning.setProperty("english_text", None)  # built anew each time
+        why = "panel.pin_generated" if self.config.operator_pin_generated else "panel.pin_published"
+        self._said(self.pin_warning, why)
         self.pin_warning.show()
 
     def _save(self) -> None:
@@ -349,87 +352,88 @@ class OperatorScreen(QWidget):
             fingerprint = self.fingerprint.text().strip()
             update["server_fingerprint"] = normalise_fingerprint(fingerprint) if fingerprint else ""
         except ValueError as exc:
-            self.show_status("Not saved: {why}", why=exc)
+            self.show_status("panel.not_saved", why=exc)
             return
         new_pin = self.new_pin.text().strip()
         if new_pin:
             if not re.fullmatch(r"\d{4,8}", new_pin) or new_pin in PUBLISHED_PINS:
-                self.show_status("Not saved: a new PIN is 4 to 8 digits, and not a published default.")
+                self.show_status("panel.bad_pin")
                 return
             update |= {"operator_pin": new_pin, "operator_pin_generated": False}
         problem = url_problem(update["server_url"])
         if problem:
-            self.show_status("Not saved: {why}", why=problem)
+            self.show_status("panel.not_saved", why=problem)
             return
         try:
             config = KioskConfig.model_validate(self.config.model_copy(update=update).model_dump())
         except ValidationError as exc:
-            self.show_status("Not saved: {why}", why=exc.errors()[0]["msg"])
+            self.show_status("panel.not_saved", why=exc.errors()[0]["msg"])
             return
         self.config = config
         self.new_pin.clear()
         self._show_pin_warning()
         self.saved.emit(self.config)
-        self.show_status("Saved.")
+        self.show_status("panel.saved")
 
-    def _said(self, text: str, values: dict[str, Any]) -> str:
-        """A panel message in the panel's language: ``text`` is the English template (i18n.PANEL_DE)."""
-        return self._p(text).format(**values) if values else self._p(text)
+    def show_status(self, text_id: str, **values: Any) -> None:
+        """A message (``text_id``, i18n) on the status line, in the panel's language."""
+        self._said(self.status, text_id, **values)
 
-    def show_status(self, text: str, **values: Any) -> None:
-        self.status.setText(self._said(text, values))
+    def show_outbox(self, text_id: str, **values: Any) -> None:
+        self._said(self.outbox_status, text_id, **values)
 
-    def show_outbox(self, text: str, **values: Any) -> None:
-        self.outbox_status.setText(self._said(text, values))
-
-    def show_connection(self, text: str, offered_fingerprint: str = "", **values: Any) -> None:
+    def show_connection(self, text_id: str, offered_fingerprint: str = "", **values: Any) -> None:
         """How the kiosk stands with the server (TLS trust); a fingerprint offered to trust on first use."""
-        self.connection.setText(self._said(text, values))
+        self._said(self.connection, text_id, **values)
         self.offered_fingerprint = offered_fingerprint
         self.trust_button.setVisible(bool(offered_fingerprint))
 
     def show_rejected(self, entries: list[OutboxEntry]) -> None:
         """Requests the server refused for good, with its reason (erased after the retention time)."""
-        self.rejected_title.setText(f"{self._p('Refused by the server')}: {len(entries)}")
+        self._said(self.rejected_title, "panel.refused", n=len(entries))
         self.rejected_list.clear()
         for entry in entries:
             when = datetime.fromtimestamp(entry.created).strftime("%Y-%m-%d %H:%M")
-            style = self.style_names.get(entry.request.style or "", entry.request.style or self._p("own painting"))
-            method = self._p(METHODS[entry.request.method])
-            self.rejected_list.addItem(f"{when}  {style} ({method}): {entry.reason or self._p('no reason given')}")
+            own = entry.request.style or self._tr("panel.own_painting")
+            style = self.style_names.get(entry.request.style or "", own)
+            method = self._tr(f"default_method.choice.{entry.request.method}")
+            self.rejected_list.addItem(f"{when}  {style} ({method}): {entry.reason or self._tr('panel.no_reason')}")
 
 
 # -- the plain settings, drawn from KioskConfig -------------------------------------------------------------
 
-GROUPS = ("Server", "Camera", "Visitors", "Printing", FRAME_GROUP)
 FIELD_HEIGHT = 64  # text fields (32 px type, 12 px padding) and spin boxes: underscores and descenders stay whole
 
 
 def settings_form(group: str, widgets: dict[str, QWidget]) -> QFormLayout:
     """A form of the ``group``'s settings, in KioskConfig's order: the field's type picks the widget, its
-    description is the label, ``json_schema_extra`` (``config.panel``) gives the group, names and unit."""
+    description is the label, ``json_schema_extra`` (``config.panel``) gives the group, names and unit. Built in
+    English; ``translate_texts`` says the labels and names in the panel's language by their ids."""
     form = QFormLayout()
     form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
     for name, field in KioskConfig.model_fields.items():
-        hints = (field.json_schema_extra or {}).get("panel") if isinstance(field.json_schema_extra, dict) else None
+        hints = panel_hints(field)
         if not hints or hints["group"] != group:
             continue
-        widget = widgets[name] = field_widget(field, hints)
+        widget = widgets[name] = field_widget(name, field, hints)
         widget.setObjectName(name)
-        label = QLabel(field.description or name)
+        label = QLabel()
+        say(label, "en", f"{name}.description")
         label.setWordWrap(True)
         label.setMinimumWidth(360)
         form.addRow(label, widget)
     return form
 
 
-def field_widget(field: FieldInfo, hints: dict[str, Any]) -> QWidget:
+def field_widget(name: str, field: FieldInfo, hints: dict[str, Any]) -> QWidget:
     kind = field.annotation
     if get_origin(kind) is Literal:
         names = hints.get("choices", {})
         combo = QComboBox()
         for value in get_args(kind):
             combo.addItem(names.get(value, str(value)), value)  # the operator reads names, the file keeps codes
+            if value in names and hints.get("choices_translated", True):
+                combo.setItemData(combo.count() - 1, f"{name}.choice.{value}", TEXT_ID_ROLE)
         return combo
     if kind is bool:
         return QCheckBox()
@@ -471,8 +475,8 @@ def set_value(widget: QWidget, value: Any) -> None:
         widget.setText(str(value))
 
 
-def heading(text: str) -> QLabel:
-    label = QLabel(text)
+def heading() -> QLabel:
+    label = QLabel()
     label.setStyleSheet("font-weight: bold; padding-top: 12px;")
     label.setWordWrap(True)
     return label
@@ -499,7 +503,7 @@ class TextKeyboard(QWidget):
         self.shift.toggled.connect(self._shifted)
         for c, char in ((2, "_"), (3, "@"), (4, "=")):
             self._key(grid, char, char, 4, c)
-        self._key(grid, "space", " ", 4, 5, span=3)
+        say(self._key(grid, "space", " ", 4, 5, span=3), "en", "panel.space")
         self.keys["⌫"] = back = self._key(grid, "⌫", None, 4, 8, span=2)
         back.clicked.connect(self._backspace)
 

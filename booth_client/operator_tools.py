@@ -34,16 +34,16 @@ class CornerTaps:
 
 
 def probe_camera(source: str) -> tuple[str, dict[str, object]]:
-    """Open the camera on its own (not the kiosk's) and say what it gives, as a panel message and its values
+    """Open the camera on its own (not the kiosk's) and say what it gives, as a panel text id and its values
     (runs on a worker thread)."""
     capture = open_capture(source, 640, 480)
     if capture is None:
-        return "Camera {source!r}: not found", {"source": source}
+        return "panel.camera_missing", {"source": source}
     ok, frame = capture.read()
     capture.release()
     if not ok:
-        return "Camera {source!r}: opens but gives no picture", {"source": source}
-    return "Camera {source!r}: works, {width}x{height}", {
+        return "panel.camera_blank", {"source": source}
+    return "panel.camera_works", {
         "source": source,
         "width": frame.shape[1],
         "height": frame.shape[0],
@@ -57,26 +57,26 @@ class OperatorTools:
         self.bridge.run(
             lambda: probe_camera(source),
             lambda said: self.operator.show_status(said[0], **said[1]),
-            lambda exc: self.operator.show_status("Camera {source!r}: test failed ({why})", source=source, why=exc),
+            lambda exc: self.operator.show_status("panel.camera_failed", source=source, why=exc),
             what="testing the camera",
         )
 
     def _test_email(self, address: str) -> None:
         """A real job (the demo portrait, the first style) to ``address``: the whole path to a mailbox."""
         if not self.styles:
-            self.operator.show_status("No styles loaded: check the server URL and key.")
+            self.operator.show_status("panel.no_styles")
             return
         try:
             request = JobRequest(
                 style=self.styles[0].id, method="fast", email=address, consent=True, language=self.config.language
             )
         except ValidationError:
-            self.operator.show_status("That is not a valid e-mail address.")
+            self.operator.show_status("panel.bad_address")
             return
         photo = PORTRAIT.read_bytes()
         self.bridge.run(
             lambda: self._server().submit(photo, request, str(uuid.uuid4())),
-            lambda job: self.operator.show_status("Test job {id} sent; the mail is on its way.", id=job.id),
-            lambda exc: self.operator.show_status("Test failed: {why}", why=exc),
+            lambda job: self.operator.show_status("panel.test_sent", id=job.id),
+            lambda exc: self.operator.show_status("panel.test_failed", why=exc),
             what="sending a test e-mail",
         )

@@ -112,15 +112,15 @@ class Ordering:
         self._flushing = False
         remaining, rejected = counts
         if self.api is not None:
-            self.operator.show_outbox("Outbox: {n} waiting", n=remaining)
+            self.operator.show_outbox("panel.outbox", n=remaining)
         else:
-            self.operator.show_outbox("Outbox: {n} waiting (not sending: see the connection note above)", n=remaining)
+            self.operator.show_outbox("panel.outbox_held", n=remaining)
         self.operator.show_rejected(rejected)
 
     def _outbox_failed(self, exc: Exception) -> None:
         self._flushing = False
         self._untrusted(exc)
-        self.operator.show_outbox("Outbox: not sent ({why})", why=exc)
+        self.operator.show_outbox("panel.outbox_failed", why=exc)
 
     # -- following the job ------------------------------------------------------------------------------
 

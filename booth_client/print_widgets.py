@@ -6,9 +6,9 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QListWidget, QVBoxLayout, QWidget
 
-from .i18n import panel_text, tr
+from .i18n import tr
 from .printing import PrinterState, PrintJob
-from .widgets import button
+from .widgets import button, say
 
 
 class PrintOffer(QWidget):
@@ -76,7 +76,8 @@ class PrintPanel(QWidget):
         self.failed_title = QLabel("")
         self.failed_list = QListWidget()
         self.failed_list.setMaximumHeight(120)
-        label = QLabel("Printer")
+        label = QLabel()
+        say(label, language, "panel.printer")
         label.setMinimumWidth(360)  # lined up with the settings' labels around it
         form.addRow(label, self.printer)
         form.addRow("", self.state)
@@ -85,8 +86,8 @@ class PrintPanel(QWidget):
         self.printers: list[PrinterState] = []
         self.load("", language)
 
-    def _p(self, text: str) -> str:
-        return panel_text(text, self.language)
+    def _tr(self, text_id: str, **values: object) -> str:
+        return tr(text_id, self.language, **values)
 
     def load(self, printer: str, language: str) -> None:
         """The saved choice (kept in the list even while CUPS does not know it), in ``language``."""
@@ -104,11 +105,11 @@ class PrintPanel(QWidget):
             return  # the same list: left alone, so an open drop-down stays open
         self.printer.blockSignals(True)
         self.printer.clear()
-        self.printer.addItem(self._p("none (no printing)"), "")
+        self.printer.addItem(self._tr("panel.no_printer"), "")
         for name in names:
             self.printer.addItem(name, name)
         if keep and keep not in names:
-            self.printer.addItem(f"{keep} ({self._p('not found')})", keep)
+            self.printer.addItem(self._tr("panel.printer_missing", name=keep), keep)
         self.printer.setCurrentIndex(max(0, self.printer.findData(keep)))
         self.printer.blockSignals(False)
 
@@ -117,11 +118,11 @@ class PrintPanel(QWidget):
         self.printers = printers
         self._fill([p.name for p in printers], self.chosen())
         self.show_state()
-        self.failed_title.setText(f"{self._p('Print jobs that failed')}: {len(failed)}")
+        self.failed_title.setText(self._tr("panel.failed_prints", n=len(failed)))
         self.failed_list.clear()
         for job in failed:
             status = job.status or ", ".join(job.reasons)
-            waiting = "" if job.finished else f" ({self._p('waiting')})"
+            waiting = "" if job.finished else f" ({self._tr('panel.job_waiting')})"
             self.failed_list.addItem(f"{job.id}  {job.when}: {status}{waiting}")
 
     def show_state(self) -> None:
@@ -129,13 +130,13 @@ class PrintPanel(QWidget):
         if not self.chosen():
             self.state.setText("")
         elif state is None:
-            self.state.setText(self._p("CUPS does not know this printer."))
+            self.state.setText(self._tr("panel.printer_unknown"))
         else:
             detail = f" ({state.message})" if state.message else ""
-            self.state.setText(f"{state.name}: {self._p(state.condition)}{detail}")
+            self.state.setText(f"{state.name}: {self._tr(f'printer.{state.condition}')}{detail}")
 
     def show_error(self, error: str) -> None:
-        self.state.setText(f"{self._p('CUPS cannot be asked')}: {error}")
+        self.state.setText(self._tr("panel.cups_down", error=error))
 
     def showEvent(self, event) -> None:
         super().showEvent(event)

@@ -33,15 +33,16 @@ JOB_TROUBLE = frozenset(
         "resources-are-not-ready",
     }
 )
-# printer-state-reasons worth their own word for the operator, by prefix (a reason may end -error/-warning/-report)
+# printer-state-reasons worth their own word for the operator, by prefix (a reason may end -error/-warning/-report),
+# as the condition the panel names (i18n ``printer.<condition>``, beside the states idle, printing and stopped)
 CONDITIONS = (
-    ("media-empty", "out of paper"),
-    ("media-needed", "out of paper"),
-    ("media-jam", "paper jam"),
-    ("marker-supply-empty", "out of ink or toner"),
-    ("toner-empty", "out of ink or toner"),
-    ("cover-open", "cover open"),
-    ("door-open", "cover open"),
+    ("media-empty", "out_of_paper"),
+    ("media-needed", "out_of_paper"),
+    ("media-jam", "paper_jam"),
+    ("marker-supply-empty", "out_of_ink"),
+    ("toner-empty", "out_of_ink"),
+    ("cover-open", "cover_open"),
+    ("door-open", "cover_open"),
     ("offline", "offline"),
     ("paused", "stopped"),
 )
@@ -60,7 +61,7 @@ class PrinterState:
 
     @property
     def condition(self) -> str:
-        """One word for the operator: out of paper, paper jam... before idle, printing or stopped."""
+        """The condition to name to the operator (``CONDITIONS``: out of paper, paper jam...) before its state."""
         for reason in self.reasons:
             if reason.endswith("-report"):  # informational only
                 continue

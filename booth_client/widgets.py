@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QPoint, QRectF, QSize, Qt, Signal
@@ -25,6 +26,8 @@ from PySide6.QtWidgets import (
     QStyle,
     QWidget,
 )
+
+from .i18n import tr
 
 ASSETS = Path(__file__).parent / "assets"
 TOUCH = 48  # px: the smallest touch target (WCAG 2.5.5, Material), every control of the kiosk and the panel
@@ -310,33 +313,32 @@ def qr_pixmap(text: str, side: int = 240) -> QPixmap:
     return QPixmap.fromImage(image)
 
 
-ENGLISH_ROLE = Qt.ItemDataRole.UserRole + 1  # a choice's English name, kept beside the one shown
+TEXT_ID_ROLE = Qt.ItemDataRole.UserRole + 1  # a choice's text id (i18n), kept beside the value
+
+
+def say(widget: QLabel | QAbstractButton, language: str, text_id: str | None, **values: Any) -> None:
+    """``widget`` shows the text ``text_id`` (i18n; None: nothing) in ``language``, and keeps the id and values so
+    that ``translate_texts`` can say it again in another language."""
+    widget.said = (text_id, values) if text_id else None
+    widget.setText(tr(text_id, language, **values) if text_id else "")
+
+
+def hint(edit: QLineEdit, language: str, text_id: str) -> None:
+    """The hint an empty ``edit`` shows: the text ``text_id`` in ``language`` (kept for ``translate_texts``)."""
+    edit.hint_id = text_id
+    edit.setPlaceholderText(tr(text_id, language))
 
 
 def translate_texts(root: QWidget, language: str) -> None:
-    """Every label's and button's text under ``root`` in ``language`` (i18n.panel_text), from the English it
-    was built with (kept, so the panel can change language back and forth)."""
-    from .i18n import panel_text
-
-    for edit in root.findChildren(QLineEdit):  # the hints in empty fields
-        english = edit.property("english_placeholder")
-        if english is None:
-            english = edit.placeholderText()
-            edit.setProperty("english_placeholder", english)
-        edit.setPlaceholderText(panel_text(english, language))
-    for combo in root.findChildren(QComboBox):  # the names of a setting's choices
+    """Every text under ``root`` that was given by id (``say``, ``hint``, a choice's ``TEXT_ID_ROLE``) in
+    ``language``: the panel can change language back and forth. Texts given without an id (names, numbers) stay."""
+    for edit in root.findChildren(QLineEdit):
+        if text_id := getattr(edit, "hint_id", None):
+            edit.setPlaceholderText(tr(text_id, language))
+    for combo in root.findChildren(QComboBox):
         for i in range(combo.count()):
-            english = combo.itemData(i, ENGLISH_ROLE)
-            if english is None:
-                english = combo.itemText(i)
-                combo.setItemData(i, english, ENGLISH_ROLE)
-            combo.setItemText(i, panel_text(english, language))
-    for widget in root.findChildren(QWidget):
-        if not isinstance(widget, QLabel | QAbstractButton) or isinstance(widget, ImageView):
-            continue
-        english, current = widget.property("english_text"), widget.text()
-        if english is None or current not in (english, panel_text(english, "de")):  # new text set since
-            english = current
-            widget.setProperty("english_text", english)
-        if english:
-            widget.setText(panel_text(english, language))
+            if text_id := combo.itemData(i, TEXT_ID_ROLE):
+                combo.setItemText(i, tr(text_id, language))
+    for widget in root.findChildren(QLabel) + root.findChildren(QAbstractButton):
+        if said := getattr(widget, "said", None):
+            widget.setText(tr(said[0], language, **said[1]))

@@ -241,7 +241,7 @@ def save_frame_in_panel(qtbot, window, **fields) -> None:
         unlock_panel(qtbot, window)
     for name, value in fields.items():
         window.operator.fields[name].setText(value)
-    click(qtbot, window.operator.buttons["Save"])
+    click(qtbot, window.operator.buttons["save"])
 
 
 def test_the_panel_sends_the_saved_frame_and_previews_it_on_the_demo_portrait(qtbot, tmp_path, booth, client):

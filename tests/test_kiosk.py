@@ -300,19 +300,19 @@ def test_operator_panel_behind_pin_persists_settings(qtbot, tmp_path, server, vi
     assert panel.style_list.item(1).data(Qt.ItemDataRole.UserRole) == moved
     shot(shots, window, "10-operator")
     panel.new_pin.setText("4321")  # the PIN older versions published
-    click(qtbot, panel.buttons["Save"])
+    click(qtbot, panel.buttons["save"])
     assert panel.status.text().startswith("Not saved") and panel.pin_warning.isVisible()
     panel.new_pin.setText("802468")
-    click(qtbot, panel.buttons["Save"])
+    click(qtbot, panel.buttons["save"])
     assert panel.status.text() == "Saved." and not panel.pin_warning.isVisible()
     saved = KioskConfig.load(tmp_path / "kiosk.json")
     assert saved.idle_timeout_s == 45 and saved.language == "de"
     assert saved.operator_pin == "802468" and not saved.operator_pin_generated
     assert saved.styles and first.data(Qt.ItemDataRole.UserRole) not in saved.styles
     assert saved.styles[0] == moved
-    click(qtbot, panel.buttons["Test camera"])
+    click(qtbot, panel.buttons["test_camera"])
     qtbot.waitUntil(lambda: "works" in panel.status.text(), timeout=10000)
-    click(qtbot, panel.buttons["Close"])
+    click(qtbot, panel.buttons["close"])
     assert window.current() == "attract"
     assert window.attract.start_button.text() == tr("touch_to_start", "de")  # the screens speak German now
     assert f"{RETENTION_HOURS} Stunden" in window.email.consent.text()
@@ -435,7 +435,7 @@ def test_background_errors_are_logged_never_dropped(qtbot, caplog):
 def test_the_operator_panel_is_drawn_from_kiosk_config_with_names_not_codes(qtbot, tmp_path, server, video):
     from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLabel, QSpinBox
 
-    from booth_client.operator import GROUPS
+    from booth_client.config import GROUPS
 
     window = make_window(qtbot, tmp_path, server_url=server.url, camera=str(video))
     qtbot.waitUntil(lambda: bool(window.styles), timeout=20000)
@@ -458,7 +458,7 @@ def test_the_operator_panel_is_drawn_from_kiosk_config_with_names_not_codes(qtbo
     panel.fields["mirror_capture"].setChecked(True)
     panel.fields["catalogue_refresh_s"].setValue(120)
     panel.method.setCurrentText("Masterpiece")
-    click(qtbot, panel.buttons["Save"])
+    click(qtbot, panel.buttons["save"])
     assert panel.status.text() == "Saved."
     saved = KioskConfig.load(tmp_path / "kiosk.json")
     assert (saved.show_qr, saved.countdown_s, saved.mirror_capture) == (True, 5, True)
@@ -482,7 +482,7 @@ def test_the_panels_text_fields_have_an_on_screen_keyboard(qtbot, tmp_path, vide
         click(qtbot, keyboard.keys[key])
     click(qtbot, keyboard.keys["⌫"])
     assert panel.api_key.text() == "Key_A1"  # Shift for one letter; backspace
-    click(qtbot, panel.buttons["Save"])
+    click(qtbot, panel.buttons["save"])
     assert panel.status.text() == "Saved."
     saved = KioskConfig.load(tmp_path / "kiosk.json")
     assert saved.server_url == "http://localhost:8000" and saved.api_key == "Key_A1"
@@ -492,7 +492,7 @@ def test_the_panels_status_line_is_not_overwritten_by_the_outbox(qtbot, tmp_path
     window = make_window(qtbot, tmp_path, server_url=f"http://127.0.0.1:{free_port()}", camera=str(video))
     unlock_panel(qtbot, window)
     panel = window.operator
-    click(qtbot, panel.buttons["Send test e-mail"])  # no styles loaded: the status says so
+    click(qtbot, panel.buttons["test_email"])  # no styles loaded: the status says so
     said = panel.status.text()
     assert said.startswith("No styles loaded")
     qtbot.wait(1600)  # three outbox rounds (every 0.5 s here, 5 s at an event)

@@ -19,7 +19,7 @@ from booth_client.app import BoothWindow
 from booth_client.camera import Camera
 from booth_client.catalogue import StyleCache
 from booth_client.config import KioskConfig
-from booth_client.i18n import PANEL_DE, TEXTS, tr
+from booth_client.i18n import CATALOGUES, tr
 from booth_client.widgets import THEME, TOUCH
 from shared.protocol import JobCreated, JobRequest, JobStatus, StyleInfo, StyleList
 from tests.harness import API_KEY, DEMO_PHOTO, free_port
@@ -260,7 +260,7 @@ def test_9_the_panel_keyboard_types_where_the_cursor_is(qtbot, window_en):
     click(qtbot, panel.keyboard.keys["⌫"])
     assert panel.server_url.text() == url  # not the field touched before
     assert panel.keyboard.target is spin  # the box with the cursor takes the keys
-    click(qtbot, panel.buttons["Close"])
+    click(qtbot, panel.buttons["close"])
 
 
 # -- 10 ------------------------------------------------------------------------------------------------------
@@ -270,7 +270,7 @@ def test_10_leave_kiosk_asks_before_it_quits(qtbot, tmp_path, video):
     window = kiosk(tmp_path, str(video))
     qtbot.addWidget(window)
     unlock_panel(qtbot, window)
-    leave = window.operator.buttons["Leave kiosk"]
+    leave = window.operator.buttons["leave"]
     click(qtbot, leave)
     assert window.isVisible()  # not at the first tap
     assert leave.text() == "Tap again to leave" and "again" in window.operator.status.text()
@@ -292,13 +292,13 @@ def test_11_close_without_save_forgets_the_edits(qtbot, window_en):
     click(qtbot, panel.up_button)  # the second style moved to the top
     panel.idle.setValue(999)
     panel.test_address.setText("someone@example.org")
-    click(qtbot, panel.buttons["Close"])
+    click(qtbot, panel.buttons["close"])
     unlock_panel(qtbot, window)
     items = [panel.style_list.item(i) for i in range(panel.style_list.count())]
     assert [i.data(Qt.ItemDataRole.UserRole) for i in items] == STYLE_IDS  # the order as saved
     assert all(i.checkState() == Qt.CheckState.Checked for i in items)  # the unsaved untick is gone
     assert panel.idle.value() == window.config.idle_timeout_s and panel.test_address.text() == ""
-    click(qtbot, panel.buttons["Close"])
+    click(qtbot, panel.buttons["close"])
 
 
 # -- 12 ------------------------------------------------------------------------------------------------------
@@ -329,7 +329,7 @@ def test_12_the_pin_pad_shows_the_digits_as_dots_and_says_wrong(qtbot, window_de
 
 def english_patterns() -> list[re.Pattern]:
     """The panel's English texts (those German changes), a template's values matching anything."""
-    english = [k for k, v in PANEL_DE.items() if v != k] + [t["en"] for t in TEXTS.values() if t["en"] != t.get("de")]
+    english = [text for text_id, text in CATALOGUES["en"].items() if text != CATALOGUES["de"][text_id]]
     return [re.compile(re.sub(r"\\\{[^}]*\\\}", ".*", re.escape(text)) + "$", re.S) for text in english]
 
 
@@ -361,7 +361,7 @@ def test_13_the_german_panel_speaks_german_only(qtbot, window_de):
     click(qtbot, panel.test_address)
     click(qtbot, panel.keyboard.keys["space"])  # labelled "Leertaste": it types a space, not the label
     assert panel.keyboard.keys["space"].text() == "Leertaste" and panel.test_address.text() == " "
-    click(qtbot, panel.buttons["Close"])
+    click(qtbot, panel.buttons["close"])
 
 
 # -- 15 ------------------------------------------------------------------------------------------------------

@@ -243,7 +243,7 @@ def test_a_lost_camera_shows_a_placeholder_never_the_last_frame(qtbot, tmp_path)
 
 
 def test_the_operator_panel_speaks_german(qtbot, tmp_path):
-    from booth_client.i18n import PANEL_DE
+    from booth_client.i18n import CATALOGUES
 
     window = make_window(
         qtbot, tmp_path, server_url=f"http://127.0.0.1:{free_port()}", camera="none.avi", language="de"
@@ -251,17 +251,18 @@ def test_the_operator_panel_speaks_german(qtbot, tmp_path):
     unlock_panel(qtbot, window)
     panel = window.operator
     shown = [w.text() for w in panel.findChildren(QWidget) if isinstance(w, QLabel | QAbstractButton) and w.text()]
-    english = [text for text in shown if text in PANEL_DE and PANEL_DE[text] != text]
+    german = CATALOGUES["de"]
+    english = [text for text in shown if text in {t for i, t in CATALOGUES["en"].items() if t != german[i]}]
     assert not english, f"still in English: {english}"
-    assert panel.buttons["Save"].text() == "Speichern" and panel.pin_warning.text().startswith("Bitte die PIN")
+    assert panel.buttons["save"].text() == "Speichern" and panel.pin_warning.text().startswith("Bitte die PIN")
     assert "Sprache der Bildschirme und der E-Mail." in shown  # the settings' labels too
-    assert panel.new_pin.placeholderText() == PANEL_DE["4-8 digits; empty: keep the PIN"]
+    assert panel.new_pin.placeholderText() == tr("panel.new_pin_hint", "de")
     click(qtbot, panel.show_key)
     assert panel.show_key.text() == "Verbergen"
     panel.language.setCurrentText("English")  # the operator switches the kiosk to English
     panel.new_pin.setText("802468")
-    click(qtbot, panel.buttons["Save"])
+    click(qtbot, panel.buttons["save"])
     assert panel.status.text() == "Gespeichert."  # said in the language the operator was reading
-    click(qtbot, panel.buttons["Close"])
+    click(qtbot, panel.buttons["close"])
     unlock_panel(qtbot, window)
-    assert panel.buttons["Save"].text() == "Save"  # and back in English for an English kiosk
+    assert panel.buttons["save"].text() == "Save"  # and back in English for an English kiosk

@@ -44,7 +44,7 @@ def test_first_contact_shows_the_fingerprint_and_sends_only_once_trusted(qtbot, 
     assert pem_fingerprint((tmp_path / "tls" / "server.pem").read_text()) == tls_server.fingerprint
     assert panel.trust_button.isHidden() and "pinned" in panel.connection.text()
     assert jobs_on(tls_server) == before
-    click(qtbot, panel.buttons["Close"])
+    click(qtbot, panel.buttons["close"])
 
     mails = len(inbox.messages())
     send_portrait(qtbot, window, "palette-04", "tls@example.org")
@@ -102,11 +102,11 @@ def test_plain_http_is_refused_beyond_this_machine(qtbot, tmp_path, video):
     unlock_panel(qtbot, window)
     panel = window.operator
     panel.server_url.setText("http://192.0.2.10:8000")
-    click(qtbot, panel.buttons["Save"])
+    click(qtbot, panel.buttons["save"])
     assert panel.status.text().startswith("Not saved: plain http://")
     panel.server_url.setText("http://localhost:8000")  # loopback: nothing crosses a network
-    click(qtbot, panel.buttons["Save"])
+    click(qtbot, panel.buttons["save"])
     assert panel.status.text() == "Saved." and window.api is not None
     panel.fingerprint.setText("not a fingerprint")
-    click(qtbot, panel.buttons["Save"])
+    click(qtbot, panel.buttons["save"])
     assert panel.status.text().startswith("Not saved: a certificate fingerprint is 64 hexadecimal digits")

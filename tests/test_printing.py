@@ -134,10 +134,10 @@ def test_the_operator_panel_lists_the_printers_cups_knows_with_state_and_failed_
     copies = window.operator.fields["print_copies_max"]
     assert (copies.minimum(), copies.maximum()) == (1, 10)  # the operator's limit per visitor
     copies.setValue(3)
-    click(qtbot, window.operator.buttons["Save"])
+    click(qtbot, window.operator.buttons["save"])
     assert (window.config.print_printer, window.config.print_copies_max) == ("Empty", 3)
     assert KioskConfig.load(tmp_path / "kiosk.json").print_printer == "Empty"
-    click(qtbot, window.operator.buttons["Close"])
+    click(qtbot, window.operator.buttons["close"])
     assert not window.printer_timer.isActive()  # CUPS is asked only while the panel is open
 
 
