@@ -1,10 +1,10 @@
-"""Faces painted, not pasted (issue 10, item 2): masterpieces of several people with face protection on.
+"""Faces painted, not pasted: masterpieces of several people with face protection on.
 
 Per portrait: OpenCV's face box in the photo and in the painting (same place and size within +-10 %), and the
 same-VGG style loss (the painting's Gram matrices, style layers of the defaults) inside and outside the face box,
 for the photo and for the painting. A face is painted with the same brushwork when inside the box the style loss
 falls by at least 40 % of what it falls outside: ratio = fall inside / fall outside >= 0.4.
-``--today`` measures the recipe from before issue 10 as well (30 % of the style on faces: pasted on).
+``--today`` measures the pasted-on recipe as well (30 % of the style kept off faces), the baseline to beat.
 ``--pictures DIR`` writes a contact sheet (photo | painting, and the faces enlarged) per portrait.
 Run: python bench/bench_faces.py [--style starry-night] [--today] [--pictures docs/images]
 """
@@ -21,8 +21,8 @@ import torch
 from PIL import Image, ImageDraw
 from portraits import PORTRAITS, same_place, server_params, today_params
 
+from research.compare import region_style_losses
 from style_server.config import engine_from_settings, get_settings
-from style_server.engine.compare import region_style_losses
 from style_server.engine.face import detect_faces
 from style_server.engine.gatys import GatysOptimizer
 
@@ -32,7 +32,7 @@ RATIO_TARGET = 0.4
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--style", default="starry-night")
-    parser.add_argument("--today", action="store_true", help="also measure the recipe from before issue 10")
+    parser.add_argument("--today", action="store_true", help="also measure the pasted-on face recipe, the baseline")
     parser.add_argument("--only", help="run only portraits whose name contains this")
     parser.add_argument("--pictures", type=Path, help="write photo | painting sheets here")
     parser.add_argument(

@@ -5,8 +5,8 @@ Each case times what the server does for ``POST /v1/previews`` after the body ha
 (a 1280x720 camera JPEG), frame the tile on the face, paint every pass, encode each tile as a JPEG line. Baselines,
 in the same rounds: the same styles painted one forward pass per style (unbatched), and one Instant job at full
 size (1024 px, face care on). Medians of ``--runs`` rounds, the cases interleaved within each round so that the
-machine's noise falls on all of them alike. Budget (issue 21): every offered style, at least 12, within 3 s on
-the 2-core CPU server.
+machine's noise falls on all of them alike. Budget: every offered style, at least 12, within 3 s on the 2-core
+CPU server (the gallery shows its wall of previews while the visitor still stands there).
 
 Run: python bench/bench_gallery_preview.py [--runs 5] [--sides 192 256]
 """

@@ -1,4 +1,4 @@
-"""Masterpiece speed (issue 20, item 5): the loss network in fp32 (the masterpiece before issue 20) vs in the
+"""Masterpiece speed: the loss network in fp32 (the reference for speed and losses) vs in the
 precision the hardware picks (bfloat16 where the CPU has the kernels, ``engine/precision.py``), side by side.
 
 A masterpiece as the server paints one (gatys_size, gatys_iterations, face protection on, delivered at 1024 px by
@@ -62,7 +62,7 @@ def one(recipe: str, out: Path) -> None:
     """Paint one recipe in this process and print its figures as JSON."""
     from portraits import server_params
 
-    from style_server.engine.compare import same_vgg_losses
+    from research.compare import same_vgg_losses
     from style_server.engine.gatys import GatysOptimizer
     from style_server.engine.imageio import fit_longest_side
 

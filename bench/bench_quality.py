@@ -1,4 +1,4 @@
-"""The painted face, judged independently (issue 20, item 1): likeness and quality per path and style over real
+"""The painted face, judged independently: likeness and quality per path and style over real
 portraits of several people (``portrait_set.py``; sources and licences in ``PORTRAITS.md``).
 
 Each picture is made by the engine exactly as the server makes it (nothing here re-implements a path):
@@ -13,7 +13,7 @@ Per picture, all on the photo's grid at the picture's size (the picture brought 
 - *identity distance*: dlib's face embedding, photo vs picture (``likeness.py``; 0.6 = dlib's same-person line,
   two different photos of one person are about 0.3-0.45: see the calibration line the bench prints);
 - *lost*: dlib finds no face in the picture where it found the photo's;
-- *face painted*: the same-VGG style loss (``engine.compare.region_style_losses``, Gram matrices over the
+- *face painted*: the same-VGG style loss (``research.compare.region_style_losses``, Gram matrices over the
   positions inside / outside dlib's face box of the photo, at 512 px) falls from photo to picture by ``fall_in``
   inside the box and ``fall_out`` outside: ratio = fall_in / fall_out (1: the face as painted as the rest, 0: the
   face still the photo); not measured (nan) where the loss outside falls by less than 10 % (a background
@@ -29,7 +29,7 @@ Per picture, all on the photo's grid at the picture's size (the picture brought 
   (1: as even as the photo's skin; 2: twice the colour noise). The photo's value is taken as at least 1 unit of
   a*b* so that black-and-white photos do not divide by zero;
 - *skin crackle* (plaster): the same on L* (lightness): fine light/dark texture on the skin, picture over photo;
-- *style / content loss*: ``engine.compare.same_vgg_losses`` at 512 px (the defaults' layers, the painting's
+- *style / content loss*: ``research.compare.same_vgg_losses`` at 512 px (the defaults' layers, the painting's
   Gram matrices, or a palette's stand-in above; content relu4_2 against the photo);
 - *seconds*: the engine call alone, models loaded.
 
@@ -63,8 +63,8 @@ from portrait_set import PORTRAITS, available, fetch
 from portraits import server_params
 
 import style_server
+from research.compare import region_style_losses, same_vgg_losses
 from style_server.config import Settings, engine_from_settings, get_settings
-from style_server.engine.compare import region_style_losses, same_vgg_losses
 from style_server.engine.fast import FastOptions
 from style_server.engine.imageio import fit_longest_side
 from style_server.engine.losses import content_loss, gram, style_loss, style_targets
@@ -318,9 +318,9 @@ class Measure:
         theirs = regions | {"content": losses["p"]["content"], "same_vgg_style": losses["p"]["style"]}
         ours = {k: mine[k] for k in ("whole", "inside", "outside", "content")} | {"same_vgg_style": mine["whole"]}
         worst = max(abs(ours[k] - theirs[k]) / max(abs(theirs[k]), 1e-9) for k in ours)
-        print(f"check against engine.compare: largest relative difference {worst:.1e}", flush=True)
+        print(f"check against research.compare: largest relative difference {worst:.1e}", flush=True)
         if worst > 1e-3:
-            raise SystemExit(f"the cached figures {ours} differ from engine.compare's {theirs}")
+            raise SystemExit(f"the cached figures {ours} differ from research.compare's {theirs}")
         self.checked = True
 
 

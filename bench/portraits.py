@@ -1,5 +1,6 @@
-"""Shared by the masterpiece benchmarks: real portraits, the server's masterpiece parameters, today's (before issue
-10) recipe, and where OpenCV finds the face in a painting (the style loss by region is engine.compare's).
+"""Shared by the masterpiece benchmarks: real portraits, the server's masterpiece parameters, the pasted-on face
+recipe (the baseline the face care must beat), and where OpenCV finds the face in a painting (the style loss by
+region is research.compare's).
 
 Portraits of different people, real photographs that installed packages ship: the astronaut Eileen Collins
 (scikit-image), Grace Hopper (matplotlib), Luis Pedro Coelho (mahotas), and a frame of the kiosk's demo video
@@ -21,7 +22,8 @@ from style_server.config import Settings
 from style_server.engine.face import detect_faces
 from style_server.engine.params import GatysParams, make_params
 
-# What GatysParams and the server painted with before issue 10 (face protection then: 30 % of the style on faces)
+# The pasted-on face recipe, the baseline the face care must beat (30 % of the style kept off faces), with its own
+# scales and iterations
 TODAY = {
     "init": "content",
     "multiscale": True,

@@ -240,11 +240,11 @@ def cmd_ship(args) -> int:
     and write the verdict into the card (the catalogue offers the network only when it wins)."""
     from tqdm import tqdm
 
+    from research.johnson import compare_fast_networks, verdict
     from style_server.config import engine_from_settings, get_settings
     from style_server.engine.catalogue import Catalogue, JohnsonNetwork, write_card
     from style_server.engine.fast import FastOptions, FastStyle
     from style_server.engine.imageio import load_image
-    from style_server.engine.johnson import compare_fast_networks, verdict
 
     settings = get_settings()
     catalogue = Catalogue.load(settings.models_dir)

@@ -298,7 +298,8 @@ def _run_gatys(engine, photo, choice, params):
 
 
 def cmd_compare(args) -> int:
-    from .engine.compare import compare
+    from research.compare import compare
+
     from .engine.imageio import load_image
 
     engine = _engine(args)
@@ -317,10 +318,11 @@ def cmd_compare(args) -> int:
 def cmd_study(args) -> int:
     from tqdm import tqdm
 
+    from research.study import METHOD_NAMES, METHODS, REPORT_HTML, REPORT_MD, paintings, run_study
+
     from .engine.fast import FastOptions
     from .engine.imageio import load_image
     from .engine.params import make_params
-    from .engine.study import METHOD_NAMES, METHODS, REPORT_HTML, REPORT_MD, paintings, run_study
 
     settings = get_settings()
     sizes = _int_list(args.sizes, "--sizes")

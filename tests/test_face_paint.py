@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
+from research.compare import region_style_losses
 from style_server.engine.color import preserve_skin_colors, skin_mask
-from style_server.engine.compare import region_style_losses
 from style_server.engine.face import detect_faces, face_mask
 from style_server.engine.gatys import GatysOptimizer, make_params
 

@@ -20,10 +20,10 @@ import pytest
 import torch
 from PIL import Image
 
+from research.johnson import compare_fast_networks, verdict
 from style_server.engine.catalogue import Catalogue, JohnsonNetwork, StyleCard, write_card
 from style_server.engine.errors import EngineError
 from style_server.engine.fast import FastOptions, FastStyle, FastStylizer
-from style_server.engine.johnson import compare_fast_networks, verdict
 from style_server.engine.tensors import to_image, to_tensor
 from style_server.engine.transformer import TransformNet, save_transform_net
 from tests.harness import ServerProcess, free_port, wait_for_state

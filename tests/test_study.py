@@ -12,8 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
+from research.study import CELL_HEADER, SUMMARY_HEADER
 from style_server.cli import main
-from style_server.engine.study import CELL_HEADER, SUMMARY_HEADER
 from style_server.engine.transformer import TransformNet, save_transform_net
 from tests.conftest import MODELS
 

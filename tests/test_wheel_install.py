@@ -19,7 +19,7 @@ from tests.harness import ServerProcess, free_port, post_demo_job, wait_for_stat
 
 pytestmark = pytest.mark.slow  # end to end: started first when the tests run in parallel
 
-PACKAGES = ("shared", "style_server", "booth_client", "portrait_booth")
+PACKAGES = ("shared", "style_server", "booth_client", "portrait_booth", "research")
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -57,14 +57,21 @@ def wheel_env(tmp_path_factory) -> Path:
 
 
 def test_the_wheel_runs_from_its_own_installation(wheel_env, tmp_path):
+    """The server and ``research`` (which the CLI's ``compare`` and ``study`` import) both come from the wheel."""
     done = _run(
-        [wheel_env / "bin" / "python", "-c", "import style_server; print(style_server.__file__)"],
+        [
+            wheel_env / "bin" / "python",
+            "-c",
+            "import style_server, research; print(style_server.__file__, research.__file__)",
+        ],
         tmp_path,
         _clean_env(),
     )
     assert done.returncode == 0, done.stderr
-    where = done.stdout.strip()
-    assert Path(where).is_relative_to(wheel_env) and not Path(where).is_relative_to(ROOT)
+    wheres = done.stdout.split()
+    assert len(wheres) == 2
+    for where in wheres:
+        assert Path(where).is_relative_to(wheel_env) and not Path(where).is_relative_to(ROOT)
 
 
 def test_a_server_installed_from_the_wheel_lists_the_styles_and_paints(wheel_env, tmp_path, cache_dir, inbox):

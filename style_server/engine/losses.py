@@ -71,20 +71,3 @@ def blend_grams(parts: list[tuple[dict[str, torch.Tensor], float]]) -> dict[str,
             part = g * (weight / total)
             blended[name] = blended[name] + part if name in blended else part
     return blended
-
-
-@torch.no_grad()
-def measure(
-    vgg: VGGFeatures,
-    result: torch.Tensor,
-    content: torch.Tensor,
-    style_grams: dict[str, torch.Tensor],
-    content_layers: list[str],
-) -> dict[str, float]:
-    """Content and style loss of a finished image, measured the same way for every method."""
-    wanted = list(style_grams) + content_layers
-    feats = vgg(result, wanted)
-    content_feats = vgg(content, content_layers)
-    c = torch.stack([content_loss(feats[n], content_feats[n]) for n in content_layers]).mean()
-    s = style_loss({n: gram(feats[n]) for n in style_grams}, style_grams)
-    return {"content": float(c), "style": float(s), "tv": float(tv_loss(result))}

@@ -1,4 +1,5 @@
-"""Fast network vs Gatys optimiser on the same portrait: time, losses (same VGG), images side by side."""
+"""Fast network vs Gatys optimiser on the same portrait: time, losses (same VGG), images side by side; and the
+measurements the study and the benchmarks share (same-VGG losses, the style loss inside and outside a face)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from .fast import FastOptions, FastStyle
-from .gatys import GatysParams, ProgressFn
-from .imageio import fit_longest_side, save_image_atomic, write_atomic
-from .losses import gram, measure, style_loss, style_targets
-from .runtime import Engine, StyleChoice
-from .tensors import to_tensor
-from .vgg import VGGFeatures
+from style_server.engine.fast import FastOptions, FastStyle
+from style_server.engine.gatys import GatysParams, ProgressFn
+from style_server.engine.imageio import fit_longest_side, save_image_atomic, write_atomic
+from style_server.engine.losses import content_loss, gram, style_loss, style_targets, tv_loss
+from style_server.engine.runtime import Engine, StyleChoice
+from style_server.engine.tensors import to_tensor
+from style_server.engine.vgg import VGGFeatures
 
 
 def compare(engine: Engine, photo: Image.Image, choice: StyleChoice, params: GatysParams, out_dir: Path) -> dict:
@@ -77,6 +78,23 @@ def same_vgg_losses(
         method: measure(vgg, to_tensor(image, device), content_t, grams, layers) for method, image in images.items()
     }
     return losses, measure(vgg, content_t, content_t, grams, layers)["style"]
+
+
+@torch.no_grad()
+def measure(
+    vgg: VGGFeatures,
+    result: torch.Tensor,
+    content: torch.Tensor,
+    style_grams: dict[str, torch.Tensor],
+    content_layers: list[str],
+) -> dict[str, float]:
+    """Content and style loss of a finished image, measured the same way for every method."""
+    wanted = list(style_grams) + content_layers
+    feats = vgg(result, wanted)
+    content_feats = vgg(content, content_layers)
+    c = torch.stack([content_loss(feats[n], content_feats[n]) for n in content_layers]).mean()
+    s = style_loss({n: gram(feats[n]) for n in style_grams}, style_grams)
+    return {"content": float(c), "style": float(s), "tv": float(tv_loss(result))}
 
 
 def _report(engine, content, styles, images, timings, params: GatysParams) -> dict:

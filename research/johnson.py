@@ -14,12 +14,12 @@ from collections.abc import Callable
 import torch
 from PIL import Image
 
-from .catalogue import FastComparison, PortraitFigures
-from .imageio import fit_longest_side
-from .losses import content_loss, gram, style_loss, style_targets
-from .params import GatysParams
-from .tensors import to_tensor
-from .vgg import VGGFeatures
+from style_server.engine.catalogue import FastComparison, PortraitFigures
+from style_server.engine.imageio import fit_longest_side
+from style_server.engine.losses import content_loss, gram, style_loss, style_targets
+from style_server.engine.params import GatysParams
+from style_server.engine.tensors import to_tensor
+from style_server.engine.vgg import VGGFeatures
 
 Painter = Callable[[Image.Image], Image.Image]
 BISECTIONS = 10  # strength found to 1/1024: far below any difference that matters

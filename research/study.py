@@ -3,8 +3,8 @@ one table (Markdown and HTML) with a contact sheet per size.
 
 Methods: ``arbitrary`` (the arbitrary-style fast network), ``johnson`` (the painting's own trained transform
 network, where one ships: "not trained" otherwise) and ``gatys`` (the optimiser with the parameters it is given).
-Timings and the same-VGG losses come from ``compare.py``; a face counts as kept when OpenCV's detector
-(``face.py``) finds one in the result where it found one in the photo.
+Timings and the same-VGG losses come from ``research.compare``; a face counts as kept when OpenCV's detector
+(``style_server.engine.face``) finds one in the result where it found one in the photo.
 """
 
 from __future__ import annotations
@@ -23,15 +23,16 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from pydantic import BaseModel, ConfigDict
 
-from .catalogue import StyleCard
+from style_server.engine.catalogue import StyleCard
+from style_server.engine.errors import InvalidParameter
+from style_server.engine.face import detect_faces
+from style_server.engine.fast import FastOptions, FastStyle
+from style_server.engine.gatys import GatysProgress
+from style_server.engine.imageio import fit_longest_side, load_image, save_image_atomic, write_atomic
+from style_server.engine.params import GatysParams, make_params
+from style_server.engine.runtime import Engine
+
 from .compare import same_vgg_losses, timed_fast, timed_gatys
-from .errors import InvalidParameter
-from .face import detect_faces
-from .fast import FastOptions, FastStyle
-from .gatys import GatysProgress
-from .imageio import fit_longest_side, load_image, save_image_atomic, write_atomic
-from .params import GatysParams, make_params
-from .runtime import Engine
 
 StudyMethod = Literal["arbitrary", "johnson", "gatys"]
 METHODS: tuple[StudyMethod, ...] = ("arbitrary", "johnson", "gatys")
