@@ -499,7 +499,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    from .service.backend import LANES
+    from .service.jobtypes import LANES
     from .service.logs import setup_logging
     from .service.workers import run_worker
 

@@ -388,7 +388,7 @@ def test_a_create_cut_off_before_its_work_message_is_sent_by_the_kiosks_retry(na
     """An API node whose create wrote the job but could not send its work message (the lane's stream had no
     leader: a cluster election) answered 503, and the kiosk retried with its key. The retry finds the job and
     sends the message: before, the retry was answered from the job alone and the job stayed queued forever."""
-    from style_server.service.backend import BackendUnavailable
+    from style_server.service.jobtypes import BackendUnavailable
     from style_server.service.nats_store import NatsStore, lane_stream
 
     api = NatsStore(nats_settings, "api")

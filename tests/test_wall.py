@@ -24,7 +24,7 @@ from PIL import Image
 from portrait_booth.scaleout import NatsServer
 from shared.protocol import EVENT_FRAME_PATH, JobFormError, JobOptions, JobRequest
 from style_server.config import Settings
-from style_server.service.backend import Job
+from style_server.service.jobtypes import Job
 from style_server.service.wall import WALL_PATH, wall_id, wall_refusal
 from tests.chromium import Browser, chromium_path
 from tests.harness import DEMO_PHOTO, ServerProcess, wait_for_state

@@ -16,8 +16,8 @@ from shared.protocol import describe
 from ..config import DEMO_KEY, Settings, engine_from_settings, get_settings
 from ..engine.errors import EngineError
 from ..engine.runtime import Engine
-from .backend import LANES, BackendUnavailable
 from .deadlines import BodyDeadline
+from .jobtypes import LANES, BackendUnavailable
 from .routes import downloads, events, frame, health, jobs, previews, styles, wall
 from .service import Service
 

@@ -7,115 +7,22 @@ Two implementations, chosen by ``PORTRAIT_BACKEND``:
   cluster: work-queue streams per lane and for mail, the Key-Value store for job state, the Object Store for images.
 
 Routes, runner and outbox only ever call the methods of ``JobBackend``; they never know which one runs. Every
-method is blocking (call it from a worker thread where it may wait).
+method is blocking (call it from a worker thread where it may wait). The records they pass and the job lifecycle
+are in ``jobtypes``, below both stores; this module (the interface and the factory) is above them.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import threading
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.protocol import JobOptions, JobState
 
+from .jobtypes import Job, LaneCapacity, MailTask
+
 if TYPE_CHECKING:
     from ..config import Settings
-
-
-class BackendUnavailable(RuntimeError):
-    """The shared backend cannot be reached right now (a cluster electing a new leader, a network cut). Nothing
-    was decided: the caller leaves the job as it is (its lease runs out and it is delivered again) or retries."""
-
-
-TERMINAL = (JobState.done, JobState.failed, JobState.cancelled, JobState.expired)
-LANES = ("fast", "gatys")
-
-
-@dataclass
-class Job:
-    id: str
-    token: str
-    kiosk: str
-    idem_key: str | None
-    state: JobState
-    method: str
-    style: str | None
-    has_style_image: bool
-    options: JobOptions
-    email: str | None
-    language: str
-    progress: float
-    error: str | None
-    created: float
-    started: float | None
-    finished: float | None
-    engine_seconds: float | None
-    request_hash: str | None = None  # what an idempotent replay must match (form fields + uploaded bytes)
-    download_code: str | None = None  # the secret of the result's download link (QR code); erased with the job
-    wall: bool = False  # the visitor agreed to be shown on the gallery wall; cleared when the job is erased
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Job:
-        data = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
-        data["state"] = JobState(data["state"])
-        data["has_style_image"] = bool(data["has_style_image"])
-        data["wall"] = bool(data.get("wall"))
-        options = data["options"]
-        data["options"] = JobOptions.model_validate_json(options) if isinstance(options, str) else JobOptions(**options)
-        return cls(**data)
-
-    def to_json(self, **extra: Any) -> bytes:
-        return json.dumps({**asdict(self), "options": self.options.model_dump(), **extra}).encode()
-
-
-@dataclass(frozen=True)
-class MailTask:
-    """One mail to deliver: the painting (``portrait``), or the news that it could not be painted (``failed``)."""
-
-    job_id: str
-    attempts: int  # failed attempts so far
-    kind: str = "portrait"
-    uncertain: int = 0  # attempts the SMTP server may have delivered (it timed out answering the message itself)
-
-
-@dataclass(frozen=True)
-class LaneCapacity:
-    """What the workers of a lane measured: seconds per job (moving average), and how many take its jobs."""
-
-    seconds_per_job: float
-    workers: int
-
-
-RATE_WINDOW = 60.0  # seconds: the rate limit counts a kiosk's accepted jobs over the last minute
-
-
-def rate_window(places: list[float], limit: int, now: float) -> tuple[list[float], float]:
-    """A kiosk's places still counted at ``now``, and the seconds until one frees if there are ``limit``
-    (else 0)."""
-    places = sorted(place for place in places if now - place < RATE_WINDOW)
-    return places, (RATE_WINDOW - (now - places[-limit]) if len(places) >= limit else 0.0)
-
-
-class LocalRates:
-    """The rate limit's places where one process serves every kiosk (the SQLite backend)."""
-
-    def __init__(self) -> None:
-        self._places: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
-
-    def reserve_place(self, kiosk: str, limit: int, now: float) -> float:
-        with self._lock:
-            places, wait = rate_window(self._places.get(kiosk, []), limit, now)
-            self._places[kiosk] = places if wait else [*places, now]
-            return wait
-
-    def release_place(self, kiosk: str, place: float) -> None:
-        with self._lock, contextlib.suppress(ValueError):
-            self._places.get(kiosk, []).remove(place)
 
 
 class JobBackend(Protocol):
@@ -186,6 +93,11 @@ class JobBackend(Protocol):
         """The job's portrait and its own style image (PNG)."""
 
     def set_progress(self, job_id: str, progress: float) -> None: ...
+    def move(self, job_id: str, sources: JobState | Collection[JobState], target: JobState, **fields: Any) -> bool:
+        """Compare and set: a job in one of ``sources`` goes to ``target`` (with ``fields`` written); False if it
+        is in another state (it moved on). ``IllegalTransition``, and nothing written, if ``jobtypes.TRANSITIONS``
+        has no way from a source to ``target``."""
+
     def result_tmp(self, job_id: str) -> Path:
         """A private temporary file to write a painting to before ``publish_result``."""
 

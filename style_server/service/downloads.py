@@ -12,7 +12,8 @@ import time
 from shared.protocol import API_PREFIX, JobState
 
 from ..config import Settings
-from .backend import Job, JobBackend
+from .backend import JobBackend
+from .jobtypes import Job
 
 CODE = re.compile(r"[A-Za-z0-9_-]{32}")  # secrets.token_urlsafe(24)
 

@@ -15,9 +15,10 @@ import aiosmtplib
 from ..config import Settings
 from ..engine.catalogue import Catalogue, parse_blend
 from ..engine.errors import EngineError
-from .backend import BackendUnavailable, JobBackend, MailTask
+from .backend import JobBackend
 from .faults import crash_at
 from .frame_store import FrameStore, framed
+from .jobtypes import BackendUnavailable, MailTask
 from .metrics import Metrics
 
 log = logging.getLogger("style_server.mail")

@@ -31,7 +31,7 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from concurrent.futures import CancelledError as FutureCancelled
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -56,7 +56,23 @@ from nats.js.object_store import OBJ_CHUNKS_PRE_TEMPLATE, OBJ_DIGEST_TYPE, OBJ_S
 from shared.protocol import JobOptions, JobState
 
 from ..config import Settings
-from .backend import LANES, RATE_WINDOW, TERMINAL, BackendUnavailable, Job, LaneCapacity, MailTask, rate_window
+from .jobtypes import (
+    CANCEL,
+    CLAIM,
+    EXPIRE,
+    FAIL,
+    FINISH,
+    GIVE_UP,
+    LANES,
+    REQUEUE,
+    TERMINAL,
+    BackendUnavailable,
+    Job,
+    LaneCapacity,
+    MailTask,
+    check,
+)
+from .rates import RATE_WINDOW, rate_window
 from .sealing import new_key, opened_record, seal, sealed_record, stored_record, unseal
 
 log = logging.getLogger("style_server.nats")
@@ -88,6 +104,20 @@ def _idem_key(kiosk: str, key: str) -> str:
 def _code_key(code: str) -> str:
     """The KV key of a download code: its hash, so the code itself is never written in the clear."""
     return "dl." + hashlib.sha256(code.encode()).hexdigest()[:40]
+
+
+def _moving(sources: JobState | Collection[JobState], target: JobState, **fields: Any) -> Callable[[dict], bool]:
+    """A change for ``NatsStore._change``: a record in one of ``sources`` moves to ``target`` with ``fields``; any
+    other is left as it is (it moved on). Raises ``IllegalTransition`` at once if the lifecycle has no such move."""
+    sources = check(sources, target)
+
+    def move(record: dict[str, Any]) -> bool:
+        if record["state"] not in sources:
+            return False
+        record.update(state=target, **fields)
+        return True
+
+    return move
 
 
 class NatsLink:
@@ -569,15 +599,9 @@ class NatsStore:
         return unseal(key, bytes(data), name) if key is not None else None  # no key: erased
 
     def cancel_and_erase(self, job_id: str) -> None:
-        def cancel(record: dict[str, Any]) -> bool:
-            if record["state"] in TERMINAL:
-                return False
-            record.update(state=JobState.cancelled, finished=time.time())
-            return True
-
         async def run() -> None:
-            await self._change(job_id, cancel)
-            await self._erase(job_id, None)
+            await self._change(job_id, _moving(CANCEL.sources, CANCEL.target, finished=time.time()))
+            await self._erase(job_id, expire=False)
 
         self.link.run(run())
 
@@ -586,8 +610,8 @@ class NatsStore:
             erased, jobs = [], {key.removeprefix("job.") for key in await self._bucket_keys(JOBS_KV, "job.")}
             for job_id in jobs:
                 found = await self._record(job_id)
-                if found and found[0]["created"] < before and found[0]["state"] != JobState.expired:
-                    await self._erase(job_id, JobState.expired)
+                if found and found[0]["created"] < before and found[0]["state"] in EXPIRE.sources:
+                    await self._erase(job_id, expire=True)
                     erased.append(job_id)
             await self._drop_orphan_keys(jobs, before)
             return erased
@@ -635,15 +659,15 @@ class NatsStore:
             return []
         return [subject.removeprefix(subjects) for subject in info.state.subjects or {}]
 
-    async def _erase(self, job_id: str, state: JobState | None) -> None:
+    async def _erase(self, job_id: str, expire: bool) -> None:
         """Every piece of personal data goes: the record keeps what statistics need; with history 1 the old
         revision (with the address) is removed from the bucket's stream by the rewrite."""
         found = await self._record(job_id)
         code = found[0].get("download_code") if found else None
 
         def scrub(record: dict[str, Any]) -> bool:
-            if state is not None:
-                record["state"] = state
+            if expire and record["state"] in EXPIRE.sources:
+                record["state"] = EXPIRE.target
             record.update(email=None, request_hash=None, download_code=None, wall=False)
             return True
 
@@ -711,19 +735,17 @@ class NatsStore:
         to paint: gone, ended, or delivered too often (dead letter)."""
         job_id = msg.data.decode()
         found = await self._record(job_id)
-        if found is None or found[0]["state"] in (JobState.cancelled, JobState.expired, JobState.failed):
+        if found is None or found[0]["state"] in TERMINAL:
+            if found is not None and found[0]["state"] == JobState.done and found[0].get("email"):
+                await self._queue_mail(job_id, "portrait")  # finished by a worker that died before its ack
             await msg.ack()
             return None
         record, revision = found
-        if record["state"] == JobState.done:  # finished by a worker that died before its ack
-            if record.get("email"):
-                await self._queue_mail(job_id, "portrait")
-            await msg.ack()
-            return None
         if msg.metadata.num_delivered > self.settings.nats_max_deliveries:
             await self._dead_letter(method, job_id, msg)
             return None
-        record.update(state=JobState.running, started=time.time(), progress=0.0)
+        check(record["state"], CLAIM.target)  # queued (a claim), or running (a reclaim: a lease ran out)
+        record.update(state=CLAIM.target, started=time.time(), progress=0.0)
         try:
             await self._put(record, revision)
         except KeyWrongLastSequenceError:  # changed meanwhile (a cancel): look again soon
@@ -736,13 +758,8 @@ class NatsStore:
         tries = msg.metadata.num_delivered - 1
         error = f"the painting failed {tries} times (the painter stopped each time); the job was given up"
 
-        def fail(record: dict[str, Any]) -> bool:
-            if record["state"] in TERMINAL:
-                return False
-            record.update(state=JobState.failed, error=error, finished=time.time(), progress=0.0)
-            return True
-
-        record = await self._change(job_id, fail)
+        give_up = _moving(GIVE_UP.sources, GIVE_UP.target, error=error, finished=time.time(), progress=0.0)
+        record = await self._change(job_id, give_up)
         await self.link.js.publish(f"portrait.dead.{method}", job_id.encode())
         if record is not None and record.get("email"):
             await self._queue_mail(job_id, "failed")
@@ -771,6 +788,9 @@ class NatsStore:
 
         self.link.run(self._change(job_id, advance))
 
+    def move(self, job_id: str, sources: JobState | Collection[JobState], target: JobState, **fields: Any) -> bool:
+        return self.link.run(self._change(job_id, _moving(sources, target, **fields))) is not None
+
     def result_tmp(self, job_id: str) -> Path:
         return self.tmp_dir / f"{job_id}-{secrets.token_hex(6)}.jpg"
 
@@ -782,21 +802,16 @@ class NatsStore:
 
     async def _publish(self, job_id: str, jpeg: bytes, engine_seconds: float, mail: bool) -> bool:
         found = await self._record(job_id)
-        if found is None or found[0]["state"] != JobState.running:
+        if found is None or found[0]["state"] not in FINISH.sources:
             await self._settle(job_id)
             return False
         if (key := await self._key(job_id)) is None:  # lost with the whole cluster: nothing can be kept
             raise FileNotFoundError(f"the key of job {job_id} is gone")
         await self._put_image(f"{job_id}/result.jpg", jpeg, key)
 
-        def finish(record: dict[str, Any]) -> bool:
-            if record["state"] != JobState.running:
-                return False
-            record.update(
-                state=JobState.done, error=None, finished=time.time(), progress=1.0, engine_seconds=engine_seconds
-            )
-            return True
-
+        finish = _moving(
+            FINISH.sources, FINISH.target, error=None, finished=time.time(), progress=1.0, engine_seconds=engine_seconds
+        )
         if await self._change(job_id, finish, found) is None:
             found = await self._record(job_id)
             if found is None or found[0]["state"] != JobState.done:  # cancelled or erased while it was painted
@@ -824,14 +839,10 @@ class NatsStore:
             await msg.ack()
 
     def fail(self, job_id: str, error: str, mail: bool = True) -> None:
-        def fail(record: dict[str, Any]) -> bool:
-            if record["state"] != JobState.running:
-                return False
-            record.update(state=JobState.failed, error=error, finished=time.time(), progress=0.0)
-            return True
-
         async def run() -> None:
-            record = await self._change(job_id, fail)
+            record = await self._change(
+                job_id, _moving(FAIL.sources, FAIL.target, error=error, finished=time.time(), progress=0.0)
+            )
             if mail and record is not None and record.get("email"):  # the apology, as after a dead letter
                 await self._queue_mail(job_id, "failed")
             await self._settle(job_id)
@@ -839,15 +850,9 @@ class NatsStore:
         self.link.run(run())
 
     def requeue(self, job_id: str) -> None:
-        def back(record: dict[str, Any]) -> bool:
-            if record["state"] != JobState.running:
-                return False
-            record.update(state=JobState.queued, progress=0.0)
-            return True
-
         async def run() -> None:
             msg = self._held.pop(job_id, None)  # first: whatever happens next, this process stops renewing it
-            await self._change(job_id, back)
+            await self._change(job_id, _moving(REQUEUE.sources, REQUEUE.target, progress=0.0))
             if msg is not None:
                 await msg.nak()  # to another worker at once
 

@@ -19,16 +19,15 @@ from collections.abc import Callable
 import torch
 from PIL import Image
 
-from shared.protocol import JobState
-
 from ..config import Settings
 from ..engine.errors import Cancelled, EngineError, InvalidParameter
 from ..engine.fast import FastOptions
 from ..engine.imageio import fit_longest_side, save_image_atomic
 from ..engine.runtime import Engine
-from .backend import BackendUnavailable, Job, JobBackend, LaneCapacity
+from .backend import JobBackend
 from .events import JobEvents
 from .faults import crash_at, fail_stage
+from .jobtypes import FAIL, BackendUnavailable, Job, LaneCapacity
 from .metrics import Metrics
 
 log = logging.getLogger("style_server.runner")
@@ -152,7 +151,7 @@ class Runner:
             with contextlib.suppress(BackendUnavailable):
                 if lost:
                     self.store.requeue(job.id)  # moves only a running job: one the pass finished stays finished
-                elif (current := self.store.get(job.id)) is not None and current.state == JobState.running:
+                elif (current := self.store.get(job.id)) is not None and current.state in FAIL.sources:
                     self._fail(job, exc)
 
     async def _take(self, method: str, limit: int, window: float) -> list[Job]:

@@ -13,7 +13,7 @@ from fastapi import HTTPException, UploadFile
 
 from ..engine.errors import ImageError
 from ..engine.imageio import load_image
-from .backend import BackendUnavailable
+from .jobtypes import BackendUnavailable
 
 log = logging.getLogger("style_server.api")
 

@@ -12,10 +12,11 @@ from shared.protocol import API_PREFIX, JobState, JobStatus
 
 from ..config import Settings
 from ..engine.runtime import Engine
-from .backend import Job, JobBackend, open_backend
+from .backend import JobBackend, open_backend
 from .downloads import download_url
 from .events import JobEvents
 from .frame_store import open_frame_store
+from .jobtypes import Job
 from .mailer import MailOutbox
 from .metrics import Metrics
 from .runner import Runner

@@ -13,13 +13,14 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
 from shared.protocol import JobOptions, JobState
 
-from .backend import TERMINAL, Job, LaneCapacity, LocalRates, MailTask
+from .jobtypes import CANCEL, CLAIM, EXPIRE, FAIL, FINISH, REQUEUE, Job, LaneCapacity, MailTask, check
+from .rates import LocalRates
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -210,11 +211,11 @@ class Store:
 
     def claim(self, job_id: str) -> bool:
         with self._lock:
-            cur = self._db.execute(
-                "UPDATE jobs SET state=?, started=?, progress=0 WHERE id=? AND state=?",
-                (JobState.running, time.time(), job_id, JobState.queued),
-            )
-            return cur.rowcount == 1
+            return _move(self._db, job_id, CLAIM.sources, CLAIM.target, started=time.time(), progress=0) == 1
+
+    def move(self, job_id: str, sources: JobState | Collection[JobState], target: JobState, **fields: Any) -> bool:
+        with self._lock:
+            return _move(self._db, job_id, sources, target, **fields) == 1
 
     def set_progress(self, job_id: str, progress: float) -> None:
         self._exec("UPDATE jobs SET progress=? WHERE id=? AND state=?", (progress, job_id, JobState.running))
@@ -224,10 +225,7 @@ class Store:
         (``mail``, and the job has an address) its apology is queued: once, as the outbox has one row per job.
         A job no longer running (cancelled, erased) is left alone and gets no mail."""
         with self._transaction() as db:
-            failed = db.execute(
-                "UPDATE jobs SET state=?, error=?, finished=?, progress=0 WHERE id=? AND state=?",
-                (JobState.failed, error, time.time(), job_id, JobState.running),
-            ).rowcount
+            failed = _move(db, job_id, FAIL.sources, FAIL.target, error=error, finished=time.time(), progress=0)
             if failed and mail:
                 db.execute(
                     "INSERT OR IGNORE INTO outbox (job_id, status, next_attempt, kind) SELECT id, 'pending', ?,"
@@ -248,11 +246,16 @@ class Store:
         """
         try:
             with self._transaction() as db:
-                done = db.execute(
-                    "UPDATE jobs SET state=?, error=NULL, finished=?, progress=1.0, engine_seconds=?"
-                    " WHERE id=? AND state=?",
-                    (JobState.done, time.time(), engine_seconds, job_id, JobState.running),
-                ).rowcount
+                done = _move(
+                    db,
+                    job_id,
+                    FINISH.sources,
+                    FINISH.target,
+                    error=None,
+                    finished=time.time(),
+                    progress=1.0,
+                    engine_seconds=engine_seconds,
+                )
                 if done:
                     tmp.rename(self.folder(job_id) / "result.jpg")  # the folder must be there: never made here
                     if mail:
@@ -278,16 +281,13 @@ class Store:
             ).rowcount
 
     def requeue(self, job_id: str) -> None:
-        self._exec(
-            "UPDATE jobs SET state=?, progress=0 WHERE id=? AND state=?", (JobState.queued, job_id, JobState.running)
-        )
+        with self._lock:
+            _move(self._db, job_id, REQUEUE.sources, REQUEUE.target, progress=0)
 
     def requeue_running(self) -> int:
         """After a crash or shutdown: anything that was running starts again from the queue."""
         with self._lock:
-            return self._db.execute(
-                "UPDATE jobs SET state=?, progress=0 WHERE state=?", (JobState.queued, JobState.running)
-            ).rowcount
+            return _move(self._db, None, REQUEUE.sources, REQUEUE.target, progress=0)
 
     def position(self, job: Job) -> int:
         rows = self._exec(
@@ -304,21 +304,18 @@ class Store:
         return {"fast": 0, "gatys": 0, **{r[0]: r[1] for r in rows}}
 
     def cancel(self, job_id: str) -> None:
-        placeholders = ",".join("?" * len(TERMINAL))
-        self._exec(
-            f"UPDATE jobs SET state=?, finished=? WHERE id=? AND state NOT IN ({placeholders})",
-            (JobState.cancelled, time.time(), job_id, *TERMINAL),
-        )
+        with self._lock:
+            _move(self._db, job_id, CANCEL.sources, CANCEL.target, finished=time.time())
 
-    def erase(self, job_id: str, state: JobState | None = None) -> None:
+    def erase(self, job_id: str, expire: bool = False) -> None:
         """Delete every piece of personal data of a job; the row keeps only what statistics need.
 
         The row changes first, in one transaction under the lock, so a painting still in flight can no longer
         be published (``publish_result``); then the folder goes. Run ``checkpoint`` after a round of erasures.
         """
         with self._transaction() as db:
-            if state is not None:
-                db.execute("UPDATE jobs SET state=? WHERE id=?", (state, job_id))
+            if expire:
+                _move(db, job_id, EXPIRE.sources, EXPIRE.target)
             db.execute(
                 "UPDATE jobs SET email=NULL, request_hash=NULL, download_code=NULL, wall=0 WHERE id=?", (job_id,)
             )
@@ -333,7 +330,7 @@ class Store:
     def expire(self, before: float) -> list[str]:
         expired = self.expired(before)
         for job_id in expired:
-            self.erase(job_id, JobState.expired)
+            self.erase(job_id, expire=True)
         self.checkpoint()
         return expired
 
@@ -351,7 +348,8 @@ class Store:
         return [_job(r) for r in rows]
 
     def expired(self, before: float) -> list[str]:
-        rows = self._exec("SELECT id FROM jobs WHERE created<? AND state!=?", (before, JobState.expired))
+        marks = ",".join("?" * len(EXPIRE.sources))
+        rows = self._exec(f"SELECT id FROM jobs WHERE created<? AND state IN ({marks})", (before, *EXPIRE.sources))
         return [r[0] for r in rows]
 
     # -- outbox ---------------------------------------------------------------------------------------
@@ -399,6 +397,23 @@ class Store:
 
     def listen(self, handler: Callable[[dict[str, Any]], None]) -> None:
         pass
+
+
+def _move(
+    db: sqlite3.Connection,
+    job_id: str | None,
+    sources: JobState | Collection[JobState],
+    target: JobState,
+    **fields: Any,
+) -> int:
+    """Compare and set, on the caller's connection and under its lock: the job ``job_id`` (every job if None) moves
+    to ``target`` with ``fields`` written if it is in one of ``sources``; how many moved. Raises
+    ``IllegalTransition`` (nothing written) if the lifecycle has no such transition."""
+    sources = check(sources, target)
+    columns = ", ".join(f"{column}=?" for column in ("state", *fields))  # names from this module, never a request
+    where = f"state IN ({','.join('?' * len(sources))})" + (" AND id=?" if job_id is not None else "")
+    args = (target, *fields.values(), *sources, *((job_id,) if job_id is not None else ()))
+    return db.execute(f"UPDATE jobs SET {columns} WHERE {where}", args).rowcount
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -28,8 +28,9 @@ from shared.net import is_loopback
 from shared.protocol import JobState
 
 from ..config import Settings
-from .backend import BackendUnavailable, Job, JobBackend
+from .backend import JobBackend
 from .events import JobEvents
+from .jobtypes import BackendUnavailable, Job
 from .security import same_secret
 
 log = logging.getLogger("style_server.wall")

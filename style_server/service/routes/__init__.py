@@ -9,7 +9,7 @@ from fastapi import Depends, Header, Query, Request
 
 from shared.protocol import TOKEN_HEADER, ErrorBody
 
-from ..backend import Job
+from ..jobtypes import Job
 from ..security import kiosk_for
 from ..service import Service
 

@@ -10,8 +10,8 @@ from fastapi.responses import StreamingResponse
 
 from shared.protocol import API_PREFIX, JobEvent, JobState
 
-from ..backend import TERMINAL
 from ..events import event_for
+from ..jobtypes import TERMINAL
 from ..service import Service
 from . import ERRORS, ServiceDep, TokenJob
 

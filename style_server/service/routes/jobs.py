@@ -18,8 +18,8 @@ from shared.protocol import API_PREFIX, IDEMPOTENCY_HEADER, JobCreated, JobFormE
 
 from ...config import Settings
 from ...engine.runtime import check_portrait_shape
-from ..backend import Job
 from ..frame_store import framed
+from ..jobtypes import Job
 from ..runner import painted_side
 from ..security import read_image_upload, same_secret
 from ..service import Service
