@@ -12,6 +12,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY style_server ./style_server
+COPY research ./research
 RUN pip install '.[server]'
 
 VOLUME ["/data"]

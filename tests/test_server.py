@@ -361,9 +361,7 @@ def test_limits_backpressure_and_retention(tmp_path, cache_dir):
             c.delete(f"/v1/jobs/{slow['id']}", headers={"X-Job-Token": slow["token"]})
             done = post_job(c, _portrait_bytes(), style="palette-01", email="ed@example.org", consent=True).json()
             wait_for_state(c, done, {"done"})
-            time.sleep(4.5)  # retention is 3.6 s here
-            status = job_status(c, done)
-            assert status["state"] == "expired"
+            assert wait_for_state(c, done, {"expired"}, timeout=60)["state"] == "expired"  # retention: 3.6 s
             assert not (tmp_path / "data" / "jobs" / done["id"]).exists()
             codes = []  # 2 of 4 accepted so far; the 503 above did not count: only accepted jobs keep a place
             for _ in range(3):
