@@ -173,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a service manager's stop also cleans up below
+    # Ctrl-C stops the booth even where SIGINT came in ignored (a background job of a script, a test runner's
+    # worker): Python then leaves it ignored, and the launcher could only be killed.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     inbox_dir = args.data / "inbox"
     inbox = start_inbox(inbox_dir, port=args.smtp_port)
@@ -217,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        server.send_signal(signal.SIGINT)
+        server.terminate()  # SIGTERM: the server's own handler stops it cleanly, whatever it inherited for SIGINT
         try:
             server.wait(20)
         except subprocess.TimeoutExpired:

@@ -99,4 +99,4 @@ def test_portrait_booth_up_shows_no_key_on_a_command_line(tmp_path, cache_dir):
         assert [line for line in lines.values() if key in line or PASSWORD in line] == []
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=180)  # the launcher stops the server (up to 20 s) and the inbox; CI is busy
+        proc.communicate(timeout=60)
