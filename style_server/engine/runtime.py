@@ -93,7 +93,7 @@ class Engine:
             torch.set_num_threads(cpu_threads)
         self.device = pick_device(device)
         self.catalogue = Catalogue.load(models_dir)
-        self.fast = FastStylizer(self.device)
+        self.fast = FastStylizer(self.device, cache_dir)
         self.gallery = GalleryPainter(self.fast, self.catalogue)  # the visitor's face in every style
         self._vgg_args = {
             "weights_file": vgg_weights,
