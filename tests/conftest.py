@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-# README's command runs four test processes on two cores: one compute thread each (and in the servers they start),
+# README's command runs six test processes on two cores: one compute thread each (and in the servers they start),
 # so torch's threads do not spin against each other.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parent.parent
