@@ -507,6 +507,8 @@ def cmd_worker(args) -> int:
     if not lanes or any(lane not in LANES for lane in lanes):
         print(f"error: --lanes takes {' and/or '.join(LANES)}, comma-separated (got {args.lanes!r})", file=sys.stderr)
         return 2
+    if _metrics_refused():
+        return 2
     if _no_styles(get_settings()):  # before reaching NATS: nothing to paint is the first thing to fix
         return 2
     settings = _scale_settings(args, backend="nats")
@@ -521,12 +523,24 @@ def cmd_mailer(args) -> int:
     from .service.logs import setup_logging
     from .service.workers import run_mailer
 
+    if _metrics_refused():
+        return 2
     settings = _scale_settings(args, backend="nats")
     if settings is None:
         return 2
     setup_logging()
     asyncio.run(run_mailer(settings))
     return 0
+
+
+def _metrics_refused() -> bool:
+    """True (and one line for the operator) when a worker's or mailer's metrics would listen beyond loopback."""
+    from .service.metrics_server import metrics_host_problem
+
+    if problem := metrics_host_problem(get_settings()):
+        print(f"error: {problem}", file=sys.stderr)
+        return True
+    return False
 
 
 def _tls_files(settings):

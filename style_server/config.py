@@ -121,6 +121,17 @@ class Settings(BaseSettings):
     nats_ca_file: Path | None = Field(
         None, description="CA bundle (PEM) to verify tls:// NATS servers with; default: the system's store."
     )
+    metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port on which a worker or mailer serves its Prometheus metrics (the API nodes' names); 0: none.",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Address of a worker's or mailer's metrics port: loopback only (no key, no TLS); a scraper on "
+        "another host reads it through a reverse proxy with TLS.",
+    )
 
     # -- e-mail ---------------------------------------------------------------------------------------
     smtp_host: str = Field("127.0.0.1", description="SMTP server (the dev inbox by default).")

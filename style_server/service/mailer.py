@@ -174,6 +174,7 @@ class MailOutbox:
     ) -> None:
         self.settings, self.store, self.catalogue, self.metrics = settings, store, catalogue, metrics
         self.frames = frames  # the event frame every mailed portrait is laid in
+        self._oldest = 0.0  # seconds: the oldest mail of the current pass (``booth_outbox_age_seconds``)
 
     async def run(self) -> None:
         while True:
@@ -192,12 +193,16 @@ class MailOutbox:
         """One pass over the mails due now. Whatever ends it early hands the rest back, so they are due again
         soon: a store that timed out mid-pass would otherwise leave them held by this process, never sent."""
         tasks = await asyncio.to_thread(self.store.due_mail, time.time())
-        for i, task in enumerate(tasks):
-            try:
-                await self._deliver(task)
-            except BaseException:
-                self.store.mail_released([t.job_id for t in tasks[i:]])
-                raise
+        self._oldest = 0.0
+        try:
+            for i, task in enumerate(tasks):
+                try:
+                    await self._deliver(task)
+                except BaseException:
+                    self.store.mail_released([t.job_id for t in tasks[i:]])
+                    raise
+        finally:
+            self.metrics.outbox_age.set(self._oldest)
 
     async def _record_sent(self, job_id: str) -> None:
         """The SMTP server has the mail: it is recorded as sent however long the store takes to answer, so a
@@ -225,6 +230,8 @@ class MailOutbox:
     async def _deliver(self, task: MailTask) -> None:
         job_id = task.job_id
         job = await asyncio.to_thread(self.store.get, job_id)
+        if job is not None:  # how long the oldest mail of this pass waited for the outbox (its job's end on)
+            self._oldest = max(self._oldest, time.time() - (job.finished or job.created))
         jpeg = await asyncio.to_thread(self.store.result, job_id) if task.kind == "portrait" else b""
         if job is None or not job.email or jpeg is None:
             await asyncio.to_thread(

@@ -156,11 +156,16 @@ class Runner:
 
     async def _take(self, method: str, limit: int, window: float) -> list[Job]:
         try:
-            return await asyncio.to_thread(self.store.take, method, limit, window)
+            jobs = await asyncio.to_thread(self.store.take, method, limit, window)
         except BackendUnavailable as exc:
             log.warning("the %s lane cannot reach the job queue (%s); trying again", method, exc)
             await asyncio.sleep(1.0)
             return []
+        now = time.time()
+        for job in jobs:
+            self.metrics.claimed.labels(method).inc()
+            self.metrics.queue_wait.labels(method).observe(max(now - job.created, 0.0))  # another host's clock
+        return jobs
 
     async def _idle(self, method: str) -> None:
         wakeup = self.wakeups[method]
@@ -313,6 +318,7 @@ class Runner:
         crash_at(self.settings.fault_point, "after_finish")
         self.metrics.jobs.labels(job.method, "done").inc()
         self.metrics.job_seconds.labels(job.method).observe(time.time() - job.created)
+        self.metrics.paint_seconds.labels(job.method).observe(engine_seconds)
         log.info("job %s done (%s)", job.id, job.method)
 
     def _publish(self, job: Job, image: Image.Image, engine_seconds: float) -> bool:

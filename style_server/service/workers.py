@@ -14,6 +14,7 @@ from .backend import open_backend
 from .frame_store import open_frame_store
 from .mailer import MailOutbox
 from .metrics import Metrics
+from .metrics_server import serving_metrics
 from .service import Service
 
 log = logging.getLogger("style_server.worker")
@@ -29,9 +30,10 @@ async def run_worker(settings: Settings, lanes: list[str], device: str | None) -
     service.events.bind(asyncio.get_running_loop())
     tasks = start_painting(service, lanes, mail=False, retention=False)
     tasks.append(asyncio.create_task(_report_capacity(service, lanes)))
-    log.info("worker on %s painting lanes %s", engine.device, ", ".join(lanes))
-    await _until_stopped()
-    await stop_painting(service, tasks)
+    with serving_metrics(settings, service.metrics):
+        log.info("worker on %s painting lanes %s", engine.device, ", ".join(lanes))
+        await _until_stopped()
+        await stop_painting(service, tasks)
 
 
 async def _report_capacity(service: Service, lanes: list[str]) -> None:
@@ -51,10 +53,12 @@ async def run_mailer(settings: Settings) -> None:
     """Send the booth's mails until SIGTERM/SIGINT (at most once per job, retried with backoff)."""
     store = await asyncio.to_thread(open_backend, settings, "mailer")
     frames = open_frame_store(settings, store)
-    outbox = MailOutbox(settings, store, Catalogue.load(settings.models_dir), Metrics(), frames)
+    metrics = Metrics()
+    outbox = MailOutbox(settings, store, Catalogue.load(settings.models_dir), metrics, frames)
     task = asyncio.create_task(outbox.run())
-    log.info("mailer sending through %s:%d", settings.smtp_host, settings.smtp_port)
-    await _until_stopped()
+    with serving_metrics(settings, metrics):
+        log.info("mailer sending through %s:%d", settings.smtp_host, settings.smtp_port)
+        await _until_stopped()
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await asyncio.to_thread(store.close)
