@@ -18,7 +18,8 @@ from ..engine.errors import EngineError
 from ..engine.runtime import Engine
 from .deadlines import BodyDeadline
 from .jobtypes import LANES, BackendUnavailable
-from .routes import downloads, events, frame, health, jobs, previews, styles, wall
+from .refusals import Refused
+from .routes import REFUSAL_STATUS, downloads, events, frame, health, jobs, previews, styles, wall
 from .service import Service
 
 log = logging.getLogger("style_server.api")
@@ -91,6 +92,11 @@ def _register_errors(app: FastAPI) -> None:
         log.warning("job backend unavailable: %s", exc)
         detail = "the booth's job queue is not reachable for a moment; try again shortly"
         return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "2"})
+
+    @app.exception_handler(Refused)
+    async def refused(_: Request, exc: Refused) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+        return JSONResponse({"detail": exc.detail}, status_code=REFUSAL_STATUS[type(exc)], headers=headers)
 
     @app.exception_handler(EngineError)
     async def engine_error(_: Request, exc: EngineError) -> JSONResponse:

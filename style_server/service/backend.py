@@ -47,7 +47,8 @@ class JobBackend(Protocol):
         request_hash: str | None = None,
         wall: bool = False,
     ) -> tuple[Job, bool]:
-        """Queue a job with its images; (job, created). A repeated idempotency key returns the original."""
+        """Queue a job with its images, atomically unless its kiosk's idempotency key is taken: (job, True), or
+        (the key's holder, False). Replay or conflict is decided by the caller, ``creating.create_job``, alone."""
 
     def get(self, job_id: str) -> Job | None: ...
     def by_idempotency_key(self, kiosk: str, key: str) -> Job | None: ...

@@ -7,13 +7,14 @@ import io
 import logging
 import secrets
 import time
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
-from fastapi import HTTPException, UploadFile
+from fastapi import HTTPException
 
 from ..engine.errors import ImageError
 from ..engine.imageio import load_image
 from .jobtypes import BackendUnavailable
+from .refusals import RateLimited, UploadInvalid, UploadNotAnImage, UploadTooLarge
 
 log = logging.getLogger("style_server.api")
 
@@ -62,13 +63,13 @@ class RateLimiter:
         return kiosk if self.what == "jobs" else f"{kiosk}/{self.what}"
 
     async def reserve(self, kiosk: str) -> float:
-        """Take a place in the kiosk's window or raise 429; returns the place, for ``release``."""
+        """Take a place in the kiosk's window or raise ``RateLimited``; returns the place, for ``release``."""
         now = time.time()  # wall-clock: API nodes on several hosts share the count
         wait = await asyncio.to_thread(self.places.reserve_place, self._key(kiosk), self.per_minute, now)
         if wait:
             retry = int(wait) + 1
             detail = f"too many {self.what} from this kiosk; try again in {retry} s"
-            raise HTTPException(429, detail, headers={"Retry-After": str(retry)})
+            raise RateLimited(detail, retry_after=retry)
         return now
 
     async def release(self, kiosk: str, place: float) -> None:
@@ -89,17 +90,17 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-async def read_image_upload(upload: UploadFile, field: str, max_bytes: int, max_pixels: int) -> bytes:
-    """Read, check and re-encode an uploaded picture as PNG: metadata (EXIF, GPS) does not survive."""
-    data = await upload.read(max_bytes + 1)
+def read_image(file: BinaryIO, field: str, max_bytes: int, max_pixels: int) -> bytes:
+    """Read, check and re-encode an uploaded picture as PNG: metadata (EXIF, GPS) does not survive. Blocking:
+    decoding and re-encoding a 40 MP photo takes seconds, so run it in a worker thread, never the event loop."""
+    data = file.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise HTTPException(413, f"{field} is larger than {max_bytes // 1_000_000} MB")
+        raise UploadTooLarge(f"{field} is larger than {max_bytes // 1_000_000} MB")
     if not data:
-        raise HTTPException(422, f"{field} is empty (0 bytes)")
+        raise UploadInvalid(f"{field} is empty (0 bytes)")
     if sniff(data) is None:
-        raise HTTPException(415, f"{field} must be a JPEG, PNG or WebP image")
-    # decoding and re-encoding a 40 MP photo takes seconds: a worker thread, never the event loop
-    return await asyncio.to_thread(reencode_png, data, field, max_pixels)
+        raise UploadNotAnImage(f"{field} must be a JPEG, PNG or WebP image")
+    return reencode_png(data, field, max_pixels)
 
 
 def reencode_png(data: bytes, field: str, max_pixels: int) -> bytes:
@@ -107,8 +108,8 @@ def reencode_png(data: bytes, field: str, max_pixels: int) -> bytes:
     try:
         image = load_image(data, max_pixels)
     except ImageError as exc:
-        status = 413 if "too large" in str(exc) else 422
-        raise HTTPException(status, f"{field}: {str(exc).removeprefix('upload: ')}") from None
+        refused = UploadTooLarge if "too large" in str(exc) else UploadInvalid
+        raise refused(f"{field}: {str(exc).removeprefix('upload: ')}") from None
     buf = io.BytesIO()
     image.save(buf, "PNG")  # upright, RGB, no metadata
     return buf.getvalue()

@@ -13,6 +13,7 @@ from shared.protocol import API_PREFIX, JobState, JobStatus
 from ..config import Settings
 from ..engine.runtime import Engine
 from .backend import JobBackend, open_backend
+from .creating import Created, Submission, create_job
 from .downloads import download_url
 from .events import JobEvents
 from .frame_store import open_frame_store
@@ -47,6 +48,10 @@ class Service:
         self.limiter = RateLimiter(settings.rate_limit_per_minute, self.store)
         self.preview_limiter = RateLimiter(settings.rate_limit_per_minute, self.store, what="previews")
         self.ready = False
+
+    async def create_job(self, submission: Submission) -> Created:
+        """Queue a kiosk's job, or answer its retry as the first time; raises ``Refused`` or ``EngineError``."""
+        return await create_job(self, submission)
 
     def status(self, job: Job) -> JobStatus:
         position = self.store.position(job) if job.state == JobState.queued else None

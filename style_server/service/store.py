@@ -119,12 +119,10 @@ class Store:
         request_hash: str | None = None,
         wall: bool = False,
     ) -> tuple[Job, bool]:
-        """Insert a job with its images; returns (job, created). A repeated idempotency key returns the original.
-
-        Never recurses, and a create that fails for any reason leaves no folder behind.
+        """Insert a job with its images unless its kiosk's idempotency key is taken: then (the key's holder,
+        False), else (the new job, True). Whether that is a replay or a conflict is the caller's decision
+        (``creating.create_job``). Never recurses, and a create that fails for any reason leaves no folder behind.
         """
-        if idem_key is not None and (existing := self.by_idempotency_key(kiosk, idem_key)):
-            return existing, False
         job_id, token = secrets.token_hex(12), secrets.token_urlsafe(24)
         folder = self.folder(job_id)
         try:
@@ -153,7 +151,7 @@ class Store:
                     wall,
                 ),
             )
-        except sqlite3.IntegrityError:  # the same key raced in from a parallel retry: that one won
+        except sqlite3.IntegrityError:  # the key is taken (a parallel retry won the race): hand back its holder
             shutil.rmtree(folder, ignore_errors=True)
             existing = self.by_idempotency_key(kiosk, idem_key) if idem_key is not None else None
             if existing is None:

@@ -10,10 +10,27 @@ from fastapi import Depends, Header, Query, Request
 from shared.protocol import TOKEN_HEADER, ErrorBody
 
 from ..jobtypes import Job
+from ..refusals import (
+    IdempotencyConflict,
+    QueueFull,
+    RateLimited,
+    Refused,
+    UploadInvalid,
+    UploadNotAnImage,
+    UploadTooLarge,
+)
 from ..security import kiosk_for
 from ..service import Service
 
 ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 415, 422, 429, 503)}
+REFUSAL_STATUS: dict[type[Refused], int] = {
+    UploadTooLarge: 413,
+    UploadNotAnImage: 415,
+    UploadInvalid: 422,
+    IdempotencyConflict: 409,
+    RateLimited: 429,
+    QueueFull: 503,
+}
 Authorization = Annotated[str | None, Header()]
 
 
