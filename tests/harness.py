@@ -10,7 +10,7 @@ import httpx
 from portrait_booth import loopback
 from portrait_booth.loopback import API_KEY, Inbox, free_port
 from portrait_booth.scaleout import NatsCluster, NatsServer, ScaledBooth
-from shared.protocol import JobCreated
+from shared.protocol import JobCreated, JobOptions
 
 __all__ = [
     "API_KEY",
@@ -105,3 +105,15 @@ def wait_for_state(client: httpx.Client, job: dict, states: set[str], timeout: f
             return status
         time.sleep(0.1)
     raise TimeoutError(f"job never reached {states}: {status}")
+
+
+STORE_CREATE = {  # a store's create as the API calls it, less the idempotency key
+    "kiosk": "kiosk-a",
+    "method": "fast",
+    "style": "palette-01",
+    "options": JobOptions(),
+    "email": None,
+    "language": "en",
+    "portrait_png": b"png",
+    "style_png": None,
+}

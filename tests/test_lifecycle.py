@@ -5,20 +5,10 @@ from __future__ import annotations
 import pytest
 
 from portrait_booth.scaleout import NatsServer
-from shared.protocol import JobOptions, JobState
+from shared.protocol import JobState
 from style_server.service.jobtypes import EXPIRE, TERMINAL, TRANSITIONS, IllegalTransition, check
+from tests.harness import STORE_CREATE
 
-JOB_FIELDS = {  # a create as the API calls it
-    "kiosk": "kiosk-a",
-    "idem_key": None,
-    "method": "fast",
-    "style": "palette-01",
-    "options": JobOptions(),
-    "email": None,
-    "language": "en",
-    "portrait_png": b"png",
-    "style_png": None,
-}
 PAIRS = {(source, step.target) for step in TRANSITIONS for source in step.sources}
 
 
@@ -78,7 +68,7 @@ def store(request, tmp_path):
 
 
 def test_a_store_refuses_an_illegal_transition_and_leaves_a_lost_race_alone(store):
-    job, _ = store.create(**JOB_FIELDS)
+    job, _ = store.create(idem_key=None, **STORE_CREATE)
     assert not store.move(job.id, JobState.running, JobState.done)  # legal, but the job is queued: it moved on
     assert store.get(job.id).state == JobState.queued
     [taken] = store.take("fast", 1, 0.0)

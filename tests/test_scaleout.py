@@ -22,8 +22,16 @@ import httpx
 import pytest
 
 from portrait_booth.scaleout import BoothProcess, NatsServer, ScaledBooth
-from shared.protocol import JobOptions
-from tests.harness import DEMO_PHOTO, Inbox, ServerProcess, free_port, job_status, nats_booth, wait_for_state
+from tests.harness import (
+    DEMO_PHOTO,
+    STORE_CREATE,
+    Inbox,
+    ServerProcess,
+    free_port,
+    job_status,
+    nats_booth,
+    wait_for_state,
+)
 from tests.nats_inspect import nats_contents
 
 pytestmark = pytest.mark.slow  # end to end: started first when the tests run in parallel
@@ -55,18 +63,6 @@ def post(client: httpx.Client, address: str, key: str | None = None, **fields) -
             pass
         assert time.monotonic() < deadline, "the booth stopped accepting jobs"
         time.sleep(0.5)
-
-
-JOB_FIELDS = {  # a create as the API calls it, less the key
-    "kiosk": "kiosk-a",
-    "method": "fast",
-    "style": "palette-01",
-    "options": JobOptions(),
-    "email": None,
-    "language": "en",
-    "portrait_png": b"png",
-    "style_png": None,
-}
 
 
 def mails_per_job(inbox: Inbox) -> Counter:
@@ -379,9 +375,9 @@ def test_an_idempotency_key_left_by_a_dead_api_node_is_taken_over(nats_settings)
         await kv.create(_idem_key("kiosk-a", "visit-7"), b"0123456789abcdef01234567")
 
     beside(nats_settings, orphan)
-    job, created = store.create(idem_key="visit-7", **JOB_FIELDS)
+    job, created = store.create(idem_key="visit-7", **STORE_CREATE)
     assert created and store.by_idempotency_key("kiosk-a", "visit-7").id == job.id
-    again, created_again = store.create(idem_key="visit-7", **JOB_FIELDS)
+    again, created_again = store.create(idem_key="visit-7", **STORE_CREATE)
     assert not created_again and again.id == job.id
     store.close()
 
@@ -400,7 +396,7 @@ def test_a_create_cut_off_before_its_work_message_is_sent_by_the_kiosks_retry(na
 
     beside(nats_settings, lose_the_lane)
     with pytest.raises(BackendUnavailable):
-        api.create(idem_key="visit-8", **JOB_FIELDS)
+        api.create(idem_key="visit-8", **STORE_CREATE)
     worker = NatsStore(nats_settings, "worker")  # makes the lane's stream again, as a restarted node would
     job = api.by_idempotency_key("kiosk-a", "visit-8")
     assert job is not None and job.state == "queued"
@@ -421,7 +417,7 @@ def test_mails_handed_back_mid_pass_come_again_and_held_ones_stay_held(nats_sett
     store = NatsStore(nats_settings.model_copy(update={"nats_ack_wait_seconds": 1}), "worker-and-mailer")
     painting = tmp_path / "result.jpg"
     for i in range(2):
-        job, _ = store.create(idem_key=f"visit-{i}", **{**JOB_FIELDS, "email": f"v{i}@example.org"})
+        job, _ = store.create(idem_key=f"visit-{i}", **{**STORE_CREATE, "email": f"v{i}@example.org"})
         assert [taken.id for taken in store.take("fast", 4, 0.0)] == [job.id]
         painting.write_bytes(DEMO_PHOTO)
         assert store.publish_result(job.id, painting, 0.1, mail=True)
@@ -443,7 +439,7 @@ def test_images_of_several_chunks_read_back_whole_and_gone_once_erased(nats_sett
 
     store = NatsStore(nats_settings, "api-and-worker")
     portrait = os.urandom(300_000)  # three chunks
-    job, _ = store.create(idem_key="visit-9", **{**JOB_FIELDS, "portrait_png": portrait})
+    job, _ = store.create(idem_key="visit-9", **{**STORE_CREATE, "portrait_png": portrait})
     assert store.inputs(job) == (portrait, None)
     store.cancel_and_erase(job.id)
     with pytest.raises(FileNotFoundError):
