@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from PIL import Image
 
 from shared.protocol import (
@@ -27,10 +27,9 @@ from shared.protocol import (
 )
 
 from ..engine.catalogue import StyleCard
-from ..engine.errors import ImageError
 from ..engine.gallery import GalleryPainter
-from ..engine.imageio import load_image
-from .security import sniff
+from .refusals import UploadInvalid, UploadNotAnImage, UploadTooLarge
+from .security import decode_upload, sniff
 
 log = logging.getLogger("style_server.api")
 TILE_QUALITY = 85  # JPEG quality of a tile: some 20 kB at 256 px (26 kB as base64)
@@ -40,10 +39,10 @@ async def read_photo(request: Request) -> bytes:
     """The request's body (the photo) into memory, refused with 413 as soon as it passes ``PREVIEW_MAX_BYTES``."""
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type not in PREVIEW_MEDIA_TYPES:
-        raise HTTPException(
-            415, f"send the kept photo itself as the body, as {', '.join(PREVIEW_MEDIA_TYPES)} (not {media_type!r})"
+        raise UploadNotAnImage(
+            f"send the kept photo itself as the body, as {', '.join(PREVIEW_MEDIA_TYPES)} (not {media_type!r})"
         )
-    too_large = HTTPException(413, f"the photo is larger than {PREVIEW_MAX_BYTES // 1_000_000} MB; send the kept photo")
+    too_large = UploadTooLarge(f"the photo is larger than {PREVIEW_MAX_BYTES // 1_000_000} MB; send the kept photo")
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > PREVIEW_MAX_BYTES:
         raise too_large
@@ -53,22 +52,18 @@ async def read_photo(request: Request) -> bytes:
         if len(body) > PREVIEW_MAX_BYTES:
             raise too_large
     if not body:
-        raise HTTPException(422, "the photo is empty (0 bytes)")
+        raise UploadInvalid("the photo is empty (0 bytes)")
     return bytes(body)
 
 
 def decode_photo(data: bytes) -> Image.Image:
     """The photo, decoded (upright, RGB) and checked. Blocking: run it in a worker thread."""
     if sniff(data) is None:
-        raise HTTPException(415, "the photo must be a JPEG, PNG or WebP image")
-    try:
-        photo = load_image(data, PREVIEW_MAX_PIXELS)
-    except ImageError as exc:
-        status = 413 if "too large" in str(exc) else 422
-        raise HTTPException(status, f"photo: {str(exc).removeprefix('upload: ')}") from None
+        raise UploadNotAnImage("the photo must be a JPEG, PNG or WebP image")
+    photo = decode_upload(data, "photo", PREVIEW_MAX_PIXELS)
     if min(photo.size) < MIN_PORTRAIT_SIDE:
-        raise HTTPException(
-            422, f"the photo is {photo.width}x{photo.height}: at least {MIN_PORTRAIT_SIDE} px on each side, please"
+        raise UploadInvalid(
+            f"the photo is {photo.width}x{photo.height}: at least {MIN_PORTRAIT_SIDE} px on each side, please"
         )
     return photo
 

@@ -10,6 +10,7 @@ import time
 from typing import BinaryIO, Protocol
 
 from fastapi import HTTPException
+from PIL import Image
 
 from ..engine.errors import ImageError
 from ..engine.imageio import load_image
@@ -103,13 +104,18 @@ def read_image(file: BinaryIO, field: str, max_bytes: int, max_pixels: int) -> b
     return reencode_png(data, field, max_pixels)
 
 
-def reencode_png(data: bytes, field: str, max_pixels: int) -> bytes:
-    """Decode (checked, upright, RGB) and encode again as PNG: metadata (EXIF, GPS) does not survive. Blocking."""
+def decode_upload(data: bytes, field: str, max_pixels: int) -> Image.Image:
+    """An uploaded picture decoded (checked, upright, RGB), or the refusal that says why not. Blocking."""
     try:
-        image = load_image(data, max_pixels)
+        return load_image(data, max_pixels)
     except ImageError as exc:
         refused = UploadTooLarge if "too large" in str(exc) else UploadInvalid
         raise refused(f"{field}: {str(exc).removeprefix('upload: ')}") from None
+
+
+def reencode_png(data: bytes, field: str, max_pixels: int) -> bytes:
+    """Decode (checked, upright, RGB) and encode again as PNG: metadata (EXIF, GPS) does not survive. Blocking."""
+    image = decode_upload(data, field, max_pixels)
     buf = io.BytesIO()
     image.save(buf, "PNG")  # upright, RGB, no metadata
     return buf.getvalue()
