@@ -7,15 +7,15 @@ QuantizeLinear/DequantizeLinear (QDQ) form are folded into float tensors on the 
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save
 
 from .errors import WeightsUnavailable
+from .imageio import write_atomic
 
 
 def package_file(package: str, relative: str) -> Path:
@@ -65,9 +65,8 @@ def _cached(
     tensors = read(path)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        part = cached.with_name(f"{cached.name}.{os.getpid()}.part")
-        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(part))
-        part.replace(cached)
+        contiguous = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+        write_atomic(cached, lambda handle: handle.write(save(contiguous)))
     except OSError:
         pass  # a cache that cannot be written costs the next start one parse
     return tensors

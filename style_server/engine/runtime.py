@@ -23,7 +23,7 @@ from .errors import InvalidParameter
 from .fast import FastOptions, FastStyle, FastStylizer, blend_family
 from .gallery import GalleryPainter
 from .gatys import GatysOptimizer, GatysParams, scaled_seconds
-from .imageio import load_image
+from .imageio import load_image, write_atomic
 from .precision import Precision
 from .tensors import pick_device
 from .vgg import VGGFeatures, VGGSource, load_vgg
@@ -193,8 +193,6 @@ def _write_speeds(path: Path, known: dict[str, float]) -> None:
     only costs the next start one measurement."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        part = path.with_name(f"{path.name}.{threading.get_ident()}.part")
-        part.write_text(json.dumps(known, indent=1))
-        part.replace(path)
+        write_atomic(path, lambda handle: handle.write(json.dumps(known, indent=1).encode()))
     except OSError:
         pass

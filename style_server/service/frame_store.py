@@ -14,11 +14,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..engine.imageio import write_atomic
 from .framing import EventFrame, framed_jpeg
 
 if TYPE_CHECKING:
@@ -84,18 +84,13 @@ class FileFrameStore:
             return None
 
     def put(self, frame: EventFrame) -> None:
+        def write(handle) -> None:
+            handle.write(frame.stored)
+            handle.flush()
+            os.fsync(handle.fileno())
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(frame.stored)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        write_atomic(self.path, write)
 
     def delete(self) -> None:
         self.path.unlink(missing_ok=True)
