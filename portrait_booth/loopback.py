@@ -27,22 +27,39 @@ class ServerExited(RuntimeError):
 
 
 def free_port() -> int:
-    """A free port on 127.0.0.1, below the kernel's range for outgoing connections: a port from that range
-    (what binding port 0 gives) can be taken by any client's connection between choosing it and the server
-    binding it, which happens when many servers start at once (the tests in parallel)."""
-    lowest_outgoing = _outgoing_ports()[0]
-    for _ in range(200):
-        port = _random.randrange(10000, lowest_outgoing) if lowest_outgoing > 11000 else 0
+    """A free port on 127.0.0.1 that this process has not handed out before, below the kernel's range for
+    outgoing connections: a port from that range (what binding port 0 gives) can be taken by any client's
+    connection between choosing it and the server binding it. ``PORTRAIT_FREE_PORTS=low-high`` narrows the
+    choice: test processes running side by side each get their own slice, so two never pick the same port."""
+    low, high = _port_range()
+    for _ in range(500):
+        port = _random.randrange(low, high)
+        if port in _handed_out:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return s.getsockname()[1]
-    raise OSError("no free port on 127.0.0.1")
+        _handed_out.add(port)
+        return port
+    raise OSError(f"no free port on 127.0.0.1 in {low}-{high}")
 
 
 _random = random.SystemRandom()  # never the same sequence in two processes started alike
+_handed_out: set[int] = set()  # chosen but perhaps not bound yet (a cluster picks all its ports first)
+
+
+def _port_range() -> tuple[int, int]:
+    if chosen := os.environ.get("PORTRAIT_FREE_PORTS"):
+        low, high = (int(part) for part in chosen.split("-"))
+        return low, high
+    return server_ports()
+
+
+def server_ports() -> tuple[int, int]:
+    """From 10000 up to the kernel's range for outgoing connections."""
+    return 10000, max(_outgoing_ports()[0], 11000)
 
 
 def _outgoing_ports() -> tuple[int, int]:

@@ -12,6 +12,23 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # README's command runs six test processes on two cores: one compute thread each (and in the servers they start),
 # so torch's threads do not spin against each other.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _own_port_slice() -> None:
+    """Each xdist worker picks server ports from its own slice of 10000 up to the kernel's outgoing range: two
+    workers starting servers at once never choose the same port between choosing and binding it."""
+    from portrait_booth.loopback import server_ports
+
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if not worker.startswith("gw") or not count:
+        return
+    low, high = server_ports()
+    size = (high - low) // int(count)
+    start = low + int(worker[2:]) * size
+    os.environ["PORTRAIT_FREE_PORTS"] = f"{start}-{start + size}"
+
+
+_own_port_slice()
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "style_server" / "models"
 
