@@ -76,7 +76,7 @@ def test_the_painted_face_is_still_found_in_the_same_place(painted, box):
     x, y, w, h = min(found, key=lambda b: abs(b[0] - box[0]) + abs(b[1] - box[1]))
     assert abs(x + w / 2 - (box[0] + box[2] / 2)) <= 0.1 * box[2]
     assert abs(y + h / 2 - (box[1] + box[3] / 2)) <= 0.1 * box[3]
-    assert abs(w - box[2]) <= 0.1 * box[2]
+    assert abs(w - box[2]) <= 0.1 * box[2] + 1  # one step of the detector's scale pyramid (1.1), and rounding
 
 
 def test_skin_keeps_the_photos_colour_and_nothing_else_does(photo, box):

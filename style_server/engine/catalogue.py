@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared.protocol import Language, StyleId
 
 from .errors import EngineError, UnknownStyle, describe
+from .face import FaceCare
 
 CARD_FILE = "card.json"
 MAX_WEIGHT = 100.0  # blend weights are relative; a bound keeps their sum finite
@@ -90,6 +91,7 @@ class StyleCard(BaseModel):
     weights: str | None = Field(None, description="safetensors of a trained transform network.")
     training: dict | None = Field(None, description="How a trained network was made (iterations, time, device).")
     johnson: JohnsonNetwork | None = Field(None, description="A painting's own fast network, when one is trained.")
+    face_care: FaceCare = Field(default_factory=FaceCare, description="How Instant paints faces in this style.")
     folder: Path = Field(Path("."), exclude=True)
 
     @property
@@ -177,7 +179,8 @@ def _read_card(card_file: Path) -> StyleCard:
 def write_card(card: StyleCard) -> Path:
     card.folder.mkdir(parents=True, exist_ok=True)
     target = card.folder / CARD_FILE
-    fields = {k: v for k, v in card.model_dump(exclude_none=True).items() if v != {}}  # no empty translations
+    default_care = {"face_care"} if card.face_care == FaceCare() else set()  # only a measured one is written
+    fields = {k: v for k, v in card.model_dump(exclude_none=True, exclude=default_care).items() if v != {}}
     target.write_text(json.dumps(fields, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return target
 

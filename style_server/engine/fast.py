@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -23,13 +23,16 @@ from .catalogue import StyleCard
 from .color import blend, even_skin, preserve_colors
 from .cpu_tuning import keep_freed_memory
 from .errors import InvalidParameter
-from .face import Box, detect_faces, face_mask
+from .face import Box, FaceCare, detect_faces, face_mask
 from .imageio import fit_longest_side, load_image
 from .multistyle import NUM_STYLES, load_multistyle
 from .tensors import to_image, to_tensor
 from .transformer import load_transform_net
 
 Family = Literal["multistyle", "arbitrary", "trained"]
+MAX_REPAINTED_FACES = 3  # faces painted again at their brush scale, largest first (each costs a forward pass)
+MAX_FACE_ENLARGEMENT = 4.0
+FACE_REPAINT_FRAME = 2.0  # the repainted region is this many face widths wide: the network sees hair and collar
 
 
 class FastOptions(BaseModel):
@@ -39,12 +42,7 @@ class FastOptions(BaseModel):
     strength: float = Field(1.0, ge=0, le=1, description="1: full painting; 0: the photo.")
     preserve_color: bool = False
     face_protect: bool = False
-    # Face protection, chosen by measurement over 15 portraits (bench/bench_quality.py, bench/RESULTS.md): the skin's
-    # colour mottling smoothed (2-3x less at the same likeness), and 45 % of the painting kept on faces.
-    face_style_keep: float = Field(0.45, ge=0, le=1, description="How much painting stays on faces.")
-    face_skin_smooth: float = Field(
-        1.0, ge=0, le=1, description="Share of the skin's colour mottling smoothed away (chroma only)."
-    )
+    face_care: FaceCare | None = Field(None, description="Instead of each style's own (the benchmarks compare).")
 
 
 @dataclass(frozen=True)
@@ -54,6 +52,7 @@ class FastStyle:
     family: Family
     vector: torch.Tensor | None = None  # 26 multistyle weights or 100 arbitrary-style numbers
     weights_file: str | None = None  # trained network
+    face_care: FaceCare = field(default_factory=FaceCare)  # the style card's (a blend: its heaviest card's)
 
 
 class FastStylizer:
@@ -97,7 +96,14 @@ class FastStylizer:
         johnson: bool = True,
     ) -> FastStyle:
         """Turn a weighted blend of cards and/or style images into one runnable style. A painting alone runs
-        on its own Johnson network when its card offers one (``johnson=False``: the arbitrary network)."""
+        on its own Johnson network when its card offers one (``johnson=False``: the arbitrary network). Faces are
+        cared for as the heaviest card says (style images alone: the default)."""
+        care = max(cards, key=lambda pair: pair[1])[0].face_care if cards else FaceCare()
+        return replace(self._network(cards, images, johnson), face_care=care)
+
+    def _network(
+        self, cards: list[tuple[StyleCard, float]], images: list[tuple[Image.Image, float]], johnson: bool
+    ) -> FastStyle:
         family = blend_family(cards, bool(images))
         total = sum(w for _, w in cards) + sum(w for _, w in images)
         if family == "trained":
@@ -146,19 +152,53 @@ class FastStylizer:
         for (_, family, weights_file), indices in groups.items():
             painted = self._forward(family, weights_file, [sized[i] for i in indices], [styles[i] for i in indices])
             for i, image in zip(indices, painted, strict=True):
-                results[i] = _finish(image, sized[i], faces[i], options)
+                care = options.face_care or styles[i].face_care
+                image = self._repaint_faces(image, sized[i], faces[i], styles[i], care.brush)
+                results[i] = _finish(image, sized[i], faces[i], options, care)
         return results  # type: ignore[return-value]
 
     def paint_styles(
         self, photo: Image.Image, faces: list[Box], styles: list[FastStyle], options: FastOptions
     ) -> list[Image.Image]:
         """One photo, already at its size and with its faces found, in several styles of one network: one forward
-        pass (the gallery's previews), each painting finished as ``stylize`` finishes it."""
+        pass (the gallery's previews), each painting finished as ``stylize`` finishes it; a face is not painted
+        again at its brush scale (that is one more pass per style, and a preview tile frames the face already)."""
         first = styles[0]
         if any((s.family, s.weights_file) != (first.family, first.weights_file) for s in styles):
             raise InvalidParameter("styles of different networks cannot share a forward pass")
         painted = self._forward(first.family, first.weights_file, [photo], styles)
-        return [_finish(image, photo, faces, options) for image in painted]
+        return [
+            _finish(image, photo, faces, options, options.face_care or style.face_care)
+            for image, style in zip(painted, styles, strict=True)
+        ]
+
+    def _repaint_faces(
+        self, painted: Image.Image, photo: Image.Image, faces: list[Box], style: FastStyle, brush: int
+    ) -> Image.Image:
+        """Each face narrower than ``brush`` painted again at the brush scale of a face: its surroundings enlarged
+        so the face is ``brush`` px wide, painted, brought back down and laid in on the face mask. The network's
+        strokes have a fixed size in pixels, so the enlarged face gets strokes finer relative to its eyes and mouth
+        (Reimann et al. 2022: scaling the content is a stroke-size control for a network already trained)."""
+        out = painted
+        for box in faces[:MAX_REPAINTED_FACES]:
+            x, y, w, h = box
+            scale = min(brush / max(w, 1), MAX_FACE_ENLARGEMENT)
+            if scale < 1.1:
+                continue
+            half = FACE_REPAINT_FRAME * w / 2
+            cx, cy = x + w / 2, y + h / 2
+            left, top = max(0, round(cx - half)), max(0, round(cy - half))
+            right, bottom = min(photo.width, round(cx + half)), min(photo.height, round(cy + half))
+            region = photo.crop((left, top, right, bottom))
+            enlarged = region.resize(
+                (round(region.width * scale), round(region.height * scale)), Image.Resampling.LANCZOS
+            )
+            [fine] = self._forward(style.family, style.weights_file, [enlarged], [style])
+            fine = fine.resize(region.size, Image.Resampling.LANCZOS)
+            mask = face_mask(region, [(x - left, y - top, w, h)])
+            out = out.copy() if out is painted else out
+            out.paste(blend(fine, out.crop((left, top, right, bottom)), mask), (left, top))
+        return out
 
     @torch.inference_mode()
     def _forward(self, family, weights_file, photos, styles) -> list[Image.Image]:
@@ -178,17 +218,19 @@ class FastStylizer:
         return [to_image(img[:, :h, :w]) for img in out.float()]
 
 
-def _finish(painted: Image.Image, photo: Image.Image, faces: list[Box], options: FastOptions) -> Image.Image:
-    """Colour, face protection and strength. On a face: the skin's colour mottling smoothed, then
-    ``face_style_keep`` of the painting kept."""
+def _finish(
+    painted: Image.Image, photo: Image.Image, faces: list[Box], options: FastOptions, care: FaceCare
+) -> Image.Image:
+    """Colour, face protection and strength. On a face: the skin's colour mottling smoothed, then ``care.keep``
+    of the painting kept."""
     if options.preserve_color:
         painted = preserve_colors(painted, photo)
     strength: float | np.ndarray = options.strength
     if faces:  # only with face protection on
         mask, width = face_mask(photo, faces), max(w for _, _, w, _ in faces)
-        if options.face_skin_smooth > 0:
-            painted = even_skin(painted, photo, mask, width, options.face_skin_smooth)
-        strength = options.strength * (1.0 - (1.0 - options.face_style_keep) * mask)
+        if care.skin_smooth > 0:
+            painted = even_skin(painted, photo, mask, width, care.skin_smooth)
+        strength = options.strength * (1.0 - (1.0 - care.keep) * mask)
     return painted if np.all(np.asarray(strength) >= 1.0) else blend(painted, photo, strength)
 
 
