@@ -34,11 +34,12 @@ Per picture, all on the photo's grid at the picture's size (the picture brought 
 - *seconds*: the engine call alone, models loaded.
 
 Two settings compare in one run with ``--variant LABEL:key=value,...`` (repeatable; a variant named ``now`` with
-no change always runs first): each key is a field of ``FastOptions`` (Instant), ``GatysParams`` (Masterpiece) or
-``Settings`` (e.g. ``fast_size``), values as JSON (``face_style_keep=0.2``, ``face_protect=false``).
+no change always runs first): each key is a field of ``FastOptions`` (Instant), ``GatysParams`` (Masterpiece),
+``Settings`` (e.g. ``fast_size``) or ``FaceCare`` (Instant's face care, over each style card's own), values as
+JSON (``keep=0.2``, ``guard="features"``, ``face_protect=false``).
 
 Run: python bench/bench_quality.py [--styles starry-night,palette-05] [--all-palettes] [--portraits N]
-     [--masterpiece [--masterpiece-portraits 3]] [--variant keep02:face_style_keep=0.2] [--json out.json]
+     [--masterpiece [--masterpiece-portraits 3]] [--variant keep02:keep=0.2] [--json out.json]
      [--save DIR] [--fetch]
 """
 
@@ -65,6 +66,7 @@ from portraits import server_params
 import style_server
 from research.compare import region_style_losses, same_vgg_losses
 from style_server.config import Settings, engine_from_settings, get_settings
+from style_server.engine.face import FaceCare
 from style_server.engine.fast import FastOptions
 from style_server.engine.imageio import fit_longest_side
 from style_server.engine.losses import content_loss, gram, style_loss, style_targets
@@ -85,6 +87,7 @@ class Variant:
     fast: dict = field(default_factory=dict)
     gatys: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
+    face: dict = field(default_factory=dict)  # FaceCare fields over each style's own
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ class Row:
 def parse_variant(spec: str) -> Variant:
     """``LABEL:key=value,...`` -> a Variant, each key routed to the models that have it."""
     label, _, pairs = spec.partition(":")
-    fast, gatys, settings = {}, {}, {}
+    fast, gatys, settings, face = {}, {}, {}, {}
     for pair in filter(None, pairs.split(",")):
         key, _, raw = pair.partition("=")
         try:
@@ -124,12 +127,14 @@ def parse_variant(spec: str) -> Variant:
         except json.JSONDecodeError:
             value = raw
         known = False
-        for model, into in ((FastOptions, fast), (GatysParams, gatys), (Settings, settings)):
+        for model, into in ((FastOptions, fast), (GatysParams, gatys), (Settings, settings), (FaceCare, face)):
             if key in model.model_fields:
                 into[key], known = value, True
         if not known:
-            raise SystemExit(f"--variant {spec}: {key} is not a field of FastOptions, GatysParams or Settings")
-    return Variant(label, fast, gatys, settings)
+            raise SystemExit(
+                f"--variant {spec}: {key} is not a field of FastOptions, GatysParams, Settings or FaceCare"
+            )
+    return Variant(label, fast, gatys, settings, face)
 
 
 def paths(engine: Engine, args: argparse.Namespace) -> list[PaintPath]:
@@ -159,8 +164,9 @@ def paint(engine: Engine, settings: Settings, variant: Variant, path: PaintPath,
     choice = engine.choose(path.style)
     if path.method == "fast":
         options = {"size": painted_side(settings, "fast", None, max(photo.size)), "face_protect": path.protect}
-        options = FastOptions(**(options | variant.fast))
         style = engine.fast_style(choice)
+        care = FaceCare.model_validate(style.face_care.model_dump() | variant.face) if variant.face else None
+        options = FastOptions(**(options | variant.fast | ({"face_care": care} if care else {})))
         started = time.perf_counter()
         [picture] = engine.fast.stylize([photo], [style], options)
         return picture, time.perf_counter() - started

@@ -102,6 +102,8 @@ class Portrait:
         return f"{self.key}: {self.member} in {self.source.pin} is missing or not the file chosen, skipped"
 
 
+PUBLISHABLE = ("collins", "hopper", "coelho")  # PORTRAITS.md: the rights allow publishing a painting of them
+
 # Ordered so that the first few are already varied (--portraits N takes the first N).
 PORTRAITS = [
     Portrait("collins", "Eileen Collins", "half-length", SKIMAGE, "data/astronaut.png", "88431cd9653ccd53"),

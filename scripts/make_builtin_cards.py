@@ -16,6 +16,7 @@ from PIL import Image
 from skimage import data
 
 from style_server.engine.catalogue import StyleCard, write_card
+from style_server.engine.face import FaceCare
 from style_server.engine.fast import FastOptions, FastStyle, FastStylizer
 from style_server.engine.imageio import fit_longest_side, save_image_atomic
 
@@ -25,6 +26,11 @@ PAINTINGS = {
     "the-scream": ("the_scream.jpg", ("The Scream", "Der Schrei"), "Edvard Munch", "1893"),
     "shipwreck": ("shipwreck.jpg", ("The Shipwreck", "Der Schiffbruch"), "J. M. W. Turner", "1805"),
     "woman-with-hat": ("woman-with-hat-matisse.jpg", ("Woman with a Hat", "Frau mit Hut"), "Henri Matisse", "1905"),
+}
+# How Instant paints faces in each style where the default does not do best, chosen on the 15 portraits of
+# bench/bench_quality.py (bench/RESULTS.md, "The painted face per style card")
+FACE_CARE = {
+    "starry-night": FaceCare(brush=300),
 }
 SOURCE = "Photographed reproduction from jcjohnson/neural-style examples/inputs"
 # Descriptive names given by eye from the thumbnails (English, German); the network shipped without any.
@@ -87,6 +93,7 @@ def main(styles_dir: Path) -> None:
                 kind="painting",
                 thumbnail="thumb.jpg",
                 style_image="style.jpg",
+                face_care=FACE_CARE.get(style_id, FaceCare()),
                 folder=folder,
             )
         )
@@ -111,6 +118,7 @@ def main(styles_dir: Path) -> None:
                 kind="multistyle",
                 thumbnail="thumb.jpg",
                 multistyle_index=index,
+                face_care=FACE_CARE.get(f"palette-{index + 1:02d}", FaceCare()),
                 folder=folder,
             )
         )
