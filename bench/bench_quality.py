@@ -36,9 +36,9 @@ Per picture, all on the photo's grid at the picture's size (the picture brought 
 Two settings compare in one run with ``--variant LABEL:key=value,...`` (repeatable; a variant named ``now`` with
 no change always runs first): each key is a field of ``FastOptions`` (Instant), ``GatysParams`` (Masterpiece),
 ``Settings`` (e.g. ``fast_size``) or ``FaceCare`` (Instant's face care, over each style card's own), values as
-JSON (``keep=0.2``, ``guard="features"``, ``face_protect=false``).
+JSON (``keep=0.2``, ``brush=300``, ``face_protect=false``).
 
-Run: python bench/bench_quality.py [--styles starry-night,palette-05] [--all-palettes] [--portraits N]
+Run: python bench/bench_quality.py [--styles starry-night,palette-05] [--all-palettes] [--portraits N] [--only a,b]
      [--masterpiece [--masterpiece-portraits 3]] [--variant keep02:keep=0.2] [--json out.json]
      [--save DIR] [--fetch]
 """
@@ -293,7 +293,8 @@ class Measure:
         target, grams = self.target(key, style, reference)
         if (key, style) not in self._photos:
             photo = self.vgg_figures(grid, grams, box, None)
-            self._content[key] = {n: photo["features"][n] for n in self.content_layers}
+            features = photo.pop("features")  # a few hundred MB at 512 px: only the content layers are kept
+            self._content[key] = {n: features[n] for n in self.content_layers}
             self._photos[key, style] = photo
         before, after = self._photos[key, style], self.vgg_figures(picture, grams, box, self._content[key])
         if not self.checked:
@@ -432,7 +433,7 @@ def main() -> None:
     print(json.dumps(info), flush=True)
     todo = paths(engine, args)
     warm_up(engine, todo)
-    portraits = list(available(args.portraits))
+    portraits = [(p, photo) for p, photo in available(args.portraits) if not args.only or p.key in args.only]
     people = {p.person for p, _ in portraits}
     print(f"{len(portraits)} portraits of {len(people)} people; {len(todo)} paths x {len(variants)} variants")
     rows, faces = [], {}
@@ -490,6 +491,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--all-palettes", action="store_true", help="all 26 palettes instead of two")
     parser.add_argument("--no-unprotected", action="store_true", help="skip Instant with face protection off")
     parser.add_argument("--portraits", type=int, help=f"the first N of the {len(PORTRAITS)} portraits")
+    parser.add_argument("--only", type=lambda s: s.split(","), help="these portraits (comma-separated keys)")
     parser.add_argument("--masterpiece", action="store_true", help="also the masterpiece (about 35 s a picture)")
     parser.add_argument("--masterpiece-styles", default="starry-night")
     parser.add_argument("--masterpiece-portraits", type=int, default=3, help="masterpieces of the first N only")

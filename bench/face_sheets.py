@@ -69,11 +69,11 @@ def sheet(title: str, table: list[tuple[str, list[Image.Image | None]]]) -> Imag
     for r, (style, cells) in enumerate(table):
         top = LABEL + r * (CELL + LABEL)
         for c, cell in enumerate(cells):
-            draw.text((c * CELL + 6, top + 6), f"{style}: {COLUMNS[c]}" if c else style, fill="black")
             if cell is None:
                 draw.text((c * CELL + 6, top + LABEL + CELL // 2), "(no masterpiece for a palette)", fill="gray")
-            else:
-                image.paste(cell, (c * CELL, top + LABEL))
+                continue
+            draw.text((c * CELL + 6, top + 6), f"{style}: {COLUMNS[c]}" if c else style, fill="black")
+            image.paste(cell, (c * CELL, top + LABEL))
     return image
 
 
