@@ -91,3 +91,12 @@ def test_each_style_card_carries_its_face_care(engine):
     assert blend.face_care == card.face_care
     with pytest.raises(ValueError, match="keep"):
         FaceCare(keep=1.5)
+
+
+def test_the_cards_carry_the_face_care_their_script_declares(engine):
+    """``scripts/make_builtin_cards.py`` declares each built-in style's face care; the committed cards agree."""
+    from scripts.make_builtin_cards import FACE_CARE
+
+    assert {card.id: card.face_care for card in engine.catalogue} == {
+        card.id: FACE_CARE.get(card.id, FaceCare()) for card in engine.catalogue
+    }
