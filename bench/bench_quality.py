@@ -76,6 +76,7 @@ from style_server.engine.tensors import to_tensor
 from style_server.service.runner import painted_side
 
 ANALYSIS = 512  # the side of the VGG measurements
+PALETTES = ("palette-05", "palette-16")  # the two palettes measured by default (--all-palettes: all 26)
 SKIN_SIGMA = 1 / 25  # blotch scale, as a share of the face's width
 FLOOR = 1.0  # CIELAB units: the least texture a photo's skin is taken to have
 MIN_FALL = 0.1  # the face-painted ratio needs the style loss outside the face to fall by 10 % at least
@@ -144,7 +145,7 @@ def paths(engine: Engine, args: argparse.Namespace) -> list[PaintPath]:
     else:
         styles = [c.id for c in cards if c.kind == "painting"]
         palettes = [c.id for c in cards if c.kind == "multistyle"]
-        styles += palettes if args.all_palettes else [p for p in ("palette-05", "palette-16") if p in palettes]
+        styles += palettes if args.all_palettes else [p for p in PALETTES if p in palettes]
     out = [PaintPath("Instant", s, "fast") for s in styles]
     if not args.no_unprotected:
         out += [PaintPath("Instant, protection off", s, "fast", protect=False) for s in styles]

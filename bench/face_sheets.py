@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench_quality import PaintPath, Variant, paint
+from bench_quality import PALETTES, PaintPath, Variant, paint
 from PIL import Image, ImageDraw
 from portrait_set import PUBLISHABLE, available
 
@@ -48,7 +48,7 @@ def rows(engine: Engine, photo: Image.Image, masterpiece: bool) -> list[tuple[st
     box = faces[0]
     out = []
     for card in engine.catalogue.cards:
-        if card.kind == "multistyle" and card.id not in ("palette-05", "palette-16"):
+        if card.kind == "multistyle" and card.id not in PALETTES:
             continue
         instant = PaintPath("Instant", card.id, "fast")
         before, _ = paint(engine, settings, Variant("before", fast=BEFORE), instant, photo)
