@@ -9,6 +9,8 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
+from .engine.imageio import write_atomic
+
 
 class InboxHandler:
     def __init__(self, folder: Path, echo: bool = True) -> None:
@@ -18,7 +20,8 @@ class InboxHandler:
     async def handle_DATA(self, server, session, envelope) -> str:
         raw = envelope.content if isinstance(envelope.content, bytes) else envelope.content.encode()
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-{time.monotonic_ns() % 10**9:09d}.eml"
-        (self.folder / name).write_bytes(raw)
+        # written whole, then renamed: whoever reads the folder (a test, an operator) never sees half a mail
+        write_atomic(self.folder / name, lambda handle: handle.write(raw))
         if self.echo:
             message = email.message_from_bytes(raw, policy=email.policy.default)
             print(
