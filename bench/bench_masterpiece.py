@@ -37,9 +37,12 @@ RECIPES = {
     "auto": "the defaults now: bfloat16 where the CPU has the kernels (first masterpiece: Gram matrices computed)",
     "auto, cache warm": "the defaults now, the painting's Gram matrices cached",
 }
-LEVERS = {
+LEVERS = {  # each: fp32 or auto less one lever, or with a schedule that does less work at full size
     "no fast start": "auto, starting from the photo instead of the fast network's painting",
-    "NCHW": "auto, without channels-last",
+    "fp32 channels-last": "fp32, the loss network in channels-last (NHWC) as before",
+    "fp32 two-product Gram": "fp32, Gram matrices differentiated by autograd (two products and a sum) as before",
+    "fp32 12 steps": "fp32, 12 L-BFGS steps instead of 16",
+    "fp32 coarse to fine": "fp32, 16 steps at 256 px, then 8 at 512 px",
 }
 DELIVERED = 1024  # the longest side of the picture a visitor receives
 
@@ -62,6 +65,7 @@ def one(recipe: str, out: Path) -> None:
     """Paint one recipe in this process and print its figures as JSON."""
     from portraits import server_params
 
+    import style_server.engine.gatys as losses_module  # the module whose gram() the optimiser calls
     from research.compare import same_vgg_losses
     from style_server.engine.gatys import GatysOptimizer
     from style_server.engine.imageio import fit_longest_side
@@ -69,16 +73,26 @@ def one(recipe: str, out: Path) -> None:
     settings, engine, photo = _setup()
     styles = engine.choose("starry-night").gatys_styles()
     vgg = engine.vgg()[0]
-    if recipe == "fp32":
-        params = server_params(settings, photo)
-        optimizer = GatysOptimizer(vgg, engine.device, starter=engine.fast_start, precision="fp32")
-    elif recipe == "NCHW":
-        params = server_params(settings, photo)
-        optimizer = GatysOptimizer(vgg, engine.device, starter=engine.fast_start, channels_last=False)
-    else:
-        params = server_params(settings, photo, init="content") if recipe == "no fast start" else None
-        params = params or server_params(settings, photo)
-        optimizer = engine.gatys()
+    fp32 = recipe.startswith("fp32")
+    overrides = {
+        "no fast start": {"init": "content"},
+        "fp32 12 steps": {"iterations": 12},
+        "fp32 coarse to fine": {"multiscale": True, "coarsest_side": 256, "refine_share": 0.5},
+    }.get(recipe, {})
+    params = server_params(settings, photo, **overrides)
+    if recipe == "fp32 two-product Gram":
+        losses_module.gram = _two_product_gram
+    optimizer = (
+        GatysOptimizer(
+            vgg,
+            engine.device,
+            starter=engine.fast_start,
+            precision="fp32",
+            channels_last=True if recipe == "fp32 channels-last" else None,
+        )
+        if fp32
+        else engine.gatys()  # the server's own
+    )
     if recipe == "auto, cache warm":
         optimizer.run(photo, styles, params)  # fills the Gram cache (untimed)
     started = time.perf_counter()
@@ -101,6 +115,14 @@ def one(recipe: str, out: Path) -> None:
         "load": os.getloadavg()[0],
     }
     print("RESULT " + json.dumps(figures))
+
+
+def _two_product_gram(features: torch.Tensor, weight_map: torch.Tensor | None = None) -> torch.Tensor:
+    """The Gram matrix as it was computed before: a plain product whose gradient autograd forms per operand."""
+    b, c, h, w = features.shape
+    assert weight_map is None, "the bench's masterpiece has no style map"
+    flat = features.reshape(b, c, h * w)
+    return flat @ flat.transpose(1, 2) / (h * w)
 
 
 def step_levers() -> list[tuple[str, str]]:
@@ -203,10 +225,11 @@ def main() -> None:
         steps = _child(["--step-levers"], key="STEPS")
         print("\n| lever | figures |\n| --- | --- |")
         for lever in LEVERS:
-            r = rows[lever]
+            r, name = rows[lever], "fp32" if lever.startswith("fp32") else "auto"
+            base = rows[name]
             print(
-                f"| {LEVERS[lever]} | {r['seconds']:.1f} s ({r['seconds'] / auto['seconds']:.2f}x auto), style "
-                f"{r['style']:.4f} ({r['style'] / auto['style']:.2f}x auto) |"
+                f"| {LEVERS[lever]} | {r['seconds']:.1f} s ({r['seconds'] / base['seconds']:.2f}x {name}), style "
+                f"{r['style'] / base['style']:.2f}x, content {r['content'] / base['content']:.2f}x |"
             )
         for lever, text in steps:
             print(f"| {lever} | {text} |")

@@ -58,7 +58,8 @@ class GatysOptimizer:
     Gram matrices per size, which depend on the painting alone.
 
     ``starter`` paints the photo quickly (the engine passes its fast network) for ``init="fast"``;
-    ``channels_last`` runs the loss network's convolutions in NHWC, faster with oneDNN and cuDNN alike;
+    ``channels_last`` runs the loss network's convolutions in NHWC; None: on CUDA only (cuDNN gains, while oneDNN on
+    the CPU was 3-11 % slower in fp32 and no faster in bfloat16: bench/RESULTS.md);
     ``precision`` "auto" runs them in bfloat16 where the hardware has the kernels (``precision.py``)."""
 
     def __init__(
@@ -66,16 +67,18 @@ class GatysOptimizer:
         vgg: VGGFeatures,
         device: torch.device,
         starter: Starter | None = None,
-        channels_last: bool = True,
+        channels_last: bool | None = None,
         cache_grams: bool = True,
         precision: Precision = "auto",
     ) -> None:
         self.device = device
-        self.channels_last = channels_last
+        self.channels_last = device.type == "cuda" if channels_last is None else channels_last
         self.reduced = reduced_dtype(device, precision)  # None: fp32
         # channels-last on a copy of its own (30 MB): the caller's network stays as it was (others save it, train
         # with it, or hand it to another optimiser)
-        self.vgg = copy.deepcopy(vgg).to(device, memory_format=torch.channels_last) if channels_last else vgg.to(device)
+        self.vgg = (
+            copy.deepcopy(vgg).to(device, memory_format=torch.channels_last) if self.channels_last else vgg.to(device)
+        )
         self.starter = starter
         self.cache_grams = cache_grams
         self._grams: OrderedDict[tuple, dict[str, torch.Tensor]] = OrderedDict()
