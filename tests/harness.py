@@ -23,6 +23,7 @@ __all__ = [
     "one_place_server",
     "post_demo_job",
     "wait_for_state",
+    "wait_until",
 ]
 
 DEMO_PHOTO = (Path(__file__).parent.parent / "booth_client" / "assets" / "demo_portrait.jpg").read_bytes()
@@ -117,3 +118,12 @@ STORE_CREATE = {  # a store's create as the API calls it, less the idempotency k
     "portrait_png": b"png",
     "style_png": None,
 }
+
+
+def wait_until(condition, what, timeout: float = 120, every: float = 0.2):
+    """Poll ``condition`` until it returns something true; fail with ``what()`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not (found := condition()):
+        assert time.monotonic() < deadline, what()
+        time.sleep(every)
+    return found

@@ -1,13 +1,12 @@
-"""The job lifecycle table (``jobtypes.TRANSITIONS``), and both stores refusing a transition it does not have."""
+"""The job lifecycle table (``jobtypes.TRANSITIONS``); both stores refusing a transition it lacks is part of
+``test_backend_contract.py``."""
 
 from __future__ import annotations
 
 import pytest
 
-from portrait_booth.scaleout import NatsServer
 from shared.protocol import JobState
 from style_server.service.jobtypes import EXPIRE, TERMINAL, TRANSITIONS, IllegalTransition, check
-from tests.harness import STORE_CREATE
 
 PAIRS = {(source, step.target) for step in TRANSITIONS for source in step.sources}
 
@@ -44,40 +43,3 @@ def test_a_transition_the_table_lacks_raises_and_every_one_it_has_passes():
                     check(source, target)
     with pytest.raises(IllegalTransition):  # one bad source among good ones is enough
         check((JobState.running, JobState.done), JobState.failed)
-
-
-@pytest.fixture(params=["sqlite", "nats"])
-def store(request, tmp_path):
-    if request.param == "sqlite":
-        from style_server.service.store import Store
-
-        backend = Store(tmp_path / "data")
-        yield backend
-        backend.close()
-        return
-    from style_server.config import Settings
-    from style_server.service.nats_store import NatsStore
-
-    server = NatsServer(tmp_path / "nats").start()
-    try:
-        backend = NatsStore(Settings(backend="nats", nats_url=server.url, data_dir=tmp_path / "data"), "test")
-        yield backend
-        backend.close()
-    finally:
-        server.stop()
-
-
-def test_a_store_refuses_an_illegal_transition_and_leaves_a_lost_race_alone(store):
-    job, _ = store.create(idem_key=None, **STORE_CREATE)
-    assert not store.move(job.id, JobState.running, JobState.done)  # legal, but the job is queued: it moved on
-    assert store.get(job.id).state == JobState.queued
-    [taken] = store.take("fast", 1, 0.0)
-    assert taken.id == job.id and store.get(job.id).state == JobState.running
-    assert store.move(job.id, JobState.running, JobState.failed, error="painter stopped")
-    assert store.get(job.id).state == JobState.failed
-    with pytest.raises(IllegalTransition, match="from failed to running"):
-        store.move(job.id, JobState.failed, JobState.running)
-    with pytest.raises(IllegalTransition, match="from done to queued"):
-        store.move(job.id, JobState.done, JobState.queued)
-    after = store.get(job.id)
-    assert after.state == JobState.failed and after.error == "painter stopped"  # nothing was written

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from style_server.service.mailer import TEXTS
-from tests.harness import DEMO_PHOTO, Inbox, ServerProcess, job_status, nats_booth, wait_for_state
+from tests.harness import DEMO_PHOTO, Inbox, ServerProcess, job_status, nats_booth, wait_for_state, wait_until
 from tests.nats_inspect import nats_contents
 
 pytestmark = pytest.mark.slow  # end to end: started first when the tests run in parallel
@@ -64,15 +64,6 @@ def post(client: httpx.Client, address: str, style: str = "palette-04", **fields
     r = client.post("/v1/jobs", files={"portrait": ("me.jpg", DEMO_PHOTO, "image/jpeg")}, data=data)
     assert r.status_code == 201, r.text
     return r.json()
-
-
-def wait_until(condition, what: str, timeout: float = 120, every: float = 0.2):
-    """Poll ``condition`` until it returns something true; fail with ``what()`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not (found := condition()):
-        assert time.monotonic() < deadline, what()
-        time.sleep(every)
-    return found
 
 
 def assert_one_apology(inbox: Inbox, address: str, language: str) -> None:

@@ -182,6 +182,8 @@ class NatsLink:
         loop.default_exception_handler(context)
 
     def close(self) -> None:
+        if self.closing:  # closed before (a shutdown path that runs twice)
+            return
         with contextlib.suppress(Exception):
             self.run(self.nc.drain(), timeout=5)
         self.closing = True  # from here on, callers get BackendUnavailable instead of a task left half-run
@@ -893,7 +895,8 @@ class NatsStore:
                     continue
                 self._mail[job_id] = msg
                 kind, uncertain = body.get("kind", "portrait"), record.get("uncertain", 0)
-                tasks.append(MailTask(job_id, msg.metadata.num_delivered - 1, kind, uncertain))
+                # attempts made, as recorded by mail_failed: a mail handed back unsent was not attempted
+                tasks.append(MailTask(job_id, record.get("attempts", 0), kind, uncertain))
         except BaseException:  # fetched but never handed over
             self._let_go([task.job_id for task in tasks])
             raise
