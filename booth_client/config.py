@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 
+from shared.lanes import FAST, LANES
 from shared.protocol import HEX_COLOUR, FrameSettings, Language, Method
 
 from .paper import LAYOUTS, PAPER_CHOICES, LayoutName, PaperName
@@ -34,7 +35,7 @@ def panel_hints(field: FieldInfo) -> dict[str, Any] | None:
     return extra.get("panel") if isinstance(extra, dict) else None
 
 
-METHODS = {"fast": "Instant", "gatys": "Masterpiece"}
+METHODS = {method: lane.name for method, lane in LANES.items()}
 GROUPS = ("server", "camera", "visitors", "printing", "frame")  # the panel's groups, in its order
 FRAME_FIELDS = ("frame_image", "frame_text", "frame_logo", "frame_colour", "frame_text_colour")
 LANGUAGES = {"en": "English", "de": "Deutsch"}
@@ -60,7 +61,7 @@ class KioskConfig(BaseModel):
         json_schema_extra=panel("visitors", choices=LANGUAGES, choices_translated=False),
     )
     default_method: Method = Field(
-        "fast",
+        FAST.method,
         description="Pre-selected: instant or masterpiece.",
         json_schema_extra=panel("visitors", choices=METHODS),
     )

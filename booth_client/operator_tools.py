@@ -8,6 +8,7 @@ import uuid
 
 from pydantic import ValidationError
 
+from shared.lanes import FAST
 from shared.protocol import JobRequest
 
 from .camera import open_capture
@@ -68,7 +69,7 @@ class OperatorTools:
             return
         try:
             request = JobRequest(
-                style=self.styles[0].id, method="fast", email=address, consent=True, language=self.config.language
+                style=self.styles[0].id, method=FAST.method, email=address, consent=True, language=self.config.language
             )
         except ValidationError:
             self.operator.show_status("panel.bad_address")

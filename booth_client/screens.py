@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QProgressBar,
+    QPushButton,
     QScrollArea,
     QSizePolicy,
     QToolButton,
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from shared.lanes import FAST, LANES
 from shared.protocol import StyleInfo
 
 from .i18n import tr, translated
@@ -275,15 +277,14 @@ class GalleryScreen(Screen):
         layout = QVBoxLayout(self)
         layout.addWidget(title(self.t("choose_style")))
         methods = QHBoxLayout()
-        self.instant = button("", secondary=False)
-        self.instant.setCheckable(True)
-        self.instant.setChecked(True)
-        self.masterpiece = button("", secondary=True)
-        self.masterpiece.setCheckable(True)
-        self.instant.clicked.connect(lambda: self.set_method("fast"))
-        self.masterpiece.clicked.connect(lambda: self.set_method("gatys"))
-        methods.addWidget(self.instant)
-        methods.addWidget(self.masterpiece)
+        self.method_buttons: dict[str, QPushButton] = {}  # one per lane, in the table's order
+        for method in LANES:
+            choice = button("", secondary=method != FAST.method)
+            choice.setCheckable(True)
+            choice.setChecked(method == FAST.method)
+            choice.clicked.connect(lambda _=False, m=method: self.set_method(m))
+            methods.addWidget(choice)
+            self.method_buttons[method] = choice
         layout.addLayout(methods)
         self.grid_host = QWidget()
         self.grid = QGridLayout(self.grid_host)
@@ -300,7 +301,7 @@ class GalleryScreen(Screen):
         self.back_button = button(self.t("back"), secondary=True)
         self.back_button.clicked.connect(self.back.emit)
         layout.addWidget(self.back_button)
-        self.method = "fast"
+        self.method = FAST.method
         self.styles: list[StyleInfo] = []
         self.style_buttons: dict[str, StyleTile] = {}
         self.previews: dict[str, bytes] = {}  # the visitor's face per style, shown over the thumbnails
@@ -308,12 +309,17 @@ class GalleryScreen(Screen):
         self.set_eta({})
 
     def set_eta(self, eta: dict[str, float]) -> None:
-        self.instant.setText(self.t("instant", s=max(1.0, eta.get("fast", 2.0))))
-        self.masterpiece.setText(self.t("masterpiece", m=max(1.0, eta.get("gatys", 120.0) / 60)))
+        """Each lane's button with the wait the server announced (the lane's own guess until it does)."""
+        for method, choice in self.method_buttons.items():
+            lane = LANES[method]
+            seconds = max(eta.get(method, lane.expected_seconds), 60.0 if lane.wait_unit == "min" else 1.0)
+            wait = {"s": seconds} if lane.wait_unit == "s" else {"m": seconds / 60}
+            choice.setText(self.t(lane.button_text, **wait))
 
     def set_method(self, method: str) -> None:
         self.method = method
-        for choice, chosen in ((self.instant, method == "fast"), (self.masterpiece, method == "gatys")):
+        for lane, choice in self.method_buttons.items():
+            chosen = lane == method
             choice.setChecked(chosen)
             choice.setProperty("secondary", not chosen)  # the chosen method is the highlighted one
             choice.style().unpolish(choice)

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
+from shared.lanes import FAST
 from shared.protocol import JobOptions, Method, describe
 
 from .config import Settings, engine_from_settings, get_settings
@@ -83,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stylize", help="paint one portrait")
     s.add_argument("input", type=Path)
     s.add_argument("-o", "--output", type=Path, required=True)
-    s.add_argument("--method", choices=get_args(Method), default="fast", help="fast network or Gatys masterpiece")
+    s.add_argument("--method", choices=get_args(Method), default=FAST.method, help="fast network or Gatys masterpiece")
     s.add_argument("--strength", type=float, default=1.0, help="fast method: 1 = full painting, 0 = photo")
     _add_style_args(s)
     _add_model_options(s.add_argument_group("gatys (masterpiece) options"), GatysParams, GATYS_OWN_OPTIONS)
@@ -251,9 +252,10 @@ def cmd_stylize(args) -> int:
     photo = load_image(args.input, get_settings().max_input_pixels)
     choice = engine.choose(args.style, _style_images(args.style_image))
     size = _output_size(args.size, photo)
-    painted_side = size or (max(photo.size) if args.method == "fast" else min(max(photo.size), 512))
+    fast = args.method == FAST.method
+    painted_side = size or (max(photo.size) if fast else min(max(photo.size), 512))
     check_portrait_shape(photo.width, photo.height, painted_side)  # the networks' limits, as on the server
-    if args.method == "fast":
+    if fast:
         options = validated(
             FastOptions,
             size=size,

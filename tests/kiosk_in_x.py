@@ -24,8 +24,8 @@ BUTTONS = {
     "take": "live.take_button",
     "live_back": "live.back_button",
     "keep": "review.keep_button",
-    "instant": "gallery.instant",
-    "masterpiece": "gallery.masterpiece",
+    "instant": "gallery.method_buttons.fast",
+    "masterpiece": "gallery.method_buttons.gatys",
     "consent": "email.consent",
     "send": "email.send_button",
     "progress_finish": "progress.finish_button",
@@ -43,8 +43,9 @@ def centre(widget: QWidget) -> list[int] | None:
 def report(window: BoothWindow) -> dict:
     buttons: dict[str, list[int] | None] = {}
     for name, path in BUTTONS.items():
-        screen, attribute = path.split(".")
-        buttons[name] = centre(getattr(getattr(window, screen), attribute))
+        screen, attribute, *key = path.split(".")
+        widget = getattr(getattr(window, screen), attribute)
+        buttons[name] = centre(widget[key[0]] if key else widget)
     for style_id, tile in window.gallery.style_buttons.items():
         buttons[f"style:{style_id}"] = centre(tile)
     for label, key in window.email.keyboard.keys.items():

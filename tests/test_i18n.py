@@ -12,6 +12,7 @@ from typing import get_args
 from booth_client.config import GROUPS, KioskConfig, panel_hints
 from booth_client.i18n import CATALOGUES, settings_texts, tr
 from booth_client.printing import CONDITIONS, PrinterStateName
+from shared.lanes import LANES
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [ROOT / "booth_client", ROOT / "portrait_booth"]  # the code that shows the texts
@@ -69,10 +70,12 @@ def test_every_text_of_the_generated_panel_has_an_id_and_german():
 
 def test_every_id_is_named_by_the_code_and_every_named_panel_id_exists():
     """Ids are written out where they are shown, except the families built from a table: the settings'
-    (``settings_texts``), the groups (``GROUPS``) and the printer's conditions (``printing.CONDITIONS``)."""
+    (``settings_texts``), the groups (``GROUPS``), the printer's conditions (``printing.CONDITIONS``) and the
+    lanes' buttons (``shared.lanes.LANES``)."""
     literals = source_strings()
     built = set(settings_texts()) | {f"group.{group}" for group in GROUPS}
     built |= {f"printer.{c}" for _, c in CONDITIONS} | {f"printer.{s}" for s in get_args(PrinterStateName)}
+    built |= {lane.button_text for lane in LANES.values()}
     unused = sorted(set(CATALOGUES["en"]) - literals - built)
     assert unused == [], f"ids no code names: {unused}"
     unknown = sorted(s for s in literals | built if DOTTED_ID.match(s) and s not in CATALOGUES["en"])

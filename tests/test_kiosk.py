@@ -154,7 +154,7 @@ def test_whole_visitor_flow_ends_with_one_mail(qtbot, tmp_path, server, inbox, v
     qtbot.waitUntil(lambda: window.current() == "review", timeout=5000)
     click(qtbot, window.review.keep_button)
     assert window.current() == "gallery" and "starry-night" in window.gallery.style_buttons
-    click(qtbot, window.gallery.masterpiece)
+    click(qtbot, window.gallery.method_buttons["gatys"])
     assert not window.gallery.style_buttons["palette-01"].isEnabled()  # fast-only styles grey out
     shot(shots, window, "4-gallery")
     click(qtbot, window.gallery.style_buttons["starry-night"])
@@ -177,7 +177,8 @@ def test_whole_visitor_flow_ends_with_one_mail(qtbot, tmp_path, server, inbox, v
     assert mail["To"] == "ada@example.org"
     click(qtbot, window.result.finish_button)
     assert window.current() == "attract"
-    assert window.gallery.method == "fast" and window.gallery.instant.isChecked()  # next visitor: the default
+    gallery = window.gallery
+    assert gallery.method == "fast" and gallery.method_buttons["fast"].isChecked()  # next visitor: the default
 
 
 def test_lost_network_keeps_the_portrait_and_sends_it_once_later(qtbot, tmp_path, server, cache_dir, video, shots):

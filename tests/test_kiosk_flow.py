@@ -142,17 +142,18 @@ def highlighted(button) -> bool:
 
 def test_the_chosen_method_is_shown_and_every_choice_is_reset_for_the_next_visitor(qtbot, window):
     gallery = window.gallery
-    assert highlighted(gallery.instant) and not highlighted(gallery.masterpiece)
+    instant, masterpiece = gallery.method_buttons["fast"], gallery.method_buttons["gatys"]
+    assert highlighted(instant) and not highlighted(masterpiece)
     window.photo_jpeg = b"\xff\xd8 a portrait"
     window.flow.start("gallery")
-    click(qtbot, gallery.masterpiece)
-    assert highlighted(gallery.masterpiece) and not highlighted(gallery.instant)  # Instant goes dark
+    click(qtbot, masterpiece)
+    assert highlighted(masterpiece) and not highlighted(instant)  # Instant goes dark
     window.flow.start("email", "starry-night", "gatys")
     window.email.address.setText("ada@example.org")
     window.email.consent.setChecked(True)
     window.flow.idle_timer.timeout.emit()  # the visitor walks away
     assert window.flow.state == "attract"
-    assert gallery.method == "fast" and highlighted(gallery.instant) and not highlighted(gallery.masterpiece)
+    assert gallery.method == "fast" and highlighted(instant) and not highlighted(masterpiece)
     assert window.choice is None and window.photo_jpeg is None and window.job is None
     assert window.email.address.text() == "" and not window.email.consent.isChecked()
 

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.lanes import methods_for
 from shared.protocol import Language, StyleId
 
 from .errors import EngineError, UnknownStyle, describe
@@ -105,7 +106,7 @@ class StyleCard(BaseModel):
 
     @property
     def methods(self) -> list[str]:
-        return ["fast", "gatys"] if self.style_image else ["fast"]
+        return methods_for(has_painting=bool(self.style_image))
 
     def path(self, relative: str) -> Path:
         return self.folder / relative

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from shared.lanes import LANES
 from shared.protocol import MIN_PORTRAIT_SIDE
 
 from .catalogue import Catalogue, StyleCard, check_weight, parse_blend
@@ -158,7 +159,7 @@ class Engine:
     def check_request(self, style: str | None, has_style_image: bool, method: str) -> None:
         """Refuse up front what would fail when the job runs: unknown styles, impossible blends or methods."""
         cards = self._cards(style, has_style_image)
-        if method == "gatys":
+        if LANES[method].needs_painting:
             _check_gatys(cards)
         else:
             blend_family(cards, has_style_image)

@@ -18,6 +18,7 @@ from ..engine.errors import EngineError
 from ..engine.runtime import Engine
 from .deadlines import BodyDeadline
 from .jobtypes import LANES, BackendUnavailable
+from .lanes import SERVER_LANES
 from .refusals import Refused
 from .routes import REFUSAL_STATUS, downloads, events, frame, health, jobs, previews, styles, wall
 from .service import Service
@@ -59,11 +60,9 @@ def start_painting(service: Service, lanes: Iterable[str], mail: bool, retention
         log.info("%d interrupted jobs are back in the queue", requeued)
     if lost := service.store.requeue_lost_mail():
         log.info("%d finished jobs had no mail queued; queued now", lost)
-    work = [service.warm_up(masterpieces="gatys" in lanes)]
-    if "fast" in lanes:
-        work.append(runner.fast_lane())
-    if "gatys" in lanes:
-        work.extend(runner.gatys_lane() for _ in range(runner.lanes()["gatys"]))
+    lanes = list(lanes)
+    work = [service.warm_up(masterpieces=any(SERVER_LANES[m].needs_loss_network for m in lanes))]
+    work.extend(runner.lane(method) for method in lanes for _ in range(runner.lanes()[method]))
     if mail:
         work.append(service.outbox.run())
     if retention:

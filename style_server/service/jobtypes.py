@@ -16,6 +16,7 @@ from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from shared import lanes
 from shared.protocol import JobOptions, JobState
 
 
@@ -28,7 +29,7 @@ class IllegalTransition(ValueError):
     """A state change the lifecycle table does not have (a bug in the caller, never a lost race)."""
 
 
-LANES = ("fast", "gatys")
+LANES = tuple(lanes.LANES)  # the lanes' names, from their table
 
 
 @dataclass(frozen=True)

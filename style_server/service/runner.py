@@ -1,4 +1,5 @@
-"""The workers that own the GPU: a fast lane with dynamic batching and a Gatys lane with its own limit.
+"""The workers that own the GPU: one loop per lane (``lanes.SERVER_LANES``), each with its painter: Instant
+jobs in batches, masterpieces each on its own.
 
 Engine calls run in worker threads (torch releases the GIL); the event loop only schedules and records.
 """
@@ -19,6 +20,8 @@ from collections.abc import Callable
 import torch
 from PIL import Image
 
+from shared.lanes import FAST, MASTERPIECE
+
 from ..config import Settings
 from ..engine.errors import Cancelled, EngineError, InvalidParameter
 from ..engine.fast import FastOptions
@@ -28,6 +31,7 @@ from .backend import JobBackend
 from .events import JobEvents
 from .faults import crash_at, fail_stage
 from .jobtypes import FAIL, BackendUnavailable, Job, LaneCapacity
+from .lanes import SERVER_LANES
 from .metrics import Metrics
 
 log = logging.getLogger("style_server.runner")
@@ -45,20 +49,25 @@ class Runner:
         self.settings, self.engine, self.store, self.metrics = settings, engine, store, metrics
         self.cancels: dict[str, threading.Event] = {}
         self.events = events or JobEvents()  # progress, previews and ends, pushed to the SSE streams
-        # first guesses until the first real job of each lane replaces them (a 512 px masterpiece: ~20 s on a
-        # GPU, minutes on a CPU); then a moving average of measured seconds per job
+        # first guesses until the first real job of each lane replaces them; then a moving average of measured
+        # seconds per job
         on_gpu = engine.device.type == "cuda"
-        self.average_seconds = {"fast": 0.2 if on_gpu else 1.0, "gatys": 20.0 if on_gpu else 240.0}
-        self.measured = {"fast": 0, "gatys": 0}  # jobs measured per lane
+        self.average_seconds = {m: lane.first_seconds(on_gpu) for m, lane in SERVER_LANES.items()}
+        self.measured = dict.fromkeys(SERVER_LANES, 0)  # jobs measured per lane
+        self.painters: dict[str, Callable[[list[Job]], None]] = {
+            FAST.method: self._run_fast,
+            MASTERPIECE.method: self._run_gatys,
+        }
+        assert self.painters.keys() == SERVER_LANES.keys(), "every lane has its painter"
         self.running: dict[int, tuple[str, float, int]] = {}  # pass id -> (method, monotonic start, jobs in it)
         self._passes = itertools.count()
-        self.wakeups = {"fast": asyncio.Event(), "gatys": asyncio.Event()}
+        self.wakeups = {method: asyncio.Event() for method in SERVER_LANES}
         self.stopping = False
         self._capacity: tuple[float, dict[str, LaneCapacity] | None] = (-1e9, None)  # (read at, the workers')
 
     def lanes(self) -> dict[str, int]:
         """Jobs of each lane this process paints at the same time."""
-        return {"fast": 1, "gatys": self.settings.gatys_concurrency}
+        return {method: lane.concurrency(self.settings) for method, lane in SERVER_LANES.items()}
 
     def capacity(self, method: str) -> tuple[float, int]:
         """(seconds per job, parallel lanes): measured here, or by the workers of a shared backend (read at most
@@ -108,30 +117,23 @@ class Runner:
 
     # -- lanes ----------------------------------------------------------------------------------------
 
-    async def fast_lane(self) -> None:
-        s = self.settings
+    async def lane(self, method: str) -> None:
+        """Take jobs of one lane and paint them, pass after pass, until the runner stops."""
+        lane, s = SERVER_LANES[method], self.settings
         while not self.stopping:
-            jobs = await self._take("fast", s.fast_batch_max, s.fast_batch_window_ms / 1000)
+            jobs = await self._take(method, lane.batch_max(s), lane.batch_window(s))
             if jobs:
-                await self._pass("fast", jobs, self._run_fast, jobs)
+                await self._pass(method, jobs)
             elif not self.store.waits_for_work:
-                await self._idle("fast")
+                await self._idle(method)
 
-    async def gatys_lane(self) -> None:
-        while not self.stopping:
-            jobs = await self._take("gatys", 1, 0.0)
-            if jobs:
-                await self._pass("gatys", jobs, self._run_gatys, jobs[0])
-            elif not self.store.waits_for_work:
-                await self._idle("gatys")
-
-    async def _pass(self, method: str, jobs: list[Job], work: Callable[..., None], *args: object) -> None:
+    async def _pass(self, method: str, jobs: list[Job]) -> None:
         """One pass of a lane over the jobs it took. Nothing that goes wrong in it ends the lane: a lane that
         ended left its process alive and painting nothing (CI: a queue read in a NATS cluster's election)."""
         try:
             await asyncio.to_thread(self.events.refresh)  # running now; the queue behind them moved up
             with self._timed(method, len(jobs)):
-                await asyncio.to_thread(work, *args)
+                await asyncio.to_thread(self.painters[method], jobs)
         except Exception as exc:
             await asyncio.to_thread(self._recover, method, jobs, exc)
         try:
@@ -237,7 +239,7 @@ class Runner:
                 self._paint_batch(options, [item])
             return
         seconds = time.perf_counter() - started  # each job of the batch waited for all of it
-        self._learn("fast", seconds / len(items))
+        self._learn(FAST.method, seconds / len(items))
         for (job, _, _), result in zip(items, results, strict=True):
             try:
                 fail_stage(self.settings.fault_point, "keep", [job.style])
@@ -247,7 +249,11 @@ class Runner:
             except Exception as exc:  # one painting that cannot be kept fails alone, not the jobs after it
                 self._fail(job, exc)
 
-    def _run_gatys(self, job: Job) -> None:
+    def _run_gatys(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            self._paint_masterpiece(job)
+
+    def _paint_masterpiece(self, job: Job) -> None:
         from ..engine.gatys import make_params
 
         cancel = self.cancels.setdefault(job.id, threading.Event())
@@ -292,7 +298,7 @@ class Runner:
         finally:
             self.cancels.pop(job.id, None)
             self.events.forget(job.id)  # whatever the outcome, the last preview (a face) goes
-        self._learn("gatys", time.perf_counter() - started)
+        self._learn(MASTERPIECE.method, time.perf_counter() - started)
         self._complete(job, result.image, time.perf_counter() - started)
 
     def _masterpiece_side(self, job: Job, photo: Image.Image, painted: int) -> int:
@@ -376,7 +382,7 @@ class Runner:
 def painted_side(settings: Settings, method: str, requested: int | None, longest: int) -> int:
     """The longest side a job is painted at: the size the kiosk asked for, else its lane's size, never more
     than the photo's own (no upscaling)."""
-    return requested or min(settings.fast_size if method == "fast" else settings.gatys_size, longest)
+    return requested or min(SERVER_LANES[method].size(settings), longest)
 
 
 FLAT_MESSAGE = (

@@ -8,6 +8,7 @@ import time
 
 from fastapi import HTTPException
 
+from shared.lanes import MASTERPIECE
 from shared.protocol import API_PREFIX, JobState, JobStatus
 
 from ..config import Settings
@@ -139,5 +140,5 @@ class Service:
         s, runner = self.settings, self.runner
         params = make_params(size=s.gatys_size, iterations=s.gatys_iterations, face_protect=True)
         seconds = self.engine.masterpiece_seconds(params)
-        if runner.measured["gatys"] == 0:
-            runner.average_seconds["gatys"] = seconds
+        if runner.measured[MASTERPIECE.method] == 0:
+            runner.average_seconds[MASTERPIECE.method] = seconds

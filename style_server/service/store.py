@@ -19,7 +19,7 @@ from typing import Any
 
 from shared.protocol import JobOptions, JobState
 
-from .jobtypes import CANCEL, CLAIM, EXPIRE, FAIL, FINISH, REQUEUE, Job, LaneCapacity, MailTask, check
+from .jobtypes import CANCEL, CLAIM, EXPIRE, FAIL, FINISH, LANES, REQUEUE, Job, LaneCapacity, MailTask, check
 from .rates import LocalRates
 
 SCHEMA = """
@@ -299,7 +299,7 @@ class Store:
             "SELECT method, COUNT(*) FROM jobs WHERE state IN (?,?) GROUP BY method",
             (JobState.queued, JobState.running),
         )
-        return {"fast": 0, "gatys": 0, **{r[0]: r[1] for r in rows}}
+        return {**dict.fromkeys(LANES, 0), **{r[0]: r[1] for r in rows}}
 
     def cancel(self, job_id: str) -> None:
         with self._lock:
