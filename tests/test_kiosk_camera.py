@@ -43,7 +43,8 @@ def test_stop_returns_at_once_while_the_capture_is_stuck(qtbot, stuck_camera):
     started = time.monotonic()
     camera.stop()
     took = time.monotonic() - started
-    assert took < 1.0, f"stop() blocked the UI thread for {took:.2f} s"  # never waits on the stuck thread
+    # waiting on the stuck thread would block until release() below (forever); 5 s leaves room for a busy machine
+    assert took < 5.0, f"stop() blocked the UI thread for {took:.2f} s"
     release(stuck_camera)
     assert camera.join(20)  # and the thread does end once OpenCV lets go
     print(f"Camera.stop() with a stuck capture: {took * 1000:.1f} ms")
@@ -55,7 +56,7 @@ def test_closing_the_window_never_waits_for_a_stuck_camera(qtbot, tmp_path, stuc
     started = time.monotonic()
     window.close()
     took = time.monotonic() - started
-    assert took < 1.0, f"closing the window took {took:.2f} s"
+    assert took < 5.0, f"closing the window took {took:.2f} s"  # as above: a stuck join never returns
     print(f"window close with a stuck camera: {took * 1000:.1f} ms")
 
 

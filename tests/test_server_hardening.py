@@ -180,10 +180,11 @@ def test_a_40_megapixel_upload_stalls_neither_health_nor_event_streams(held, cli
     )
     try:
         assert "job" in answer, "the big upload was not accepted"
-        # The aim is 200 ms; the bounds are generous for a loaded 2-core test machine. A decode and re-encode on
-        # the event loop would stop it for the whole upload (seconds).
-        assert max(latencies) < 1.0, f"/healthz waited {max(latencies):.2f} s during the upload"
-        assert gap < 1.0, f"the event stream was silent for {gap:.2f} s during the upload"
+        # A decode and re-encode on the event loop would stop it for most of the upload. The bound is relative
+        # to the upload's own time (a loaded machine stretches both), and never below 1 s (the aim is 200 ms).
+        bound = max(1.0, 0.5 * (ended - started))
+        assert max(latencies) < bound, f"/healthz waited {max(latencies):.2f} s during the upload (bound {bound:.2f})"
+        assert gap < bound, f"the event stream was silent for {gap:.2f} s during the upload (bound {bound:.2f})"
     finally:
         if "job" in answer:
             client.delete(f"/v1/jobs/{answer['job']['id']}", headers=token(answer["job"]))
