@@ -620,7 +620,7 @@ def main() -> None:
 def round_trips(url: str, replicas: int, count: int = 200) -> dict[str, float]:
     """The baseline, in the same run: median ms of one core NATS round trip (flush) and one KV put on this
     cluster (replicated ``replicas`` times), sequential, from this process."""
-    from style_server.service.nats_store import NatsLink
+    from style_server.service.nats_backend import NatsLink
 
     link = NatsLink(url.split(","), "bench-baseline")
 

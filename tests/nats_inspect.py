@@ -7,7 +7,7 @@ import asyncio
 import nats
 from nats.js.errors import NoKeysError, NotFoundError
 
-from style_server.service.nats_store import IMAGES, JOBS_KV
+from style_server.service.nats_backend.names import IMAGES, JOBS_KV
 
 
 async def _contents(url: str) -> tuple[list[str], list[bytes]]:

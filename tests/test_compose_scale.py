@@ -242,7 +242,8 @@ def test_the_booth_nats_config_forms_a_tls_cluster_that_refuses_strangers(booth_
         assert not asyncio.run(refused(f"tls://booth:{PASSWORD}@127.0.0.1:{port}", tls=trusted))
 
     # the booth as the compose file starts it: every node, tls://booth:<password>@, the booth's CA, 3 replicas
-    from style_server.service.nats_store import JOBS_KV, NatsStore, lane_stream
+    from style_server.service.nats_backend import NatsStore, lane_stream
+    from style_server.service.nats_backend.names import JOBS_KV
 
     url = ",".join(f"tls://booth:{PASSWORD}@127.0.0.1:{p}" for p in ports)
     settings = Settings(

@@ -304,7 +304,7 @@ def test_every_nats_node_sees_the_frame_another_set(tmp_path):
     from portrait_booth.scaleout import NatsServer
     from style_server.service.frame_store import NatsFrameStore
     from style_server.service.framing import make_frame
-    from style_server.service.nats_store import NatsLink
+    from style_server.service.nats_backend import NatsLink
 
     nats = NatsServer(tmp_path / "nats").start()
     links = [NatsLink([nats.url], name) for name in ("api-1", "mailer-1")]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from portrait_booth.scaleout import NatsServer
 from style_server.config import Settings
-from style_server.service.nats_store import WORKERS_KV, NatsStore
+from style_server.service.nats_backend import NatsStore
+from style_server.service.nats_backend.names import WORKERS_KV
 
 
 def test_reading_capacity_leaves_no_consumer_behind(tmp_path):

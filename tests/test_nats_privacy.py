@@ -22,7 +22,7 @@ import pytest
 from nats.js.errors import NotFoundError
 from PIL import Image
 
-from style_server.service.nats_store import KEYS_STREAM, KEYS_SUBJECT
+from style_server.service.nats_backend.names import KEYS_STREAM, KEYS_SUBJECT
 from style_server.service.security import reencode_png
 from tests.harness import DEMO_PHOTO, Inbox, free_port, nats_booth, wait_for_state
 

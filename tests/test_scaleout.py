@@ -366,13 +366,14 @@ def beside(settings, act) -> None:
 def test_an_idempotency_key_left_by_a_dead_api_node_is_taken_over(nats_settings):
     """An API node killed between reserving a key and writing the job leaves the key pointing at nothing: the
     kiosk's retry with that key gets a new job (after a short wait for a parallel create), not an error forever."""
-    from style_server.service.nats_store import JOBS_KV, NatsStore, _idem_key
+    from style_server.service.nats_backend import NatsStore
+    from style_server.service.nats_backend.names import JOBS_KV, idempotency_index
 
     store = NatsStore(nats_settings, "test")
 
     async def orphan(js) -> None:
         kv = await js.key_value(JOBS_KV)
-        await kv.create(_idem_key("kiosk-a", "visit-7"), b"0123456789abcdef01234567")
+        await kv.create(idempotency_index("kiosk-a", "visit-7"), b"0123456789abcdef01234567")
 
     beside(nats_settings, orphan)
     job, created = store.create(idem_key="visit-7", **STORE_CREATE)
@@ -387,7 +388,7 @@ def test_a_create_cut_off_before_its_work_message_is_sent_by_the_kiosks_retry(na
     leader: a cluster election) answered 503, and the kiosk retried with its key. The retry finds the job and
     sends the message: before, the retry was answered from the job alone and the job stayed queued forever."""
     from style_server.service.jobtypes import BackendUnavailable
-    from style_server.service.nats_store import NatsStore, lane_stream
+    from style_server.service.nats_backend import NatsStore, lane_stream
 
     api = NatsStore(nats_settings, "api")
 
@@ -412,7 +413,7 @@ def test_a_create_cut_off_before_its_work_message_is_sent_by_the_kiosks_retry(na
 def test_mails_handed_back_mid_pass_come_again_and_held_ones_stay_held(nats_settings, tmp_path):
     """A mailer's pass that ends early (the store timed out) hands its other mails back: they are due again once
     their lease runs out. A mail the mailer still holds stays its own however long sending takes."""
-    from style_server.service.nats_store import NatsStore
+    from style_server.service.nats_backend import NatsStore
 
     store = NatsStore(nats_settings.model_copy(update={"nats_ack_wait_seconds": 1}), "worker-and-mailer")
     painting = tmp_path / "result.jpg"
@@ -435,7 +436,7 @@ def test_mails_handed_back_mid_pass_come_again_and_held_ones_stay_held(nats_sett
 def test_images_of_several_chunks_read_back_whole_and_gone_once_erased(nats_settings):
     """Images are read from the Object Store chunk by chunk (128 kB each): a portrait of several chunks comes back
     byte for byte; once the job is erased it is gone."""
-    from style_server.service.nats_store import NatsStore
+    from style_server.service.nats_backend import NatsStore
 
     store = NatsStore(nats_settings, "api-and-worker")
     portrait = os.urandom(300_000)  # three chunks

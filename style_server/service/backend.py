@@ -3,7 +3,7 @@
 Two implementations, chosen by ``PORTRAIT_BACKEND``:
 
 - ``sqlite`` (``store.Store``, the default): one process holds everything; SQLite in WAL mode plus files.
-- ``nats`` (``nats_store.NatsStore``): stateless API nodes, GPU workers and mail workers share a NATS JetStream
+- ``nats`` (``nats_backend.NatsStore``): stateless API nodes, GPU workers and mail workers share a NATS JetStream
   cluster: work-queue streams per lane and for mail, the Key-Value store for job state, the Object Store for images.
 
 Routes, runner and outbox only ever call the methods of ``JobBackend``; they never know which one runs. Every
@@ -147,7 +147,7 @@ class JobBackend(Protocol):
 def open_backend(settings: Settings, name: str) -> JobBackend:
     """The backend the settings choose; ``name`` tells the other processes who this one is (logs, capacity)."""
     if settings.backend == "nats":
-        from .nats_store import NatsStore
+        from .nats_backend import NatsStore
 
         return NatsStore(settings, name)
     from .store import Store

@@ -24,7 +24,7 @@ from .framing import EventFrame, framed_jpeg
 if TYPE_CHECKING:
     from ..config import Settings
     from .backend import JobBackend
-    from .nats_store import NatsLink
+    from .nats_backend import NatsLink
 
 log = logging.getLogger("style_server.frame")
 BUCKET, OBJECT = "portrait-event", "frame"
@@ -122,7 +122,7 @@ class NatsFrameStore:
         return self._bucket
 
     async def _digest(self) -> str | None:
-        from .nats_store import GONE
+        from .nats_backend import GONE
 
         store = await self._store()
         try:
@@ -132,7 +132,7 @@ class NatsFrameStore:
         return None if info.deleted else info.digest
 
     async def _data(self) -> bytes | None:
-        from .nats_store import GONE
+        from .nats_backend import GONE
 
         try:
             return (await (await self._store()).get(OBJECT)).data
@@ -152,7 +152,7 @@ class NatsFrameStore:
         self.link.run(put())
 
     def delete(self) -> None:
-        from .nats_store import GONE
+        from .nats_backend import GONE
 
         async def delete() -> None:
             with contextlib.suppress(*GONE):

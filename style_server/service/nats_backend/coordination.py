@@ -1,0 +1,162 @@
+"""What the processes around one NATS cluster share besides jobs: the kiosks' rate limit, whether the cluster can
+take a job now, the workers' measured throughput, and events (progress, previews, cancels) on ``portrait.events``,
+relayed by every process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import nats.errors
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+
+from ..jobtypes import LANES, BackendUnavailable, LaneCapacity
+from ..rates import rate_window
+from .link import NatsLink
+from .names import (
+    EVENTS,
+    IMAGES_STREAM,
+    JOBS_KV,
+    KEYS_STREAM,
+    RATES_KV,
+    READY_FOR,
+    READY_TIMEOUT,
+    WORKERS_KV,
+    lane_stream,
+)
+from .records import JobRecords
+
+log = logging.getLogger("style_server.nats")
+
+
+class Coordination:
+    def __init__(self, link: NatsLink, origin: str, records: JobRecords, workers: Any, rates: Any) -> None:
+        self.link, self.origin, self.records = link, origin, records
+        self.workers, self.rates = workers, rates  # KV buckets: workers' capacity reports, kiosks' places
+        self._listeners = ThreadPoolExecutor(1, thread_name_prefix="nats-events")  # in order, off the NATS loop
+        self._ready: tuple[float, str | None] = (-READY_FOR, None)  # (when checked, why not ready)
+
+    # -- the rate limit, shared by every API node -------------------------------------------------------
+
+    def reserve_place(self, kiosk: str, limit: int, now: float) -> float:
+        def take(places: list[float]) -> tuple[list[float] | None, float]:
+            places, wait = rate_window(places, limit, now)
+            return (None if wait else [*places, now]), wait
+
+        return self.link.run(self._change_places(kiosk, take))
+
+    def release_place(self, kiosk: str, place: float) -> None:
+        def give_back(places: list[float]) -> tuple[list[float] | None, float]:
+            if place not in places:
+                return None, 0.0
+            places.remove(place)
+            return places, 0.0
+
+        self.link.run(self._change_places(kiosk, give_back))
+
+    async def _change_places(
+        self, kiosk: str, change: Callable[[list[float]], tuple[list[float] | None, float]]
+    ) -> float:
+        """Apply ``change`` to the kiosk's places with a revision check (again if another node wrote first);
+        it returns the new places (None: leave them) and the answer."""
+        key = "kiosk." + hashlib.sha256(kiosk.encode()).hexdigest()[:40]
+        for _ in range(50):
+            try:
+                entry = await self.rates.get(key)
+                places, last = json.loads(entry.value or b"[]"), entry.revision
+            except KeyNotFoundError:  # none in the last two minutes
+                places, last = [], None
+            new, answer = change(places)
+            try:
+                if new is not None and last is None:
+                    await self.rates.create(key, json.dumps(new).encode())
+                elif new is not None:
+                    await self.rates.update(key, json.dumps(new).encode(), last=last)
+                return answer
+            except KeyWrongLastSequenceError:
+                continue
+        raise BackendUnavailable(f"NATS: the rate limit of kiosk {kiosk} changed too often to be counted")
+
+    # -- readiness ------------------------------------------------------------------------------------
+
+    def readiness(self) -> str | None:
+        """Kept for a second: a load balancer probing often costs one round of checks a second at most."""
+        checked, reason = self._ready
+        if time.monotonic() - checked >= READY_FOR:
+            try:
+                reason = self.link.run(self._writable(), timeout=READY_TIMEOUT + 1)
+            except BackendUnavailable as exc:
+                reason = str(exc)
+            self._ready = (time.monotonic(), reason)
+        return reason
+
+    async def _writable(self) -> str | None:
+        """Why a job cannot be written now: a stream it goes to does not answer or has no leader (a cluster
+        without a quorum), or None."""
+        names = [KEYS_STREAM, IMAGES_STREAM, f"KV_{JOBS_KV}", f"KV_{RATES_KV}", *(lane_stream(m) for m in LANES)]
+        try:
+            infos = await asyncio.wait_for(
+                asyncio.gather(*(self.link.js.stream_info(name) for name in names)), READY_TIMEOUT
+            )
+        except (TimeoutError, NatsTimeout):
+            return f"NATS: no answer within {READY_TIMEOUT:g} s (a cluster without a quorum?)"
+        except nats.errors.Error as exc:
+            return f"NATS: {type(exc).__name__} {exc}".strip()
+        for name, info in zip(names, infos, strict=True):
+            if info.cluster is not None and not info.cluster.leader:
+                return f"NATS: stream {name} has no leader (a cluster without a quorum)"
+        return None
+
+    # -- the workers' capacity ------------------------------------------------------------------------
+
+    def capacity(self) -> dict[str, LaneCapacity] | None:
+        async def read() -> dict[str, LaneCapacity]:
+            keys = await self.records.bucket_keys(WORKERS_KV, "w.")
+            seconds: dict[str, list[float]] = {}
+            lanes: dict[str, int] = {}
+            for key in keys:
+                with contextlib.suppress(KeyNotFoundError):
+                    entry = await self.workers.get(key)
+                    report = json.loads(entry.value)
+                    for method, count in report["lanes"].items():
+                        lanes[method] = lanes.get(method, 0) + count
+                        seconds.setdefault(method, []).append(report["seconds_per_job"][method])
+            return {m: LaneCapacity(sum(v) / len(v), lanes[m]) for m, v in seconds.items()}
+
+        return self.link.run(read())
+
+    def report_capacity(self, seconds_per_job: dict[str, float], lanes: dict[str, int]) -> None:
+        report = {"lanes": lanes, "seconds_per_job": seconds_per_job, "at": time.time()}
+        self.link.run(self.workers.put(f"w.{self.origin}", json.dumps(report).encode()))
+
+    # -- events between processes ---------------------------------------------------------------------
+
+    def broadcast(self, event: dict[str, Any]) -> None:
+        payload = json.dumps({**event, "origin": self.origin}).encode()
+        asyncio.run_coroutine_threadsafe(self.link.nc.publish(EVENTS, payload), self.link.loop)
+
+    def listen(self, handler: Callable[[dict[str, Any]], None]) -> None:
+        async def heard(msg: Any) -> None:
+            event = json.loads(msg.data)
+            if event.pop("origin", None) != self.origin:
+                self._listeners.submit(_quietly, handler, event)
+
+        self.link.run(self.link.nc.subscribe(EVENTS, cb=heard))
+
+    def close(self) -> None:
+        self._listeners.shutdown(wait=False)
+
+
+def _quietly(handler: Callable[[dict[str, Any]], None], event: dict[str, Any]) -> None:
+    try:
+        handler(event)
+    except Exception:
+        log.exception("handling a relayed event failed")

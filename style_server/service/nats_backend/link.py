@@ -1,0 +1,104 @@
+"""A NATS connection on its own event-loop thread, for the blocking callers of the backend's parts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import threading
+from collections.abc import Coroutine
+from concurrent.futures import CancelledError as FutureCancelled
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+from typing import Any, TypeVar
+
+import nats
+import nats.errors
+
+from ..jobtypes import BackendUnavailable
+
+log = logging.getLogger("style_server.nats")
+T = TypeVar("T")
+
+
+class NatsLink:
+    """A NATS connection on its own event-loop thread, for blocking callers."""
+
+    def __init__(
+        self, servers: list[str], name: str, ca_file: Path | None = None, connect_timeout: float = 10.0
+    ) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(self._loop_error)
+        self.closing = False
+        self._last_error = ""
+        self._thread = threading.Thread(target=self.loop.run_forever, name=f"nats-{name}", daemon=True)
+        self._thread.start()
+        self.nc = self.run(
+            nats.connect(
+                servers=servers,
+                tls=ssl.create_default_context(cafile=str(ca_file)) if ca_file else None,
+                name=name,
+                connect_timeout=connect_timeout,
+                max_reconnect_attempts=-1,  # a cluster node going away is a reconnect to another, never an end
+                reconnect_time_wait=0.25,
+                error_cb=self._error,
+                disconnected_cb=self._disconnected,
+                reconnected_cb=self._reconnected,
+            ),
+            timeout=connect_timeout + 5,
+        )
+        self.js = self.nc.jetstream(timeout=10)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        """Run ``coro`` on the connection's loop and wait; NATS failures become ``BackendUnavailable``."""
+        if self.closing or not self.loop.is_running():  # this process stops: nothing will answer
+            coro.close()
+            raise BackendUnavailable("NATS: the connection is closed")
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except (nats.errors.Error, FutureTimeout, TimeoutError, FutureCancelled) as exc:  # cancelled: by close
+            future.cancel()
+            raise BackendUnavailable(f"NATS: {type(exc).__name__} {exc}".strip()) from exc
+
+    async def _error(self, exc: Exception) -> None:
+        if str(exc) != self._last_error:  # an outage is one line, not one per reconnect attempt (4 a second)
+            self._last_error = str(exc)
+            log.warning("NATS: %s", exc)
+
+    async def _disconnected(self) -> None:
+        log.warning("NATS connection lost; reconnecting")
+
+    async def _reconnected(self) -> None:
+        self._last_error = ""
+        log.info("NATS connection back")
+
+    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """Tasks that ``close`` cancels or leaves unfinished on purpose (the client's drain, a call that came in as
+        it closed) are no error; anything else goes to asyncio's usual handler."""
+        cancelled = isinstance(context.get("exception"), asyncio.CancelledError)
+        left_pending = self.closing and str(context.get("message", "")).startswith("Task was destroyed")
+        if cancelled or left_pending:
+            return
+        loop.default_exception_handler(context)
+
+    def close(self) -> None:
+        if self.closing:  # closed before (a shutdown path that runs twice)
+            return
+        with contextlib.suppress(Exception):
+            self.run(self.nc.drain(), timeout=5)
+        self.closing = True  # from here on, callers get BackendUnavailable instead of a task left half-run
+        with contextlib.suppress(Exception):  # the client's own tasks end here, not half-run when the loop closes
+            asyncio.run_coroutine_threadsafe(_cancel_the_rest(), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+async def _cancel_the_rest() -> None:
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

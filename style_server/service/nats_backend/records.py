@@ -1,0 +1,143 @@
+"""Job records and images on NATS: one JSON record per job in the KV bucket, its personal fields sealed with the
+job's own key (kept apart in ``PORTRAIT_KEYS``), changed only with a revision check; images sealed in the Object
+Store."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+from collections.abc import Callable, Collection
+from typing import Any
+
+from nats.js.errors import DigestMismatchError, KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.object_store import OBJ_CHUNKS_PRE_TEMPLATE, OBJ_DIGEST_TYPE
+
+from shared.protocol import JobState
+
+from ..jobtypes import Job, check
+from ..sealing import opened_record, seal, stored_record, unseal
+from .link import NatsLink
+from .names import GONE, IMAGES, IMAGES_STREAM, KEYS_STREAM, KEYS_SUBJECT
+
+
+def moving(sources: JobState | Collection[JobState], target: JobState, **fields: Any) -> Callable[[dict], bool]:
+    """A change for ``JobRecords.change``: a record in one of ``sources`` moves to ``target`` with ``fields``; any
+    other is left as it is (it moved on). Raises ``IllegalTransition`` at once if the lifecycle has no such move."""
+    sources = check(sources, target)
+
+    def move(record: dict[str, Any]) -> bool:
+        if record["state"] not in sources:
+            return False
+        record.update(state=target, **fields)
+        return True
+
+    return move
+
+
+class JobRecords:
+    """The job records (``jobs``: the KV bucket), the keys that open their personal fields, and the images
+    (``images``: the Object Store bucket). Coroutines: they run on the link's loop."""
+
+    def __init__(self, link: NatsLink, jobs: Any, images: Any) -> None:
+        self.link, self.jobs, self.images = link, jobs, images
+
+    async def record(self, job_id: str) -> tuple[dict[str, Any], int] | None:
+        """The job's record with its personal fields opened, and its revision (write it with ``put``)."""
+        try:
+            entry = await self.jobs.get(f"job.{job_id}")
+        except KeyNotFoundError:
+            return None
+        if entry.value is None:
+            return None
+        stored = json.loads(entry.value)
+        key = await self.key(job_id) if stored.get("sealed") else None
+        return opened_record(stored, key), entry.revision
+
+    async def put(self, record: dict[str, Any], last: int) -> int:
+        """Write a job's record (revision checked) with its personal fields sealed."""
+        return await self.jobs.update(f"job.{record['id']}", stored_record(record), last=last)
+
+    async def job(self, job_id: str) -> Job | None:
+        found = await self.record(job_id)
+        return Job.from_dict(found[0]) if found else None
+
+    async def indexed(self, key: str) -> Job | None:
+        """The job an index entry (idempotency key, download code) points to."""
+        try:
+            entry = await self.jobs.get(key)
+        except KeyNotFoundError:
+            return None
+        return await self.job(entry.value.decode()) if entry.value else None
+
+    async def change(
+        self, job_id: str, change: Callable[[dict[str, Any]], bool], found: tuple[dict[str, Any], int] | None = None
+    ) -> dict[str, Any] | None:
+        """Apply ``change`` to the job's record with a revision check (retried if another node wrote first);
+        ``change`` returns False to leave it. The record as written, or None if unchanged. ``found``: the record
+        and revision just read, to save reading it again."""
+        for attempt in range(20):
+            if attempt or found is None:
+                found = await self.record(job_id)
+            if found is None:
+                return None
+            record, revision = found
+            if not change(record):
+                return None
+            try:
+                await self.put(record, revision)
+                return record
+            except KeyWrongLastSequenceError:
+                continue
+        raise RuntimeError(f"job {job_id}: too many concurrent changes")
+
+    async def key(self, job_id: str) -> bytes | None:
+        """The key of the job's personal data; None once erased (or lost with the whole cluster)."""
+        try:
+            return (await self.link.js.get_msg(KEYS_STREAM, subject=f"{KEYS_SUBJECT}.{job_id}")).data
+        except NotFoundError:
+            return None
+
+    async def drop_key(self, job_id: str) -> None:
+        """Crypto-shredding: a deleted message is overwritten on disk (a purge would leave its bytes)."""
+        with contextlib.suppress(NotFoundError):
+            msg = await self.link.js.get_msg(KEYS_STREAM, subject=f"{KEYS_SUBJECT}.{job_id}")
+            await self.link.js.delete_msg(KEYS_STREAM, msg.seq)
+
+    async def put_image(self, name: str, data: bytes, key: bytes) -> None:
+        await self.images.put(name, seal(key, data, name))
+
+    async def delete_images(self, job_id: str, *names: str) -> None:
+        for name in names:
+            with contextlib.suppress(*GONE):
+                await self.images.delete(f"{job_id}/{name}")
+
+    async def image(self, name: str) -> bytes | None:
+        """An image, read chunk by chunk with stream message gets: the library's get sets up and removes an
+        ordered consumer for every read, which made it about twice as slow for an image (bench/RESULTS.md)."""
+        try:
+            info = await self.images.get_info(name)
+            subject, data, seq = OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=IMAGES, obj=info.nuid), bytearray(), 0
+            for _ in range(info.chunks or 0):
+                chunk = await self.link.js.get_msg(IMAGES_STREAM, seq + 1, subject, next=True)
+                seq = chunk.seq
+                data += chunk.data or b""
+        except GONE:  # never written, deleted, or deleted while it was read
+            return None
+        expected = base64.urlsafe_b64decode(info.digest[len(OBJ_DIGEST_TYPE) :])  # as the library checks it
+        if hashlib.sha256(data).digest() != expected:
+            raise DigestMismatchError
+        key = await self.key(name.split("/")[0])
+        return unseal(key, bytes(data), name) if key is not None else None  # no key: erased
+
+    async def bucket_keys(self, bucket: str, prefix: str) -> list[str]:
+        """The keys of a KV bucket that start with ``prefix``, from the bucket stream's subjects. Not keys(): its
+        watcher is a consumer that lingers 5 min on the server, and capacity is read every 2 s by every process
+        (32 workers reached the server's 1000 consumers)."""
+        subjects = f"$KV.{bucket}."
+        try:
+            info = await self.link.js.stream_info(f"KV_{bucket}", subjects_filter=f"{subjects}{prefix}>")
+        except NotFoundError:
+            return []
+        return [subject.removeprefix(subjects) for subject in info.state.subjects or {}]
