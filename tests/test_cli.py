@@ -214,19 +214,20 @@ def test_train_command_exports_a_style_the_catalogue_serves(tmp_path, monkeypatc
 def test_gatys_and_training_options_are_built_from_their_parameter_models(capsys):
     """Every scalar field of GatysParams / TrainParams is an option with its description as help, and parsed
     options become those fields (declared once: the models)."""
-    from style_server.cli import GATYS_OWN_OPTIONS, _gatys_params, _model_values, build_parser
+    from style_server.cli import build_parser
+    from style_server.cli.options import GATYS_OWN_OPTIONS, gatys_params, model_values
     from style_server.engine.params import GatysParams, TrainParams
 
     parser = build_parser()
     args = parser.parse_args(
         ["stylize", "in.jpg", "-o", "out.png", "--early-stop-patience", "3", "--no-multiscale", "--optimizer", "adam"]
     )
-    params = _gatys_params(args, 96)
+    params = gatys_params(args, 96)
     assert (params.early_stop_patience, params.multiscale, params.optimizer, params.size) == (3, False, "adam", 96)
     assert params.iterations == GatysParams().iterations  # not given: the model's default
     required = ["--style", "s.jpg", "--content-dir", "c", "--id", "x", "--name", "n", "--artist", "a"]
     train = parser.parse_args(["train", *required, "--batch-size", "2", "--seed", "5"])
-    assert _model_values(train, TrainParams) == {"batch_size": 2, "seed": 5}
+    assert model_values(train, TrainParams) == {"batch_size": 2, "seed": 5}
     with pytest.raises(SystemExit):
         parser.parse_args(["stylize", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
