@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.net import is_loopback
@@ -27,7 +27,7 @@ KEY_ADVICE = (
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PORTRAIT_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="PORTRAIT_", env_file=".env", extra="ignore", populate_by_name=True)
 
     models_dir: Path = Field(BUILTIN_MODELS, description="Style cards and trained weights; every card here is served.")
     cache_dir: Path = Field(
@@ -115,8 +115,13 @@ class Settings(BaseSettings):
     nats_ack_wait_seconds: float = Field(
         30.0, gt=0, description="A worker that stops renewing a job's lease for this long loses the job to another."
     )
-    nats_max_deliveries: int = Field(
-        3, ge=1, description="Deliveries before a job is given up (dead letter; the visitor is told by e-mail)."
+    max_deliveries: int = Field(
+        3,
+        ge=1,
+        # the name it had when only NATS counted deliveries is still read
+        validation_alias=AliasChoices("max_deliveries", "PORTRAIT_MAX_DELIVERIES", "PORTRAIT_NATS_MAX_DELIVERIES"),
+        description="Paintings of one job started before it is given up and its visitor told by e-mail (a job whose "
+        "painting kills its painter again and again: on NATS the dead letter, on SQLite at the next start).",
     )
     nats_ca_file: Path | None = Field(
         None, description="CA bundle (PEM) to verify tls:// NATS servers with; default: the system's store."

@@ -214,7 +214,7 @@ def test_a_dead_lettered_job_tells_its_kiosk_erases_its_photo_and_preview_and_ma
         tmp_path,
         cache_dir,
         box.port,
-        nats_max_deliveries=2,
+        max_deliveries=2,
         sse_keepalive_seconds=1,
         gatys_iterations=400,
         gatys_size=128,

@@ -183,9 +183,9 @@ def test_a_mailer_rides_out_a_stalled_nats_mid_batch(tmp_path, cache_dir):
 
 
 def test_a_job_that_kills_every_worker_is_given_up_and_the_visitor_told(tmp_path, cache_dir, box):
-    """After ``nats_max_deliveries`` deliveries the job goes to the dead-letter subject, is marked failed and
+    """After ``max_deliveries`` deliveries the job goes to the dead-letter subject, is marked failed and
     the visitor gets one mail saying so; the next jobs are painted."""
-    booth = nats_booth(tmp_path, cache_dir, box.port, workers=0, nats_max_deliveries=2)
+    booth = nats_booth(tmp_path, cache_dir, box.port, workers=0, max_deliveries=2)
     try:
         with booth.api_nodes[0].client() as client:
             job = post(client, "unlucky@example.org", language="en")

@@ -152,4 +152,4 @@ def open_backend(settings: Settings, name: str) -> JobBackend:
         return NatsStore(settings, name)
     from .store import Store
 
-    return Store(settings.data_dir)
+    return Store(settings.data_dir, settings.max_deliveries)

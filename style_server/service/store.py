@@ -8,6 +8,7 @@ write-ahead log; ``secure_delete`` overwrites the erased rows.
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
 import shutil
 import sqlite3
@@ -19,8 +20,10 @@ from typing import Any
 
 from shared.protocol import JobOptions, JobState
 
-from .jobtypes import CANCEL, CLAIM, EXPIRE, FAIL, FINISH, LANES, REQUEUE, Job, LaneCapacity, MailTask, check
+from .jobtypes import CANCEL, CLAIM, EXPIRE, FAIL, FINISH, GIVE_UP, LANES, REQUEUE, Job, LaneCapacity, MailTask, check
 from .rates import LocalRates
+
+log = logging.getLogger("style_server.store")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -29,7 +32,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     options TEXT NOT NULL, email TEXT, language TEXT NOT NULL,
     progress REAL NOT NULL DEFAULT 0, error TEXT,
     created REAL NOT NULL, started REAL, finished REAL, engine_seconds REAL, request_hash TEXT, download_code TEXT,
-    wall INTEGER NOT NULL DEFAULT 0,
+    wall INTEGER NOT NULL DEFAULT 0, deliveries INTEGER NOT NULL DEFAULT 0,
     UNIQUE (kiosk, idem_key)
 );
 CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (state, method, created);
@@ -50,8 +53,9 @@ class Store:
 
     waits_for_work = False  # the runner is woken when a job is queued (same process)
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, max_deliveries: int = 3) -> None:
         self.data_dir = data_dir
+        self.max_deliveries = max_deliveries  # claims of one job before a restart gives it up
         self.jobs_dir = data_dir / "jobs"
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir = data_dir / "tmp"  # results being written; leftovers of a crash are personal data: cleared
@@ -73,6 +77,8 @@ class Store:
                 self._db.execute("ALTER TABLE jobs ADD COLUMN download_code TEXT")
             if "wall" not in columns:  # a database written before the gallery wall
                 self._db.execute("ALTER TABLE jobs ADD COLUMN wall INTEGER NOT NULL DEFAULT 0")
+            if "deliveries" not in columns:  # a database written before claims were counted
+                self._db.execute("ALTER TABLE jobs ADD COLUMN deliveries INTEGER NOT NULL DEFAULT 0")
             self._db.execute("CREATE UNIQUE INDEX IF NOT EXISTS jobs_download ON jobs (download_code)")
             outbox = {r[1] for r in self._db.execute("PRAGMA table_info(outbox)")}
             if "kind" not in outbox:  # a database written before apologies and uncertain mails
@@ -208,8 +214,12 @@ class Store:
             return None
 
     def claim(self, job_id: str) -> bool:
-        with self._lock:
-            return _move(self._db, job_id, CLAIM.sources, CLAIM.target, started=time.time(), progress=0) == 1
+        """Atomic: the job runs here now, and one more painting of it has started."""
+        with self._transaction() as db:
+            claimed = _move(db, job_id, CLAIM.sources, CLAIM.target, started=time.time(), progress=0) == 1
+            if claimed:
+                db.execute("UPDATE jobs SET deliveries=deliveries+1 WHERE id=?", (job_id,))
+            return claimed
 
     def move(self, job_id: str, sources: JobState | Collection[JobState], target: JobState, **fields: Any) -> bool:
         with self._lock:
@@ -225,11 +235,7 @@ class Store:
         with self._transaction() as db:
             failed = _move(db, job_id, FAIL.sources, FAIL.target, error=error, finished=time.time(), progress=0)
             if failed and mail:
-                db.execute(
-                    "INSERT OR IGNORE INTO outbox (job_id, status, next_attempt, kind) SELECT id, 'pending', ?,"
-                    " 'failed' FROM jobs WHERE id=? AND email IS NOT NULL",
-                    (time.time(), job_id),
-                )
+                _queue_apology(db, job_id)
 
     def result_tmp(self, job_id: str) -> Path:
         """Where a finished painting is written before ``publish_result`` decides whether it may be published."""
@@ -283,9 +289,25 @@ class Store:
             _move(self._db, job_id, REQUEUE.sources, REQUEUE.target, progress=0)
 
     def requeue_running(self) -> int:
-        """After a crash or shutdown: anything that was running starts again from the queue."""
+        """After a crash or shutdown: anything that was running starts again from the queue, except a job whose
+        painting has started ``max_deliveries`` times already: it may be what stopped this process each time, so
+        it is given up (the dead letter of the NATS store) and its visitor gets an apology."""
+        rows = self._exec(
+            "SELECT id, deliveries FROM jobs WHERE state=? AND deliveries>=?", (JobState.running, self.max_deliveries)
+        )
+        for job_id, deliveries in rows:
+            self._give_up(job_id, deliveries)
         with self._lock:
             return _move(self._db, None, REQUEUE.sources, REQUEUE.target, progress=0)
+
+    def _give_up(self, job_id: str, deliveries: int) -> None:
+        error = f"the painting failed {deliveries} times (the painter stopped each time); the job was given up"
+        with self._transaction() as db:
+            if _move(db, job_id, GIVE_UP.sources, GIVE_UP.target, error=error, finished=time.time(), progress=0):
+                _queue_apology(db, job_id)
+        for name in ("portrait.png", "style.png"):  # nobody will paint it: the photos go now, not at retention
+            (self.folder(job_id) / name).unlink(missing_ok=True)
+        log.error("job %s given up after %d paintings that never finished", job_id, deliveries)
 
     def position(self, job: Job) -> int:
         rows = self._exec(
@@ -412,6 +434,16 @@ def _move(
     where = f"state IN ({','.join('?' * len(sources))})" + (" AND id=?" if job_id is not None else "")
     args = (target, *fields.values(), *sources, *((job_id,) if job_id is not None else ()))
     return db.execute(f"UPDATE jobs SET {columns} WHERE {where}", args).rowcount
+
+
+def _queue_apology(db: sqlite3.Connection, job_id: str) -> None:
+    """In the caller's transaction: the apology of a job that failed, once (the outbox has one row per job), if
+    its visitor gave an address."""
+    db.execute(
+        "INSERT OR IGNORE INTO outbox (job_id, status, next_attempt, kind) SELECT id, 'pending', ?, 'failed'"
+        " FROM jobs WHERE id=? AND email IS NOT NULL",
+        (time.time(), job_id),
+    )
 
 
 def _write(path: Path, data: bytes) -> None:

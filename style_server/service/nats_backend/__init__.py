@@ -3,7 +3,7 @@ mail workers share one NATS cluster, and none of them holds state of its own.
 
 - Jobs: a work-queue stream per lane (``PORTRAIT_FAST``, ``PORTRAIT_GATYS``); workers pull with explicit ack. A
   worker that dies stops renewing its lease (``+WPI`` every third of the ack wait) and the job is delivered again.
-  A job delivered more than ``nats_max_deliveries`` times goes to the dead-letter subject, is marked failed, and
+  A job delivered more than ``max_deliveries`` times goes to the dead-letter subject, is marked failed, and
   the visitor is mailed that it could not be painted.
 - Job state: the Key-Value bucket ``portrait-jobs`` (one JSON record per job, history 1), changed only with a
   revision check, so two workers can never both finish a job.

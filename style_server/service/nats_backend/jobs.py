@@ -1,6 +1,6 @@
 """Jobs on NATS, from create to their end: a work-queue stream per lane (``PORTRAIT_FAST``, ``PORTRAIT_GATYS``)
 that workers pull with explicit ack, and the job records (``records``). A job delivered more than
-``nats_max_deliveries`` times goes to the dead-letter subject, is marked failed, and its visitor is mailed that it
+``max_deliveries`` times goes to the dead-letter subject, is marked failed, and its visitor is mailed that it
 could not be painted."""
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ class JobQueue:
             await msg.ack()
             return None
         record, revision = found
-        if msg.metadata.num_delivered > self.settings.nats_max_deliveries:
+        if msg.metadata.num_delivered > self.settings.max_deliveries:
             await self._dead_letter(method, job_id, msg)
             return None
         check(record["state"], CLAIM.target)  # queued (a claim), or running (a reclaim: a lease ran out)
