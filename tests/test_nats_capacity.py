@@ -66,3 +66,38 @@ def test_a_worker_keeps_no_one_elses_previews_and_still_hears_cancels(tmp_path):
         for store in stores:
             store.close()
         nats.stop()
+
+
+def test_a_burst_of_refreshes_reaches_a_busy_listener_once_and_nothing_else_is_dropped(tmp_path):
+    """A refresh makes an API node read the status of every job watched on it. A burst of them (a worker's
+    passes) waiting behind a slow handler is read once; every other event still arrives, in order."""
+    import threading
+
+    from tests.harness import wait_until
+
+    nats = NatsServer(tmp_path / "nats").start()
+    settings = Settings(backend="nats", nats_url=nats.url, data_dir=tmp_path / "data")
+    worker, api = NatsStore(settings, "worker"), NatsStore(settings, "api")
+    heard: list[dict] = []
+    busy = threading.Event()
+
+    def handler(event: dict) -> None:
+        busy.wait(30)  # the first event holds the line while the burst arrives
+        heard.append(event)
+
+    try:
+        api.listen(handler)
+        worker.broadcast({"kind": "changed", "ids": ["first"]})
+        for _ in range(50):
+            worker.broadcast({"kind": "refresh", "latest_only": True})
+        worker.broadcast({"kind": "changed", "ids": ["last"]})
+        wait_until(lambda: api.shared._listeners._work_queue.qsize() >= 2, lambda: "the events never arrived", 30)
+        busy.set()
+        wait_until(lambda: heard and heard[-1].get("ids") == ["last"], lambda: heard, 30)
+        assert [e["kind"] for e in heard] == ["changed", "refresh", "changed"]
+        assert "latest_only" not in heard[1]
+    finally:
+        busy.set()
+        worker.close()
+        api.close()
+        nats.stop()

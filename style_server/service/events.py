@@ -106,7 +106,7 @@ class JobEvents:
 
     def refresh(self) -> None:
         """Something that moves queue positions happened (a claim, a cancel): every watched job gets its status."""
-        self._send({"kind": "refresh"})
+        self._send({"kind": "refresh", "latest_only": True})  # a burst of them is read once (coordination.py)
         self._changed(*self._watched())
 
     def _watched(self) -> list[str]:

@@ -144,10 +144,25 @@ class Coordination:
         asyncio.run_coroutine_threadsafe(self.link.nc.publish(EVENTS, payload), self.link.loop)
 
     def listen(self, handler: Callable[[dict[str, Any]], None]) -> None:
+        """``handler`` gets every other process's events in order, on one thread. An event marked ``latest_only``
+        (a "refresh": read every watched job's status again) is dropped while a copy of it waits in line: one
+        read of every status covers a burst (a worker's passes sent one each, and 500 watched jobs made every one
+        of them 500 status reads)."""
+        waiting: set[str] = set()  # kinds of latest-only events queued for the handler
+
+        def deliver(event: dict[str, Any]) -> None:
+            waiting.discard(event["kind"])  # first: one that arrives from now on is queued again
+            _quietly(handler, event)
+
         async def heard(msg: Any) -> None:
             event = json.loads(msg.data)
-            if event.pop("origin", None) != self.origin:
-                self._listeners.submit(_quietly, handler, event)
+            if event.pop("origin", None) == self.origin:
+                return
+            if event.pop("latest_only", False):
+                if event["kind"] in waiting:
+                    return
+                waiting.add(event["kind"])
+            self._listeners.submit(deliver, event)
 
         self.link.run(self.link.nc.subscribe(EVENTS, cb=heard))
 
