@@ -147,6 +147,11 @@ def test_the_pretrained_weights_are_read_out_of_onnx_once_per_cache(tmp_path):
     fresh, cached = multistyle.load_multistyle(), multistyle.load_multistyle(cache_dir=tmp_path)
     for name, value in fresh.state_dict().items():
         assert torch.equal(value, cached.state_dict()[name]), name
+    stale = next(tmp_path.glob("multistyle26-*.safetensors"))
+    older = stale.with_name(stale.name.replace("-tensors-", "-tensors-1-"))  # as an earlier install named it
+    stale.rename(older)
+    multistyle.load_multistyle(cache_dir=tmp_path)  # the wheel's copy is new to this cache: read and kept again
+    assert [p.name for p in tmp_path.glob("multistyle26-*.safetensors")] == [stale.name]  # the old copy is gone
     fresh, cached = arbitrary.load_transformer(), arbitrary.load_transformer(cache_dir=tmp_path)
     for name, value in fresh.state_dict().items():
         assert torch.equal(value, cached.state_dict()[name]), name

@@ -53,7 +53,8 @@ def _cached(
     path: Path, cache_dir: Path | None, kind: str, read: Callable[[Path], dict[str, np.ndarray]]
 ) -> dict[str, np.ndarray]:
     """``read(path)``, kept in ``cache_dir`` (named by the file's size and time, so a new wheel is read anew):
-    a server's start then needs neither the onnx package (about 0.7 s of CPU to import) nor the parse."""
+    a server's start then needs neither the onnx package (about 0.7 s of CPU to import) nor the parse. The copies
+    of an older wheel go when a new one is written: each install left its own (11 of them, 150 MB, here)."""
     if cache_dir is None:
         return read(path)
     stat = path.stat()
@@ -67,6 +68,9 @@ def _cached(
         cached.parent.mkdir(parents=True, exist_ok=True)
         contiguous = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
         write_atomic(cached, lambda handle: handle.write(save(contiguous)))
+        for stale in cached.parent.glob(f"{path.stem}-{kind}-*.safetensors"):
+            if stale != cached:
+                stale.unlink(missing_ok=True)
     except OSError:
         pass  # a cache that cannot be written costs the next start one parse
     return tensors
