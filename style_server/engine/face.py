@@ -31,6 +31,9 @@ class FaceCare(BaseModel):
     skin_smooth: float = Field(
         1.0, ge=0, le=1, description="Share of the skin's colour mottling smoothed away (chroma only)."
     )
+    frame: float = Field(
+        2.0, ge=1.2, le=4, description="Width of the region painted again around a face, in face widths."
+    )
 
 
 _per_thread = threading.local()

@@ -32,7 +32,6 @@ from .transformer import load_transform_net
 Family = Literal["multistyle", "arbitrary", "trained"]
 MAX_REPAINTED_FACES = 3  # faces painted again at their brush scale, largest first (each costs a forward pass)
 MAX_FACE_ENLARGEMENT = 4.0
-FACE_REPAINT_FRAME = 2.0  # the repainted region is this many face widths wide: the network sees hair and collar
 
 
 class FastOptions(BaseModel):
@@ -153,7 +152,7 @@ class FastStylizer:
             painted = self._forward(family, weights_file, [sized[i] for i in indices], [styles[i] for i in indices])
             for i, image in zip(indices, painted, strict=True):
                 care = options.face_care or styles[i].face_care
-                image = self._repaint_faces(image, sized[i], faces[i], styles[i], care.brush)
+                image = self._repaint_faces(image, sized[i], faces[i], styles[i], care)
                 results[i] = _finish(image, sized[i], faces[i], options, care)
         return results  # type: ignore[return-value]
 
@@ -173,19 +172,19 @@ class FastStylizer:
         ]
 
     def _repaint_faces(
-        self, painted: Image.Image, photo: Image.Image, faces: list[Box], style: FastStyle, brush: int
+        self, painted: Image.Image, photo: Image.Image, faces: list[Box], style: FastStyle, care: FaceCare
     ) -> Image.Image:
-        """Each face narrower than ``brush`` painted again at the brush scale of a face: its surroundings enlarged
+        """Each face narrower than ``care.brush`` painted again at the brush scale of a face: its surroundings enlarged
         so the face is ``brush`` px wide, painted, brought back down and laid in on the face mask. The network's
         strokes have a fixed size in pixels, so the enlarged face gets strokes finer relative to its eyes and mouth
         (Reimann et al. 2022: scaling the content is a stroke-size control for a network already trained)."""
         out = painted
         for box in faces[:MAX_REPAINTED_FACES]:
             x, y, w, h = box
-            scale = min(brush / max(w, 1), MAX_FACE_ENLARGEMENT)
+            scale = min(care.brush / max(w, 1), MAX_FACE_ENLARGEMENT)
             if scale < 1.1:
                 continue
-            half = FACE_REPAINT_FRAME * w / 2
+            half = care.frame * w / 2  # the network sees some hair and collar around the face
             cx, cy = x + w / 2, y + h / 2
             left, top = max(0, round(cx - half)), max(0, round(cy - half))
             right, bottom = min(photo.width, round(cx + half)), min(photo.height, round(cy + half))
