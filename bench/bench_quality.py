@@ -65,7 +65,7 @@ from portraits import server_params
 
 import style_server
 from research.compare import region_style_losses, same_vgg_losses
-from style_server.config import Settings, engine_from_settings, get_settings
+from style_server.config import Settings, engine_from_settings, get_settings, group_of
 from style_server.engine.face import FaceCare
 from style_server.engine.fast import FastOptions
 from style_server.engine.imageio import fit_longest_side
@@ -128,9 +128,11 @@ def parse_variant(spec: str) -> Variant:
         except json.JSONDecodeError:
             value = raw
         known = False
-        for model, into in ((FastOptions, fast), (GatysParams, gatys), (Settings, settings), (FaceCare, face)):
+        for model, into in ((FastOptions, fast), (GatysParams, gatys), (FaceCare, face)):
             if key in model.model_fields:
                 into[key], known = value, True
+        if group_of(key) is not None:  # a setting, by its name without its group (as in the environment)
+            settings[key], known = value, True
         if not known:
             raise SystemExit(
                 f"--variant {spec}: {key} is not a field of FastOptions, GatysParams, Settings or FaceCare"
@@ -447,7 +449,7 @@ def main() -> None:
         faces[portrait.key] = (portrait.person, face)
         references = palette_references(engine, base, todo, photo)
         for variant in variants:
-            settings = base.model_copy(update=variant.settings)
+            settings = Settings.model_validate({**base.model_dump(), **variant.settings})
             for path in todo:
                 if path.method == "gatys" and number >= args.masterpiece_portraits:
                     continue

@@ -172,7 +172,7 @@ async def sim_workers(count: int, lanes: list[str], fast_seconds: float, gatys_s
     loop.set_default_executor(ThreadPoolExecutor(max_workers=8 * count + 8))  # take() blocks a thread per lane
     running, engines, stores = [], [], []
     for _ in range(count):
-        engine = SimEngine(settings.models_dir, fast_seconds, gatys_seconds)
+        engine = SimEngine(settings.engine.models_dir, fast_seconds, gatys_seconds)
         engines.append(engine)
         store = TimedBackend(await asyncio.to_thread(open_backend, settings, "worker"))
         stores.append(store)

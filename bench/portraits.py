@@ -83,14 +83,14 @@ def server_params(settings: Settings, photo: Image.Image, **overrides) -> GatysP
     """A masterpiece as the server paints one (runner.py): gatys_size, gatys_iterations, delivered at the Instant
     size by the guided upsample, face protection on."""
     longest = max(photo.size)
-    size = min(settings.gatys_size, longest)
-    output = max(size, min(max(settings.fast_size, size), longest, settings.max_output_side))
+    size = min(settings.engine.gatys_size, longest)
+    output = max(size, min(max(settings.engine.fast_size, size), longest, settings.engine.max_output_side))
     values = {
         "size": size,
         "output_size": output,
-        "iterations": settings.gatys_iterations,
+        "iterations": settings.engine.gatys_iterations,
         "face_protect": True,
-        "preview_every": settings.preview_every,
+        "preview_every": settings.engine.preview_every,
     }
     return make_params(**(values | overrides))
 

@@ -162,7 +162,7 @@ def cmd_train(args) -> int:
         build_dataset(photos)
     manifest = json.loads((photos / "manifest.json").read_text(encoding="utf-8"))
     settings = get_settings()
-    catalogue = Catalogue.load(settings.models_dir)
+    catalogue = Catalogue.load(settings.engine.models_dir)
     engine = engine_from_settings(settings, "cpu")
     vgg, source = engine.vgg()
     base = TrainParams(**{**TRAIN_DEFAULTS, "learning_rate": args.learning_rate})
@@ -247,7 +247,7 @@ def cmd_ship(args) -> int:
     from style_server.engine.imageio import load_image
 
     settings = get_settings()
-    catalogue = Catalogue.load(settings.models_dir)
+    catalogue = Catalogue.load(settings.engine.models_dir)
     engine = engine_from_settings(settings, "cpu")
     vgg, source = engine.vgg()
     portraits = [(f"skimage.data.{name}", skimage_photo(name)) for name in HELD_OUT]

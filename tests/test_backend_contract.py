@@ -207,7 +207,7 @@ def test_a_job_whose_painter_dies_each_time_is_given_up_with_an_apology(backends
     SQLite: at the next start) the job fails, its visitor is mailed, and its photos go at once."""
     job, _ = create(store, email=ADDRESS)
     fresh = store
-    for _ in range(backends.settings.max_deliveries):  # each painter dies holding it
+    for _ in range(backends.settings.storage.max_deliveries):  # each painter dies holding it
         assert take_one(fresh).id == job.id
         fresh = backends.restart(fresh)
     given_up = lambda: fresh.take("fast", 1, 0.0) == [] and fresh.get(job.id).state == JobState.failed  # noqa: E731

@@ -130,14 +130,14 @@ def test_scale_profile_is_a_3_node_cluster_2_api_nodes_a_worker_per_gpu_and_a_ma
         assert set(service["depends_on"]) >= set(nodes), name
         assert all(service["depends_on"][n]["condition"] == "service_healthy" for n in nodes), name
         settings = _settings(monkeypatch, env)
-        assert settings.nats_problems() == [] and settings.nats_replicas == 3, name
+        assert settings.storage.nats_problems() == [] and settings.storage.nats_replicas == 3, name
     for name in ("api-1", "api-2"):
         api = services[name]
         assert api["command"] == ["style-server", "serve", "--backend", "nats"]
         env = {k: _interpolated(v) for k, v in api["environment"].items()}
         assert REQUIRED.fullmatch(api["environment"]["PORTRAIT_API_KEYS"])
         settings = _settings(monkeypatch, api["environment"])
-        assert settings.host == "0.0.0.0" and settings.exposure_problems() == []  # strong keys and TLS
+        assert settings.server.host == "0.0.0.0" and settings.exposure_problems() == []  # strong keys and TLS
         assert env["PORTRAIT_TLS_CERT_FILE"] == "/certs/api.pem"  # one certificate: kiosks pin one fingerprint
     gpus = []
     for name in ("worker-1", "worker-2"):

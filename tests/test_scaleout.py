@@ -354,7 +354,7 @@ def beside(settings, act) -> None:
     import nats as nats_client
 
     async def run() -> None:
-        nc = await nats_client.connect(settings.nats_servers)
+        nc = await nats_client.connect(settings.storage.nats_servers)
         try:
             await act(nc.jetstream())
         finally:
@@ -413,9 +413,10 @@ def test_a_create_cut_off_before_its_work_message_is_sent_by_the_kiosks_retry(na
 def test_mails_handed_back_mid_pass_come_again_and_held_ones_stay_held(nats_settings, tmp_path):
     """A mailer's pass that ends early (the store timed out) hands its other mails back: they are due again once
     their lease runs out. A mail the mailer still holds stays its own however long sending takes."""
+    from style_server.config import Settings
     from style_server.service.nats_backend import NatsStore
 
-    store = NatsStore(nats_settings.model_copy(update={"nats_ack_wait_seconds": 1}), "worker-and-mailer")
+    store = NatsStore(Settings.model_validate({**nats_settings.model_dump(), "nats_ack_wait_seconds": 1}), "mailer")
     painting = tmp_path / "result.jpg"
     for i in range(2):
         job, _ = store.create(idem_key=f"visit-{i}", **{**STORE_CREATE, "email": f"v{i}@example.org"})

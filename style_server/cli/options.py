@@ -80,7 +80,7 @@ def style_images(specs: list[str]):
         head, sep, tail = spec.rpartition(":")
         if sep and tail.replace(".", "", 1).isdigit():
             path, weight = head, float(tail)
-        images.append((load_image(path, get_settings().max_input_pixels), weight))
+        images.append((load_image(path, get_settings().server.max_input_pixels), weight))
     return images
 
 
@@ -95,7 +95,7 @@ def gatys_params(args, size: int | None):
 
 
 def output_size(requested: int | None, photo) -> int | None:
-    limit = get_settings().max_output_side
+    limit = get_settings().engine.max_output_side
     if requested is not None and not 64 <= requested <= limit:
         raise InvalidParameter(f"--size must be between 64 and {limit} pixels (got {requested})")
     if requested is None and max(photo.size) > limit:

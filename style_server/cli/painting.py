@@ -63,7 +63,7 @@ def cmd_stylize(args) -> int:
 
     check_output(args.output)
     engine = engine_for(args)
-    photo = load_image(args.input, get_settings().max_input_pixels)
+    photo = load_image(args.input, get_settings().server.max_input_pixels)
     choice = engine.choose(args.style, style_images(args.style_image))
     size = output_size(args.size, photo)
     fast = args.method == FAST.method
@@ -102,7 +102,7 @@ def _run_gatys(engine, photo, choice, params):
 def cmd_styles(args) -> int:
     from ..engine.catalogue import Catalogue
 
-    catalogue = Catalogue.load(get_settings().models_dir)
+    catalogue = Catalogue.load(get_settings().engine.models_dir)
     if args.json:
         print(json.dumps([{**c.model_dump(mode="json"), "methods": c.methods} for c in catalogue], indent=2))
         return 0
@@ -133,7 +133,7 @@ def cmd_train(args) -> int:
     card = export_style(
         report,
         args.style,
-        get_settings().models_dir,
+        get_settings().engine.models_dir,
         args.id,
         args.name,
         args.artist,
@@ -149,6 +149,6 @@ def cmd_download_vgg(args) -> int:
     from ..engine.vgg import load_vgg
 
     s = get_settings()
-    _, source = load_vgg(cache_dir=s.cache_dir, allow_download=True)
+    _, source = load_vgg(cache_dir=s.engine.cache_dir, allow_download=True)
     print(f"loss network ready: {source.origin}")
     return 0

@@ -55,10 +55,10 @@ def _scale_settings(args, **updates) -> Settings | None:
     nats_url = getattr(args, "nats_url", None)
     updates = {k: v for k, v in {**updates, "nats_url": nats_url}.items() if v is not None}
     settings = Settings.model_validate({**get_settings().model_dump(), **updates})
-    if problems := settings.nats_problems():
+    if problems := settings.storage.nats_problems():
         print("error: " + "\n  - ".join(problems), file=sys.stderr)
         return None
-    if settings.backend == "nats" and (unreachable := _unreachable_nats(settings.nats_servers)):
+    if settings.storage.backend == "nats" and (unreachable := _unreachable_nats(settings.storage.nats_servers)):
         print(f"error: {unreachable}", file=sys.stderr)
         return None
     return settings
@@ -87,11 +87,11 @@ def _no_styles(settings: Settings) -> bool:
     that started anyway would accept jobs it can only fail. A broken card raises EngineError (one line too)."""
     from ..engine.catalogue import Catalogue
 
-    if len(Catalogue.load(settings.models_dir)) > 0:
+    if len(Catalogue.load(settings.engine.models_dir)) > 0:
         return False
     print(
-        f"error: no style to paint: {settings.models_dir} has no style cards (PORTRAIT_MODELS_DIR); leave it unset "
-        "for the styles shipped with the server",
+        f"error: no style to paint: {settings.engine.models_dir} has no style cards (PORTRAIT_MODELS_DIR); leave it "
+        "unset for the styles shipped with the server",
         file=sys.stderr,
     )
     return True
@@ -103,7 +103,8 @@ def cmd_serve(args) -> int:
         return 2
     if problems := settings.exposure_problems():
         print(
-            f"error: refusing to listen on {settings.host}, beyond this machine:\n  - " + "\n  - ".join(problems),
+            f"error: refusing to listen on {settings.server.host}, beyond this machine:\n  - "
+            + "\n  - ".join(problems),
             file=sys.stderr,
         )
         return 2
@@ -115,13 +116,13 @@ def cmd_serve(args) -> int:
     from ..service.logs import setup_logging
 
     try:  # held until this process ends; a NATS API node keeps no jobs in its folder
-        data_lock = hold_data_folder(settings.data_dir) if settings.backend == "sqlite" else None
+        data_lock = hold_data_folder(settings.storage.data_dir) if settings.storage.backend == "sqlite" else None
     except DataFolderInUse as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     setup_logging()
     ssl_options = {}
-    if settings.tls_enabled:
+    if settings.security.tls_enabled:
         tls = _tls_files(settings)
         if tls is None:
             return 2
@@ -133,12 +134,12 @@ def cmd_serve(args) -> int:
     signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(
         create_app(settings),
-        host=settings.host,
-        port=settings.port,
+        host=settings.server.host,
+        port=settings.server.port,
         log_config=None,
         timeout_graceful_shutdown=10,
-        timeout_keep_alive=settings.keep_alive_timeout,
-        http=header_protocol(settings.header_timeout),  # slow clients: see service/deadlines.py
+        timeout_keep_alive=settings.server.keep_alive_timeout,
+        http=header_protocol(settings.server.header_timeout),  # slow clients: see service/deadlines.py
         **ssl_options,
     )
     if data_lock is not None:

@@ -58,7 +58,7 @@ def cmd_compare(args) -> int:
     from ..engine.imageio import load_image
 
     engine = engine_for(args)
-    photo = load_image(args.input, get_settings().max_input_pixels)
+    photo = load_image(args.input, get_settings().server.max_input_pixels)
     choice = engine.choose(args.style, style_images(args.style_image))
     params = gatys_params(args, args.size or 384)
     report = compare(engine, photo, choice, params, args.output)
@@ -81,8 +81,10 @@ def cmd_study(args) -> int:
 
     settings = get_settings()
     sizes = int_list(args.sizes, "--sizes")
-    if bad := [s for s in sizes if not 64 <= s <= settings.max_output_side]:
-        raise InvalidParameter(f"--sizes must be between 64 and {settings.max_output_side} pixels (got {bad[0]})")
+    if bad := [s for s in sizes if not 64 <= s <= settings.engine.max_output_side]:
+        raise InvalidParameter(
+            f"--sizes must be between 64 and {settings.engine.max_output_side} pixels (got {bad[0]})"
+        )
     if not 32 <= args.tile <= 1024:
         raise InvalidParameter(f"--tile must be between 32 and 1024 pixels (got {args.tile})")
     methods = tuple(dict.fromkeys(m.strip() for m in (args.methods or ",".join(METHODS)).split(",") if m.strip()))
@@ -91,10 +93,10 @@ def cmd_study(args) -> int:
     files = sorted(p for p in args.portraits.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"))
     if not files:
         raise InvalidParameter(f"no portraits (.jpg, .png, .webp) in {args.portraits}")
-    portraits = {p.stem: load_image(p, settings.max_input_pixels) for p in files}
+    portraits = {p.stem: load_image(p, settings.server.max_input_pixels) for p in files}
     engine = engine_for(args)
     cards = paintings(engine, [s.strip() for s in args.styles.split(",") if s.strip()] if args.styles else None)
-    values = {"iterations": settings.gatys_iterations, **model_values(args, GatysParams, GATYS_OWN_OPTIONS)}
+    values = {"iterations": settings.engine.gatys_iterations, **model_values(args, GatysParams, GATYS_OWN_OPTIONS)}
     gatys = make_params(**values, face_protect=args.face_protect)
     fast = FastOptions(face_protect=args.face_protect)
     total = len(sizes) * len(portraits) * len(cards) * len(methods)

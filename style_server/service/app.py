@@ -34,9 +34,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         service = Service(settings, engine or engine_from_settings(settings))
         app.state.service = service
         service.events.bind(asyncio.get_running_loop())
-        if settings.api_keys.get("demo-kiosk") == DEMO_KEY:
+        if settings.security.api_keys.get("demo-kiosk") == DEMO_KEY:
             log.warning("the demo API key is active; set PORTRAIT_API_KEYS before opening the booth to the public")
-        if settings.backend == "nats":  # a stateless API node: workers and mailers are processes of their own
+        if settings.storage.backend == "nats":  # a stateless API node: workers and mailers are processes of their own
             service.ready = True
             tasks = [asyncio.create_task(service.retention())]
         else:
@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     _register_errors(app)
     for module in (health, styles, jobs, previews, events, downloads, wall, frame):
         app.include_router(module.router)
-    app.add_middleware(BodyDeadline, seconds=settings.body_timeout)
+    app.add_middleware(BodyDeadline, seconds=settings.server.body_timeout)
     return app
 
 
@@ -104,7 +104,7 @@ def _register_errors(app: FastAPI) -> None:
     @app.middleware("http")
     async def body_cap(request: Request, call_next):
         length = request.headers.get("content-length")
-        cap = 2 * request.app.state.service.settings.max_upload_bytes + 100_000
+        cap = 2 * request.app.state.service.settings.server.max_upload_bytes + 100_000
         if length and length.isdigit() and int(length) > cap:
             return JSONResponse({"detail": f"request body is larger than {cap // 1_000_000} MB"}, status_code=413)
         return await call_next(request)

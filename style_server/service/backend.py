@@ -146,10 +146,10 @@ class JobBackend(Protocol):
 
 def open_backend(settings: Settings, name: str) -> JobBackend:
     """The backend the settings choose; ``name`` tells the other processes who this one is (logs, capacity)."""
-    if settings.backend == "nats":
+    if settings.storage.backend == "nats":
         from .nats_backend import NatsStore
 
         return NatsStore(settings, name)
     from .store import Store
 
-    return Store(settings.data_dir, settings.max_deliveries)
+    return Store(settings.storage.data_dir, settings.storage.max_deliveries)

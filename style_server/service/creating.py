@@ -72,9 +72,9 @@ async def _admit(s: Service, sub: Submission, request_hash: str | None) -> tuple
     place = await s.limiter.reserve(sub.kiosk)  # only accepted jobs keep their place
     try:
         depth = sum((await asyncio.to_thread(s.store.depth)).values())
-        if depth >= settings.queue_max:
+        if depth >= settings.server.queue_max:
             raise QueueFull("the booth is busy; try again shortly", retry_after=BUSY_RETRY_AFTER)
-        limits = settings.max_upload_bytes, settings.max_input_pixels
+        limits = settings.server.max_upload_bytes, settings.server.max_input_pixels
         portrait_png = await asyncio.to_thread(read_image, sub.portrait, "portrait", *limits)
         style_png = None
         if sub.style_image is not None:

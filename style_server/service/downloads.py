@@ -20,9 +20,9 @@ CODE = re.compile(r"[A-Za-z0-9_-]{32}")  # secrets.token_urlsafe(24)
 
 def download_url(settings: Settings, job: Job) -> str | None:
     """The absolute link for the QR code: only with ``PORTRAIT_PUBLIC_URL`` set and the painting done."""
-    if settings.public_url is None or job.state != JobState.done or not job.download_code:
+    if settings.server.public_url is None or job.state != JobState.done or not job.download_code:
         return None
-    return f"{settings.public_url.rstrip('/')}{API_PREFIX}/download/{job.download_code}"
+    return f"{settings.server.public_url.rstrip('/')}{API_PREFIX}/download/{job.download_code}"
 
 
 def downloadable(settings: Settings, store: JobBackend, code: str) -> bytes | None:
@@ -32,6 +32,6 @@ def downloadable(settings: Settings, store: JobBackend, code: str) -> bytes | No
     job = store.by_download_code(code)
     if job is None or job.state != JobState.done:
         return None
-    if time.time() - job.created >= settings.retention_hours * 3600:  # due for erasure: already gone for us
+    if time.time() - job.created >= settings.retention.retention_hours * 3600:  # due for erasure: already gone for us
         return None
     return store.result(job.id)

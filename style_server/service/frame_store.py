@@ -163,9 +163,9 @@ class NatsFrameStore:
 
 def open_frame_store(settings: Settings, backend: JobBackend) -> FrameStore:
     """The frame store beside the settings' job backend: a NATS node shares the backend's connection."""
-    if settings.backend == "nats":
-        return NatsFrameStore(backend.link, settings.nats_replicas)  # type: ignore[attr-defined]
-    return FileFrameStore(settings.data_dir / "event")
+    if settings.storage.backend == "nats":
+        return NatsFrameStore(backend.link, settings.storage.nats_replicas)  # type: ignore[attr-defined]
+    return FileFrameStore(settings.storage.data_dir / "event")
 
 
 def framed(store: FrameStore, jpeg: bytes) -> bytes:

@@ -35,10 +35,10 @@ SERVER_LANES: dict[str, ServerLane] = {
     for row in (
         ServerLane(
             FAST,
-            batch_max=lambda s: s.fast_batch_max,
-            batch_window=lambda s: s.fast_batch_window_ms / 1000,
+            batch_max=lambda s: s.engine.fast_batch_max,
+            batch_window=lambda s: s.engine.fast_batch_window_ms / 1000,
             concurrency=lambda s: 1,  # one batch at a time: a batch already fills the device
-            size=lambda s: s.fast_size,
+            size=lambda s: s.engine.fast_size,
             first_guess=(0.2, 1.0),
             needs_loss_network=False,
         ),
@@ -46,8 +46,8 @@ SERVER_LANES: dict[str, ServerLane] = {
             MASTERPIECE,
             batch_max=lambda s: 1,
             batch_window=lambda s: 0.0,
-            concurrency=lambda s: s.gatys_concurrency,
-            size=lambda s: s.gatys_size,
+            concurrency=lambda s: s.engine.gatys_concurrency,
+            size=lambda s: s.engine.gatys_size,
             first_guess=(20.0, 240.0),  # a 512 px masterpiece: ~20 s on a GPU, minutes on a CPU
             needs_loss_network=True,
         ),

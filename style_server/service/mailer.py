@@ -89,7 +89,7 @@ def sender_domain(mail_from: str) -> str:
 
 def message_id(settings: Settings, job_id: str) -> str:
     """Stable per job: a resend (after a crash in the duplicate window) is recognisable as the same mail."""
-    return f"<portrait-{job_id}@{sender_domain(settings.mail_from)}>"
+    return f"<portrait-{job_id}@{sender_domain(settings.mail.mail_from)}>"
 
 
 def build_message(
@@ -100,14 +100,14 @@ def build_message(
     lang = language if language in TEXTS else "en"
     t = TEXTS[lang]
     intro = t["hello"].format(attribution=attribution) if attribution else t["own"]
-    retention = t["retention"].format(hours=settings.retention_hours)
-    domain = sender_domain(settings.mail_from)
+    retention = t["retention"].format(hours=settings.retention.retention_hours)
+    domain = sender_domain(settings.mail.mail_from)
     msg = EmailMessage()
     msg["Subject"] = t["subject"]
-    msg["From"] = settings.mail_from
+    msg["From"] = settings.mail.mail_from
     msg["To"] = to
-    if settings.mail_reply_to:
-        msg["Reply-To"] = settings.mail_reply_to
+    if settings.mail.mail_reply_to:
+        msg["Reply-To"] = settings.mail.mail_reply_to
     msg["Date"] = formatdate(localtime=True)
     msg["Message-ID"] = message_id(settings, job_id)
     msg.set_content(f"{intro}\n\n{retention}\n\n{t['thanks']}\n")
@@ -139,13 +139,13 @@ def build_apology(settings: Settings, to: str, job_id: str, language: str) -> Em
     t = TEXTS[language if language in TEXTS else "en"]
     msg = EmailMessage()
     msg["Subject"] = t["sorry_subject"]
-    msg["From"] = settings.mail_from
+    msg["From"] = settings.mail.mail_from
     msg["To"] = to
-    if settings.mail_reply_to:
-        msg["Reply-To"] = settings.mail_reply_to
+    if settings.mail.mail_reply_to:
+        msg["Reply-To"] = settings.mail.mail_reply_to
     msg["Date"] = formatdate(localtime=True)
     msg["Message-ID"] = message_id(settings, job_id)
-    retention = t["retention"].format(hours=settings.retention_hours)
+    retention = t["retention"].format(hours=settings.retention.retention_hours)
     msg.set_content(f"{t['sorry']}\n\n{retention}\n")
     msg["Content-Language"] = language if language in TEXTS else "en"
     return msg
@@ -245,14 +245,14 @@ class MailOutbox:
             message = build_message(self.settings, job.email, job.id, job.language, self._attribution(job), jpeg)
         s = self.settings
         smtp = _SMTP(
-            hostname=s.smtp_host,
-            port=s.smtp_port,
-            timeout=s.smtp_timeout,
-            use_tls=s.smtp_security == "tls",
-            start_tls=s.smtp_security == "starttls",
-            cert_bundle=str(s.smtp_ca_file) if s.smtp_ca_file else None,  # None: the system's CA store
-            username=s.smtp_user,
-            password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+            hostname=s.mail.smtp_host,
+            port=s.mail.smtp_port,
+            timeout=s.mail.smtp_timeout,
+            use_tls=s.mail.smtp_security == "tls",
+            start_tls=s.mail.smtp_security == "starttls",
+            cert_bundle=str(s.mail.smtp_ca_file) if s.mail.smtp_ca_file else None,  # None: the system's CA store
+            username=s.mail.smtp_user,
+            password=s.mail.smtp_password.get_secret_value() if s.mail.smtp_password else None,
         )
         accepted = False
         try:
@@ -261,7 +261,7 @@ class MailOutbox:
             # A crash inside it sends the mail again after the restart, with the same Message-ID.
             async with smtp:
                 await smtp.send_message(message)
-                crash_at(s.fault_point, "after_smtp_accept")
+                crash_at(s.testing.fault_point, "after_smtp_accept")
                 await self._record_sent(job_id)
                 accepted = True
         except (aiosmtplib.SMTPException, OSError) as exc:
@@ -279,8 +279,8 @@ class MailOutbox:
         retried only ``mail_uncertain_retries`` times (with the same Message-ID); then the mail is uncertain and
         never sent again: a slow server would otherwise get a new copy at every retry, forever."""
         s, job_id = self.settings, task.job_id
-        delay = min(s.mail_retry_base_seconds * 2**task.attempts, s.mail_retry_max_seconds)
-        give_up = maybe_delivered and task.uncertain >= s.mail_uncertain_retries
+        delay = min(s.mail.mail_retry_base_seconds * 2**task.attempts, s.mail.mail_retry_max_seconds)
+        give_up = maybe_delivered and task.uncertain >= s.mail.mail_uncertain_retries
         await asyncio.to_thread(self.store.mail_failed, job_id, error, time.time() + delay, give_up, maybe_delivered)
         if give_up:
             self.metrics.emails.labels("uncertain").inc()
@@ -300,7 +300,7 @@ class MailOutbox:
                 error,
                 delay,
                 task.uncertain + 1,
-                s.mail_uncertain_retries + 1,
+                s.mail.mail_uncertain_retries + 1,
             )
         else:
             log.warning("mail for job %s not delivered (%s); retry in %.0fs", job_id, error, delay)

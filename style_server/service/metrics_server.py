@@ -20,25 +20,25 @@ log = logging.getLogger("style_server.metrics")
 
 def metrics_host_problem(settings: Settings) -> str | None:
     """Why the metrics port must not be opened where the settings say (one line), or None."""
-    if settings.metrics_port == 0 or is_loopback(settings.metrics_host):
+    if settings.storage.metrics_port == 0 or is_loopback(settings.storage.metrics_host):
         return None
     return (
-        f"refusing to serve metrics on {settings.metrics_host}, beyond this machine (they have no key and no TLS): "
-        "keep PORTRAIT_METRICS_HOST on loopback and let a scraper on another host go through a reverse proxy"
+        f"refusing to serve metrics on {settings.storage.metrics_host}, beyond this machine (they have no key and no "
+        "TLS): keep PORTRAIT_METRICS_HOST on loopback and let a scraper on another host go through a reverse proxy"
     )
 
 
 @contextlib.contextmanager
 def serving_metrics(settings: Settings, metrics: Metrics) -> Iterator[None]:
     """Serve ``metrics`` while inside (nothing with ``metrics_port`` 0)."""
-    if settings.metrics_port == 0:
+    if settings.storage.metrics_port == 0:
         yield
         return
     problem = metrics_host_problem(settings)
     if problem:  # the CLI refuses first; this keeps any other caller from opening it
         raise ValueError(problem)
-    server, thread = start_http_server(settings.metrics_port, settings.metrics_host, metrics.registry)
-    log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
+    server, thread = start_http_server(settings.storage.metrics_port, settings.storage.metrics_host, metrics.registry)
+    log.info("metrics on http://%s:%d/metrics", settings.storage.metrics_host, settings.storage.metrics_port)
     try:
         yield
     finally:

@@ -194,7 +194,7 @@ class Runner:
         groups: dict[FastOptions, list[tuple[Job, Image.Image, object]]] = defaultdict(list)
         for job in jobs:
             try:
-                fail_stage(self.settings.fault_point, "prepare", [job.style])
+                fail_stage(self.settings.testing.fault_point, "prepare", [job.style])
                 photo, images = self._inputs(job)
                 choice = self.engine.choose(job.style, images)
                 options = FastOptions(
@@ -209,14 +209,14 @@ class Runner:
             except Exception as exc:  # whatever is wrong with one job (its photo, its options) fails it alone
                 self._fail(job, exc)
         self._hold_for_test([job for items in groups.values() for job, _, _ in items])
-        crash_at(self.settings.fault_point, "in_fast_batch")
+        crash_at(self.settings.testing.fault_point, "in_fast_batch")
         for options, items in groups.items():
             self._paint_batch(options, items)
 
     def _hold_for_test(self, jobs: list[Job]) -> None:
         """Testing only (``PORTRAIT_TEST_HOLD_BATCH_FILE``): a batch that has read its inputs waits here while
         that file exists, so a test can land a cancel or an erase inside it. Unset (the default): nothing."""
-        hold = self.settings.test_hold_batch_file
+        hold = self.settings.testing.test_hold_batch_file
         if hold is None or not hold.exists():
             return
         for job in jobs:
@@ -228,7 +228,7 @@ class Runner:
         """One shared forward pass; if it fails, each job is painted alone so only the bad one fails."""
         started = time.perf_counter()
         try:
-            fail_stage(self.settings.fault_point, "paint", [job.style for job, _, _ in items])
+            fail_stage(self.settings.testing.fault_point, "paint", [job.style for job, _, _ in items])
             results = self.engine.fast.stylize([p for _, p, _ in items], [s for _, _, s in items], options)
         except Exception as exc:
             if len(items) == 1:
@@ -242,7 +242,7 @@ class Runner:
         self._learn(FAST.method, seconds / len(items))
         for (job, _, _), result in zip(items, results, strict=True):
             try:
-                fail_stage(self.settings.fault_point, "keep", [job.style])
+                fail_stage(self.settings.testing.fault_point, "keep", [job.style])
                 self._complete(job, result, seconds)
             except BackendUnavailable:
                 raise  # the pass gives its unfinished jobs back to the queue
@@ -279,10 +279,10 @@ class Runner:
             params = make_params(
                 size=size,
                 output_size=self._masterpiece_side(job, photo, size),
-                iterations=self.settings.gatys_iterations,
+                iterations=self.settings.engine.gatys_iterations,
                 preserve_color=job.options.preserve_color,
                 face_protect=job.options.face_protect,
-                preview_every=self.settings.preview_every,
+                preview_every=self.settings.engine.preview_every,
             )
             result = self.engine.gatys().run(photo, styles, params, on_progress=progress, cancel=cancel)
         except Cancelled:
@@ -307,7 +307,7 @@ class Runner:
         if job.options.size:
             return painted
         s = self.settings
-        return max(painted, min(max(s.fast_size, painted), max(photo.size), s.max_output_side))
+        return max(painted, min(max(s.engine.fast_size, painted), max(photo.size), s.engine.max_output_side))
 
     def _learn(self, method: str, seconds: float) -> None:
         """The first measured job replaces the first guess; later ones move the average (weight 0.2)."""
@@ -321,7 +321,7 @@ class Runner:
             return
         if not self._publish(job, image, engine_seconds):
             return
-        crash_at(self.settings.fault_point, "after_finish")
+        crash_at(self.settings.testing.fault_point, "after_finish")
         self.metrics.jobs.labels(job.method, "done").inc()
         self.metrics.job_seconds.labels(job.method).observe(time.time() - job.created)
         self.metrics.paint_seconds.labels(job.method).observe(engine_seconds)

@@ -46,8 +46,8 @@ class Service:
         self.wall = Wall(settings, self.store, self.events)
         self.frames = open_frame_store(settings, self.store)  # the event frame, as every node sees it
         self.outbox = MailOutbox(settings, self.store, engine.catalogue, self.metrics, self.frames)
-        self.limiter = RateLimiter(settings.rate_limit_per_minute, self.store)
-        self.preview_limiter = RateLimiter(settings.rate_limit_per_minute, self.store, what="previews")
+        self.limiter = RateLimiter(settings.security.rate_limit_per_minute, self.store)
+        self.preview_limiter = RateLimiter(settings.security.rate_limit_per_minute, self.store, what="previews")
         self.ready = False
 
     async def create_job(self, submission: Submission) -> Created:
@@ -94,11 +94,11 @@ class Service:
     async def retention(self) -> None:
         while True:
             await asyncio.to_thread(self.expire_due)
-            await asyncio.sleep(min(60.0, self.settings.retention_hours * 360))
+            await asyncio.sleep(min(60.0, self.settings.retention.retention_hours * 360))
 
     def expire_due(self) -> None:
         """One retention pass (blocking: run it in a thread): erase what is older than the promise."""
-        expired = self.store.expire(time.time() - self.settings.retention_hours * 3600)
+        expired = self.store.expire(time.time() - self.settings.retention.retention_hours * 3600)
         for job_id in expired:
             self._stopped(job_id)
             log.info("job %s erased after retention", job_id)
@@ -138,7 +138,7 @@ class Service:
         from ..engine.params import make_params
 
         s, runner = self.settings, self.runner
-        params = make_params(size=s.gatys_size, iterations=s.gatys_iterations, face_protect=True)
+        params = make_params(size=s.engine.gatys_size, iterations=s.engine.gatys_iterations, face_protect=True)
         seconds = self.engine.masterpiece_seconds(params)
         if runner.measured[MASTERPIECE.method] == 0:
             runner.average_seconds[MASTERPIECE.method] = seconds

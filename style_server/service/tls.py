@@ -45,14 +45,16 @@ def subject_names(host: str) -> list[str]:
 
 def tls_files(settings: Settings) -> TlsFiles:
     """The certificate and key to serve: the configured files, else the self-signed pair (made if missing)."""
-    if settings.tls_cert_file is not None and settings.tls_key_file is not None:
-        for path in (settings.tls_cert_file, settings.tls_key_file):
+    if settings.security.tls_cert_file is not None and settings.security.tls_key_file is not None:
+        for path in (settings.security.tls_cert_file, settings.security.tls_key_file):
             if not path.is_file():
                 raise FileNotFoundError(f"TLS file {path} (PORTRAIT_TLS_CERT_FILE / _KEY_FILE) does not exist")
         return TlsFiles(
-            settings.tls_cert_file, settings.tls_key_file, pem_fingerprint(settings.tls_cert_file.read_text())
+            settings.security.tls_cert_file,
+            settings.security.tls_key_file,
+            pem_fingerprint(settings.security.tls_cert_file.read_text()),
         )
-    return self_signed(settings.data_dir / "tls", settings.host)
+    return self_signed(settings.storage.data_dir / "tls", settings.server.host)
 
 
 def self_signed(folder: Path, host: str) -> TlsFiles:

@@ -67,14 +67,14 @@ def wall_id(job_token: str) -> str:
 
 def wall_refusal(settings: Settings, token: str | None) -> tuple[int, str] | None:
     """Why a request for the wall that carries ``token`` is refused: (HTTP status, reason); None: it may see it."""
-    if settings.wall_token is None:
-        if is_loopback(settings.host):
+    if settings.security.wall_token is None:
+        if is_loopback(settings.server.host):
             return None
         return 403, (
             "the gallery wall is off: a server that listens beyond this machine shows it only with a token; set "
             "PORTRAIT_WALL_TOKEN and open /wall?token=<token>"
         )
-    if not token or not same_secret(token, settings.wall_token.get_secret_value()):
+    if not token or not same_secret(token, settings.security.wall_token.get_secret_value()):
         return 401, "the gallery wall needs its token: open /wall?token=<PORTRAIT_WALL_TOKEN>"
     return None
 
@@ -94,14 +94,14 @@ class Wall:
     # -- what is on the wall (blocking: call from a thread) -------------------------------------------
 
     def _since(self) -> float:
-        return time.time() - self.settings.retention_hours * 3600
+        return time.time() - self.settings.retention.retention_hours * 3600
 
     def _shown(self, job: Job | None) -> bool:
         return job is not None and job.wall and job.state == JobState.done and job.created >= self._since()
 
     def portraits(self) -> list[WallPortrait]:
         """The latest portraits for the wall, newest first."""
-        jobs = [job for job in self.store.wall_jobs(self.settings.wall_size, self._since()) if self._shown(job)]
+        jobs = [job for job in self.store.wall_jobs(self.settings.server.wall_size, self._since()) if self._shown(job)]
         with self._lock:
             self._told.update((job.id, wall_id(job.token)) for job in jobs)
         return [WallPortrait.of(job) for job in jobs]
@@ -167,12 +167,14 @@ class Wall:
         try:
             portraits = await asyncio.to_thread(self.portraits)
             s = self.settings
-            snapshot = WallSnapshot(portraits=portraits, size=s.wall_size, cycle_seconds=s.wall_cycle_seconds)
+            snapshot = WallSnapshot(
+                portraits=portraits, size=s.server.wall_size, cycle_seconds=s.server.wall_cycle_seconds
+            )
             yield _sse("snapshot", snapshot)
             shown = {portrait.id for portrait in portraits}
             while True:
                 try:
-                    kind, portrait = await asyncio.wait_for(queue.get(), timeout=s.sse_keepalive_seconds)
+                    kind, portrait = await asyncio.wait_for(queue.get(), timeout=s.server.sse_keepalive_seconds)
                 except TimeoutError:
                     for event in await self._recheck(shown):
                         yield event

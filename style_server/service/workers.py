@@ -54,10 +54,10 @@ async def run_mailer(settings: Settings) -> None:
     store = await asyncio.to_thread(open_backend, settings, "mailer")
     frames = open_frame_store(settings, store)
     metrics = Metrics()
-    outbox = MailOutbox(settings, store, Catalogue.load(settings.models_dir), metrics, frames)
+    outbox = MailOutbox(settings, store, Catalogue.load(settings.engine.models_dir), metrics, frames)
     task = asyncio.create_task(outbox.run())
     with serving_metrics(settings, metrics):
-        log.info("mailer sending through %s:%d", settings.smtp_host, settings.smtp_port)
+        log.info("mailer sending through %s:%d", settings.mail.smtp_host, settings.mail.smtp_port)
         await _until_stopped()
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)

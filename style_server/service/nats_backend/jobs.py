@@ -35,7 +35,7 @@ class JobQueue:
         self, settings: Settings, link: NatsLink, records: JobRecords, mail: MailQueue, consumers: Consumers
     ) -> None:
         self.settings, self.link, self.records, self.mail, self.consumers = settings, link, records, mail, consumers
-        self.tmp_dir = settings.data_dir / "tmp"
+        self.tmp_dir = settings.storage.data_dir / "tmp"
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self.held: dict[str, Any] = {}  # job id -> its stream message, while this process paints it
 
@@ -217,7 +217,7 @@ class JobQueue:
             await msg.ack()
             return None
         record, revision = found
-        if msg.metadata.num_delivered > self.settings.max_deliveries:
+        if msg.metadata.num_delivered > self.settings.storage.max_deliveries:
             await self._dead_letter(method, job_id, msg)
             return None
         check(record["state"], CLAIM.target)  # queued (a claim), or running (a reclaim: a lease ran out)

@@ -50,10 +50,10 @@ class NatsStore:
     def __init__(self, settings: Settings, name: str) -> None:
         self.settings = settings
         self.origin = f"{name}-{uuid.uuid4().hex[:8]}"  # who relays an event (never heard back by itself)
-        self.link = NatsLink(settings.nats_servers, self.origin, settings.nats_ca_file)
+        self.link = NatsLink(settings.storage.nats_servers, self.origin, settings.storage.nats_ca_file)
         jobs, workers, rates, images = self.link.run(self._setup())
         self.records = JobRecords(self.link, jobs, images)
-        consumers = Consumers(self.link, settings.nats_ack_wait_seconds)
+        consumers = Consumers(self.link, settings.storage.nats_ack_wait_seconds)
         self.mail = MailQueue(self.link, self.records, consumers)
         self.queue = JobQueue(settings, self.link, self.records, self.mail, consumers)
         self.personal = PersonalData(self.link, self.records, self.mail)
@@ -202,8 +202,8 @@ class NatsStore:
     async def _setup(self) -> tuple[Any, Any, Any, Any]:
         """The streams and buckets, made by the first process that needs them; (jobs, workers, rates, images)."""
         s, js = self.settings, self.link.js
-        retention = s.retention_hours * 3600
-        replicas = s.nats_replicas
+        retention = s.retention.retention_hours * 3600
+        replicas = s.storage.nats_replicas
         for method in LANES:
             await self._stream(name=lane_stream(method), subjects=[lane_subject(method)])
         await self._stream(name=MAIL_STREAM, subjects=[MAIL_SUBJECT], duplicate_window=min(retention, 3600))
@@ -235,7 +235,7 @@ class NatsStore:
     async def _stream(self, **config: Any) -> None:
         config = {
             "retention": api.RetentionPolicy.WORK_QUEUE,
-            "num_replicas": self.settings.nats_replicas,
+            "num_replicas": self.settings.storage.nats_replicas,
             "storage": api.StorageType.FILE,
             **config,
         }

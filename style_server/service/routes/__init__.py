@@ -43,7 +43,7 @@ ServiceDep = Annotated[Service, Depends(get_service)]
 
 async def authorized_kiosk(s: ServiceDep, authorization: Authorization = None) -> str:
     """The kiosk whose bearer key the request carries; 401 otherwise."""
-    return kiosk_for(authorization, s.settings.api_keys)
+    return kiosk_for(authorization, s.settings.security.api_keys)
 
 
 Kiosk = Annotated[str, Depends(authorized_kiosk)]

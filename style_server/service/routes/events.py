@@ -55,7 +55,7 @@ async def _events(s: Service, job_id: str) -> AsyncIterator[str]:
                 if st.state in TERMINAL and event.type != "preview":
                     return
             try:
-                pending = [await asyncio.wait_for(queue.get(), timeout=s.settings.sse_keepalive_seconds)]
+                pending = [await asyncio.wait_for(queue.get(), timeout=s.settings.server.sse_keepalive_seconds)]
             except TimeoutError:
                 pending = []
                 yield ": keep-alive\n\n"

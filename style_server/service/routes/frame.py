@@ -138,6 +138,6 @@ async def preview_frame(s: ServiceDep, kiosk: Kiosk, upload: FrameForm) -> Respo
     if upload.portrait is None:
         raise HTTPException(422, "portrait: the picture to show the frame on is missing (send it as a file)")
     frame = await _checked(upload)
-    png = await asyncio.to_thread(reencode_png, upload.portrait, "portrait", s.settings.max_input_pixels)
+    png = await asyncio.to_thread(reencode_png, upload.portrait, "portrait", s.settings.server.max_input_pixels)
     jpeg = await asyncio.to_thread(framed_jpeg, png, frame)
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})

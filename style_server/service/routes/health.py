@@ -42,9 +42,9 @@ async def metrics(request: Request, s: ServiceDep, authorization: Authorization 
 
 def _metrics_reader(settings: Settings, request: Request, authorization: str | None) -> None:
     """/metrics: with PORTRAIT_METRICS_TOKEN set, that bearer token; without one, loopback clients only."""
-    if settings.metrics_token is not None:
+    if settings.security.metrics_token is not None:
         token = bearer_token(authorization)
-        if token is None or not same_secret(token, settings.metrics_token.get_secret_value()):
+        if token is None or not same_secret(token, settings.security.metrics_token.get_secret_value()):
             raise HTTPException(401, "metrics need the metrics token (Authorization: Bearer <token>)")
         return
     if not is_loopback(request.client.host if request.client else ""):

@@ -19,7 +19,7 @@ router = APIRouter(prefix=f"{API_PREFIX}/styles")
 async def styles(s: ServiceDep, _: Kiosk) -> StyleList:
     eta = await asyncio.to_thread(s.runner.new_job_etas)  # the queue ahead included
     cards = [style_info(card) for card in s.engine.catalogue]
-    return StyleList(styles=cards, eta_seconds=eta, retention_hours=s.settings.retention_hours)
+    return StyleList(styles=cards, eta_seconds=eta, retention_hours=s.settings.retention.retention_hours)
 
 
 def style_info(card: StyleCard) -> StyleInfo:
