@@ -347,7 +347,7 @@ def test_clients_log_in_with_every_password_the_recipe_makes(tmp_path):
         for i, password in enumerate(passwords):
             [first, *_] = Settings(
                 nats_url=_interpolated(api["PORTRAIT_NATS_URL"], ENV | {"PORTRAIT_NATS_PASSWORD": password})
-            ).nats_servers
+            ).storage.nats_servers
             urls.append(
                 first.replace("tls://booth:", f"tls://u{i}:", 1).replace("@nats-1:4222", f"@127.0.0.1:{client}")
             )
