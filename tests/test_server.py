@@ -179,9 +179,6 @@ def _metric(server, name: str, **labels) -> float:
 def test_metrics_expose_queue_latency_and_mail(backend, server, client, inbox, portrait_jpeg):
     if backend == "nats":
         pytest.skip("scaled out, painting and mail are counted by the worker and mailer processes")
-    text = httpx.get(f"{server.url}/metrics").text
-    for name in ("booth_queue_depth", "booth_job_seconds_bucket", "booth_emails_total", "booth_gpu_memory_bytes"):
-        assert name in text
     done = _metric(server, "booth_jobs_total", method="fast", state="done")
     latencies = _metric(server, "booth_job_seconds_count", method="fast")
     sent = _metric(server, "booth_emails_total", outcome="sent")
@@ -194,6 +191,9 @@ def test_metrics_expose_queue_latency_and_mail(backend, server, client, inbox, p
     assert _metric(server, "booth_jobs_total", method="fast", state="done") == done + 1
     assert _metric(server, "booth_job_seconds_count", method="fast") == latencies + 1
     assert _metric(server, "booth_queue_depth", method="fast") == 0
+    text = httpx.get(f"{server.url}/metrics").text  # read after this test's own job (it runs alone too)
+    for name in ("booth_queue_depth", "booth_job_seconds_bucket", "booth_emails_total", "booth_gpu_memory_bytes"):
+        assert name in text
 
 
 def bad_requests(portrait: bytes) -> list[tuple[str, dict, int, str]]:
