@@ -5,7 +5,8 @@ cancelled or expired). A status is read from the store once per change, by the p
 stream watching that job through ``loop.call_soon_threadsafe``: no stream polls the database.
 
 With a shared backend (NATS) the painters run in other processes: every publish is also relayed to the other
-processes (``relay``), whose streams get it through ``apply``.
+processes (``relay``), whose streams get it through ``apply``. A relayed change or preview (a painting's
+progress) carries the job's status, read once by the publisher: the API node that forwards it reads nothing.
 
 The latest preview of a running masterpiece is kept for a stream that opens late, and dropped as soon as the job
 ends, fails, is cancelled or erased: previews show faces.
@@ -77,17 +78,20 @@ class JobEvents:
     # -- publishers (any thread) ---------------------------------------------------------------------
 
     def apply(self, event: dict[str, Any]) -> None:
-        """An event another process relayed: this process's streams get it (it is not relayed again)."""
+        """An event another process relayed: this process's streams get it (it is not relayed again). The status
+        it carries is forwarded as it is; an event without one (an end, or a node of an older version) is read
+        here."""
         kind = event.get("kind")
         if kind == "changed":
-            self._changed(*event["ids"])
+            for job_id, status in (event.get("statuses") or dict.fromkeys(event.get("ids", []))).items():
+                self._forward(job_id, _carried(status))
         elif kind == "refresh":
             self._changed(*self._watched())
         elif kind == "preview":
-            self._preview(event["id"], event["jpeg"])
+            self._preview(event["id"], event["jpeg"], _carried(event.get("status")))
         elif kind == "ended":
             self.forget(event["id"])
-            self._changed(event["id"])
+            self._forward(event["id"], None)
             self._tell_ended(event["id"])
 
     def _send(self, event: dict[str, Any]) -> None:
@@ -95,14 +99,31 @@ class JobEvents:
             self.relay(event)
 
     def changed(self, *job_ids: str) -> None:
-        """These jobs changed (state, progress, queue position): their streams get the new status."""
-        self._send({"kind": "changed", "ids": list(job_ids)})
-        self._changed(*job_ids)
+        """These jobs changed (state, progress, queue position): their streams get the new status, here and in the
+        other processes (read once, here)."""
+        statuses = {job_id: self._status_to_tell(job_id) for job_id in job_ids}
+        self._send({"kind": "changed", "statuses": {i: _wire(status) for i, status in statuses.items()}})
+        for job_id, status in statuses.items():
+            self._forward(job_id, status)
+
+    def _status_to_tell(self, job_id: str) -> JobStatus | None:
+        """The job's status if anybody will hear it (another process, or a stream here); None: nobody, or gone."""
+        if self.describe is None or (self.relay is None and not self.watched(job_id)):
+            return None
+        return self.describe(job_id)
+
+    def _forward(self, job_id: str, status: JobStatus | None) -> None:
+        """The job's streams here get ``status`` (read now if the event carried none)."""
+        if not self.watched(job_id):
+            return
+        if status is None and self.describe is not None:
+            status = self.describe(job_id)
+        if status is not None:
+            self._push(job_id, event_for(status))
 
     def _changed(self, *job_ids: str) -> None:
         for job_id in job_ids:
-            if self.watched(job_id) and self.describe and (status := self.describe(job_id)) is not None:
-                self._push(job_id, event_for(status))
+            self._forward(job_id, None)
 
     def refresh(self) -> None:
         """Something that moves queue positions happened (a claim, a cancel): every watched job gets its status."""
@@ -115,14 +136,15 @@ class JobEvents:
 
     def preview(self, job_id: str, jpeg_base64: str) -> None:
         """A new masterpiece preview: kept for late streams while the job runs, pushed to the open ones."""
-        self._send({"kind": "preview", "id": job_id, "jpeg": jpeg_base64})
-        self._preview(job_id, jpeg_base64)
+        status = self.describe(job_id) if self.describe is not None else None
+        self._send({"kind": "preview", "id": job_id, "jpeg": jpeg_base64, "status": _wire(status)})
+        self._preview(job_id, jpeg_base64, status)
 
-    def _preview(self, job_id: str, jpeg_base64: str) -> None:
+    def _preview(self, job_id: str, jpeg_base64: str, status: JobStatus | None = None) -> None:
         if self.describe is None:
             return
         with self._preview_lock:  # against ended(): a preview that races a cancel is never kept after it
-            status = self.describe(job_id)
+            status = status or self.describe(job_id)
             if status is None or status.state != JobState.running:
                 return
             self.previews[job_id] = jpeg_base64
@@ -135,10 +157,12 @@ class JobEvents:
             self.previews.pop(job_id, None)
 
     def ended(self, job_id: str) -> None:
-        """The job is over (done, failed, cancelled, expired): drop its preview, tell its streams."""
+        """The job is over (done, failed, cancelled, expired): drop its preview, tell its streams. The end carries
+        no status: each node that watches the job reads it once (its download link is that node's: a worker
+        knows no public address)."""
         self._send({"kind": "ended", "id": job_id})
         self.forget(job_id)
-        self._changed(job_id)
+        self._forward(job_id, None)
         self._tell_ended(job_id)
 
     def _tell_ended(self, job_id: str) -> None:
@@ -166,3 +190,11 @@ class JobEvents:
             if queue.full():  # a stream that does not read: it misses old events, never the latest
                 queue.get_nowait()
             queue.put_nowait(event)
+
+
+def _wire(status: JobStatus | None) -> dict[str, Any] | None:
+    return status.model_dump(mode="json") if status is not None else None
+
+
+def _carried(status: dict[str, Any] | None) -> JobStatus | None:
+    return JobStatus.model_validate(status) if status is not None else None
