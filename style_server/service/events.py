@@ -84,7 +84,8 @@ class JobEvents:
         kind = event.get("kind")
         if kind == "changed":
             for job_id, status in (event.get("statuses") or dict.fromkeys(event.get("ids", []))).items():
-                self._forward(job_id, _carried(status))
+                if self.watched(job_id):  # every node hears every change: the others cost a lookup, no parse
+                    self._forward(job_id, _carried(status))
         elif kind == "refresh":
             self._changed(*self._watched())
         elif kind == "preview":
