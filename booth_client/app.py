@@ -43,7 +43,7 @@ from .screens import (
 )
 from .tasks import UiBridge
 from .trust import Trust, TrustStore
-from .widgets import STYLE_SHEET, bytes_to_pixmap
+from .widgets import STYLE_SHEET
 
 log = logging.getLogger(__name__)
 
@@ -198,8 +198,8 @@ class BoothWindow(
         """A new visitor: nothing of the last one is left (photo, style, method, address, job)."""
         self.photo_jpeg, self.choice, self.job = None, None, None
         self.erase_previews()  # the painted faces of the gallery go with the photo
-        for view in (self.live.view, self.review.view):
-            view.clear_picture()
+        self.live.clear_picture()
+        self.review.clear_picture()
         self._last_count = -1  # the live screen shows the camera's next frame, never an old one
         self.email.reset()
         self.gallery.set_method(self.config.default_method)  # the next visitor starts from the default
@@ -232,8 +232,8 @@ class BoothWindow(
         """Guard of ``submit``: consent given and a valid address make the request to send (``last_request``)."""
         if not self.choice or not self.photo_jpeg:
             raise RuntimeError("a request without a photo or a style")  # the flow falls back to attract
-        if not self.email.consent.isChecked():
-            self.email.message.setText(tr("need_consent", self.config.language))
+        if not self.email.consent_given():
+            self.email.say(tr("need_consent", self.config.language))
             return False
         style_id, method = self.choice
         try:
@@ -242,34 +242,34 @@ class BoothWindow(
                 method=method,
                 email=address,
                 consent=True,
-                wall=self.email.wall.isChecked(),
+                wall=self.email.wall_wanted(),
                 language=self.config.language,
                 options=JobOptions(face_protect=True),
             )
         except ValidationError:
-            self.email.message.setText(tr("bad_email", self.config.language))
+            self.email.say(tr("bad_email", self.config.language))
             return False
         self.last_request = (request, str(uuid.uuid4()))
         return True
 
     def send_request(self, _address: str = "") -> None:
         request, key = self.last_request
-        self.email.send_button.setEnabled(False)  # one send per touch; enabled again when the state is left
+        self.email.set_sending(True)  # one send per touch; ready again when the state is left
         self._submit(self.photo_jpeg, request, key)
 
     def sending_over(self) -> None:
-        self.email.send_button.setEnabled(True)
+        self.email.set_sending(False)
 
     def enter_offline(self, photo: bytes, request: JobRequest) -> None:
-        self.result.heading.setText(tr("saved", self.config.language))
-        self.result.view.show_pixmap(bytes_to_pixmap(photo))
-        self.result.detail.setText(tr("offline", self.config.language, email=request.email))
+        self.result.set_heading(tr("saved", self.config.language))
+        self.result.show_picture(photo)
+        self.result.set_detail(tr("offline", self.config.language, email=request.email))
         self._hide_address_later(str(request.email))
 
     def enter_progress(self, job: JobCreated) -> None:
         """Follow the job (``flow.start("progress", job)`` follows any job, as after a visitor's send)."""
-        self.progress.detail.setText(tr("can_leave", self.config.language))
-        self.progress.preview.show_pixmap(bytes_to_pixmap(self.photo_jpeg or b""))
+        self.progress.set_detail(tr("can_leave", self.config.language))
+        self.progress.show_picture(self.photo_jpeg or b"")
         self._follow(job)
 
     def leave_progress(self) -> None:
@@ -284,17 +284,17 @@ class BoothWindow(
         self._download_job = job if qr else None
         if error:  # the server's reason is for the log: the visitor reads calm words in their language
             log.warning("job %s failed: %s", job.id if job else "?", error)
-            self.result.heading.setText(tr("job_failed", lang))
-            self.result.detail.setText("")
+            self.result.set_heading(tr("job_failed", lang))
+            self.result.set_detail("")
             self.result.set_failed(self.last_request is not None and self.photo_jpeg is not None)
             return
-        self.result.heading.setText(tr("done", lang))
+        self.result.set_heading(tr("done", lang))
         self._offer_print(data)  # when the operator turned printing on
         if data:
-            self.result.view.show_pixmap(bytes_to_pixmap(data))
+            self.result.show_picture(data)
         request = self.last_request[0] if self.last_request else None
         address = str(request.email) if request and request.email else ""
-        self.result.detail.setText(tr("sent_to", lang, email=address) if address else "")
+        self.result.set_detail(tr("sent_to", lang, email=address) if address else "")
         self._hide_address_later(address)
 
     def _hide_address_later(self, address: str) -> None:
@@ -306,7 +306,7 @@ class BoothWindow(
 
     def _hide_address(self) -> None:
         if self._shown_address:
-            self.result.detail.setText(self.result.detail.text().replace(self._shown_address, "•••"))
+            self.result.set_detail(self.result.detail_text().replace(self._shown_address, "•••"))
             self._shown_address = ""
         self.result.show_qr(None)  # the code leaves with the address
 
@@ -314,8 +314,7 @@ class BoothWindow(
         """Finish (or the idle timeout): nothing of this visitor stays on the result screen."""
         self.address_timer.stop()
         self._shown_address = ""
-        self.result.detail.clear()
-        self.result.view.clear_picture()
+        self.result.clear()
         self.result.show_qr(None)
         self.result.set_failed(False)
         self._withdraw_print()

@@ -139,7 +139,7 @@ class StyleCatalogue:
         """The styles on the visitor's screens (after a new catalogue, or screens rebuilt in another language)."""
         self.gallery.set_styles(self.styles, self.thumbnails)  # keeps the visitor's method
         self.gallery.set_eta(self.eta)
-        self.gallery.message.setText("" if self.styles else tr("no_styles", self.config.language))
+        self.gallery.say("" if self.styles else tr("no_styles", self.config.language))
         samples = [self.thumbnails[s.id] for s in self.styles if s.id in self.thumbnails]
         self.attract.set_samples(samples or [PORTRAIT.read_bytes()])
         self._show_availability()

@@ -22,7 +22,6 @@ from shared.protocol import FRAME_MAX_BYTES, FrameInfo, FrameSettings, describe
 from .api import RequestRejected, ServerApi
 from .config import FRAME_FIELDS, KioskConfig
 from .demo import PORTRAIT
-from .operator import value_of
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +97,7 @@ class FrameDesk:
         self._frame_to_send: tuple[KioskConfig, KioskConfig] | None = None  # (as it was, as saved)
 
     def _wire_frame(self) -> None:
-        self.operator.frame_panel.preview_tapped.connect(self.preview_panel_frame)
+        self.operator.frame_preview_wanted.connect(self.preview_panel_frame)
 
     def _frame_saved(self, previous: KioskConfig, config: KioskConfig) -> None:
         """The operator saved the panel: a changed frame goes to the server once the connection is decided."""
@@ -139,7 +138,7 @@ class FrameDesk:
     def preview_panel_frame(self) -> None:
         """The frame in the panel's fields (saved or not) on the demo portrait, drawn by the server."""
         panel = self.operator.frame_panel
-        values = frame_values({name: value_of(self.operator.fields[name]) for name in FRAME_FIELDS})
+        values = frame_values({name: self.operator.field_value(name) for name in FRAME_FIELDS})
 
         def work() -> bytes | None:
             return preview_frame(self._server(), frame_request(values))

@@ -63,6 +63,7 @@ class OperatorScreen(QWidget):
     retry_outbox = Signal()
     quit_kiosk = Signal()
     trust_server = Signal(str)  # the fingerprint the operator confirmed
+    frame_preview_wanted = Signal()  # the operator tapped the frame's preview
 
     def __init__(self, config: KioskConfig) -> None:
         super().__init__()
@@ -104,6 +105,10 @@ class OperatorScreen(QWidget):
         layout.addWidget(cancel)
         self._pin = ""
         return page
+
+    def field_value(self, name: str) -> Any:
+        """What the panel's field for setting ``name`` holds now, saved or not."""
+        return value_of(self.fields[name])
 
     def ask_pin(self) -> None:
         self.lock()
@@ -213,6 +218,7 @@ class OperatorScreen(QWidget):
         self.print_panel = PrintPanel(language)  # the printers CUPS knows, their state, failed jobs
         forms["printing"].insertRow(1, self.print_panel)
         self.frame_panel = FramePanel(language)  # the frame on the demo portrait, the server's word
+        self.frame_panel.preview_tapped.connect(self.frame_preview_wanted.emit)
         forms["frame"].addRow(self.frame_panel)
         for group, form in forms.items():
             layout.addWidget(self._said(heading(), f"group.{group}"))

@@ -12,7 +12,6 @@ from shared.protocol import JobCreated, JobEvent, JobRequest, JobStatus
 
 from .api import RequestRejected, ServerUnavailable
 from .i18n import tr
-from .widgets import bytes_to_pixmap
 
 RECONNECT_BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0)  # seconds between attempts to follow a job's progress again
 MAIL_POLL_S = 5.0  # a download link ends once the job's mail has left: asked this often ...
@@ -70,7 +69,7 @@ class Ordering:
     def _submit_failed(self, exc: Exception, photo: bytes, request: JobRequest, key: str) -> None:
         if isinstance(exc, RequestRejected):
             log.warning("the server refused the request: %s", exc)  # its reason is English, for the log
-            self.email.message.setText(tr("refused", self.config.language))
+            self.email.say(tr("refused", self.config.language))
             self.flow.fire("refused")
             return
         self._untrusted(exc)
@@ -162,16 +161,16 @@ class Ordering:
         """The stream broke, or following failed unexpectedly (logged): the painting still comes by e-mail."""
         if self.job is job:
             self._wait.lost = True
-            self.progress.detail.setText(tr("arrives_anyway", self.config.language))
-            self.progress.remaining.setText(tr("reconnecting", self.config.language))
+            self.progress.set_detail(tr("arrives_anyway", self.config.language))
+            self.progress.set_remaining(tr("reconnecting", self.config.language))
 
     def _on_event(self, job: JobCreated, event: JobEvent) -> None:
         if self.job is not job:  # a late event of a job the kiosk no longer follows
             return
-        self.progress.detail.setText(tr("can_leave", self.config.language))
+        self.progress.set_detail(tr("can_leave", self.config.language))
         self._wait.lost = False
         if event.preview_jpeg_base64:
-            self.progress.preview.show_pixmap(bytes_to_pixmap(base64.b64decode(event.preview_jpeg_base64)))
+            self.progress.show_picture(base64.b64decode(event.preview_jpeg_base64))
         self._status_arrived(event.status)
         if event.type == "done":
             self._fetch_result(job, event.status.download_url)

@@ -42,7 +42,7 @@ class CameraHandling:
         """The camera came or went. Gone: no stale frame on screen, no photo, no countdown."""
         self.live.set_camera_available(available)
         if not available:
-            self.live.view.clear_picture()  # the last frame may show the previous visitor
+            self.live.clear_picture()  # the last frame may show the previous visitor
             self.flow.fire("camera_lost")  # a countdown stops (other states ignore it)
         self._show_availability(available)
 
@@ -56,7 +56,7 @@ class CameraHandling:
         count, frame = self.camera.latest()
         if frame is not None and count != self._last_count and self.camera.is_available:
             self._last_count = count
-            self.live.view.show_pixmap(self._preview(frame))
+            self.live.show_frame(self._preview(frame))
             self.preview_frames += 1
 
     def _tick(self) -> None:
@@ -76,9 +76,9 @@ class CameraHandling:
             self._still_failed()
             return
         self.photo_jpeg = portrait_jpeg(frame, self.config.mirror_capture)
-        self.review.view.show_pixmap(self._preview(frame))
+        self.review.show_frame(self._preview(frame))
         self.flow.fire("photo")
 
     def _still_failed(self) -> None:
         if self.flow.fire("no_photo") and self.camera.is_available:
-            self.live.message.setText(tr("photo_failed", self.config.language))
+            self.live.say(tr("photo_failed", self.config.language))

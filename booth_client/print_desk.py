@@ -59,7 +59,7 @@ class Printing:
         panel.chosen_changed.connect(lambda _name: self._poll_printer())
 
     def _wire_print_offer(self) -> None:
-        self.result.print_offer.tapped.connect(self.print_portrait)
+        self.result.print_tapped.connect(self.print_portrait)
 
     # -- the visitor ----------------------------------------------------------------------------------
 
@@ -70,25 +70,25 @@ class Printing:
             self._withdraw_print()
             return
         self._painting_to_print, self._prints_left = painting, config.print_copies_max
-        self.result.print_offer.offer(self._prints_left)
+        self.result.offer_print(self._prints_left)
 
     def _withdraw_print(self) -> None:
         self._print_visit += 1
         self._painting_to_print, self._prints_left = None, 0
-        self.result.print_offer.withdraw()
+        self.result.withdraw_print()
 
     def print_portrait(self) -> None:
         """The visitor tapped Print: one copy, sent in the background; the result screen stays usable."""
         if self._painting_to_print is None or self._prints_left <= 0:
             return
         self._prints_left -= 1
-        offer, visit = self.result.print_offer, self._print_visit
-        offer.sending(self._prints_left)
+        result, visit = self.result, self._print_visit
+        result.print_sending(self._prints_left)
         painting, config, spool = self._painting_to_print, self.config, self.print_spool
 
         def failed(exc: Exception) -> None:
             if visit == self._print_visit:
-                offer.failed()
+                result.print_failed()
 
         self.bridge.run(
             lambda: print_painting(painting, config, spool),
@@ -114,8 +114,7 @@ class Printing:
         if self._polling_printer:  # one question to CUPS at a time, however slow it is
             return
         panel = self.operator.print_panel
-        server_field = self.operator.fields.get("print_server")
-        server = server_field.text().strip() if server_field is not None else self.config.print_server
+        server = self.operator.field_value("print_server")  # as typed, before it is saved
         printer = panel.chosen()
         self._polling_printer = True
 

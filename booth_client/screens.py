@@ -45,6 +45,10 @@ class Screen(QWidget):
     def t(self, key: str, **values) -> str:
         return tr(key, self.language, **values)
 
+    def say(self, text: str) -> None:
+        """The screen's note under its content (live, gallery and e-mail have one)."""
+        self.message.setText(text)
+
 
 class AttractScreen(Screen):
     name = "attract"
@@ -149,6 +153,12 @@ class LiveScreen(Screen):
         self.countdown.setGeometry(self.view.rect())
         self.flash.setGeometry(self.rect())
 
+    def show_frame(self, frame: QPixmap) -> None:
+        self.view.show_pixmap(frame)
+
+    def clear_picture(self) -> None:
+        self.view.clear_picture()
+
     def set_camera_available(self, available: bool) -> None:
         self.message.setText("" if available else self.t("camera_missing"))
         if not available:  # never the last frame: it may show the previous visitor
@@ -184,6 +194,12 @@ class ReviewScreen(Screen):
         row.addWidget(self.retake_button)
         row.addWidget(self.keep_button, 2)
         layout.addLayout(row)
+
+    def show_frame(self, frame: QPixmap) -> None:
+        self.view.show_pixmap(frame)
+
+    def clear_picture(self) -> None:
+        self.view.clear_picture()
 
 
 class StyleTile(QToolButton):
@@ -427,6 +443,16 @@ class EmailScreen(Screen):
         row.addWidget(self.send_button, 2)
         layout.addLayout(row)
 
+    def consent_given(self) -> bool:
+        return self.consent.isChecked()
+
+    def wall_wanted(self) -> bool:
+        return self.wall.isChecked()
+
+    def set_sending(self, sending: bool) -> None:
+        """While a request is sent the button waits: one send per touch."""
+        self.send_button.setEnabled(not sending)
+
     def set_retention(self, hours: float) -> None:
         """The server's promise, as the server states it (never a number written here)."""
         self.consent.setText(self.t("consent", h=round(hours, 2)))
@@ -463,6 +489,23 @@ class PictureScreen(Screen):
         self.finish_button.clicked.connect(self.finish.emit)
         self.layout_.addWidget(self.finish_button)
 
+    def set_heading(self, text: str) -> None:
+        self.heading.setText(text)
+
+    def set_detail(self, text: str) -> None:
+        self.detail.setText(text)
+
+    def detail_text(self) -> str:
+        return self.detail.text()
+
+    def show_picture(self, jpeg: bytes) -> None:
+        self.view.show_pixmap(bytes_to_pixmap(jpeg))
+
+    def clear(self) -> None:
+        """Nothing of the last visitor: no detail, no picture."""
+        self.detail.clear()
+        self.view.clear_picture()
+
 
 class ProgressScreen(PictureScreen):
     name = "progress"
@@ -479,6 +522,9 @@ class ProgressScreen(PictureScreen):
         self.remaining.setWordWrap(True)
         self.rows.addWidget(self.remaining)
         self.detail.setText(self.t("can_leave"))
+
+    def set_remaining(self, text: str) -> None:
+        self.remaining.setText(text)
 
     def update_status(self, progress: float, position: int | None, eta_seconds: float | None = None) -> None:
         """Progress, place in the queue and the server's estimate of the time left (None: not known)."""
@@ -500,6 +546,7 @@ def remaining_text(seconds: float | None, language: str) -> str:
 class ResultScreen(PictureScreen):
     name = "result"
     retry = Signal()
+    print_tapped = Signal()  # the visitor wants a print (``offer_print`` shows the button)
 
     def __init__(self, language: str) -> None:
         super().__init__(language, "done", finish_secondary=False)
@@ -519,9 +566,22 @@ class ResultScreen(PictureScreen):
         self.retry_button.clicked.connect(self.retry.emit)
         self.rows.addWidget(self.retry_button)
         self.print_offer = PrintOffer(language)  # shown when the operator turned printing on
+        self.print_offer.tapped.connect(self.print_tapped.emit)
         self.rows.addWidget(self.print_offer)
         self.show_qr(None)
         self.set_failed(False)
+
+    def offer_print(self, copies_left: int) -> None:
+        self.print_offer.offer(copies_left)
+
+    def print_sending(self, copies_left: int) -> None:
+        self.print_offer.sending(copies_left)
+
+    def print_failed(self) -> None:
+        self.print_offer.failed()
+
+    def withdraw_print(self) -> None:
+        self.print_offer.withdraw()
 
     def set_failed(self, can_retry: bool) -> None:
         """A failed painting offers Retry (when there is a photo to send again) and Start over; else Finish."""
