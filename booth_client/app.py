@@ -1,7 +1,9 @@
 """The kiosk window: its screens and timers, the wiring between them, and the actions of the visitor's flow
-(``flow.py`` says when each runs). The work behind them lives beside it: the camera (``photo.py``), the server and
-its trust (``connection.py``), the style catalogue (``catalogue.py``), ordering a painting (``ordering.py``) and
-the operator's tools (``operator_tools.py``), each mixed into ``BoothWindow`` so the flow finds every action on it."""
+(``flow.py`` says when each runs). The work behind them lives beside it: the server and its trust are a component
+(``connection.py``: ``ServerConnection``, given the worker bridge and the trust store, telling the window by its
+signals); the camera (``photo.py``), the style catalogue (``catalogue.py``), ordering a painting (``ordering.py``)
+and the operator's tools (``operator_tools.py``) are still mixed into ``BoothWindow``, where the flow finds every
+action."""
 
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ from .screens import (
     ReviewScreen,
 )
 from .tasks import UiBridge
-from .trust import Trust, TrustStore
+from .trust import TrustStore
 from .widgets import STYLE_SHEET
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,6 @@ log = logging.getLogger(__name__)
 
 class BoothWindow(
     CameraHandling,
-    ServerConnection,
     StyleCatalogue,
     GalleryPreviews,
     Ordering,
@@ -82,7 +83,7 @@ class BoothWindow(
         self._start_timers(outbox_every_s)
         QApplication.instance().installEventFilter(self)  # any touch anywhere restarts the idle timeout
         self.flow.start()  # the attract screen, always (never the operator's PIN pad)
-        self._connect()
+        self.connection.connect_to(self.config)
 
     # -- construction ---------------------------------------------------------------------------------
 
@@ -90,10 +91,8 @@ class BoothWindow(
         """What outlives visitors: the worker bridge, the server's trust, the outbox, the catalogue."""
         self.bridge = UiBridge()
         self.bridge.expected = (ServerUnavailable, RequestRejected)  # logged in one line, not as tracebacks
-        self.trust_store = TrustStore(self.config.data_dir)
-        self.trust = Trust(None, "checking the server…", retry=True)
-        self.api = None
-        self._checking_trust, self._flushing = False, False
+        self.connection = ServerConnection(self.bridge, TrustStore(self.config.data_dir))
+        self._flushing = False
         self.event_reconnects = 0
         self.outbox = RequestOutbox(self.config.outbox_dir)
         self.retention_hours = self._known_retention()  # the e-mail screen promises it before the server answers
@@ -144,6 +143,10 @@ class BoothWindow(
         self.operator.test_email.connect(self._test_email)
         self.operator.quit_kiosk.connect(self._leave_kiosk)
         self.operator.trust_server.connect(self._trust_offered)
+        self.connection.news.connect(
+            lambda text_id, offered, values: self.operator.show_connection(text_id, offered, **values)
+        )
+        self.connection.decided.connect(self._server_decided)
         self._wire_printing()
         self._wire_frame()
         self._build_visitor_screens()
@@ -354,7 +357,18 @@ class BoothWindow(
             old = self.camera
             old.stop()  # returns at once; the new camera waits for the old one to let go of the device
             self.camera = self._start_camera(config.camera, after=old)
-        self._connect()
+        self.connection.connect_to(config)
+
+    def _server_decided(self) -> None:
+        """The server is trusted now (or refused): what waited for it goes (or stays refused and says so)."""
+        self._send_saved_frame()  # an event frame saved meanwhile
+        self.load_styles()
+        self.flush_outbox()
+
+    def _trust_offered(self, seen: str) -> None:
+        """The operator compared the fingerprint and trusts this server (trust on first use)."""
+        if seen:
+            self.apply_config(self.config.model_copy(update={"server_fingerprint": seen}))
 
     def _rebuild_visitor_screens(self) -> None:
         """Another language: the visitor's screens are built anew, then given what the old ones showed."""
@@ -377,8 +391,7 @@ class BoothWindow(
         for timer in (*self._timers(), self.printer_timer):
             timer.stop()
         self.camera.stop()  # never waits: a camera stuck in its driver must not hang the window
-        if self.api is not None:
-            self.api.close()
+        self.connection.close()
         super().closeEvent(event)
 
 

@@ -97,7 +97,7 @@ class StyleCatalogue:
 
     def _styles_failed(self, exc: Exception) -> None:
         self._loading_styles = False
-        self._untrusted(exc)
+        self.connection.refused(exc)
         self.server_reached = False
         if not self.styles:  # nothing shown yet: the last catalogue heard is better than an empty gallery
             self._show_styles(self._cached_styles())
@@ -108,7 +108,7 @@ class StyleCatalogue:
 
     def _fetch_styles(self) -> Loaded:
         """Worker thread: the listing, and the thumbnails not already held (saved so an offline start has them)."""
-        api = self._server()
+        api = self.connection.server()
         listing = api.styles()
         known = dict(self.thumbnails)
         fetched = {s.id: api.thumbnail(s.thumbnail_url) for s in listing.styles if not known.get(s.id)}

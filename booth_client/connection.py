@@ -3,33 +3,45 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
 
 from .api import ServerApi, ServerUnavailable, UntrustedServer
 from .config import KioskConfig
-from .trust import Trust
+from .tasks import UiBridge
+from .trust import Trust, TrustStore
 
 log = logging.getLogger(__name__)
 
 
-class ServerConnection:
-    """Mixed into ``BoothWindow``: holds ``api`` (None while the server is not trusted) and ``trust``."""
+class ServerConnection(QObject):
+    """Holds ``api`` (None while the server is not trusted) and ``trust``; given the kiosk's worker bridge and
+    its trust store. It says how it stands (``news``: an i18n id, a fingerprint offered to trust on first use,
+    the values of the text) and when the trust is decided (``decided``), trusted or not."""
 
-    api: ServerApi | None
-    trust: Trust
+    news = Signal(str, str, dict)
+    decided = Signal()
 
-    def _connect(self) -> None:
-        """(Re)decide how to reach the server. Nothing is sent until this says the server is trusted:
-        visitors' requests wait in the outbox meanwhile."""
-        if self.api is not None:
-            self.api.close()
-        self.api = None
-        config = self.config
+    def __init__(self, bridge: UiBridge, trust_store: TrustStore) -> None:
+        super().__init__()
+        self.bridge, self.trust_store = bridge, trust_store
+        self.api: ServerApi | None = None
+        self.trust = Trust(None, "checking the server…", retry=True)
+        self.checking = False
+        self._config: KioskConfig | None = None
+
+    def connect_to(self, config: KioskConfig) -> None:
+        """(Re)decide how to reach the server of ``config``. Nothing is sent until this says the server is
+        trusted: visitors' requests wait in the outbox meanwhile."""
+        self.close()
+        self._config = config
         decided = self.trust_store.decide_offline(config.server_url, config.server_fingerprint)
         if decided is not None:
             self._trusted(config, decided)
             return
-        self._checking_trust = True
-        self.operator.show_connection("panel.checking")
+        self.checking = True
+        self._say("panel.checking")
         self.bridge.run(
             lambda: self.trust_store.decide(config.server_url, config.server_fingerprint),
             lambda trust: self._trusted(config, trust),
@@ -38,8 +50,8 @@ class ServerConnection:
         )
 
     def _trusted(self, config: KioskConfig, trust: Trust) -> None:
-        self._checking_trust = False
-        if config is not self.config:  # the operator changed the connection meanwhile
+        self.checking = False
+        if config is not self._config:  # the operator changed the connection meanwhile
             return
         self.trust = trust
         if trust.ok:
@@ -50,32 +62,34 @@ class ServerConnection:
                 events_read_timeout=config.events_read_timeout_s,
             )
             if config.server_fingerprint:
-                self.operator.show_connection(
-                    "panel.server_pinned",
-                    url=config.server_url,
-                    fingerprint=config.server_fingerprint,
-                )
+                self._say("panel.server_pinned", url=config.server_url, fingerprint=config.server_fingerprint)
             else:
-                self.operator.show_connection("panel.server", url=config.server_url)
+                self._say("panel.server", url=config.server_url)
         else:
             log.warning("not sending to %s: %s", config.server_url, trust.problem.splitlines()[0])
-            self.operator.show_connection("panel.untrusted", trust.offered, problem=trust.problem)
-        self._send_saved_frame()  # an event frame saved meanwhile (refused and kept back if not trusted)
-        self.load_styles()
-        self.flush_outbox()
+            self._say("panel.untrusted", trust.offered, problem=trust.problem)
+        self.decided.emit()
 
-    def _server(self) -> ServerApi:
+    def server(self) -> ServerApi:
         """The server, if it may be talked to (worker threads)."""
         api = self.api
         if api is None:
             raise ServerUnavailable(self.trust.problem.splitlines()[0] if self.trust.problem else "not connected")
         return api
 
-    def _trust_offered(self, seen: str) -> None:
-        """The operator compared the fingerprint and trusts this server (trust on first use)."""
-        if seen:
-            self.apply_config(self.config.model_copy(update={"server_fingerprint": seen}))
+    def may_retry(self) -> bool:
+        """Whether deciding again may help (the server could not be reached to check its certificate)."""
+        return self.api is None and self.trust.retry and not self.checking
 
-    def _untrusted(self, exc: Exception) -> None:
-        if isinstance(exc, UntrustedServer):
-            self.operator.show_connection("panel.refusing", url=self.config.server_url, why=exc)
+    def refused(self, exc: Exception) -> None:
+        """A request failed: if the server's certificate was refused, the operator reads why."""
+        if isinstance(exc, UntrustedServer) and self._config is not None:
+            self._say("panel.refusing", url=self._config.server_url, why=exc)
+
+    def close(self) -> None:
+        if self.api is not None:
+            self.api.close()
+        self.api = None
+
+    def _say(self, text_id: str, offered: str = "", **values: Any) -> None:
+        self.news.emit(text_id, offered, values)

@@ -105,7 +105,7 @@ class FrameDesk:
             self._frame_to_send = (previous, config)
 
     def _send_saved_frame(self) -> None:
-        """The connection is decided (``ServerConnection._trusted``): send the frame saved meanwhile, if any."""
+        """The connection is decided (``ServerConnection.decided``): send the frame saved meanwhile, if any."""
         if self._frame_to_send is None:
             return
         previous, config = self._frame_to_send
@@ -114,7 +114,7 @@ class FrameDesk:
         panel.say("frame.sending")
 
         def work() -> FrameInfo | None:
-            return send_frame(self._server(), frame_request(frame_values(config)))
+            return send_frame(self.connection.server(), frame_request(frame_values(config)))
 
         def sent(info: FrameInfo | None) -> None:
             if info is None:
@@ -141,7 +141,7 @@ class FrameDesk:
         values = frame_values({name: self.operator.field_value(name) for name in FRAME_FIELDS})
 
         def work() -> bytes | None:
-            return preview_frame(self._server(), frame_request(values))
+            return preview_frame(self.connection.server(), frame_request(values))
 
         def failed(exc: Exception) -> None:
             panel.show_preview(None)

@@ -33,7 +33,7 @@ class GalleryPreviews:
             return
         self.erase_previews()
         styles = [style.id for style in self.styles]
-        if not styles or self.api is None:  # the thumbnails it is
+        if not styles or self.connection.api is None:  # the thumbnails it is
             return
         self.previews_for = photo
         request = PreviewRequest(styles=styles)
@@ -46,7 +46,7 @@ class GalleryPreviews:
 
     def _fetch_previews(self, photo: bytes, request: PreviewRequest) -> None:
         """Worker thread: each tile to the UI thread as it arrives; stops reading once the visitor has left."""
-        for preview in self._server().previews(photo, request):
+        for preview in self.connection.server().previews(photo, request):
             if self.previews_for is not photo:
                 return  # closing the stream stops the server's painting after its current pass
             jpeg = base64.b64decode(preview.jpeg_base64)

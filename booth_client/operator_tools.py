@@ -76,7 +76,7 @@ class OperatorTools:
             return
         photo = PORTRAIT.read_bytes()
         self.bridge.run(
-            lambda: self._server().submit(photo, request, str(uuid.uuid4())),
+            lambda: self.connection.server().submit(photo, request, str(uuid.uuid4())),
             lambda job: self.operator.show_status("panel.test_sent", id=job.id),
             lambda exc: self.operator.show_status("panel.test_failed", why=exc),
             what="sending a test e-mail",

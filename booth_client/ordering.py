@@ -60,7 +60,7 @@ class Ordering:
 
     def _submit(self, photo: bytes, request: JobRequest, key: str) -> None:
         self.bridge.run(
-            lambda: self._server().submit(photo, request, key),
+            lambda: self.connection.server().submit(photo, request, key),
             lambda job: self.flow.fire("accepted", job),
             lambda exc: self._submit_failed(exc, photo, request, key),
             what="sending the portrait",
@@ -72,7 +72,7 @@ class Ordering:
             self.email.say(tr("refused", self.config.language))
             self.flow.fire("refused")
             return
-        self._untrusted(exc)
+        self.connection.refused(exc)
         self.server_reached = False
         self._show_availability()
         # offline, busy, not trusted or anything unexpected: keep it, send it when the server can take it
@@ -84,8 +84,8 @@ class Ordering:
     def flush_outbox(self) -> None:
         if self._flushing:
             return
-        if self.api is None and self.trust.retry and not self._checking_trust:
-            self._connect()  # e.g. the server could not be reached to check its certificate: try again
+        if self.connection.may_retry():
+            self.connection.connect_to(self.config)  # e.g. the server could not be reached to check its certificate
             return
         self._flushing = True
         self.bridge.run(self._send_outbox, self._outbox_done, self._outbox_failed, what="sending the outbox")
@@ -94,7 +94,7 @@ class Ordering:
         """Worker thread: send what waits, oldest first, until the server stops answering."""
         self.outbox.purge(self.retention_hours)  # personal data: never kept longer than the server would
         self.print_spool.purge(self.retention_hours)  # pages a failed print left behind, likewise
-        api = self.api
+        api = self.connection.api
         for entry in self.outbox.pending() if api is not None else []:
             try:
                 api.submit(entry.portrait, entry.request, entry.idempotency_key)
@@ -110,7 +110,7 @@ class Ordering:
     def _outbox_done(self, counts: tuple[int, list]) -> None:
         self._flushing = False
         remaining, rejected = counts
-        if self.api is not None:
+        if self.connection.api is not None:
             self.operator.show_outbox("panel.outbox", n=remaining)
         else:
             self.operator.show_outbox("panel.outbox_held", n=remaining)
@@ -118,7 +118,7 @@ class Ordering:
 
     def _outbox_failed(self, exc: Exception) -> None:
         self._flushing = False
-        self._untrusted(exc)
+        self.connection.refused(exc)
         self.operator.show_outbox("panel.outbox_failed", why=exc)
 
     # -- following the job ------------------------------------------------------------------------------
@@ -145,7 +145,7 @@ class Ordering:
         attempt = 0
         while self.job is job:
             try:
-                for event in self._server().events(job):
+                for event in self.connection.server().events(job):
                     attempt = 0
                     self.bridge.call.emit(lambda e=event: self._on_event(job, e))
                     if event.type in ("done", "failed", "cancelled"):
@@ -180,7 +180,7 @@ class Ordering:
     def _fetch_result(self, job: JobCreated, download_url: str | None) -> None:
         """The painting is ready: fetch it for the result screen (which does without it if it cannot)."""
         self.bridge.run(
-            lambda: self._server().result(job),
+            lambda: self.connection.server().result(job),
             lambda data: self.flow.fire("done", job, data, "", download_url),
             lambda exc: self.flow.fire("done", job, None, "", download_url),
             what="fetching the painting",
@@ -196,8 +196,8 @@ class Ordering:
     def _erase_after_mail(self, job: JobCreated) -> None:
         """Worker thread."""
         deadline = time.monotonic() + MAIL_WAIT_S
-        while self._server().status(job).email_status == "pending":
+        while self.connection.server().status(job).email_status == "pending":
             if self.bridge.closed or time.monotonic() > deadline:
                 return
             time.sleep(MAIL_POLL_S)
-        self._server().erase(job)
+        self.connection.server().erase(job)

@@ -286,7 +286,7 @@ def test_the_kiosk_shows_and_prints_the_portrait_in_the_frame(qtbot, tmp_path, b
 
     assert put_frame(client, square_frame()).status_code == 200
     window = kiosk(qtbot, tmp_path, booth, print_enabled=True, print_printer="booth-printer")
-    qtbot.waitUntil(lambda: window.api is not None, timeout=10000)
+    qtbot.waitUntil(lambda: window.connection.api is not None, timeout=10000)
     follow(window, post_demo_job(booth))
     qtbot.waitUntil(lambda: window._painting_to_print is not None, timeout=60000)
     painting = picture(window._painting_to_print)

@@ -36,7 +36,7 @@ def test_first_contact_shows_the_fingerprint_and_sends_only_once_trusted(qtbot, 
     qtbot.waitUntil(lambda: panel.offered_fingerprint != "", timeout=20000)
     assert panel.offered_fingerprint == tls_server.fingerprint  # what the server printed at start
     assert tls_server.fingerprint in panel.connection.text() and not panel.trust_button.isHidden()
-    assert window.api is None and window.styles == []  # not even the catalogue is asked for
+    assert window.connection.api is None and window.styles == []  # not even the catalogue is asked for
     unlock_panel(qtbot, window)
     click(qtbot, panel.trust_button)  # the operator compared the fingerprints
     qtbot.waitUntil(lambda: bool(window.styles), timeout=20000)  # now over https, to the pinned certificate
@@ -58,7 +58,7 @@ def test_first_contact_shows_the_fingerprint_and_sends_only_once_trusted(qtbot, 
     again = make_window(
         qtbot, tmp_path, server_url=saved.server_url, camera=str(video), server_fingerprint=saved.server_fingerprint
     )
-    assert again.api is not None  # a restart trusts the kept certificate at once, even before the network
+    assert again.connection.api is not None  # a restart trusts the kept certificate at once, even before the network
 
 
 def test_a_wrong_fingerprint_refuses_to_send_and_keeps_the_portrait(qtbot, tmp_path, tls_server, video):
@@ -71,7 +71,7 @@ def test_a_wrong_fingerprint_refuses_to_send_and_keeps_the_portrait(qtbot, tmp_p
     window = make_window(qtbot, tmp_path, server_url=tls_server.url, camera=str(video), server_fingerprint=WRONG)
     qtbot.waitUntil(lambda: "REFUSING TO SEND" in window.operator.connection.text(), timeout=20000)
     assert tls_server.fingerprint in window.operator.connection.text()  # says what it saw, and what it wanted
-    assert window.api is None and window.operator.trust_button.isHidden()
+    assert window.connection.api is None and window.operator.trust_button.isHidden()
     qtbot.waitUntil(lambda: bool(window.styles), timeout=10000)  # the visitor still has the cached gallery
     send_portrait(qtbot, window, "palette-04", "kept@example.org")
     qtbot.waitUntil(lambda: window.current() == "result", timeout=20000)
@@ -87,17 +87,17 @@ def test_a_different_certificate_fails_the_handshake_before_anything_is_sent(qtb
     pinned = pem_fingerprint(impostor.decode())
     before = jobs_on(tls_server)
     window = make_window(qtbot, tmp_path, server_url=tls_server.url, camera=str(video), server_fingerprint=pinned)
-    assert window.api is not None  # trusts the kept certificate, and only it
+    assert window.connection.api is not None  # trusts the kept certificate, and only it
     qtbot.waitUntil(lambda: "REFUSING TO SEND" in window.operator.connection.text(), timeout=20000)
     request = JobRequest(style="palette-04", email="nobody@example.org", consent=True)
     with pytest.raises(UntrustedServer):
-        window.api.submit(DEMO_PHOTO, request, "impostor-key")
+        window.connection.api.submit(DEMO_PHOTO, request, "impostor-key")
     assert jobs_on(tls_server) == before  # the handshake failed: the request never reached the server
 
 
 def test_plain_http_is_refused_beyond_this_machine(qtbot, tmp_path, video):
     window = make_window(qtbot, tmp_path, server_url="http://192.0.2.10:8000", camera=str(video))
-    assert window.api is None
+    assert window.connection.api is None
     assert "only to this machine" in window.operator.connection.text()
     unlock_panel(qtbot, window)
     panel = window.operator
@@ -106,7 +106,7 @@ def test_plain_http_is_refused_beyond_this_machine(qtbot, tmp_path, video):
     assert panel.status.text().startswith("Not saved: plain http://")
     panel.server_url.setText("http://localhost:8000")  # loopback: nothing crosses a network
     click(qtbot, panel.buttons["save"])
-    assert panel.status.text() == "Saved." and window.api is not None
+    assert panel.status.text() == "Saved." and window.connection.api is not None
     panel.fingerprint.setText("not a fingerprint")
     click(qtbot, panel.buttons["save"])
     assert panel.status.text().startswith("Not saved: a certificate fingerprint is 64 hexadecimal digits")
