@@ -1,9 +1,9 @@
 """The kiosk window: its screens and timers, the wiring between them, and the actions of the visitor's flow
-(``flow.py`` says when each runs). The work behind them lives beside it: the server and its trust are a component
-(``connection.py``: ``ServerConnection``, given the worker bridge and the trust store, telling the window by its
-signals); the camera (``photo.py``), the style catalogue (``catalogue.py``), ordering a painting (``ordering.py``)
-and the operator's tools (``operator_tools.py``) are still mixed into ``BoothWindow``, where the flow finds every
-action."""
+(``flow.py`` says when each runs). The work behind them lives beside it. Components, given what they need and
+telling the window by their signals: the server and its trust (``connection.py``: ``ServerConnection``), the style
+catalogue (``catalogue.py``: ``StyleCatalogue``). Still mixed into ``BoothWindow``, where the flow finds every
+action: the camera (``photo.py``), the gallery's previews, ordering a painting (``ordering.py``) and the operator's
+tools (``operator_tools.py``, printing, the event frame)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from .api import RequestRejected, ServerUnavailable
 from .catalogue import StyleCatalogue
 from .config import DEFAULT_FILE, KioskConfig
 from .connection import ServerConnection
+from .demo import PORTRAIT
 from .flow import TOUCHES, Flow
 from .frame_desk import FrameDesk
 from .gallery_previews import GalleryPreviews
@@ -52,7 +53,6 @@ log = logging.getLogger(__name__)
 
 class BoothWindow(
     CameraHandling,
-    StyleCatalogue,
     GalleryPreviews,
     Ordering,
     OperatorTools,
@@ -95,8 +95,7 @@ class BoothWindow(
         self._flushing = False
         self.event_reconnects = 0
         self.outbox = RequestOutbox(self.config.outbox_dir)
-        self.retention_hours = self._known_retention()  # the e-mail screen promises it before the server answers
-        self._init_catalogue()
+        self.catalogue = StyleCatalogue(lambda: self.config, self.bridge, self.connection)
         self.corner_taps = CornerTaps()
         self._init_printing()
         self._init_frame()
@@ -118,7 +117,6 @@ class BoothWindow(
         self.count_timer = QTimer(self, interval=1000, timeout=self._tick)
         self.outbox_timer = QTimer(self, interval=int(outbox_every_s * 1000), timeout=self.flush_outbox)
         self.outbox_timer.start()
-        self.styles_timer = QTimer(self, singleShot=True, timeout=self.load_styles)
         self.address_timer = QTimer(self, singleShot=True, timeout=self._hide_address)
         self.wait_timer = QTimer(self, interval=250, timeout=self._show_wait)
 
@@ -127,7 +125,6 @@ class BoothWindow(
             self.preview_timer,
             self.count_timer,
             self.outbox_timer,
-            self.styles_timer,
             self.address_timer,
             self.wait_timer,
         )
@@ -147,6 +144,8 @@ class BoothWindow(
             lambda text_id, offered, values: self.operator.show_connection(text_id, offered, **values)
         )
         self.connection.decided.connect(self._server_decided)
+        self.catalogue.shown.connect(self._catalogue_shown)
+        self.catalogue.answered.connect(lambda _answered: self._show_availability())
         self._wire_printing()
         self._wire_frame()
         self._build_visitor_screens()
@@ -158,7 +157,7 @@ class BoothWindow(
         """(Re)build every screen a visitor sees, in the configured language; touches become flow events."""
         lang = self.config.language
         self.attract, self.live, self.review = AttractScreen(lang), LiveScreen(lang), ReviewScreen(lang)
-        self.gallery, self.email = GalleryScreen(lang), EmailScreen(lang, self.retention_hours)
+        self.gallery, self.email = GalleryScreen(lang), EmailScreen(lang, self.catalogue.retention_hours)
         self.progress, self.result = ProgressScreen(lang), ResultScreen(lang)
         self.screens = {s.objectName(): s for s in (self.operator, *self._visitor_screens())}
         for screen in self._visitor_screens():
@@ -172,11 +171,11 @@ class BoothWindow(
     def _show_availability(self, camera_available: bool | None = None) -> None:
         """What the attract screen promises before anyone poses: without the server, only the outbox (where the
         operator allows it) can take a portrait, and the visitor reads so; without it, the start button waits."""
-        can_start = self.server_reached or self.config.offline_outbox
+        can_start = self.catalogue.server_reached or self.config.offline_outbox
         if camera_available is None:
             camera_available = self.camera.is_available
-        ready = camera_available and bool(self.styles)
-        note = "" if self.server_reached else "server_offline"
+        ready = camera_available and bool(self.catalogue.styles)
+        note = "" if self.catalogue.server_reached else "server_offline"
         if not ready or not can_start:
             note = "unavailable"
         self.attract.set_availability(note, can_start)
@@ -224,7 +223,7 @@ class BoothWindow(
         self.live.set_camera_available(self.camera.is_available)
 
     def style_available(self, style_id: str, method: str) -> bool:
-        return any(s.id == style_id and method in s.methods for s in self.styles)
+        return self.catalogue.available(style_id, method)
 
     def enter_email(self, style_id: str = "", method: str = "") -> None:
         if style_id:  # a style was chosen (not back from a refused send): a fresh form
@@ -359,10 +358,33 @@ class BoothWindow(
             self.camera = self._start_camera(config.camera, after=old)
         self.connection.connect_to(config)
 
+    def _catalogue_shown(self, new_tiles: bool) -> None:
+        """A catalogue to show: the retention it promises; new tiles, or only the lanes' new waits."""
+        catalogue = self.catalogue
+        self.email.set_retention(catalogue.retention_hours)
+        if not new_tiles:
+            self.gallery.set_eta(catalogue.eta)
+            return
+        language = self.config.language  # the panel names the styles in the kiosk's language too
+        self.operator.set_styles(
+            [(s.id, s.names.get(language) or s.name) for s in catalogue.offered], self.config.styles
+        )
+        self._fill_screens()
+
+    def _fill_screens(self) -> None:
+        """The styles on the visitor's screens (after a new catalogue, or screens rebuilt in another language)."""
+        catalogue = self.catalogue
+        self.gallery.set_styles(catalogue.styles, catalogue.thumbnails)  # keeps the visitor's method
+        self.gallery.set_eta(catalogue.eta)
+        self.gallery.say("" if catalogue.styles else tr("no_styles", self.config.language))
+        samples = [catalogue.thumbnails[s.id] for s in catalogue.styles if s.id in catalogue.thumbnails]
+        self.attract.set_samples(samples or [PORTRAIT.read_bytes()])
+        self._show_availability()
+
     def _server_decided(self) -> None:
         """The server is trusted now (or refused): what waited for it goes (or stays refused and says so)."""
         self._send_saved_frame()  # an event frame saved meanwhile
-        self.load_styles()
+        self.catalogue.load()
         self.flush_outbox()
 
     def _trust_offered(self, seen: str) -> None:
@@ -376,7 +398,7 @@ class BoothWindow(
             self.stack.removeWidget(screen)
             screen.deleteLater()
         self._build_visitor_screens()
-        self.email.set_retention(self.retention_hours)
+        self.email.set_retention(self.catalogue.retention_hours)
         self._fill_screens()
         self.live.set_camera_available(self.camera.is_available)
 
@@ -390,6 +412,7 @@ class BoothWindow(
         self.flow.stop()
         for timer in (*self._timers(), self.printer_timer):
             timer.stop()
+        self.catalogue.stop()
         self.camera.stop()  # never waits: a camera stuck in its driver must not hang the window
         self.connection.close()
         super().closeEvent(event)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from shared.protocol import StyleInfo, StyleList
 
-from .demo import PORTRAIT
-from .i18n import tr
+from .config import KioskConfig
+from .connection import ServerConnection
+from .tasks import UiBridge
 
 STYLES_BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # seconds between attempts to load the catalogue
 log = logging.getLogger(__name__)
@@ -54,92 +58,91 @@ class StyleCache:
             return default
 
 
-class StyleCatalogue:
-    """Mixed into ``BoothWindow``: keeps ``styles``, ``thumbnails``, ``eta`` and ``retention_hours`` current and
-    shows them on the gallery, attract, e-mail and operator screens."""
+class StyleCatalogue(QObject):
+    """The server's catalogue as the kiosk knows it: the styles it offers (in the operator's order), their
+    thumbnails, the lanes' waits and the retention the server promises. Loaded through ``connection`` on the
+    worker ``bridge``, again every ``catalogue_refresh_s`` and after a failure sooner, with growing pauses (a kiosk
+    started before its server fills its gallery on its own); the last one heard is kept on disk for a kiosk that
+    starts offline. ``shown`` says there is a catalogue to show (True: new tiles; False: only the waits moved),
+    ``answered`` whether the server answered this time."""
 
-    styles: list[StyleInfo]
-    thumbnails: dict[str, bytes]
-    catalogue_ids: list[str]  # every style the server offers, enabled or not (operator panel)
-    eta: dict[str, float]
+    shown = Signal(bool)
+    answered = Signal(bool)
 
-    def _init_catalogue(self) -> None:
-        self.styles, self.thumbnails, self.catalogue_ids, self.eta = [], {}, [], {}
-        self.styles_attempt, self.catalogue_loads, self._loading_styles = 0, 0, False
-        self.server_reached = False  # the last word from the server came back (the catalogue's load)
+    def __init__(self, config: Callable[[], KioskConfig], bridge: UiBridge, connection: ServerConnection) -> None:
+        super().__init__()
+        self.config, self.bridge, self.connection = config, bridge, connection
+        self.styles: list[StyleInfo] = []
+        self.thumbnails: dict[str, bytes] = {}
+        self.catalogue_ids: list[str] = []  # every style the server offers, enabled or not (operator panel)
+        self.offered: list[StyleInfo] = []  # the same, as the server described them
+        self.eta: dict[str, float] = {}
+        self.attempt, self.loads, self._loading = 0, 0, False
+        self.server_reached = False  # the last word from the server came back
+        # the e-mail screen promises the retention before the server answers: the last heard, else the safe default
+        self.retention_hours = self.cache.retention(config().retention_hours_unknown)
+        self.timer = QTimer(self, singleShot=True, timeout=self.load)
 
     @property
-    def style_cache(self) -> StyleCache:
-        return StyleCache(self.config.data_dir / "styles-cache")  # follows the configured data folder
+    def cache(self) -> StyleCache:
+        return StyleCache(self.config().data_dir / "styles-cache")  # follows the configured data folder
 
-    def _known_retention(self) -> float:
-        """The server's retention as last heard (kept in the style cache), else the safe default."""
-        return self.style_cache.retention(self.config.retention_hours_unknown)
-
-    def load_styles(self) -> None:
-        """Ask the server for the catalogue and its current waits; again every ``catalogue_refresh_s``, and after
-        a failure sooner, with growing pauses (a kiosk started before its server fills its gallery on its own)."""
-        self.styles_timer.stop()
-        if self._loading_styles:
+    def load(self) -> None:
+        """Ask the server for the catalogue and its current waits (one request at a time)."""
+        self.timer.stop()
+        if self._loading:
             return
-        self._loading_styles = True
-        self.bridge.run(
-            self._fetch_styles, self._styles_loaded, self._styles_failed, what="loading the styles from the server"
-        )
+        self._loading = True
+        self.bridge.run(self._fetch, self._loaded, self._failed, what="loading the styles from the server")
 
-    def _styles_loaded(self, loaded: Loaded) -> None:
-        self._loading_styles, self.styles_attempt = False, 0
-        self.catalogue_loads += 1
+    def stop(self) -> None:
+        self.timer.stop()
+
+    def _loaded(self, loaded: Loaded) -> None:
+        self._loading, self.attempt = False, 0
+        self.loads += 1
         self.server_reached = True
-        self._show_styles(loaded)
-        self._show_availability()
-        self.styles_timer.start(round(self.config.catalogue_refresh_s * 1000))
+        self._show(loaded)
+        self.answered.emit(True)
+        self.timer.start(round(self.config().catalogue_refresh_s * 1000))
 
-    def _styles_failed(self, exc: Exception) -> None:
-        self._loading_styles = False
+    def _failed(self, exc: Exception) -> None:
+        self._loading = False
         self.connection.refused(exc)
         self.server_reached = False
         if not self.styles:  # nothing shown yet: the last catalogue heard is better than an empty gallery
-            self._show_styles(self._cached_styles())
-        self._show_availability()
-        pause = min(STYLES_BACKOFF[min(self.styles_attempt, len(STYLES_BACKOFF) - 1)], self.config.catalogue_refresh_s)
-        self.styles_attempt += 1
-        self.styles_timer.start(round(pause * 1000))
+            self._show(self._cached())
+        self.answered.emit(False)
+        refresh = self.config().catalogue_refresh_s
+        pause = min(STYLES_BACKOFF[min(self.attempt, len(STYLES_BACKOFF) - 1)], refresh)
+        self.attempt += 1
+        self.timer.start(round(pause * 1000))
 
-    def _fetch_styles(self) -> Loaded:
+    def _fetch(self) -> Loaded:
         """Worker thread: the listing, and the thumbnails not already held (saved so an offline start has them)."""
         api = self.connection.server()
         listing = api.styles()
         known = dict(self.thumbnails)
         fetched = {s.id: api.thumbnail(s.thumbnail_url) for s in listing.styles if not known.get(s.id)}
-        self.style_cache.save(listing, fetched)  # the known thumbnails are on disk already
+        self.cache.save(listing, fetched)  # the known thumbnails are on disk already
         return listing, {s.id: known.get(s.id) or fetched[s.id] for s in listing.styles}
 
-    def _cached_styles(self) -> Loaded:
-        cached = self.style_cache.load(self.config.retention_hours_unknown)
+    def _cached(self) -> Loaded:
+        cached = self.cache.load(self.config().retention_hours_unknown)
         return cached or (StyleList(styles=[], retention_hours=self.retention_hours), {})
 
-    def _show_styles(self, loaded: Loaded) -> None:
+    def _show(self, loaded: Loaded) -> None:
         listing, thumbs = loaded
         self.retention_hours = listing.retention_hours
-        self.email.set_retention(listing.retention_hours)
         by_id = {s.id: s for s in listing.styles}
-        order = [i for i in self.config.styles if i in by_id] or list(by_id)
+        order = [i for i in self.config().styles if i in by_id] or list(by_id)
         styles, self.eta = [by_id[i] for i in order], listing.eta_seconds
         same = (styles, thumbs.keys(), list(by_id)) == (self.styles, self.thumbnails.keys(), self.catalogue_ids)
         if same and styles:  # a refresh with the same catalogue: only the waits change, the tiles stay
-            self.gallery.set_eta(self.eta)
+            self.shown.emit(False)
             return
-        self.styles, self.thumbnails, self.catalogue_ids = styles, thumbs, list(by_id)
-        language = self.config.language  # the panel names the styles in the kiosk's language too
-        self.operator.set_styles([(s.id, s.names.get(language) or s.name) for s in listing.styles], self.config.styles)
-        self._fill_screens()
+        self.styles, self.thumbnails, self.catalogue_ids, self.offered = styles, thumbs, list(by_id), listing.styles
+        self.shown.emit(True)
 
-    def _fill_screens(self) -> None:
-        """The styles on the visitor's screens (after a new catalogue, or screens rebuilt in another language)."""
-        self.gallery.set_styles(self.styles, self.thumbnails)  # keeps the visitor's method
-        self.gallery.set_eta(self.eta)
-        self.gallery.say("" if self.styles else tr("no_styles", self.config.language))
-        samples = [self.thumbnails[s.id] for s in self.styles if s.id in self.thumbnails]
-        self.attract.set_samples(samples or [PORTRAIT.read_bytes()])
-        self._show_availability()
+    def available(self, style_id: str, method: str) -> bool:
+        return any(s.id == style_id and method in s.methods for s in self.styles)

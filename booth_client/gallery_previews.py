@@ -32,7 +32,7 @@ class GalleryPreviews:
         if photo is None or photo is self.previews_for:
             return
         self.erase_previews()
-        styles = [style.id for style in self.styles]
+        styles = [style.id for style in self.catalogue.styles]
         if not styles or self.connection.api is None:  # the thumbnails it is
             return
         self.previews_for = photo
@@ -59,7 +59,7 @@ class GalleryPreviews:
     def _previews_ended(self, photo: bytes) -> None:
         self.previews_done += 1
         if self.previews_for is photo:
-            log.info("gallery previews: %d of %d styles", len(self.gallery.previews), len(self.styles))
+            log.info("gallery previews: %d of %d styles", len(self.gallery.previews), len(self.catalogue.styles))
 
     def erase_previews(self) -> None:
         """The visitor's session ended (or a new photo was kept): their painted faces are gone from the tiles and

@@ -64,12 +64,16 @@ class OperatorTools:
 
     def _test_email(self, address: str) -> None:
         """A real job (the demo portrait, the first style) to ``address``: the whole path to a mailbox."""
-        if not self.styles:
+        if not self.catalogue.styles:
             self.operator.show_status("panel.no_styles")
             return
         try:
             request = JobRequest(
-                style=self.styles[0].id, method=FAST.method, email=address, consent=True, language=self.config.language
+                style=self.catalogue.styles[0].id,
+                method=FAST.method,
+                email=address,
+                consent=True,
+                language=self.config.language,
             )
         except ValidationError:
             self.operator.show_status("panel.bad_address")

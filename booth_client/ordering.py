@@ -73,7 +73,7 @@ class Ordering:
             self.flow.fire("refused")
             return
         self.connection.refused(exc)
-        self.server_reached = False
+        self.catalogue.server_reached = False
         self._show_availability()
         # offline, busy, not trusted or anything unexpected: keep it, send it when the server can take it
         self.outbox.add(photo, request, key)
@@ -92,8 +92,8 @@ class Ordering:
 
     def _send_outbox(self) -> tuple[int, list]:
         """Worker thread: send what waits, oldest first, until the server stops answering."""
-        self.outbox.purge(self.retention_hours)  # personal data: never kept longer than the server would
-        self.print_spool.purge(self.retention_hours)  # pages a failed print left behind, likewise
+        self.outbox.purge(self.catalogue.retention_hours)  # personal data: never kept longer than the server would
+        self.print_spool.purge(self.catalogue.retention_hours)  # pages a failed print left behind, likewise
         api = self.connection.api
         for entry in self.outbox.pending() if api is not None else []:
             try:
@@ -126,7 +126,7 @@ class Ordering:
     def _follow(self, job: JobCreated) -> None:
         """Show the wait at once (the server's estimates), then follow the job's events on a worker thread."""
         self.job = job
-        self._wait = WaitEstimate.starting(job.status.eta_seconds or self.eta.get(job.status.method) or 0.0)
+        self._wait = WaitEstimate.starting(job.status.eta_seconds or self.catalogue.eta.get(job.status.method) or 0.0)
         self._status_arrived(job.status)
         self.wait_timer.start()
         self.bridge.run(lambda: self._watch(job), lambda _: None, lambda exc: self._lost_track(job), what="following")

@@ -59,7 +59,7 @@ def report(window: BoothWindow) -> dict:
         "window": list(window.frameGeometry().getRect()),
         "display": [screen.width(), screen.height()],
         "minimum": list(window.minimumSizeHint().toTuple()),
-        "styles": len(window.styles),
+        "styles": len(window.catalogue.styles),
         "gallery_scroll": scroll.verticalScrollBar().value()
         if (scroll := window.gallery.findChild(QScrollArea))
         else 0,

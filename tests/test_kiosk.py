@@ -144,7 +144,7 @@ def send_portrait(qtbot, window: BoothWindow, style: str, address: str) -> None:
 
 def test_whole_visitor_flow_ends_with_one_mail(qtbot, tmp_path, server, inbox, video, shots):
     window = make_window(qtbot, tmp_path, server_url=server.url, camera=str(video))
-    qtbot.waitUntil(lambda: bool(window.styles), timeout=20000)
+    qtbot.waitUntil(lambda: bool(window.catalogue.styles), timeout=20000)
     shot(shots, window, "1-attract")
     take_photo(qtbot, window, shots)
     shot(shots, window, "3-review")
@@ -183,12 +183,14 @@ def test_whole_visitor_flow_ends_with_one_mail(qtbot, tmp_path, server, inbox, v
 
 def test_lost_network_keeps_the_portrait_and_sends_it_once_later(qtbot, tmp_path, server, cache_dir, video, shots):
     online = make_window(qtbot, tmp_path, server_url=server.url, camera=str(video))
-    qtbot.waitUntil(lambda: bool(online.styles), timeout=20000)  # online once: the gallery is cached
+    qtbot.waitUntil(lambda: bool(online.catalogue.styles), timeout=20000)  # online once: the gallery is cached
     online.close()
     dead_port = free_port()  # the server is gone: nothing listens there any more
     window = make_window(qtbot, tmp_path, server_url=f"http://127.0.0.1:{dead_port}", camera=str(video))
-    qtbot.waitUntil(lambda: bool(window.styles), timeout=10000)  # a fresh kiosk without server: only the cache
-    assert [s.id for s in window.styles] == [s.id for s in online.styles]
+    qtbot.waitUntil(
+        lambda: bool(window.catalogue.styles), timeout=10000
+    )  # a fresh kiosk without server: only the cache
+    assert [s.id for s in window.catalogue.styles] == [s.id for s in online.catalogue.styles]
     assert not window.gallery.style_buttons["palette-04"].icon().isNull()  # thumbnails from the cache as well
     assert f"{RETENTION_HOURS} hours" in window.email.consent.text()  # the server's retention, remembered
     take_photo(qtbot, window)
@@ -223,7 +225,7 @@ def test_lost_network_keeps_the_portrait_and_sends_it_once_later(qtbot, tmp_path
 
 def test_the_mailed_portrait_is_not_mirrored_only_the_preview_is(qtbot, tmp_path, server, red_blue_video):
     window = make_window(qtbot, tmp_path, server_url=server.url, camera=str(red_blue_video))
-    qtbot.waitUntil(lambda: bool(window.styles), timeout=20000)
+    qtbot.waitUntil(lambda: bool(window.catalogue.styles), timeout=20000)
     take_photo(qtbot, window)
     assert not red_on_the_left(pixmap_rgb(window.live.view._pixmap))  # the preview is a mirror...
     assert not red_on_the_left(pixmap_rgb(window.review.view._pixmap))  # ...and so is the review
@@ -271,7 +273,7 @@ def another_pin(pin: str) -> str:
 
 def test_operator_panel_behind_pin_persists_settings(qtbot, tmp_path, server, video, shots):
     window = make_window(qtbot, tmp_path, server_url=server.url, camera=str(video))
-    qtbot.waitUntil(lambda: bool(window.styles), timeout=20000)
+    qtbot.waitUntil(lambda: bool(window.catalogue.styles), timeout=20000)
     pin = window.config.operator_pin
     assert len(pin) == 6 and window.config.operator_pin_generated  # made on first start: no published default
     assert KioskConfig.load(tmp_path / "kiosk.json").operator_pin == pin
@@ -373,8 +375,8 @@ def age(entry_folder: Path, hours: float) -> None:
 
 def test_outbox_is_erased_after_the_servers_retention_and_refusals_are_shown(qtbot, tmp_path, server, video):
     first = make_window(qtbot, tmp_path, server_url=server.url, camera=str(video))
-    qtbot.waitUntil(lambda: bool(first.styles), timeout=20000)
-    assert first.retention_hours == RETENTION_HOURS  # learnt from the server, kept for offline starts
+    qtbot.waitUntil(lambda: bool(first.catalogue.styles), timeout=20000)
+    assert first.catalogue.retention_hours == RETENTION_HOURS  # learnt from the server, kept for offline starts
     first.close()
     outbox = RequestOutbox(tmp_path / "outbox")
     ok = JobRequest(style="palette-04", method="fast", email="old@example.org", consent=True)
@@ -401,7 +403,7 @@ def test_outbox_is_erased_after_the_servers_retention_and_refusals_are_shown(qtb
 
 def test_a_silent_progress_stream_is_dropped_and_followed_again(qtbot, tmp_path, server, video):
     window = make_window(qtbot, tmp_path, server_url=server.url, camera=str(video), events_read_timeout_s=1.0)
-    qtbot.waitUntil(lambda: bool(window.styles), timeout=20000)
+    qtbot.waitUntil(lambda: bool(window.catalogue.styles), timeout=20000)
     job = post_demo_job(server)
     server.proc.send_signal(signal.SIGSTOP)  # the server goes silent without closing anything: a half-open line
     try:
@@ -439,7 +441,7 @@ def test_the_operator_panel_is_drawn_from_kiosk_config_with_names_not_codes(qtbo
     from booth_client.config import GROUPS
 
     window = make_window(qtbot, tmp_path, server_url=server.url, camera=str(video))
-    qtbot.waitUntil(lambda: bool(window.styles), timeout=20000)
+    qtbot.waitUntil(lambda: bool(window.catalogue.styles), timeout=20000)
     unlock_panel(qtbot, window)
     panel = window.operator
     hints = {n: f.json_schema_extra["panel"] for n, f in KioskConfig.model_fields.items() if f.json_schema_extra}

@@ -70,7 +70,7 @@ def test_the_flow_from_attract_to_email_and_back(qtbot, window):
     qtbot.waitUntil(lambda: window.flow.state == "review", timeout=10000)  # the photo was taken
     assert window.photo_jpeg[:2] == b"\xff\xd8" and window.current() == "review"
     assert window.flow.fire("keep") and window.flow.state == "gallery"
-    assert not window.styles  # no server, no cache
+    assert not window.catalogue.styles  # no server, no cache
     assert not window.flow.fire("chosen", "starry-night", "fast")  # a style that is not loaded: the guard says no
     assert window.flow.state == "gallery"
     assert window.flow.fire("back") and window.flow.state == "review"
@@ -227,25 +227,25 @@ def test_attract_says_unavailable_without_styles_and_not_once_camera_and_styles_
     qtbot.wait(500)
     assert offline.attract.unavailable.text() == tr("unavailable", "en")  # a camera, but no styles
     online = make_window(qtbot, tmp_path / "b", server_url=server.url, camera=str(video))
-    qtbot.waitUntil(lambda: online.camera.is_available and bool(online.styles), timeout=20000)
+    qtbot.waitUntil(lambda: online.camera.is_available and bool(online.catalogue.styles), timeout=20000)
     assert online.attract.unavailable.text() == ""
 
 
 def test_a_kiosk_started_before_its_server_fills_its_gallery_on_its_own(qtbot, tmp_path, cache_dir, inbox, video):
     late = ServerProcess(tmp_path / "server", cache_dir, inbox.port)  # its port is chosen, nothing listens yet
     window = make_window(qtbot, tmp_path, server_url=late.url, camera=str(video), catalogue_refresh_s=3)
-    qtbot.waitUntil(lambda: window.styles_attempt >= 2, timeout=15000)  # tried, failed, tried again
-    assert window.styles == [] and window.gallery.message.text() == tr("no_styles", "en")
-    tries, started = window.styles_attempt, time.monotonic()
+    qtbot.waitUntil(lambda: window.catalogue.attempt >= 2, timeout=15000)  # tried, failed, tried again
+    assert window.catalogue.styles == [] and window.gallery.message.text() == tr("no_styles", "en")
+    tries, started = window.catalogue.attempt, time.monotonic()
     try:
         late.start()
         ready = time.monotonic()
-        qtbot.waitUntil(lambda: bool(window.styles), timeout=60000)  # no operator, no restart
+        qtbot.waitUntil(lambda: bool(window.catalogue.styles), timeout=60000)  # no operator, no restart
         filled = time.monotonic()
         assert window.gallery.style_buttons and window.gallery.message.text() == ""
-        assert window.eta and window.attract.unavailable.text() == ""
-        loads = window.catalogue_loads
-        qtbot.waitUntil(lambda: window.catalogue_loads > loads, timeout=15000)  # and refreshed every 3 s
+        assert window.catalogue.eta and window.attract.unavailable.text() == ""
+        loads = window.catalogue.loads
+        qtbot.waitUntil(lambda: window.catalogue.loads > loads, timeout=15000)  # and refreshed every 3 s
     finally:
         late.stop()
     print(
@@ -284,8 +284,8 @@ def held_server(tmp_path_factory, cache_dir, inbox):
 
 def test_the_wait_counts_down_from_the_servers_estimate_and_instant_moves(qtbot, tmp_path, held_server, video):
     window = make_window(qtbot, tmp_path, server_url=held_server.url, camera=str(video))
-    qtbot.waitUntil(lambda: bool(window.styles), timeout=20000)
-    assert window.eta.get("fast", 0) > 0  # the catalogue answer carries the server's current estimates
+    qtbot.waitUntil(lambda: bool(window.catalogue.styles), timeout=20000)
+    assert window.catalogue.eta.get("fast", 0) > 0  # the catalogue answer carries the server's current estimates
     hold = held_server.data_dir / "hold"
     hold.touch()  # the Instant painting is slow today: no event arrives while this file exists
     try:
@@ -303,7 +303,7 @@ def test_the_wait_counts_down_from_the_servers_estimate_and_instant_moves(qtbot,
     assert shown[-1][1] == tr("almost_done", "en")  # past the estimate: almost done, not a frozen 0 %
     qtbot.waitUntil(lambda: window.flow.state == "result", timeout=30000)
     assert not window.wait_timer.isActive()
-    print(f"Instant, server's estimate {window.eta['fast']:.1f} s: progress shown while held {shown}")
+    print(f"Instant, server's estimate {window.catalogue.eta['fast']:.1f} s: progress shown while held {shown}")
 
 
 def test_without_the_server_the_progress_stands_still_and_says_it_reconnects(qtbot, window):
@@ -337,7 +337,7 @@ def test_the_result_screen_gets_the_download_link_when_the_operator_wants_a_qr_c
     qtbot, tmp_path, public_server, show_qr
 ):
     window = make_window(qtbot, tmp_path, server_url=public_server.url, camera="none", show_qr=show_qr)
-    qtbot.waitUntil(lambda: bool(window.styles), timeout=20000)
+    qtbot.waitUntil(lambda: bool(window.catalogue.styles), timeout=20000)
     follow(window, post_demo_job(public_server))
     qtbot.waitUntil(lambda: window.flow.state == "result", timeout=30000)
     if not show_qr:

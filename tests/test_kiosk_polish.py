@@ -85,7 +85,7 @@ def de(qapp, tmp_path_factory, video):
 @pytest.fixture
 def window_en(qtbot, en):
     """The English kiosk, back on its attract screen at 1280x800, with its styles."""
-    qtbot.waitUntil(lambda: bool(en.styles), timeout=10000)
+    qtbot.waitUntil(lambda: bool(en.catalogue.styles), timeout=10000)
     en.resize(1280, 800)
     en.reset()
     return en
@@ -93,7 +93,7 @@ def window_en(qtbot, en):
 
 @pytest.fixture
 def window_de(qtbot, de):
-    qtbot.waitUntil(lambda: bool(de.styles), timeout=10000)
+    qtbot.waitUntil(lambda: bool(de.catalogue.styles), timeout=10000)
     de.resize(1280, 800)
     de.reset()
     return de
@@ -181,8 +181,8 @@ def test_3_the_qr_code_leaves_with_the_address(qtbot, window_en):
 
 def test_4_the_attract_screen_says_the_server_is_offline_before_anyone_poses(qtbot, window_en):
     window = window_en
-    qtbot.waitUntil(lambda: window.camera.is_available and window.styles_attempt >= 1, timeout=15000)
-    assert not window.server_reached
+    qtbot.waitUntil(lambda: window.camera.is_available and window.catalogue.attempt >= 1, timeout=15000)
+    assert not window.catalogue.server_reached
     assert window.attract.unavailable.text() == tr("server_offline", "en")  # said, not left blank
     assert window.attract.start_button.isEnabled()  # the outbox takes the portrait meanwhile
     try:

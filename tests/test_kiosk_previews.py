@@ -17,8 +17,8 @@ def found_in(folder: Path, runs: dict[str, bytes]) -> list[str]:
 
 def test_gallery_tiles_show_the_visitors_face_until_the_visit_ends(qtbot, server, tmp_path):
     window = make_window(qtbot, tmp_path, server_url=server.url)
-    qtbot.waitUntil(lambda: window.catalogue_loads > 0, timeout=30_000)
-    catalogue = [style.id for style in window.styles]
+    qtbot.waitUntil(lambda: window.catalogue.loads > 0, timeout=30_000)
+    catalogue = [style.id for style in window.catalogue.styles]
     assert len(catalogue) >= 12
     tiles = window.gallery.style_buttons
     assert all(tile.shown == tile.thumbnail for tile in tiles.values())
@@ -49,11 +49,11 @@ def test_gallery_tiles_show_the_visitors_face_until_the_visit_ends(qtbot, server
 
 def test_gallery_keeps_the_thumbnails_when_the_server_cannot_be_reached(qtbot, server, tmp_path):
     online = make_window(qtbot, tmp_path, server_url=server.url)  # fills the style cache, as a kiosk once did
-    qtbot.waitUntil(lambda: online.catalogue_loads > 0, timeout=30_000)
-    catalogue = [style.id for style in online.styles]
+    qtbot.waitUntil(lambda: online.catalogue.loads > 0, timeout=30_000)
+    catalogue = [style.id for style in online.catalogue.styles]
     online.close()
     window = make_window(qtbot, tmp_path, server_url=f"http://127.0.0.1:{free_port()}")
-    qtbot.waitUntil(lambda: len(window.styles) == len(catalogue), timeout=30_000)  # from the cache
+    qtbot.waitUntil(lambda: len(window.catalogue.styles) == len(catalogue), timeout=30_000)  # from the cache
     window.flow.start("review")
     window.photo_jpeg = DEMO_PHOTO
     click(qtbot, window.review.keep_button)

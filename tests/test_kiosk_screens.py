@@ -89,7 +89,7 @@ def test_every_screen_fits_every_display_with_nothing_cut_off(qtbot, tmp_path, s
     window = make_window(
         qtbot, tmp_path, server_url=server.url, camera=str(tmp_path / "no-camera.avi"), language=language
     )
-    qtbot.waitUntil(lambda: bool(window.styles), timeout=30000)
+    qtbot.waitUntil(lambda: bool(window.catalogue.styles), timeout=30000)
     fill_every_screen(window, language)
     unlock_panel(qtbot, window)
     window.operator.pin_warning.show()
@@ -119,12 +119,12 @@ def test_every_screen_fits_every_display_with_nothing_cut_off(qtbot, tmp_path, s
 
 def test_style_names_in_the_kiosks_language(qtbot, tmp_path, server):
     window = make_window(qtbot, tmp_path, server_url=server.url, camera=str(tmp_path / "none.avi"), language="de")
-    qtbot.waitUntil(lambda: bool(window.styles), timeout=30000)
-    starry = next(s for s in window.styles if s.id == "starry-night")
+    qtbot.waitUntil(lambda: bool(window.catalogue.styles), timeout=30000)
+    starry = next(s for s in window.catalogue.styles if s.id == "starry-night")
     assert starry.names.get("de"), "the card carries a German name"
     tile = window.gallery.style_buttons["starry-night"]
     assert tile.name_label.text() == starry.names["de"] != starry.name
-    palette = next(s for s in window.styles if s.kind == "multistyle")
+    palette = next(s for s in window.catalogue.styles if s.kind == "multistyle")
     shown = window.gallery.style_buttons[palette.id]
     assert shown.name_label.text() == (palette.names.get("de") or palette.name)
     assert "learned style" not in shown.artist_label.text()
@@ -142,12 +142,12 @@ def test_the_demo_note_speaks_the_kiosks_language(qtbot, tmp_path):
 
 def test_a_finger_drag_scrolls_the_gallery_to_its_last_style(qtbot, tmp_path, server):
     window = make_window(qtbot, tmp_path, server_url=server.url, camera=str(tmp_path / "none.avi"))
-    qtbot.waitUntil(lambda: bool(window.styles), timeout=30000)
+    qtbot.waitUntil(lambda: bool(window.catalogue.styles), timeout=30000)
     window.show_screen("gallery")
     area = window.gallery.scroll_area
     bar = area.verticalScrollBar()
     qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=5000)
-    last = window.gallery.style_buttons[window.styles[-1].id]
+    last = window.gallery.style_buttons[window.catalogue.styles[-1].id]
     viewport = area.viewport()
     chosen = []
     window.gallery.chosen.connect(lambda *a: chosen.append(a))
@@ -165,7 +165,9 @@ def test_a_finger_drag_scrolls_the_gallery_to_its_last_style(qtbot, tmp_path, se
         qtbot.wait(300)
     assert last.visibleRegion().boundingRect().height() == last.height(), "the last style is reachable"
     assert bar.value() > 0 and not chosen, "a drag scrolls, it does not choose a style"
-    print(f"gallery: {len(window.styles)} styles, scrolled to {bar.value()} of {bar.maximum()} px by dragging")
+    print(
+        f"gallery: {len(window.catalogue.styles)} styles, scrolled to {bar.value()} of {bar.maximum()} px by dragging"
+    )
 
 
 def on_screen(qtbot, screen: QWidget) -> QWidget:

@@ -21,7 +21,7 @@ def quiet_server(tmp_path_factory, cache_dir, inbox):
 
 def test_keep_alive_comments_keep_a_quiet_progress_stream_open(qtbot, tmp_path, quiet_server):
     window = make_window(qtbot, tmp_path, server_url=quiet_server.url, camera="none", events_read_timeout_s=1.5)
-    qtbot.waitUntil(lambda: bool(window.styles), timeout=20000)
+    qtbot.waitUntil(lambda: bool(window.catalogue.styles), timeout=20000)
     hold = quiet_server.data_dir / "hold"
     hold.touch()  # the painting takes its time: no event at all while this file exists
     try:

@@ -62,7 +62,7 @@ def test_a_kiosk_never_uses_a_cached_catalogue_with_a_bad_id(qtbot, tmp_path):
     window = BoothWindow(config, tmp_path / "kiosk.json")
     qtbot.addWidget(window)
     qtbot.waitUntil(lambda: window.gallery.message.text() != "", timeout=20000)  # the offline fallback ran
-    assert window.styles == [] and window.thumbnails == {}
+    assert window.catalogue.styles == [] and window.catalogue.thumbnails == {}
     assert window.gallery.message.text() == tr("no_styles", "en")
     assert (tmp_path / "outside.jpg").read_bytes() == b"not a thumbnail"
 

@@ -36,10 +36,10 @@ def test_first_contact_shows_the_fingerprint_and_sends_only_once_trusted(qtbot, 
     qtbot.waitUntil(lambda: panel.offered_fingerprint != "", timeout=20000)
     assert panel.offered_fingerprint == tls_server.fingerprint  # what the server printed at start
     assert tls_server.fingerprint in panel.connection.text() and not panel.trust_button.isHidden()
-    assert window.connection.api is None and window.styles == []  # not even the catalogue is asked for
+    assert window.connection.api is None and window.catalogue.styles == []  # not even the catalogue is asked for
     unlock_panel(qtbot, window)
     click(qtbot, panel.trust_button)  # the operator compared the fingerprints
-    qtbot.waitUntil(lambda: bool(window.styles), timeout=20000)  # now over https, to the pinned certificate
+    qtbot.waitUntil(lambda: bool(window.catalogue.styles), timeout=20000)  # now over https, to the pinned certificate
     assert window.config.server_fingerprint == tls_server.fingerprint
     assert pem_fingerprint((tmp_path / "tls" / "server.pem").read_text()) == tls_server.fingerprint
     assert panel.trust_button.isHidden() and "pinned" in panel.connection.text()
@@ -65,14 +65,14 @@ def test_a_wrong_fingerprint_refuses_to_send_and_keeps_the_portrait(qtbot, tmp_p
     trusted = make_window(
         qtbot, tmp_path, server_url=tls_server.url, camera=str(video), server_fingerprint=tls_server.fingerprint
     )
-    qtbot.waitUntil(lambda: bool(trusted.styles), timeout=20000)  # online once: the gallery is cached
+    qtbot.waitUntil(lambda: bool(trusted.catalogue.styles), timeout=20000)  # online once: the gallery is cached
     trusted.close()
     before = jobs_on(tls_server)
     window = make_window(qtbot, tmp_path, server_url=tls_server.url, camera=str(video), server_fingerprint=WRONG)
     qtbot.waitUntil(lambda: "REFUSING TO SEND" in window.operator.connection.text(), timeout=20000)
     assert tls_server.fingerprint in window.operator.connection.text()  # says what it saw, and what it wanted
     assert window.connection.api is None and window.operator.trust_button.isHidden()
-    qtbot.waitUntil(lambda: bool(window.styles), timeout=10000)  # the visitor still has the cached gallery
+    qtbot.waitUntil(lambda: bool(window.catalogue.styles), timeout=10000)  # the visitor still has the cached gallery
     send_portrait(qtbot, window, "palette-04", "kept@example.org")
     qtbot.waitUntil(lambda: window.current() == "result", timeout=20000)
     assert "kept@example.org" in window.result.detail.text() and "busy" in window.result.detail.text()

@@ -149,7 +149,7 @@ def english_on(screen: QWidget) -> list[str]:
 def test_every_screen_and_the_panel_fit_a_finger_read_well_and_speak_the_kiosks_language(qtbot, qapp, walked):
     window = walked
     language = window.config.language
-    qtbot.waitUntil(lambda: bool(window.styles), timeout=10000)
+    qtbot.waitUntil(lambda: bool(window.catalogue.styles), timeout=10000)
     fill_every_screen(window, language)
     window.result.set_failed(True)  # Try again and Start over too
     for _ in range(5):

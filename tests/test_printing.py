@@ -170,7 +170,7 @@ def test_print_pages_are_erased_after_the_retention_with_the_outbox(qtbot, tmp_p
     old, new = window.print_spool.write(b"%PDF old"), window.print_spool.write(b"%PDF new")
     two_days_ago = time.time() - 48 * 3600
     os.utime(old, (two_days_ago, two_days_ago))
-    window.retention_hours = 24
+    window.catalogue.retention_hours = 24
     window._send_outbox()  # the outbox round that erases what is older than the retention
     assert window.print_spool.files() == [new]
     window.close()

@@ -47,7 +47,7 @@ def test_the_wall_box_is_its_own_unticked_touch_sized_and_speaks_the_kiosks_lang
 
 def test_only_a_visitor_who_ticks_the_wall_box_is_shown_on_the_wall(qtbot, tmp_path, server):
     window = make_window(qtbot, tmp_path, server_url=server.url)
-    qtbot.waitUntil(lambda: bool(window.styles), timeout=20000)
+    qtbot.waitUntil(lambda: bool(window.catalogue.styles), timeout=20000)
     before = on_the_wall(server.url)
     sent: list[JobCreated] = []
     with server.client() as client:
