@@ -1,9 +1,9 @@
 """The kiosk window: its screens and timers, the wiring between them, and the actions of the visitor's flow
 (``flow.py`` says when each runs). The work behind them lives beside it. Components, given what they need and
 telling the window by their signals: the server and its trust (``connection.py``: ``ServerConnection``), the style
-catalogue (``catalogue.py``: ``StyleCatalogue``). Still mixed into ``BoothWindow``, where the flow finds every
-action: the camera (``photo.py``), the gallery's previews, ordering a painting (``ordering.py``) and the operator's
-tools (``operator_tools.py``, printing, the event frame)."""
+catalogue (``catalogue.py``: ``StyleCatalogue``), the camera with its countdown and still (``photo.py``:
+``Photographer``). Still mixed into ``BoothWindow``, where the flow finds every action: the gallery's previews,
+ordering a painting (``ordering.py``) and the operator's tools (``operator_tools.py``, printing, the event frame)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 from PySide6.QtCore import QEvent, QObject, QSize, QTimer
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QApplication, QMainWindow, QStackedWidget
 
 from shared.protocol import JobCreated, JobOptions, JobRequest
@@ -33,7 +34,7 @@ from .operator import OperatorScreen
 from .operator_tools import CornerTaps, OperatorTools
 from .ordering import Ordering
 from .outbox import RequestOutbox
-from .photo import CameraHandling
+from .photo import Photographer
 from .print_desk import Printing
 from .screens import (
     AttractScreen,
@@ -52,7 +53,6 @@ log = logging.getLogger(__name__)
 
 
 class BoothWindow(
-    CameraHandling,
     GalleryPreviews,
     Ordering,
     OperatorTools,
@@ -79,7 +79,8 @@ class BoothWindow(
         self._init_visit()
         self.flow = Flow(self, idle_ms=lambda: self.config.idle_timeout_s * 1000)
         self._build_screens()
-        self.camera = self._start_camera(config.camera)
+        self.photographer = Photographer(lambda: self.config, self.bridge, lambda: self.current() == "live")
+        self._wire_photographer()
         self._start_timers(outbox_every_s)
         QApplication.instance().installEventFilter(self)  # any touch anywhere restarts the idle timeout
         self.flow.start()  # the attract screen, always (never the operator's PIN pad)
@@ -106,15 +107,11 @@ class BoothWindow(
         self.choice: tuple[str, str] | None = None
         self.job: JobCreated | None = None
         self.last_request: tuple[JobRequest, str] | None = None
-        self.preview_frames, self._last_count, self._countdown = 0, -1, 0
         self._shown_address = ""
         self._init_previews()
         self._download_job: JobCreated | None = None  # the job whose download link the result screen shows
 
     def _start_timers(self, outbox_every_s: float) -> None:
-        self.preview_timer = QTimer(self, interval=33, timeout=self._show_latest_frame)
-        self.preview_timer.start()
-        self.count_timer = QTimer(self, interval=1000, timeout=self._tick)
         self.outbox_timer = QTimer(self, interval=int(outbox_every_s * 1000), timeout=self.flush_outbox)
         self.outbox_timer.start()
         self.address_timer = QTimer(self, singleShot=True, timeout=self._hide_address)
@@ -122,8 +119,6 @@ class BoothWindow(
 
     def _timers(self) -> tuple[QTimer, ...]:
         return (
-            self.preview_timer,
-            self.count_timer,
             self.outbox_timer,
             self.address_timer,
             self.wait_timer,
@@ -173,7 +168,7 @@ class BoothWindow(
         operator allows it) can take a portrait, and the visitor reads so; without it, the start button waits."""
         can_start = self.catalogue.server_reached or self.config.offline_outbox
         if camera_available is None:
-            camera_available = self.camera.is_available
+            camera_available = self.photographer.is_available
         ready = camera_available and bool(self.catalogue.styles)
         note = "" if self.catalogue.server_reached else "server_offline"
         if not ready or not can_start:
@@ -202,25 +197,54 @@ class BoothWindow(
         self.erase_previews()  # the painted faces of the gallery go with the photo
         self.live.clear_picture()
         self.review.clear_picture()
-        self._last_count = -1  # the live screen shows the camera's next frame, never an old one
+        self.photographer.fresh_frame()  # the live screen shows the camera's next frame, never an old one
         self.email.reset()
         self.gallery.set_method(self.config.default_method)  # the next visitor starts from the default
 
     def enter_live(self) -> None:
-        self.live.set_camera_available(self.camera.is_available)
+        self.live.set_camera_available(self.photographer.is_available)
 
     def camera_ready(self) -> bool:
-        return self.camera.is_available
+        return self.photographer.is_available
 
     def start_countdown(self) -> None:
-        self._countdown = self.config.countdown_s
-        self.live.show_count(self._countdown)
-        self.count_timer.start()
+        self.photographer.start_countdown()
 
     def stop_countdown(self) -> None:
-        self.count_timer.stop()
-        self.live.show_count(None)
-        self.live.set_camera_available(self.camera.is_available)
+        self.photographer.stop_countdown()
+        self.live.set_camera_available(self.photographer.is_available)
+
+    # -- the camera (``Photographer``) tells ------------------------------------------------------------
+
+    def _wire_photographer(self) -> None:
+        """Its news go to whichever screens show now (the visitor's screens are rebuilt for another language)."""
+        p = self.photographer
+        p.frame.connect(lambda frame: self.live.show_frame(frame))
+        p.count.connect(lambda count: self.live.show_count(count))
+        p.flash.connect(lambda: self.live.do_flash())
+        p.photo.connect(self._photo_taken)
+        p.no_photo.connect(self._no_photo)
+        p.available.connect(self._camera_changed)
+        self._camera_changed(p.is_available)
+
+    def _camera_changed(self, available: bool) -> None:
+        """The camera came or went. Gone: no stale frame on screen, no photo, no countdown."""
+        self.live.set_camera_available(available)
+        if not available:
+            self.live.clear_picture()  # the last frame may show the previous visitor
+            self.flow.fire("camera_lost")  # a countdown stops (other states ignore it)
+        self._show_availability(available)
+
+    def _photo_taken(self, jpeg: bytes, picture: QPixmap) -> None:
+        if self.flow.state != "countdown":  # the visitor has gone (idle): this photo belongs to nobody
+            return
+        self.photo_jpeg = jpeg
+        self.review.show_frame(picture)
+        self.flow.fire("photo")
+
+    def _no_photo(self) -> None:
+        if self.flow.fire("no_photo") and self.photographer.is_available:
+            self.live.say(tr("photo_failed", self.config.language))
 
     def style_available(self, style_id: str, method: str) -> bool:
         return self.catalogue.available(style_id, method)
@@ -353,9 +377,7 @@ class BoothWindow(
         if language_changed:
             self._rebuild_visitor_screens()
         if camera_changed:
-            old = self.camera
-            old.stop()  # returns at once; the new camera waits for the old one to let go of the device
-            self.camera = self._start_camera(config.camera, after=old)
+            self.photographer.switch(config.camera)
         self.connection.connect_to(config)
 
     def _catalogue_shown(self, new_tiles: bool) -> None:
@@ -400,7 +422,7 @@ class BoothWindow(
         self._build_visitor_screens()
         self.email.set_retention(self.catalogue.retention_hours)
         self._fill_screens()
-        self.live.set_camera_available(self.camera.is_available)
+        self.live.set_camera_available(self.photographer.is_available)
 
     def _leave_kiosk(self) -> None:
         self.showNormal()
@@ -413,7 +435,7 @@ class BoothWindow(
         for timer in (*self._timers(), self.printer_timer):
             timer.stop()
         self.catalogue.stop()
-        self.camera.stop()  # never waits: a camera stuck in its driver must not hang the window
+        self.photographer.stop()  # never waits: a camera stuck in its driver must not hang the window
         self.connection.close()
         super().closeEvent(event)
 

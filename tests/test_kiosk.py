@@ -115,10 +115,10 @@ def click(qtbot, widget) -> None:
 def take_photo(qtbot, window: BoothWindow, shots: Path | None = None) -> None:
     click(qtbot, window.attract.start_button)
     assert window.current() == "live"
-    qtbot.waitUntil(lambda: window.camera.is_available, timeout=15000)
-    before = window.preview_frames
+    qtbot.waitUntil(lambda: window.photographer.camera.is_available, timeout=15000)
+    before = window.photographer.frames_shown
     qtbot.wait(1000)
-    assert window.preview_frames - before >= 15, "the live preview runs at 15 fps or more"
+    assert window.photographer.frames_shown - before >= 15, "the live preview runs at 15 fps or more"
     if shots:
         shot(shots, window, "2-live")
     click(qtbot, window.live.take_button)

@@ -84,10 +84,10 @@ def test_switching_cameras_in_the_panel_keeps_the_preview_going(qtbot, tmp_path)
     first = make_demo_video(tmp_path / "first.avi", seconds=1.0)
     second = make_demo_video(tmp_path / "second.avi", seconds=1.0)
     window = make_window(qtbot, tmp_path, server_url=f"http://127.0.0.1:{free_port()}", camera=str(first))
-    qtbot.waitUntil(lambda: window.camera.is_available, timeout=10000)
-    old = window.camera
+    qtbot.waitUntil(lambda: window.photographer.camera.is_available, timeout=10000)
+    old = window.photographer.camera
     window.apply_config(window.config.model_copy(update={"camera": str(second)}))
-    assert window.camera is not old and window.camera.source == str(second)
-    qtbot.waitUntil(lambda: window.camera.frames_seen >= 3 and not old._thread.is_alive(), timeout=10000)
+    assert window.photographer.camera is not old and window.photographer.camera.source == str(second)
+    qtbot.waitUntil(lambda: window.photographer.camera.frames_seen >= 3 and not old._thread.is_alive(), timeout=10000)
     qtbot.waitUntil(lambda: window.live.take_button.isEnabled(), timeout=5000)  # the old camera's last word
     assert window.live.message.text() == ""  # ("unavailable") is not about the new one

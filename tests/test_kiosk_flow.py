@@ -65,7 +65,7 @@ def test_the_kiosk_starts_on_the_attract_screen_never_on_the_pin_pad(window):
 def test_the_flow_from_attract_to_email_and_back(qtbot, window):
     window.flow.fire("start")
     assert (window.flow.state, window.current()) == ("live", "live")
-    qtbot.waitUntil(lambda: window.camera.is_available, timeout=15000)
+    qtbot.waitUntil(lambda: window.photographer.camera.is_available, timeout=15000)
     assert window.flow.fire("capture") and window.flow.state == "countdown" and window.current() == "live"
     qtbot.waitUntil(lambda: window.flow.state == "review", timeout=10000)  # the photo was taken
     assert window.photo_jpeg[:2] == b"\xff\xd8" and window.current() == "review"
@@ -199,11 +199,11 @@ def test_a_camera_that_stops_leaves_no_stale_frame_and_no_photo_can_be_taken(qtb
             qtbot, tmp_path, server_url=f"http://127.0.0.1:{free_port()}", camera=camera.url, countdown_s=5
         )
         window.flow.fire("start")
-        qtbot.waitUntil(lambda: window.camera.is_available and window.live.view.has_picture, timeout=15000)
+        qtbot.waitUntil(lambda: window.photographer.camera.is_available and window.live.view.has_picture, timeout=15000)
         assert window.live.take_button.isEnabled()
         assert window.flow.fire("capture") and window.flow.state == "countdown"
         camera.unplug()  # in the middle of the countdown
-        qtbot.waitUntil(lambda: not window.camera.is_available, timeout=15000)
+        qtbot.waitUntil(lambda: not window.photographer.camera.is_available, timeout=15000)
         qtbot.wait(200)  # the camera's word reaches the window through the event loop
     finally:
         if not camera.unplugged.is_set():
@@ -223,11 +223,11 @@ def test_attract_says_unavailable_without_styles_and_not_once_camera_and_styles_
     qtbot, tmp_path, video, server
 ):
     offline = make_window(qtbot, tmp_path / "a", server_url=f"http://127.0.0.1:{free_port()}", camera=str(video))
-    qtbot.waitUntil(lambda: offline.camera.is_available, timeout=15000)
+    qtbot.waitUntil(lambda: offline.photographer.camera.is_available, timeout=15000)
     qtbot.wait(500)
     assert offline.attract.unavailable.text() == tr("unavailable", "en")  # a camera, but no styles
     online = make_window(qtbot, tmp_path / "b", server_url=server.url, camera=str(video))
-    qtbot.waitUntil(lambda: online.camera.is_available and bool(online.catalogue.styles), timeout=20000)
+    qtbot.waitUntil(lambda: online.photographer.camera.is_available and bool(online.catalogue.styles), timeout=20000)
     assert online.attract.unavailable.text() == ""
 
 

@@ -181,7 +181,7 @@ def test_3_the_qr_code_leaves_with_the_address(qtbot, window_en):
 
 def test_4_the_attract_screen_says_the_server_is_offline_before_anyone_poses(qtbot, window_en):
     window = window_en
-    qtbot.waitUntil(lambda: window.camera.is_available and window.catalogue.attempt >= 1, timeout=15000)
+    qtbot.waitUntil(lambda: window.photographer.camera.is_available and window.catalogue.attempt >= 1, timeout=15000)
     assert not window.catalogue.server_reached
     assert window.attract.unavailable.text() == tr("server_offline", "en")  # said, not left blank
     assert window.attract.start_button.isEnabled()  # the outbox takes the portrait meanwhile
