@@ -2,8 +2,9 @@
 (``flow.py`` says when each runs). The work behind them lives beside it. Components, given what they need and
 telling the window by their signals: the server and its trust (``connection.py``: ``ServerConnection``), the style
 catalogue (``catalogue.py``: ``StyleCatalogue``), the camera with its countdown and still (``photo.py``:
-``Photographer``). Still mixed into ``BoothWindow``, where the flow finds every action: the gallery's previews,
-ordering a painting (``ordering.py``) and the operator's tools (``operator_tools.py``, printing, the event frame)."""
+``Photographer``), the gallery's previews of the visitor's face (``gallery_previews.py``). Still mixed into
+``BoothWindow``, where the flow finds every action: ordering a painting (``ordering.py``) and the operator's tools
+(``operator_tools.py``, printing, the event frame)."""
 
 from __future__ import annotations
 
@@ -53,7 +54,6 @@ log = logging.getLogger(__name__)
 
 
 class BoothWindow(
-    GalleryPreviews,
     Ordering,
     OperatorTools,
     Printing,
@@ -97,6 +97,7 @@ class BoothWindow(
         self.event_reconnects = 0
         self.outbox = RequestOutbox(self.config.outbox_dir)
         self.catalogue = StyleCatalogue(lambda: self.config, self.bridge, self.connection)
+        self.previews = GalleryPreviews(self.bridge, self.connection)
         self.corner_taps = CornerTaps()
         self._init_printing()
         self._init_frame()
@@ -108,7 +109,6 @@ class BoothWindow(
         self.job: JobCreated | None = None
         self.last_request: tuple[JobRequest, str] | None = None
         self._shown_address = ""
-        self._init_previews()
         self._download_job: JobCreated | None = None  # the job whose download link the result screen shows
 
     def _start_timers(self, outbox_every_s: float) -> None:
@@ -141,6 +141,7 @@ class BoothWindow(
         self.connection.decided.connect(self._server_decided)
         self.catalogue.shown.connect(self._catalogue_shown)
         self.catalogue.answered.connect(lambda _answered: self._show_availability())
+        self.previews.arrived.connect(lambda style_id, jpeg: self.gallery.show_preview(style_id, jpeg))
         self._wire_printing()
         self._wire_frame()
         self._build_visitor_screens()
@@ -200,6 +201,20 @@ class BoothWindow(
         self.photographer.fresh_frame()  # the live screen shows the camera's next frame, never an old one
         self.email.reset()
         self.gallery.set_method(self.config.default_method)  # the next visitor starts from the default
+
+    def enter_gallery(self) -> None:
+        """The gallery is shown: the kept photo's previews are asked for, once per photo (not again when the
+        visitor comes back from the e-mail screen, or keeps the same photo after Back)."""
+        photo = self.photo_jpeg
+        if photo is None or photo is self.previews.photo:
+            return
+        self.erase_previews()
+        self.previews.request(photo, [style.id for style in self.catalogue.styles])
+
+    def erase_previews(self) -> None:
+        """The visitor's painted faces are gone from the tiles and from memory; late tiles of theirs are dropped."""
+        self.previews.erase()
+        self.gallery.clear_previews()
 
     def enter_live(self) -> None:
         self.live.set_camera_available(self.photographer.is_available)

@@ -26,7 +26,7 @@ def test_gallery_tiles_show_the_visitors_face_until_the_visit_ends(qtbot, server
     window.photo_jpeg = DEMO_PHOTO
     click(qtbot, window.review.keep_button)
     assert window.current() == "gallery"  # at once: the previews come in the background
-    qtbot.waitUntil(lambda: window.previews_done == 1, timeout=60_000)
+    qtbot.waitUntil(lambda: window.previews.done == 1, timeout=60_000)
     previews = window.gallery.previews
     assert set(previews) == set(catalogue)
     for style_id, tile in tiles.items():
@@ -37,13 +37,13 @@ def test_gallery_tiles_show_the_visitors_face_until_the_visit_ends(qtbot, server
 
     click(qtbot, window.gallery.back_button)  # back and Keep again: the same photo is not painted twice
     click(qtbot, window.review.keep_button)
-    assert window.previews_done == 1 and window.previews_for is DEMO_PHOTO
+    assert window.previews.done == 1 and window.previews.photo is DEMO_PHOTO
 
     old_photo, late = window.photo_jpeg, previews[catalogue[0]]
     window.reset()  # start over (the idle timeout does the same)
-    assert window.gallery.previews == {} and window.previews_for is None
+    assert window.gallery.previews == {} and window.previews.photo is None
     assert all(tile.shown == tile.thumbnail for tile in tiles.values())
-    window._preview_arrived(old_photo, catalogue[0], late)  # a late tile of the last visitor
+    window.previews.tile(old_photo, catalogue[0], late)  # a late tile of the last visitor
     assert tiles[catalogue[0]].shown == tiles[catalogue[0]].thumbnail
 
 
@@ -57,6 +57,6 @@ def test_gallery_keeps_the_thumbnails_when_the_server_cannot_be_reached(qtbot, s
     window.flow.start("review")
     window.photo_jpeg = DEMO_PHOTO
     click(qtbot, window.review.keep_button)
-    qtbot.waitUntil(lambda: window.previews_done == 1, timeout=30_000)
+    qtbot.waitUntil(lambda: window.previews.done == 1, timeout=30_000)
     assert window.current() == "gallery" and window.gallery.previews == {}
     assert all(tile.shown == tile.thumbnail and tile.thumbnail for tile in window.gallery.style_buttons.values())
