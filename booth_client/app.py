@@ -2,9 +2,10 @@
 (``flow.py`` says when each runs). The work behind them lives beside it. Components, given what they need and
 telling the window by their signals: the server and its trust (``connection.py``: ``ServerConnection``), the style
 catalogue (``catalogue.py``: ``StyleCatalogue``), the camera with its countdown and still (``photo.py``:
-``Photographer``), the gallery's previews of the visitor's face (``gallery_previews.py``). Still mixed into
-``BoothWindow``, where the flow finds every action: ordering a painting (``ordering.py``) and the operator's tools
-(``operator_tools.py``, printing, the event frame)."""
+``Photographer``), the gallery's previews of the visitor's face (``gallery_previews.py``), the panel's tests of
+the camera and the mail (``operator_tools.py``: ``PanelTests``). Still mixed into ``BoothWindow``, where the flow
+finds every action: ordering a painting (``ordering.py``), printing (``print_desk.py``) and the event frame
+(``frame_desk.py``)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from .frame_desk import FrameDesk
 from .gallery_previews import GalleryPreviews
 from .i18n import tr
 from .operator import OperatorScreen
-from .operator_tools import CornerTaps, OperatorTools
+from .operator_tools import CornerTaps, PanelTests
 from .ordering import Ordering
 from .outbox import RequestOutbox
 from .photo import Photographer
@@ -55,7 +56,6 @@ log = logging.getLogger(__name__)
 
 class BoothWindow(
     Ordering,
-    OperatorTools,
     Printing,
     FrameDesk,
     QMainWindow,
@@ -98,6 +98,7 @@ class BoothWindow(
         self.outbox = RequestOutbox(self.config.outbox_dir)
         self.catalogue = StyleCatalogue(lambda: self.config, self.bridge, self.connection)
         self.previews = GalleryPreviews(self.bridge, self.connection)
+        self.panel_tests = PanelTests(lambda: self.config, self.bridge, self.connection, self.catalogue)
         self.corner_taps = CornerTaps()
         self._init_printing()
         self._init_frame()
@@ -131,8 +132,9 @@ class BoothWindow(
         self.stack.addWidget(self.operator)
         self.operator.saved.connect(self.apply_config)
         self.operator.retry_outbox.connect(self.flush_outbox)
-        self.operator.test_camera.connect(self._test_camera)
-        self.operator.test_email.connect(self._test_email)
+        self.operator.test_camera.connect(self.panel_tests.test_camera)
+        self.operator.test_email.connect(self.panel_tests.test_email)
+        self.panel_tests.said.connect(lambda text_id, values: self.operator.show_status(text_id, **values))
         self.operator.quit_kiosk.connect(self._leave_kiosk)
         self.operator.trust_server.connect(self._trust_offered)
         self.connection.news.connect(

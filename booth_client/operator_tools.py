@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 
 from pydantic import ValidationError
+from PySide6.QtCore import QObject, Signal
 
 from shared.lanes import FAST
 from shared.protocol import JobRequest
 
 from .camera import open_capture
+from .catalogue import StyleCatalogue
+from .config import KioskConfig
+from .connection import ServerConnection
 from .demo import PORTRAIT
+from .tasks import UiBridge
 
 CORNER_TAPS = 5  # taps on the attract screen's top-left corner that open the panel
 CORNER_WINDOW_S = 3.0  # ... all within this many seconds, so a visitor does not open it by chance
@@ -51,21 +57,34 @@ def probe_camera(source: str) -> tuple[str, dict[str, object]]:
     }
 
 
-class OperatorTools:
-    """Mixed into ``BoothWindow``: answers the operator panel's test buttons on its status line."""
+class PanelTests(QObject):
+    """The operator panel's tests of the camera and of the e-mail path; given the kiosk's config, the worker
+    bridge, the server connection and the catalogue. Each answer is ``said`` (a panel text id and its values)."""
 
-    def _test_camera(self, source: str) -> None:
+    said = Signal(str, dict)
+
+    def __init__(
+        self,
+        config: Callable[[], KioskConfig],
+        bridge: UiBridge,
+        connection: ServerConnection,
+        catalogue: StyleCatalogue,
+    ) -> None:
+        super().__init__()
+        self.config, self.bridge, self.connection, self.catalogue = config, bridge, connection, catalogue
+
+    def test_camera(self, source: str) -> None:
         self.bridge.run(
             lambda: probe_camera(source),
-            lambda said: self.operator.show_status(said[0], **said[1]),
-            lambda exc: self.operator.show_status("panel.camera_failed", source=source, why=exc),
+            lambda said: self.said.emit(*said),
+            lambda exc: self.said.emit("panel.camera_failed", {"source": source, "why": exc}),
             what="testing the camera",
         )
 
-    def _test_email(self, address: str) -> None:
+    def test_email(self, address: str) -> None:
         """A real job (the demo portrait, the first style) to ``address``: the whole path to a mailbox."""
         if not self.catalogue.styles:
-            self.operator.show_status("panel.no_styles")
+            self.said.emit("panel.no_styles", {})
             return
         try:
             request = JobRequest(
@@ -73,15 +92,15 @@ class OperatorTools:
                 method=FAST.method,
                 email=address,
                 consent=True,
-                language=self.config.language,
+                language=self.config().language,
             )
         except ValidationError:
-            self.operator.show_status("panel.bad_address")
+            self.said.emit("panel.bad_address", {})
             return
         photo = PORTRAIT.read_bytes()
         self.bridge.run(
             lambda: self.connection.server().submit(photo, request, str(uuid.uuid4())),
-            lambda job: self.operator.show_status("panel.test_sent", id=job.id),
-            lambda exc: self.operator.show_status("panel.test_failed", why=exc),
+            lambda job: self.said.emit("panel.test_sent", {"id": job.id}),
+            lambda exc: self.said.emit("panel.test_failed", {"why": exc}),
             what="sending a test e-mail",
         )
