@@ -3,9 +3,9 @@
 telling the window by their signals: the server and its trust (``connection.py``: ``ServerConnection``), the style
 catalogue (``catalogue.py``: ``StyleCatalogue``), the camera with its countdown and still (``photo.py``:
 ``Photographer``), the gallery's previews of the visitor's face (``gallery_previews.py``), the panel's tests of
-the camera and the mail (``operator_tools.py``: ``PanelTests``). Still mixed into ``BoothWindow``, where the flow
-finds every action: ordering a painting (``ordering.py``), printing (``print_desk.py``) and the event frame
-(``frame_desk.py``)."""
+the camera and the mail (``operator_tools.py``: ``PanelTests``), printing (``print_desk.py``: ``PrintDesk``). Still
+mixed into ``BoothWindow``, where the flow finds every action: ordering a painting (``ordering.py``) and the event
+frame (``frame_desk.py``)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ from .operator_tools import CornerTaps, PanelTests
 from .ordering import Ordering
 from .outbox import RequestOutbox
 from .photo import Photographer
-from .print_desk import Printing
+from .print_desk import PrintDesk
 from .screens import (
     AttractScreen,
     EmailScreen,
@@ -56,7 +56,6 @@ log = logging.getLogger(__name__)
 
 class BoothWindow(
     Ordering,
-    Printing,
     FrameDesk,
     QMainWindow,
 ):
@@ -100,7 +99,11 @@ class BoothWindow(
         self.previews = GalleryPreviews(self.bridge, self.connection)
         self.panel_tests = PanelTests(lambda: self.config, self.bridge, self.connection, self.catalogue)
         self.corner_taps = CornerTaps()
-        self._init_printing()
+        self.print_desk = PrintDesk(
+            lambda: self.config,
+            self.bridge,
+            asked=lambda: (self.operator.field_value("print_server"), self.operator.print_panel.chosen()),
+        )
         self._init_frame()
 
     def _init_visit(self) -> None:
@@ -162,7 +165,7 @@ class BoothWindow(
             self.stack.addWidget(screen)
         self.attract.set_note(self.config.demo_note)  # in the kiosk's language when it is ours
         self.attract.corner.connect(self._corner_tap)
-        self._wire_print_offer()
+        self.result.print_tapped.connect(self.print_desk.print_portrait)
         for screen, touched, event in TOUCHES:
             getattr(self.screens[screen], touched).connect(partial(self.flow.fire, event))
 
@@ -332,7 +335,7 @@ class BoothWindow(
             self.result.set_failed(self.last_request is not None and self.photo_jpeg is not None)
             return
         self.result.set_heading(tr("done", lang))
-        self._offer_print(data)  # when the operator turned printing on
+        self.print_desk.offer(data)  # when the operator turned printing on
         if data:
             self.result.show_picture(data)
         request = self.last_request[0] if self.last_request else None
@@ -360,7 +363,7 @@ class BoothWindow(
         self.result.clear()
         self.result.show_qr(None)
         self.result.set_failed(False)
-        self._withdraw_print()
+        self.print_desk.withdraw()
         if self._download_job is not None:  # the code's link dies too: nobody downloads the painting later
             self._end_download(self._download_job)
             self._download_job = None
@@ -396,6 +399,18 @@ class BoothWindow(
         if camera_changed:
             self.photographer.switch(config.camera)
         self.connection.connect_to(config)
+
+    def _wire_printing(self) -> None:
+        """The desk's news go to the result screen showing now (it is rebuilt with the language) and the panel."""
+        desk, panel = self.print_desk, self.operator.print_panel
+        desk.offered.connect(lambda copies_left: self.result.offer_print(copies_left))
+        desk.withdrawn.connect(lambda: self.result.withdraw_print())
+        desk.sending.connect(lambda copies_left: self.result.print_sending(copies_left))
+        desk.failed.connect(lambda: self.result.print_failed())
+        desk.report.connect(panel.show_report)
+        desk.unreachable.connect(panel.show_error)
+        panel.visible.connect(desk.watch)
+        panel.chosen_changed.connect(lambda _name: desk.poll())
 
     def _catalogue_shown(self, new_tiles: bool) -> None:
         """A catalogue to show: the retention it promises; new tiles, or only the lanes' new waits."""
@@ -449,8 +464,9 @@ class BoothWindow(
         self.bridge.close()
         self.job = None  # ends the event watcher
         self.flow.stop()
-        for timer in (*self._timers(), self.printer_timer):
+        for timer in self._timers():
             timer.stop()
+        self.print_desk.stop()
         self.catalogue.stop()
         self.photographer.stop()  # never waits: a camera stuck in its driver must not hang the window
         self.connection.close()

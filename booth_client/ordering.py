@@ -93,7 +93,7 @@ class Ordering:
     def _send_outbox(self) -> tuple[int, list]:
         """Worker thread: send what waits, oldest first, until the server stops answering."""
         self.outbox.purge(self.catalogue.retention_hours)  # personal data: never kept longer than the server would
-        self.print_spool.purge(self.catalogue.retention_hours)  # pages a failed print left behind, likewise
+        self.print_desk.spool.purge(self.catalogue.retention_hours)  # pages a failed print left behind, likewise
         api = self.connection.api
         for entry in self.outbox.pending() if api is not None else []:
             try:

@@ -1,17 +1,19 @@
-"""Printing in the kiosk: the visitor's Print on the result screen and the operator panel's printer part,
-mixed into ``BoothWindow``. Everything that talks to CUPS or the disk runs on a worker thread (``UiBridge``): a
+"""Printing in the kiosk: the visitor's Print on the result screen and the operator panel's printer part.
+Everything that talks to CUPS or the disk runs on a worker thread (``UiBridge``): a
 slow or absent print server never holds up the visitor."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from .config import KioskConfig
 from .paper import PAPERS
 from .print_page import PrintSpool, compose_page, page_pdf
 from .printing import Cups, PrintError, PrinterState, PrintJob
+from .tasks import UiBridge
 
 PRINTER_POLL_MS = 3000  # the panel's printer state, while the panel is open
 PRINT_TITLE = "Portrait Booth"
@@ -38,92 +40,96 @@ def printer_report(server: str, printer: str) -> tuple[list[PrinterState], list[
     return printers, cups.failed_jobs(printer) if known else []
 
 
-class Printing:
-    """Mixed into ``BoothWindow``: the work behind the Print button and the panel's printer part."""
+class PrintDesk(QObject):
+    """The work behind the visitor's Print and the panel's printer part; given the kiosk's config and the worker
+    bridge. For the result screen: ``offered`` (copies left), ``withdrawn``, ``sending`` (copies left),
+    ``failed``. For the panel: ``report`` (CUPS's printers and the chosen one's failed jobs) and ``unreachable``
+    (why CUPS did not answer); it asks again every few seconds while the panel is open (``watch``)."""
 
-    def _init_printing(self) -> None:
-        self.bridge.expected = (*self.bridge.expected, PrintError)  # CUPS said no: one line in the log
-        self.print_spool = PrintSpool(self.config.data_dir / "prints")
-        self.print_spool.purge(0)  # pages a crash left behind: nothing is being printed yet
-        self.print_jobs: list[str] = []  # CUPS job ids sent since the start (for the log and tests)
-        self._painting_to_print: bytes | None = None
-        self._prints_left = 0
-        self._print_visit = 0  # a late answer about an earlier visitor's print shows nothing
-        self._polling_printer = False
-        self.printer_timer = QTimer(self, interval=PRINTER_POLL_MS, timeout=self._poll_printer)
+    offered = Signal(int)
+    withdrawn = Signal()
+    sending = Signal(int)
+    failed = Signal()
+    report = Signal(list, list)
+    unreachable = Signal(str)
 
-    def _wire_printing(self) -> None:
-        """The panel's part (built once) and the result screen's Print (built again with the language)."""
-        panel = self.operator.print_panel
-        panel.visible.connect(self._printer_watch)
-        panel.chosen_changed.connect(lambda _name: self._poll_printer())
-
-    def _wire_print_offer(self) -> None:
-        self.result.print_tapped.connect(self.print_portrait)
+    def __init__(
+        self, config: Callable[[], KioskConfig], bridge: UiBridge, asked: Callable[[], tuple[str, str]]
+    ) -> None:
+        """``asked``: the CUPS server and printer the panel holds now, saved or not."""
+        super().__init__()
+        self.config, self.bridge, self.asked = config, bridge, asked
+        bridge.expected = (*bridge.expected, PrintError)  # CUPS said no: one line in the log
+        self.spool = PrintSpool(config().data_dir / "prints")
+        self.spool.purge(0)  # pages a crash left behind: nothing is being printed yet
+        self.jobs: list[str] = []  # CUPS job ids sent since the start (for the log and tests)
+        self.painting: bytes | None = None  # what the visitor may print now
+        self._copies_left = 0
+        self._visit = 0  # a late answer about an earlier visitor's print shows nothing
+        self._polling = False
+        self.timer = QTimer(self, interval=PRINTER_POLL_MS, timeout=self.poll)
 
     # -- the visitor ----------------------------------------------------------------------------------
 
-    def _offer_print(self, painting: bytes | None) -> None:
+    def offer(self, painting: bytes | None) -> None:
         """The result screen shows the painting: Print is offered when the operator turned printing on."""
-        config = self.config
+        config = self.config()
         if not (painting and config.print_enabled and config.print_printer):
-            self._withdraw_print()
+            self.withdraw()
             return
-        self._painting_to_print, self._prints_left = painting, config.print_copies_max
-        self.result.offer_print(self._prints_left)
+        self.painting, self._copies_left = painting, config.print_copies_max
+        self.offered.emit(self._copies_left)
 
-    def _withdraw_print(self) -> None:
-        self._print_visit += 1
-        self._painting_to_print, self._prints_left = None, 0
-        self.result.withdraw_print()
+    def withdraw(self) -> None:
+        self._visit += 1
+        self.painting, self._copies_left = None, 0
+        self.withdrawn.emit()
 
     def print_portrait(self) -> None:
         """The visitor tapped Print: one copy, sent in the background; the result screen stays usable."""
-        if self._painting_to_print is None or self._prints_left <= 0:
+        if self.painting is None or self._copies_left <= 0:
             return
-        self._prints_left -= 1
-        result, visit = self.result, self._print_visit
-        result.print_sending(self._prints_left)
-        painting, config, spool = self._painting_to_print, self.config, self.print_spool
+        self._copies_left -= 1
+        self.sending.emit(self._copies_left)
+        painting, config, spool, visit = self.painting, self.config(), self.spool, self._visit
 
         def failed(exc: Exception) -> None:
-            if visit == self._print_visit:
-                result.print_failed()
+            if visit == self._visit:
+                self.failed.emit()
 
         self.bridge.run(
-            lambda: print_painting(painting, config, spool),
-            self._print_sent,
-            failed,
-            what="printing the portrait",
+            lambda: print_painting(painting, config, spool), self._sent, failed, what="printing the portrait"
         )
 
-    def _print_sent(self, job_id: str) -> None:
-        self.print_jobs.append(job_id)
-        log.info("print job %s sent to %s", job_id, self.config.print_printer)
+    def _sent(self, job_id: str) -> None:
+        self.jobs.append(job_id)
+        log.info("print job %s sent to %s", job_id, self.config().print_printer)
 
     # -- the operator ---------------------------------------------------------------------------------
 
-    def _printer_watch(self, panel_shown: bool) -> None:
+    def watch(self, panel_shown: bool) -> None:
+        """While the panel shows, CUPS is asked now and every few seconds."""
         if panel_shown:
-            self.printer_timer.start()
-            self._poll_printer()
+            self.timer.start()
+            self.poll()
         else:
-            self.printer_timer.stop()
+            self.timer.stop()
 
-    def _poll_printer(self) -> None:
-        if self._polling_printer:  # one question to CUPS at a time, however slow it is
+    def poll(self) -> None:
+        if self._polling:  # one question to CUPS at a time, however slow it is
             return
-        panel = self.operator.print_panel
-        server = self.operator.field_value("print_server")  # as typed, before it is saved
-        printer = panel.chosen()
-        self._polling_printer = True
+        server, printer = self.asked()
+        self._polling = True
 
         def answered(report: tuple[list[PrinterState], list[PrintJob]]) -> None:
-            self._polling_printer = False
-            panel.show_report(*report)
+            self._polling = False
+            self.report.emit(*report)
 
         def failed(exc: Exception) -> None:
-            self._polling_printer = False
-            panel.show_error(str(exc))
+            self._polling = False
+            self.unreachable.emit(str(exc))
 
         self.bridge.run(lambda: printer_report(server, printer), answered, failed, what="asking CUPS")
+
+    def stop(self) -> None:
+        self.timer.stop()

@@ -288,10 +288,10 @@ def test_the_kiosk_shows_and_prints_the_portrait_in_the_frame(qtbot, tmp_path, b
     window = kiosk(qtbot, tmp_path, booth, print_enabled=True, print_printer="booth-printer")
     qtbot.waitUntil(lambda: window.connection.api is not None, timeout=10000)
     follow(window, post_demo_job(booth))
-    qtbot.waitUntil(lambda: window._painting_to_print is not None, timeout=60000)
-    painting = picture(window._painting_to_print)
+    qtbot.waitUntil(lambda: window.print_desk.painting is not None, timeout=60000)
+    painting = picture(window.print_desk.painting)
     assert np.abs(painting[4, 4] - CYAN).max() < 12  # what the result screen shows and Print prints
-    page, (left, top, width, height) = compose_page(window._painting_to_print, PAPERS["10x15"], "portrait")
+    page, (left, top, width, height) = compose_page(window.print_desk.painting, PAPERS["10x15"], "portrait")
     on_paper = np.asarray(page).astype(int)
     assert np.abs(on_paper[top + 8, left + 8] - CYAN).max() < 12  # the printed page carries the frame
     assert np.abs(on_paper[top + height // 2, left + width // 2] - CYAN).max() > 60

@@ -90,11 +90,11 @@ def test_the_visitor_prints_from_the_result_screen_up_to_the_operators_limit(qtb
     assert window.current() == "result" and offer.button.isEnabled()  # the screen did not wait for CUPS
     click(qtbot, offer.button)
     assert not offer.button.isEnabled() and offer.button.text() == "Printed"  # two copies: the operator's limit
-    qtbot.waitUntil(lambda: len(window.print_jobs) == 2, timeout=30000)
-    for job in window.print_jobs:
+    qtbot.waitUntil(lambda: len(window.print_desk.jobs) == 2, timeout=30000)
+    for job in window.print_desk.jobs:
         width, height = cups_server.media_box(cups.output(job))
         assert (round(width), round(height)) == (288, 432)  # 4 x 6 in
-    assert window.print_spool.files() == []
+    assert window.print_desk.spool.files() == []
     click(qtbot, window.result.finish_button)
     assert window.current() == "attract" and not offer.isVisible()
     window.flow.start("result", None, painting)  # the next visitor has their own copies
@@ -113,7 +113,7 @@ def test_print_is_offered_only_when_printing_is_on_and_a_refused_print_is_said(q
     assert offer.isVisible()
     click(qtbot, offer.button)  # a printer CUPS does not know
     qtbot.waitUntil(lambda: offer.note.text() == "Printing did not work. Please ask the staff.", timeout=20000)
-    assert window.print_jobs == [] and window.print_spool.files() == []
+    assert window.print_desk.jobs == [] and window.print_desk.spool.files() == []
 
 
 def test_the_operator_panel_lists_the_printers_cups_knows_with_state_and_failed_jobs(qtbot, tmp_path, cups, video):
@@ -138,7 +138,7 @@ def test_the_operator_panel_lists_the_printers_cups_knows_with_state_and_failed_
     assert (window.config.print_printer, window.config.print_copies_max) == ("Empty", 3)
     assert KioskConfig.load(tmp_path / "kiosk.json").print_printer == "Empty"
     click(qtbot, window.operator.buttons["close"])
-    assert not window.printer_timer.isActive()  # CUPS is asked only while the panel is open
+    assert not window.print_desk.timer.isActive()  # CUPS is asked only while the panel is open
 
 
 def _blank_pdf(tmp_path):
@@ -167,12 +167,12 @@ def test_the_event_frame_layout_puts_the_portrait_in_the_frames_window(painting,
 
 def test_print_pages_are_erased_after_the_retention_with_the_outbox(qtbot, tmp_path, video):
     window = make_window(qtbot, tmp_path, camera=str(video))
-    old, new = window.print_spool.write(b"%PDF old"), window.print_spool.write(b"%PDF new")
+    old, new = window.print_desk.spool.write(b"%PDF old"), window.print_desk.spool.write(b"%PDF new")
     two_days_ago = time.time() - 48 * 3600
     os.utime(old, (two_days_ago, two_days_ago))
     window.catalogue.retention_hours = 24
     window._send_outbox()  # the outbox round that erases what is older than the retention
-    assert window.print_spool.files() == [new]
+    assert window.print_desk.spool.files() == [new]
     window.close()
     restarted = make_window(qtbot, tmp_path, camera=str(video))
-    assert restarted.print_spool.files() == []  # a page a crash left behind does not survive a restart
+    assert restarted.print_desk.spool.files() == []  # a page a crash left behind does not survive a restart
