@@ -3,9 +3,9 @@
 telling the window by their signals: the server and its trust (``connection.py``: ``ServerConnection``), the style
 catalogue (``catalogue.py``: ``StyleCatalogue``), the camera with its countdown and still (``photo.py``:
 ``Photographer``), the gallery's previews of the visitor's face (``gallery_previews.py``), the panel's tests of
-the camera and the mail (``operator_tools.py``: ``PanelTests``), printing (``print_desk.py``: ``PrintDesk``). Still
-mixed into ``BoothWindow``, where the flow finds every action: ordering a painting (``ordering.py``) and the event
-frame (``frame_desk.py``)."""
+the camera and the mail (``operator_tools.py``: ``PanelTests``), printing (``print_desk.py``: ``PrintDesk``), the
+event frame (``frame_desk.py``: ``FrameDesk``). Still mixed into ``BoothWindow``, where the flow finds every action:
+ordering a painting (``ordering.py``)."""
 
 from __future__ import annotations
 
@@ -25,11 +25,11 @@ from shared.protocol import JobCreated, JobOptions, JobRequest
 
 from .api import RequestRejected, ServerUnavailable
 from .catalogue import StyleCatalogue
-from .config import DEFAULT_FILE, KioskConfig
+from .config import DEFAULT_FILE, FRAME_FIELDS, KioskConfig
 from .connection import ServerConnection
 from .demo import PORTRAIT
 from .flow import TOUCHES, Flow
-from .frame_desk import FrameDesk
+from .frame_desk import FrameDesk, frame_values
 from .gallery_previews import GalleryPreviews
 from .i18n import tr
 from .operator import OperatorScreen
@@ -56,7 +56,6 @@ log = logging.getLogger(__name__)
 
 class BoothWindow(
     Ordering,
-    FrameDesk,
     QMainWindow,
 ):
     """The kiosk. ``Flow`` calls its actions by name (``enter_live``, ``request_ready``...): they are here, and
@@ -104,7 +103,9 @@ class BoothWindow(
             self.bridge,
             asked=lambda: (self.operator.field_value("print_server"), self.operator.print_panel.chosen()),
         )
-        self._init_frame()
+        self.frame_desk = FrameDesk(
+            self.bridge, self.connection, lambda: {name: self.operator.field_value(name) for name in FRAME_FIELDS}
+        )
 
     def _init_visit(self) -> None:
         """What belongs to one visitor (``enter_attract`` clears it), and the live screen's counters."""
@@ -391,7 +392,7 @@ class BoothWindow(
         """The operator saved the panel: kept on disk, then whatever changed is redone (the connection always)."""
         camera_changed = config.camera != self.config.camera
         language_changed = config.language != self.config.language
-        self._frame_saved(self.config, config)  # sent once the connection below is decided
+        self.frame_desk.saved(self.config, config)  # sent once the connection below is decided
         self.config = self.operator.config = config  # the panel reopens on what is saved, whoever saved it
         config.save(self.config_path)
         if language_changed:
@@ -411,6 +412,19 @@ class BoothWindow(
         desk.unreachable.connect(panel.show_error)
         panel.visible.connect(desk.watch)
         panel.chosen_changed.connect(lambda _name: desk.poll())
+
+    def _wire_frame(self) -> None:
+        desk, panel = self.frame_desk, self.operator.frame_panel
+        self.operator.frame_preview_wanted.connect(desk.preview)
+        desk.said.connect(lambda text_id, values: panel.say(text_id, **values))
+        desk.previewed.connect(panel.show_preview)
+        desk.refused.connect(self._keep_frame)
+
+    def _keep_frame(self, previous: KioskConfig) -> None:
+        """The saved settings take back the frame the server still has (anything else saved stays)."""
+        kept = self.config.model_copy(update=frame_values(previous))
+        self.config = self.operator.config = kept
+        kept.save(self.config_path)
 
     def _catalogue_shown(self, new_tiles: bool) -> None:
         """A catalogue to show: the retention it promises; new tiles, or only the lanes' new waits."""
@@ -437,7 +451,7 @@ class BoothWindow(
 
     def _server_decided(self) -> None:
         """The server is trusted now (or refused): what waited for it goes (or stays refused and says so)."""
-        self._send_saved_frame()  # an event frame saved meanwhile
+        self.frame_desk.send_saved()  # an event frame saved meanwhile
         self.catalogue.load()
         self.flush_outbox()
 

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import logging
 import mimetypes
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from PySide6.QtCore import QObject, Signal
 
 from shared.protocol import FRAME_MAX_BYTES, FrameInfo, FrameSettings, describe
 
 from .api import RequestRejected, ServerApi
 from .config import FRAME_FIELDS, KioskConfig
+from .connection import ServerConnection
 from .demo import PORTRAIT
+from .tasks import UiBridge
 
 log = logging.getLogger(__name__)
 
@@ -89,65 +92,62 @@ def preview_frame(api: ServerApi, request: FrameRequest) -> bytes | None:
     return api.frame_preview(request.settings, request.files, PORTRAIT.read_bytes())
 
 
-class FrameDesk:
-    """Mixed into ``BoothWindow``: the operator panel's event frame part, and its trip to the server."""
+class FrameDesk(QObject):
+    """The operator panel's event frame and its trip to the server; given the worker bridge, the server connection
+    and the frame as the panel holds it now (saved or not). Tells the panel what happened (``said``: a text id and
+    its values) and the preview (``previewed``: JPEG, or None without a frame); ``refused`` hands back the settings
+    from before a save whose frame the server refused, so the kiosk keeps the frame the server still has."""
 
-    def _init_frame(self) -> None:
-        self.bridge.expected = (*self.bridge.expected, FrameFileError, RequestRejected)  # one line in the log
-        self._frame_to_send: tuple[KioskConfig, KioskConfig] | None = None  # (as it was, as saved)
+    said = Signal(str, dict)
+    previewed = Signal(object)
+    refused = Signal(object)  # KioskConfig
 
-    def _wire_frame(self) -> None:
-        self.operator.frame_preview_wanted.connect(self.preview_panel_frame)
+    def __init__(
+        self, bridge: UiBridge, connection: ServerConnection, panel_values: Callable[[], Mapping[str, Any]]
+    ) -> None:
+        super().__init__()
+        self.bridge, self.connection, self.panel_values = bridge, connection, panel_values
+        bridge.expected = (*bridge.expected, FrameFileError, RequestRejected)  # one line in the log
+        self._to_send: tuple[KioskConfig, KioskConfig] | None = None  # (as it was, as saved)
 
-    def _frame_saved(self, previous: KioskConfig, config: KioskConfig) -> None:
+    def saved(self, previous: KioskConfig, config: KioskConfig) -> None:
         """The operator saved the panel: a changed frame goes to the server once the connection is decided."""
         if frame_values(previous) != frame_values(config):
-            self._frame_to_send = (previous, config)
+            self._to_send = (previous, config)
 
-    def _send_saved_frame(self) -> None:
+    def send_saved(self) -> None:
         """The connection is decided (``ServerConnection.decided``): send the frame saved meanwhile, if any."""
-        if self._frame_to_send is None:
+        if self._to_send is None:
             return
-        previous, config = self._frame_to_send
-        self._frame_to_send = None
-        panel = self.operator.frame_panel
-        panel.say("frame.sending")
+        previous, config = self._to_send
+        self._to_send = None
+        self.said.emit("frame.sending", {})
 
         def work() -> FrameInfo | None:
             return send_frame(self.connection.server(), frame_request(frame_values(config)))
 
         def sent(info: FrameInfo | None) -> None:
-            if info is None:
-                panel.say("frame.removed")
-            else:
-                panel.say("frame.set")
-            self.preview_panel_frame()
+            self.said.emit("frame.removed" if info is None else "frame.set", {})
+            self.preview()
 
         def refused(exc: Exception) -> None:
-            self._keep_frame(previous)
-            panel.say("frame.refused", why=_sentence(exc))
+            self.refused.emit(previous)
+            self.said.emit("frame.refused", {"why": _sentence(exc)})
 
         self.bridge.run(work, sent, refused, what="sending the event frame")
 
-    def _keep_frame(self, previous: KioskConfig) -> None:
-        """The saved settings take back the frame the server still has (anything else saved stays)."""
-        kept = self.config.model_copy(update=frame_values(previous))
-        self.config = self.operator.config = kept
-        kept.save(self.config_path)
-
-    def preview_panel_frame(self) -> None:
+    def preview(self) -> None:
         """The frame in the panel's fields (saved or not) on the demo portrait, drawn by the server."""
-        panel = self.operator.frame_panel
-        values = frame_values({name: self.operator.field_value(name) for name in FRAME_FIELDS})
+        values = frame_values(self.panel_values())
 
         def work() -> bytes | None:
             return preview_frame(self.connection.server(), frame_request(values))
 
         def failed(exc: Exception) -> None:
-            panel.show_preview(None)
-            panel.say("frame.no_preview", why=_sentence(exc))
+            self.previewed.emit(None)
+            self.said.emit("frame.no_preview", {"why": _sentence(exc)})
 
-        self.bridge.run(work, panel.show_preview, failed, what="previewing the event frame")
+        self.bridge.run(work, self.previewed.emit, failed, what="previewing the event frame")
 
 
 def _sentence(exc: Exception) -> str:
