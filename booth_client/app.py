@@ -58,8 +58,9 @@ class BoothWindow(
     Ordering,
     QMainWindow,
 ):
-    """The kiosk. ``Flow`` calls its actions by name (``enter_live``, ``request_ready``...): they are here, and
-    the parts mixed in do the work behind them on the attributes set up in ``__init__``."""
+    """The kiosk. ``Flow`` calls its actions by name (``enter_live``, ``request_ready``...): they are here. The
+    components built in ``_init_parts`` do the work behind them and tell the window by signals; ordering is still
+    mixed in (``Ordering``)."""
 
     def __init__(self, config: KioskConfig, config_path: Path = DEFAULT_FILE, outbox_every_s: float = 5.0) -> None:
         super().__init__()
