@@ -4,11 +4,12 @@ telling the window by their signals: the server and its trust (``connection.py``
 catalogue (``catalogue.py``: ``StyleCatalogue``), the camera with its countdown and still (``photo.py``:
 ``Photographer``), the gallery's previews of the visitor's face (``gallery_previews.py``), the panel's tests of
 the camera and the mail (``operator_tools.py``: ``PanelTests``), printing (``print_desk.py``: ``PrintDesk``), the
-event frame (``frame_desk.py``: ``FrameDesk``). Still mixed into ``BoothWindow``, where the flow finds every action:
-ordering a painting (``ordering.py``)."""
+event frame (``frame_desk.py``: ``FrameDesk``), ordering a painting (``ordering.py``: ``Orders``). The window
+composes them; the flow finds every action on it."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import signal
 import sys
@@ -21,7 +22,7 @@ from PySide6.QtCore import QEvent, QObject, QSize, QTimer
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QApplication, QMainWindow, QStackedWidget
 
-from shared.protocol import JobCreated, JobOptions, JobRequest
+from shared.protocol import JobCreated, JobEvent, JobOptions, JobRequest
 
 from .api import RequestRejected, ServerUnavailable
 from .catalogue import StyleCatalogue
@@ -34,7 +35,7 @@ from .gallery_previews import GalleryPreviews
 from .i18n import tr
 from .operator import OperatorScreen
 from .operator_tools import CornerTaps, PanelTests
-from .ordering import Ordering
+from .ordering import Orders
 from .outbox import RequestOutbox
 from .photo import Photographer
 from .print_desk import PrintDesk
@@ -54,13 +55,9 @@ from .widgets import STYLE_SHEET
 log = logging.getLogger(__name__)
 
 
-class BoothWindow(
-    Ordering,
-    QMainWindow,
-):
+class BoothWindow(QMainWindow):
     """The kiosk. ``Flow`` calls its actions by name (``enter_live``, ``request_ready``...): they are here. The
-    components built in ``_init_parts`` do the work behind them and tell the window by signals; ordering is still
-    mixed in (``Ordering``)."""
+    components built in ``_init_parts`` do the work behind them and tell the window by signals."""
 
     def __init__(self, config: KioskConfig, config_path: Path = DEFAULT_FILE, outbox_every_s: float = 5.0) -> None:
         super().__init__()
@@ -92,8 +89,6 @@ class BoothWindow(
         self.bridge = UiBridge()
         self.bridge.expected = (ServerUnavailable, RequestRejected)  # logged in one line, not as tracebacks
         self.connection = ServerConnection(self.bridge, TrustStore(self.config.data_dir))
-        self._flushing = False
-        self.event_reconnects = 0
         self.outbox = RequestOutbox(self.config.outbox_dir)
         self.catalogue = StyleCatalogue(lambda: self.config, self.bridge, self.connection)
         self.previews = GalleryPreviews(self.bridge, self.connection)
@@ -107,27 +102,27 @@ class BoothWindow(
         self.frame_desk = FrameDesk(
             self.bridge, self.connection, lambda: {name: self.operator.field_value(name) for name in FRAME_FIELDS}
         )
+        self.orders = Orders(
+            lambda: self.config, self.bridge, self.connection, self.catalogue, self.outbox, self.print_desk.spool
+        )
 
     def _init_visit(self) -> None:
         """What belongs to one visitor (``enter_attract`` clears it), and the live screen's counters."""
         self.photo_jpeg: bytes | None = None
         self.choice: tuple[str, str] | None = None
-        self.job: JobCreated | None = None
         self.last_request: tuple[JobRequest, str] | None = None
         self._shown_address = ""
         self._download_job: JobCreated | None = None  # the job whose download link the result screen shows
 
     def _start_timers(self, outbox_every_s: float) -> None:
-        self.outbox_timer = QTimer(self, interval=int(outbox_every_s * 1000), timeout=self.flush_outbox)
+        self.outbox_timer = QTimer(self, interval=int(outbox_every_s * 1000), timeout=self.orders.flush)
         self.outbox_timer.start()
         self.address_timer = QTimer(self, singleShot=True, timeout=self._hide_address)
-        self.wait_timer = QTimer(self, interval=250, timeout=self._show_wait)
 
     def _timers(self) -> tuple[QTimer, ...]:
         return (
             self.outbox_timer,
             self.address_timer,
-            self.wait_timer,
         )
 
     def _build_screens(self) -> None:
@@ -136,7 +131,7 @@ class BoothWindow(
         self.operator = OperatorScreen(self.config)
         self.stack.addWidget(self.operator)
         self.operator.saved.connect(self.apply_config)
-        self.operator.retry_outbox.connect(self.flush_outbox)
+        self.operator.retry_outbox.connect(self.orders.flush)
         self.operator.test_camera.connect(self.panel_tests.test_camera)
         self.operator.test_email.connect(self.panel_tests.test_email)
         self.panel_tests.said.connect(lambda text_id, values: self.operator.show_status(text_id, **values))
@@ -150,6 +145,7 @@ class BoothWindow(
         self.catalogue.answered.connect(lambda _answered: self._show_availability())
         self.previews.arrived.connect(lambda style_id, jpeg: self.gallery.show_preview(style_id, jpeg))
         self._wire_printing()
+        self._wire_orders()
         self._wire_frame()
         self._build_visitor_screens()
 
@@ -201,7 +197,8 @@ class BoothWindow(
 
     def enter_attract(self) -> None:
         """A new visitor: nothing of the last one is left (photo, style, method, address, job)."""
-        self.photo_jpeg, self.choice, self.job = None, None, None
+        self.photo_jpeg, self.choice = None, None
+        self.orders.forget()
         self.erase_previews()  # the painted faces of the gallery go with the photo
         self.live.clear_picture()
         self.review.clear_picture()
@@ -303,7 +300,7 @@ class BoothWindow(
     def send_request(self, _address: str = "") -> None:
         request, key = self.last_request
         self.email.set_sending(True)  # one send per touch; ready again when the state is left
-        self._submit(self.photo_jpeg, request, key)
+        self.orders.submit(self.photo_jpeg, request, key)
 
     def sending_over(self) -> None:
         self.email.set_sending(False)
@@ -318,10 +315,10 @@ class BoothWindow(
         """Follow the job (``flow.start("progress", job)`` follows any job, as after a visitor's send)."""
         self.progress.set_detail(tr("can_leave", self.config.language))
         self.progress.show_picture(self.photo_jpeg or b"")
-        self._follow(job)
+        self.orders.follow(job)
 
     def leave_progress(self) -> None:
-        self.wait_timer.stop()
+        self.orders.stop_showing_wait()
 
     def enter_result(
         self, job: JobCreated, data: bytes | None, error: str = "", download_url: str | None = None
@@ -367,7 +364,7 @@ class BoothWindow(
         self.result.set_failed(False)
         self.print_desk.withdraw()
         if self._download_job is not None:  # the code's link dies too: nobody downloads the painting later
-            self._end_download(self._download_job)
+            self.orders.end_download(self._download_job)
             self._download_job = None
 
     def retry_ready(self) -> bool:
@@ -401,6 +398,40 @@ class BoothWindow(
         if camera_changed:
             self.photographer.switch(config.camera)
         self.connection.connect_to(config)
+
+    def _wire_orders(self) -> None:
+        """The orders' news become flow events, and go to the screens showing now and the panel."""
+        orders = self.orders
+        orders.accepted.connect(lambda job: self.flow.fire("accepted", job))
+        orders.refused.connect(self._request_refused)
+        orders.kept.connect(self._request_kept)
+        orders.outbox_said.connect(lambda text_id, values: self.operator.show_outbox(text_id, **values))
+        orders.rejected.connect(self.operator.show_rejected)
+        orders.waiting.connect(lambda wait: self.progress.update_status(*wait))
+        orders.lost.connect(self._job_lost)
+        orders.heard.connect(self._job_heard)
+        orders.finished.connect(lambda job, data, url: self.flow.fire("done", job, data, "", url))
+        orders.failed.connect(lambda job, error: self.flow.fire("failed", job, None, error))
+
+    def _request_refused(self) -> None:
+        self.email.say(tr("refused", self.config.language))
+        self.flow.fire("refused")
+
+    def _request_kept(self, photo: bytes, request: JobRequest) -> None:
+        """Kept in the outbox (offline, busy, not trusted): sent when the server can take it."""
+        self.catalogue.server_reached = False
+        self._show_availability()
+        self.flow.fire("kept", photo, request)
+
+    def _job_lost(self) -> None:
+        """Following the job broke: the painting still comes by e-mail."""
+        self.progress.set_detail(tr("arrives_anyway", self.config.language))
+        self.progress.set_remaining(tr("reconnecting", self.config.language))
+
+    def _job_heard(self, event: JobEvent) -> None:
+        self.progress.set_detail(tr("can_leave", self.config.language))
+        if event.preview_jpeg_base64:
+            self.progress.show_picture(base64.b64decode(event.preview_jpeg_base64))
 
     def _wire_printing(self) -> None:
         """The desk's news go to the result screen showing now (it is rebuilt with the language) and the panel."""
@@ -454,7 +485,7 @@ class BoothWindow(
         """The server is trusted now (or refused): what waited for it goes (or stays refused and says so)."""
         self.frame_desk.send_saved()  # an event frame saved meanwhile
         self.catalogue.load()
-        self.flush_outbox()
+        self.orders.flush()
 
     def _trust_offered(self, seen: str) -> None:
         """The operator compared the fingerprint and trusts this server (trust on first use)."""
@@ -477,7 +508,7 @@ class BoothWindow(
 
     def closeEvent(self, event) -> None:
         self.bridge.close()
-        self.job = None  # ends the event watcher
+        self.orders.forget()  # ends the event watcher
         self.flow.stop()
         for timer in self._timers():
             timer.stop()

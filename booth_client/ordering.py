@@ -3,15 +3,22 @@ until the painting is ready, and estimating the wait shown meanwhile."""
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from shared.protocol import JobCreated, JobEvent, JobRequest, JobStatus
 
 from .api import RequestRejected, ServerUnavailable
-from .i18n import tr
+from .catalogue import StyleCatalogue
+from .config import KioskConfig
+from .connection import ServerConnection
+from .outbox import RequestOutbox
+from .print_page import PrintSpool
+from .tasks import UiBridge
 
 RECONNECT_BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0)  # seconds between attempts to follow a job's progress again
 MAIL_POLL_S = 5.0  # a download link ends once the job's mail has left: asked this often ...
@@ -50,18 +57,50 @@ class WaitEstimate:
         return self.shown, self.position, max(0.0, left) if total > 0 else None
 
 
-class Ordering:
-    """Mixed into ``BoothWindow``: the work behind its sending, progress and outbox; the flow's states call it."""
+class Orders(QObject):
+    """Ordering a painting, given the kiosk's config, the worker bridge, the server connection, the catalogue (its
+    waits and retention), the request outbox and the print spool (purged with it). It sends the visitor's request
+    or keeps it in the outbox, sends the outbox, follows the job until its painting is ready and ends its download
+    link. It tells the window: ``accepted`` (the job), ``refused`` (for good), ``kept`` (photo, request: in the
+    outbox), ``outbox_said`` (a panel text id and values) with ``rejected`` (the entries set aside), ``waiting``
+    (progress, place, seconds left), ``lost`` (following broke; the mail comes anyway), ``heard`` (an event of the
+    job), ``finished`` (job, painting or None, download link) and ``failed`` (job, reason)."""
 
-    job: JobCreated | None  # the job followed; anything else ends its watcher
-    event_reconnects: int
+    accepted = Signal(object)
+    refused = Signal()
+    kept = Signal(bytes, object)
+    outbox_said = Signal(str, dict)
+    rejected = Signal(list)
+    waiting = Signal(object)
+    lost = Signal()
+    heard = Signal(object)
+    finished = Signal(object, object, object)
+    failed = Signal(object, str)
+
+    def __init__(
+        self,
+        config: Callable[[], KioskConfig],
+        bridge: UiBridge,
+        connection: ServerConnection,
+        catalogue: StyleCatalogue,
+        outbox: RequestOutbox,
+        spool: PrintSpool,
+    ) -> None:
+        super().__init__()
+        self.config, self.bridge, self.connection, self.catalogue = config, bridge, connection, catalogue
+        self.outbox, self.spool = outbox, spool
+        self.job: JobCreated | None = None  # the job followed; anything else ends its watcher
+        self.event_reconnects = 0
+        self._flushing = False
+        self._wait = WaitEstimate.starting(0.0)
+        self.wait_timer = QTimer(self, interval=250, timeout=self._show_wait)
 
     # -- sending ----------------------------------------------------------------------------------------
 
-    def _submit(self, photo: bytes, request: JobRequest, key: str) -> None:
+    def submit(self, photo: bytes, request: JobRequest, key: str) -> None:
         self.bridge.run(
             lambda: self.connection.server().submit(photo, request, key),
-            lambda job: self.flow.fire("accepted", job),
+            self.accepted.emit,
             lambda exc: self._submit_failed(exc, photo, request, key),
             what="sending the portrait",
         )
@@ -69,31 +108,28 @@ class Ordering:
     def _submit_failed(self, exc: Exception, photo: bytes, request: JobRequest, key: str) -> None:
         if isinstance(exc, RequestRejected):
             log.warning("the server refused the request: %s", exc)  # its reason is English, for the log
-            self.email.say(tr("refused", self.config.language))
-            self.flow.fire("refused")
+            self.refused.emit()
             return
         self.connection.refused(exc)
-        self.catalogue.server_reached = False
-        self._show_availability()
         # offline, busy, not trusted or anything unexpected: keep it, send it when the server can take it
         self.outbox.add(photo, request, key)
-        self.flow.fire("kept", photo, request)
+        self.kept.emit(photo, request)
 
     # -- the outbox -------------------------------------------------------------------------------------
 
-    def flush_outbox(self) -> None:
+    def flush(self) -> None:
         if self._flushing:
             return
         if self.connection.may_retry():
-            self.connection.connect_to(self.config)  # e.g. the server could not be reached to check its certificate
+            self.connection.connect_to(self.config())  # e.g. the server could not be reached to check its certificate
             return
         self._flushing = True
-        self.bridge.run(self._send_outbox, self._outbox_done, self._outbox_failed, what="sending the outbox")
+        self.bridge.run(self.send_outbox, self._outbox_done, self._outbox_failed, what="sending the outbox")
 
-    def _send_outbox(self) -> tuple[int, list]:
+    def send_outbox(self) -> tuple[int, list]:
         """Worker thread: send what waits, oldest first, until the server stops answering."""
         self.outbox.purge(self.catalogue.retention_hours)  # personal data: never kept longer than the server would
-        self.print_desk.spool.purge(self.catalogue.retention_hours)  # pages a failed print left behind, likewise
+        self.spool.purge(self.catalogue.retention_hours)  # pages a failed print left behind, likewise
         api = self.connection.api
         for entry in self.outbox.pending() if api is not None else []:
             try:
@@ -110,20 +146,18 @@ class Ordering:
     def _outbox_done(self, counts: tuple[int, list]) -> None:
         self._flushing = False
         remaining, rejected = counts
-        if self.connection.api is not None:
-            self.operator.show_outbox("panel.outbox", n=remaining)
-        else:
-            self.operator.show_outbox("panel.outbox_held", n=remaining)
-        self.operator.show_rejected(rejected)
+        held = self.connection.api is None
+        self.outbox_said.emit("panel.outbox_held" if held else "panel.outbox", {"n": remaining})
+        self.rejected.emit(rejected)
 
     def _outbox_failed(self, exc: Exception) -> None:
         self._flushing = False
         self.connection.refused(exc)
-        self.operator.show_outbox("panel.outbox_failed", why=exc)
+        self.outbox_said.emit("panel.outbox_failed", {"why": exc})
 
     # -- following the job ------------------------------------------------------------------------------
 
-    def _follow(self, job: JobCreated) -> None:
+    def follow(self, job: JobCreated) -> None:
         """Show the wait at once (the server's estimates), then follow the job's events on a worker thread."""
         self.job = job
         self._wait = WaitEstimate.starting(job.status.eta_seconds or self.catalogue.eta.get(job.status.method) or 0.0)
@@ -131,13 +165,21 @@ class Ordering:
         self.wait_timer.start()
         self.bridge.run(lambda: self._watch(job), lambda _: None, lambda exc: self._lost_track(job), what="following")
 
+    def stop_showing_wait(self) -> None:
+        self.wait_timer.stop()
+
+    def forget(self) -> None:
+        """The visitor has gone: the job is no longer followed (its watcher ends)."""
+        self.job = None
+        self.wait_timer.stop()
+
     def _status_arrived(self, status: JobStatus) -> None:
         self._wait.update(status)
         self._show_wait()
 
     def _show_wait(self) -> None:
         if not self._wait.lost:
-            self.progress.update_status(*self._wait.now())
+            self.waiting.emit(self._wait.now())
 
     def _watch(self, job: JobCreated) -> None:
         """Worker thread: follow the job's events until it ends. A stream that breaks, or stays silent past
@@ -161,34 +203,31 @@ class Ordering:
         """The stream broke, or following failed unexpectedly (logged): the painting still comes by e-mail."""
         if self.job is job:
             self._wait.lost = True
-            self.progress.set_detail(tr("arrives_anyway", self.config.language))
-            self.progress.set_remaining(tr("reconnecting", self.config.language))
+            self.lost.emit()
 
     def _on_event(self, job: JobCreated, event: JobEvent) -> None:
         if self.job is not job:  # a late event of a job the kiosk no longer follows
             return
-        self.progress.set_detail(tr("can_leave", self.config.language))
         self._wait.lost = False
-        if event.preview_jpeg_base64:
-            self.progress.show_picture(base64.b64decode(event.preview_jpeg_base64))
+        self.heard.emit(event)
         self._status_arrived(event.status)
         if event.type == "done":
             self._fetch_result(job, event.status.download_url)
         elif event.type in ("failed", "cancelled"):
-            self.flow.fire("failed", job, None, event.status.error or event.type)
+            self.failed.emit(job, event.status.error or event.type)
 
     def _fetch_result(self, job: JobCreated, download_url: str | None) -> None:
         """The painting is ready: fetch it for the result screen (which does without it if it cannot)."""
         self.bridge.run(
             lambda: self.connection.server().result(job),
-            lambda data: self.flow.fire("done", job, data, "", download_url),
-            lambda exc: self.flow.fire("done", job, None, "", download_url),
+            lambda data: self.finished.emit(job, data, download_url),
+            lambda exc: self.finished.emit(job, None, download_url),
             what="fetching the painting",
         )
 
     # -- the download link ------------------------------------------------------------------------------
 
-    def _end_download(self, job: JobCreated) -> None:
+    def end_download(self, job: JobCreated) -> None:
         """The visitor is done: the job is erased on the server, and with it the download link of the QR code,
         once its mail has left (erasing it before would lose the mail)."""
         self.bridge.run(lambda: self._erase_after_mail(job), lambda _: None, what="ending the download link")

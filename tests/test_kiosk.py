@@ -215,7 +215,7 @@ def test_lost_network_keeps_the_portrait_and_sends_it_once_later(qtbot, tmp_path
         qtbot.waitUntil(lambda: not again.outbox.pending(), timeout=30000)
         [mail] = box.wait_for(1, timeout=60)
         assert mail["To"] == "bo@example.org"
-        again.flush_outbox()  # a second pass must not send it again
+        again.orders.flush()  # a second pass must not send it again
         qtbot.wait(2000)
         assert len(box.messages()) == 1
     finally:
@@ -235,8 +235,8 @@ def test_the_mailed_portrait_is_not_mirrored_only_the_preview_is(qtbot, tmp_path
     type_address(qtbot, window, "mira@example.org")
     click(qtbot, window.email.consent)
     click(qtbot, window.email.send_button)
-    qtbot.waitUntil(lambda: window.job is not None, timeout=20000)
-    stored = Path(server.env["PORTRAIT_DATA_DIR"]) / "jobs" / window.job.id / "portrait.png"
+    qtbot.waitUntil(lambda: window.orders.job is not None, timeout=20000)
+    stored = Path(server.env["PORTRAIT_DATA_DIR"]) / "jobs" / window.orders.job.id / "portrait.png"
     assert red_on_the_left(np.asarray(Image.open(stored).convert("RGB")))  # what the server paints and mails
 
 
@@ -409,7 +409,7 @@ def test_a_silent_progress_stream_is_dropped_and_followed_again(qtbot, tmp_path,
     try:
         follow(window, job)
         started = time.monotonic()
-        qtbot.waitUntil(lambda: window.event_reconnects >= 2, timeout=20000)
+        qtbot.waitUntil(lambda: window.orders.event_reconnects >= 2, timeout=20000)
         noticed = time.monotonic() - started
         assert window.current() == "progress"
         assert window.progress.detail.text() == tr("arrives_anyway", "en")  # calm words, no error box

@@ -154,7 +154,7 @@ def test_the_chosen_method_is_shown_and_every_choice_is_reset_for_the_next_visit
     window.flow.idle_timer.timeout.emit()  # the visitor walks away
     assert window.flow.state == "attract"
     assert gallery.method == "fast" and highlighted(instant) and not highlighted(masterpiece)
-    assert window.choice is None and window.photo_jpeg is None and window.job is None
+    assert window.choice is None and window.photo_jpeg is None and window.orders.job is None
     assert window.email.address.text() == "" and not window.email.consent.isChecked()
 
 
@@ -302,7 +302,7 @@ def test_the_wait_counts_down_from_the_servers_estimate_and_instant_moves(qtbot,
     assert all(text for _, text in shown), shown  # the time left is always said, never an empty line
     assert shown[-1][1] == tr("almost_done", "en")  # past the estimate: almost done, not a frozen 0 %
     qtbot.waitUntil(lambda: window.flow.state == "result", timeout=30000)
-    assert not window.wait_timer.isActive()
+    assert not window.orders.wait_timer.isActive()
     print(f"Instant, server's estimate {window.catalogue.eta['fast']:.1f} s: progress shown while held {shown}")
 
 
@@ -314,13 +314,13 @@ def test_without_the_server_the_progress_stands_still_and_says_it_reconnects(qtb
     reconnecting = tr("reconnecting", "en")
     qtbot.waitUntil(lambda: window.progress.remaining.text() == reconnecting, timeout=5000)
     shown = window.progress.bar.value()
-    ticks = window.wait_timer.interval()
+    ticks = window.orders.wait_timer.interval()
     for _ in range(4):  # the wait timer ticks on; the bar must not advance along the estimate meanwhile
         qtbot.wait(ticks * 2)
         assert window.progress.bar.value() == shown and window.progress.remaining.text() == reconnecting
     assert window.progress.detail.text() == tr("arrives_anyway", "en")
     window.flow.fire("finish")
-    assert not window.wait_timer.isActive()
+    assert not window.orders.wait_timer.isActive()
 
 
 @pytest.fixture(scope="module")

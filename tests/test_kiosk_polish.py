@@ -349,7 +349,7 @@ def test_13_the_german_panel_speaks_german_only(qtbot, window_de):
     window = window_de
     unlock_panel(qtbot, window)
     panel = window.operator
-    window.flush_outbox()
+    window.orders.flush()
     qtbot.waitUntil(lambda: panel.outbox_status.text() != "", timeout=5000)
     patterns = english_patterns()
     english = [t for t in panel_texts(panel) if any(p.match(t) for p in patterns)]

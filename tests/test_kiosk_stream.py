@@ -28,8 +28,8 @@ def test_keep_alive_comments_keep_a_quiet_progress_stream_open(qtbot, tmp_path, 
         job = post_demo_job(quiet_server)
         follow(window, job)
         qtbot.wait(5000)  # more than three read timeouts of silence, but for the keep-alive comments
-        assert window.current() == "progress" and window.event_reconnects == 0
+        assert window.current() == "progress" and window.orders.event_reconnects == 0
     finally:
         hold.unlink()
     qtbot.waitUntil(lambda: window.current() == "result", timeout=30000)
-    assert window.event_reconnects == 0
+    assert window.orders.event_reconnects == 0

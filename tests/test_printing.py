@@ -171,7 +171,7 @@ def test_print_pages_are_erased_after_the_retention_with_the_outbox(qtbot, tmp_p
     two_days_ago = time.time() - 48 * 3600
     os.utime(old, (two_days_ago, two_days_ago))
     window.catalogue.retention_hours = 24
-    window._send_outbox()  # the outbox round that erases what is older than the retention
+    window.orders.send_outbox()  # the outbox round that erases what is older than the retention
     assert window.print_desk.spool.files() == [new]
     window.close()
     restarted = make_window(qtbot, tmp_path, camera=str(video))

@@ -59,9 +59,9 @@ def test_only_a_visitor_who_ticks_the_wall_box_is_shown_on_the_wall(qtbot, tmp_p
             if wall:
                 click(qtbot, window.email.wall)
             click(qtbot, window.email.send_button)
-            qtbot.waitUntil(lambda: window.job is not None, timeout=20000)  # None again after each visitor
-            sent.append(window.job)
-            wait_for_state(client, window.job.model_dump(), {"done"}, timeout=60)
+            qtbot.waitUntil(lambda: window.orders.job is not None, timeout=20000)  # None again after each visitor
+            sent.append(window.orders.job)
+            wait_for_state(client, window.orders.job.model_dump(), {"done"}, timeout=60)
             window.flow.idle_timer.timeout.emit()
         assert len(on_the_wall(server.url)) == len(before) + 1  # the ticked visitor's portrait, and no other
         for job in sent:
