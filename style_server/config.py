@@ -255,14 +255,24 @@ GROUPS: dict[str, type[BaseModel]] = {
 }
 
 
-def group_of(name: str) -> str | None:
-    """The group of a setting by its name (or an older name it is still read by), lower case; None if unknown."""
+def _names() -> dict[str, tuple[str, FieldInfo]]:
+    """Every setting's name, and any older name it is still read by, -> (its group, its field)."""
+    names: dict[str, tuple[str, FieldInfo]] = {}
     for group, model in GROUPS.items():
         for field_name, field in model.model_fields.items():
             aliases = field.validation_alias.choices if isinstance(field.validation_alias, AliasChoices) else ()
-            if name == field_name or name in aliases:
-                return group
-    return None
+            for name in (field_name, *aliases):
+                names[name] = (group, field)
+    return names
+
+
+SETTING_NAMES = _names()
+
+
+def group_of(name: str) -> str | None:
+    """The group of a setting by its name (or an older name it is still read by), lower case; None if unknown."""
+    found = SETTING_NAMES.get(name)
+    return found[0] if found else None
 
 
 class FlatVariables(PydanticBaseSettingsSource):
@@ -282,18 +292,14 @@ class FlatVariables(PydanticBaseSettingsSource):
             if raw is None or not key.upper().startswith(ENV_PREFIX):
                 continue
             name = key[len(ENV_PREFIX) :].lower()
-            if (group := group_of(name)) is None:
+            if (found := SETTING_NAMES.get(name)) is None:
                 continue
-            nested.setdefault(group, {})[name] = _decoded(GROUPS[group], name, raw)
+            group, field = found
+            nested.setdefault(group, {})[name] = _decoded(field, raw)
         return nested
 
 
-def _decoded(model: type[BaseModel], name: str, raw: str) -> Any:
-    field = model.model_fields.get(name) or next(
-        f
-        for f in model.model_fields.values()
-        if isinstance(f.validation_alias, AliasChoices) and name in f.validation_alias.choices
-    )
+def _decoded(field: FieldInfo, raw: str) -> Any:
     origin = get_origin(field.annotation) or field.annotation
     return json.loads(raw) if origin in (dict, list, tuple, set) else raw
 
