@@ -255,14 +255,14 @@ GROUPS: dict[str, type[BaseModel]] = {
 }
 
 
-def _names() -> dict[str, tuple[str, FieldInfo]]:
-    """Every setting's name, and any older name it is still read by, -> (its group, its field)."""
-    names: dict[str, tuple[str, FieldInfo]] = {}
+def _names() -> dict[str, tuple[str, str, FieldInfo]]:
+    """Every setting's name, and any older name it is still read by, -> (its group, its name now, its field)."""
+    names: dict[str, tuple[str, str, FieldInfo]] = {}
     for group, model in GROUPS.items():
         for field_name, field in model.model_fields.items():
             aliases = field.validation_alias.choices if isinstance(field.validation_alias, AliasChoices) else ()
             for name in (field_name, *aliases):
-                names[name] = (group, field)
+                names[name] = (group, field_name, field)
     return names
 
 
@@ -294,8 +294,10 @@ class FlatVariables(PydanticBaseSettingsSource):
             name = key[len(ENV_PREFIX) :].lower()
             if (found := SETTING_NAMES.get(name)) is None:
                 continue
-            group, field = found
-            nested.setdefault(group, {})[name] = _decoded(field, raw)
+            group, field_name, field = found
+            values = nested.setdefault(group, {})
+            if name == field_name or field_name not in values:  # the name now wins over an older one
+                values[field_name] = _decoded(field, raw)
         return nested
 
 
@@ -340,10 +342,10 @@ class Settings(BaseSettings):
         for key, value in data.items():
             if key in GROUPS:
                 continue
-            group = group_of(key)
-            if group is None:
+            if (found := SETTING_NAMES.get(key)) is None:
                 raise ValueError(f"unknown setting {key!r}")
-            grouped.setdefault(group, {})[key] = value
+            group, field_name, _ = found
+            grouped.setdefault(group, {})[field_name] = value  # under its name now: never twice, by two names
         return grouped
 
     def exposure_problems(self) -> list[str]:
