@@ -136,21 +136,25 @@ class JobEvents:
             return list(self._streams)
 
     def preview(self, job_id: str, jpeg_base64: str) -> None:
-        """A new masterpiece preview: kept for late streams while the job runs, pushed to the open ones."""
-        status = self.describe(job_id) if self.describe is not None else None
-        self._send({"kind": "preview", "id": job_id, "jpeg": jpeg_base64, "status": _wire(status)})
-        self._preview(job_id, jpeg_base64, status)
+        """A new masterpiece preview: kept for late streams while the job runs, pushed to the open ones, and
+        relayed with the status read for it here (only while the job runs)."""
+        if (status := self._preview(job_id, jpeg_base64)) is not None:
+            self._send({"kind": "preview", "id": job_id, "jpeg": jpeg_base64, "status": _wire(status)})
 
-    def _preview(self, job_id: str, jpeg_base64: str, status: JobStatus | None = None) -> None:
+    def _preview(self, job_id: str, jpeg_base64: str, status: JobStatus | None = None) -> JobStatus | None:
+        """Keep and show the preview if the job runs; the status that says so, else None. Here the status is read
+        under the lock (``status`` None): a preview that races a cancel is never kept after it. A relayed one
+        carries its status, and its end comes after it on the same ordered line."""
         if self.describe is None:
-            return
-        with self._preview_lock:  # against ended(): a preview that races a cancel is never kept after it
+            return None
+        with self._preview_lock:  # against ended()
             status = status or self.describe(job_id)
             if status is None or status.state != JobState.running:
-                return
+                return None
             self.previews[job_id] = jpeg_base64
         if self.watched(job_id):
             self._push(job_id, event_for(status, jpeg_base64))
+        return status
 
     def forget(self, job_id: str) -> None:
         """Drop the job's preview (a face)."""
