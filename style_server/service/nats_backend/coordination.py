@@ -164,7 +164,11 @@ class Coordination:
                 waiting.add(event["kind"])
             self._listeners.submit(deliver, event)
 
-        self.link.run(self.link.nc.subscribe(EVENTS, cb=heard))
+        async def subscribe() -> None:
+            await self.link.nc.subscribe(EVENTS, cb=heard)
+            await self.link.nc.flush()  # the server has the subscription: nothing published from now on is missed
+
+        self.link.run(subscribe())
 
     def close(self) -> None:
         self._listeners.shutdown(wait=False)
