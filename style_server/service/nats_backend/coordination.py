@@ -43,6 +43,7 @@ class Coordination:
         self.workers, self.rates = workers, rates  # KV buckets: workers' capacity reports, kiosks' places
         self._listeners = ThreadPoolExecutor(1, thread_name_prefix="nats-events")  # in order, off the NATS loop
         self._ready: tuple[float, str | None] = (-READY_FOR, None)  # (when checked, why not ready)
+        self.events_heard = self.events_coalesced = 0  # other processes' events: all, and refreshes dropped
 
     # -- the rate limit, shared by every API node -------------------------------------------------------
 
@@ -158,8 +159,10 @@ class Coordination:
             event = json.loads(msg.data)
             if event.pop("origin", None) == self.origin:
                 return
+            self.events_heard += 1
             if event.pop("latest_only", False):
                 if event["kind"] in waiting:
+                    self.events_coalesced += 1
                     return
                 waiting.add(event["kind"])
             self._listeners.submit(deliver, event)
