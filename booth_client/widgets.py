@@ -276,7 +276,6 @@ def kinetic(area: QAbstractScrollArea) -> QScroller:
     policy = QScrollerProperties.OvershootPolicy.OvershootAlwaysOff
     properties.setScrollMetric(QScrollerProperties.ScrollMetric.HorizontalOvershootPolicy, policy)
     properties.setScrollMetric(QScrollerProperties.ScrollMetric.VerticalOvershootPolicy, policy)
-    properties.setScrollMetric(QScrollerProperties.ScrollMetric.MousePressEventDelay, 0.0)  # a tap is a tap at once
     # a tap reaches the button at once (a drag that follows cancels it): no 0.25 s held-back press
     properties.setScrollMetric(QScrollerProperties.ScrollMetric.MousePressEventDelay, 0)
     scroller.setScrollerProperties(properties)

@@ -2,19 +2,20 @@
 
 ``python -m tests.kiosk_in_x CONFIG REPORT``: starts the kiosk exactly as ``booth-client --config CONFIG``
 does (full screen, as configured), and every 200 ms writes REPORT (JSON): the flow's state, the window's
-and the screen's geometry, the window's minimum size, and the screen centre of each button a visitor or an
-operator taps. The test then taps those points with xdotool, as a finger would.
+and the screen's geometry, the window's minimum size, the gallery's scrolling, and the screen centre of each
+button a visitor or an operator taps. The test then taps those points with xdotool, as a finger would.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
+from PySide6.QtWidgets import QApplication, QScrollArea, QScroller, QWidget
 
 from booth_client.app import BoothWindow, main
 
@@ -40,7 +41,7 @@ def centre(widget: QWidget) -> list[int] | None:
     return [point.x(), point.y(), int(widget.isEnabled())]
 
 
-def report(window: BoothWindow) -> dict:
+def report(window: BoothWindow, seq: int) -> dict:
     buttons: dict[str, list[int] | None] = {}
     for name, path in BUTTONS.items():
         screen, attribute, *key = path.split(".")
@@ -53,6 +54,7 @@ def report(window: BoothWindow) -> dict:
     for label, key in window.operator.pin_pad.keys.items():
         buttons[f"pin:{label}"] = centre(key)
     screen = window.screen().geometry()
+    scroll = window.gallery.findChild(QScrollArea)
     return {
         "state": window.flow.state,
         "screen": window.current(),
@@ -60,9 +62,9 @@ def report(window: BoothWindow) -> dict:
         "display": [screen.width(), screen.height()],
         "minimum": list(window.minimumSizeHint().toTuple()),
         "styles": len(window.catalogue.styles),
-        "gallery_scroll": scroll.verticalScrollBar().value()
-        if (scroll := window.gallery.findChild(QScrollArea))
-        else 0,
+        "gallery_scroll": scroll.verticalScrollBar().value() if scroll else 0,
+        "gallery_gliding": bool(scroll) and QScroller.scroller(scroll.viewport()).state() != QScroller.State.Inactive,
+        "seq": seq,  # reports written so far: each one a turn of the kiosk's event loop
         "buttons": buttons,
         "pin": window.config.operator_pin,
     }
@@ -70,12 +72,13 @@ def report(window: BoothWindow) -> dict:
 
 def run(config: Path, out: Path) -> int:
     app = QApplication(sys.argv[:1])
+    dumps = itertools.count(1)
 
     def dump() -> None:
         windows = [w for w in app.topLevelWidgets() if isinstance(w, BoothWindow)]
         if windows:
             part = out.with_suffix(".part")
-            part.write_text(json.dumps(report(windows[0])))
+            part.write_text(json.dumps(report(windows[0], next(dumps))))
             os.replace(part, out)
 
     timer = QTimer(interval=200, timeout=dump)

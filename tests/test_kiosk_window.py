@@ -7,6 +7,7 @@ The kiosk runs in its own process, started like ``booth-client`` (full screen) w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -58,6 +59,12 @@ class KioskInX:
             time.sleep(0.1)
         raise AssertionError(f"timed out waiting for {what or condition}: {self.report()}")
 
+    def settle(self) -> None:
+        """Until the kiosk's event loop has turned twice more (it writes each report): what it was last told to
+        show is painted, ready for a screenshot."""
+        seq = self.wait(lambda r: "seq" in r, what="a report")["seq"]
+        self.wait(lambda r: r["seq"] >= seq + 2, 10, "two more turns of the kiosk's event loop")
+
     def tap(self, name: str) -> None:
         point = self.wait(lambda r: (r["buttons"].get(name) or [0, 0, 0])[2], what=f"{name} enabled")["buttons"][name]
         self.x.tap(point[0], point[1])
@@ -82,39 +89,45 @@ def test_a_visitor_in_a_real_window_at_1280x800(tmp_path, server, video, window_
     kiosk = KioskInX(x, tmp_path, server_url=server.url, camera=str(video), language=language)
     try:
         first = kiosk.wait(lambda r: r["styles"] > 0 and r["state"] == "attract", 60, "the attract screen")
-        time.sleep(1)
+        kiosk.settle()
         x.screenshot(window_shots / f"{language}-1-attract.png")
         kiosk.tap("start")
         kiosk.wait(lambda r: r["screen"] == "live" and r["buttons"]["take"][2], 30, "a live camera")
-        time.sleep(1)
+        kiosk.settle()
         x.screenshot(window_shots / f"{language}-2-live.png")
         kiosk.tap("take")
         kiosk.wait(lambda r: r["screen"] == "review", 15, "the review")
+        kiosk.settle()
         x.screenshot(window_shots / f"{language}-3-review.png")
         kiosk.tap("keep")
         kiosk.wait(lambda r: r["screen"] == "gallery", 10, "the gallery")
-        time.sleep(0.5)
+        kiosk.settle()
         x.screenshot(window_shots / f"{language}-4-gallery.png")
         middle = kiosk.report()["buttons"]["style:starry-night"]
         x.drag((middle[0], middle[1] + 300), (middle[0], middle[1] - 100))  # a finger flicks the styles up
         scrolled = kiosk.wait(lambda r: r["gallery_scroll"] > 0, 10, "the gallery to scroll")["gallery_scroll"]
-        x.drag((middle[0], middle[1]), (middle[0], middle[1] + 700))  # and back down to the top
-        kiosk.wait(lambda r: r["gallery_scroll"] == 0, 10, "the gallery back at the top")
+        for _ in range(4):  # and back down to the top: the flick may still glide on, so drag until it is there
+            x.drag((middle[0], middle[1]), (middle[0], middle[1] + 400))
+            with contextlib.suppress(AssertionError):
+                kiosk.wait(lambda r: r["gallery_scroll"] == 0, 3, "the gallery back at the top")
+                break
+        kiosk.wait(lambda r: r["gallery_scroll"] == 0 and not r["gallery_gliding"], 10, "the gallery still at the top")
         assert kiosk.report()["screen"] == "gallery", "a drag is not a tap on a style"
-        time.sleep(0.5)
         kiosk.tap("style:starry-night")
         kiosk.wait(lambda r: r["screen"] == "email", 10, "the e-mail screen")
         for char in "ada@example.org":
             kiosk.tap(f"key:{char}")
         kiosk.tap("consent")
-        time.sleep(0.3)
+        kiosk.wait(lambda r: r["buttons"]["send"][2], 10, "send enabled by the consent")
+        kiosk.settle()
         x.screenshot(window_shots / f"{language}-5-email.png")
         kiosk.tap("send")
         kiosk.wait(lambda r: r["screen"] in ("progress", "result"), 30, "progress")
         if kiosk.report()["screen"] == "progress":
+            kiosk.settle()
             x.screenshot(window_shots / f"{language}-6-progress.png")
         kiosk.wait(lambda r: r["screen"] == "result", 90, "the result")
-        time.sleep(0.5)
+        kiosk.settle()
         image = x.screenshot(window_shots / f"{language}-7-result.png")
         assert np.asarray(image).std() > 10  # a real picture, not an empty screen
         kiosk.tap("finish")
@@ -134,11 +147,11 @@ def test_no_camera_in_a_real_window_says_so_in_german(tmp_path, server, window_s
     kiosk = KioskInX(x, tmp_path, server_url=server.url, camera=str(tmp_path / "unplugged.avi"), language="de")
     try:
         kiosk.wait(lambda r: r["styles"] > 0 and r["state"] == "attract", 60, "the attract screen")
-        time.sleep(0.5)
+        kiosk.settle()
         x.screenshot(window_shots / "de-8-attract-no-camera.png")
         kiosk.tap("start")
         kiosk.wait(lambda r: r["screen"] == "live", 10, "the live screen")
-        time.sleep(0.5)
+        kiosk.settle()
         image = np.asarray(x.screenshot(window_shots / "de-9-live-no-camera.png"))
         assert kiosk.report()["buttons"]["take"][2] == 0, "Foto aufnehmen is disabled without a camera"
         assert image[200:600, 300:980].std() < 40, "no camera picture (nor an old one): a calm placeholder"
