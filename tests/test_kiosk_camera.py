@@ -5,7 +5,9 @@ the window never waits for it, and a restarted camera never races its old thread
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -35,11 +37,16 @@ def release(fifo: Path, seconds: float = 30) -> None:
         time.sleep(0.2)
 
 
+def inside_opencv(thread: threading.Thread | None) -> bool:
+    """The thread is alive and its innermost Python frame is a call into OpenCV (where a stuck capture waits)."""
+    frame = sys._current_frames().get(thread.ident) if thread is not None and thread.is_alive() else None
+    return frame is not None and "cv2." in "".join(inspect.getframeinfo(frame).code_context or [])
+
+
 def test_stop_returns_at_once_while_the_capture_is_stuck(qtbot, stuck_camera):
     camera = Camera(str(stuck_camera))
     camera.start()
-    qtbot.wait(500)  # the capture thread is now inside OpenCV, waiting for a picture that never comes
-    assert camera._thread.is_alive()
+    qtbot.waitUntil(lambda: inside_opencv(camera._thread), timeout=15000)  # waiting for a picture that never comes
     started = time.monotonic()
     camera.stop()
     took = time.monotonic() - started
@@ -52,7 +59,7 @@ def test_stop_returns_at_once_while_the_capture_is_stuck(qtbot, stuck_camera):
 
 def test_closing_the_window_never_waits_for_a_stuck_camera(qtbot, tmp_path, stuck_camera):
     window = make_window(qtbot, tmp_path, server_url=f"http://127.0.0.1:{free_port()}", camera=str(stuck_camera))
-    qtbot.wait(500)
+    qtbot.waitUntil(lambda: inside_opencv(window.photographer.camera._thread), timeout=15000)
     started = time.monotonic()
     window.close()
     took = time.monotonic() - started

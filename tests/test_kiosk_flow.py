@@ -203,8 +203,10 @@ def test_a_camera_that_stops_leaves_no_stale_frame_and_no_photo_can_be_taken(qtb
         assert window.live.take_button.isEnabled()
         assert window.flow.fire("capture") and window.flow.state == "countdown"
         camera.unplug()  # in the middle of the countdown
-        qtbot.waitUntil(lambda: not window.photographer.camera.is_available, timeout=15000)
-        qtbot.wait(200)  # the camera's word reaches the window through the event loop
+        # the camera's word reaches the window through the event loop
+        qtbot.waitUntil(
+            lambda: not window.photographer.camera.is_available and window.flow.state == "live", timeout=15000
+        )
     finally:
         if not camera.unplugged.is_set():
             camera.unplug()
@@ -215,7 +217,7 @@ def test_a_camera_that_stops_leaves_no_stale_frame_and_no_photo_can_be_taken(qtb
     window.flow.fire("back")
     assert window.attract.unavailable.text() == tr("unavailable", "en")  # no camera (and no styles here)
     window.flow.fire("start")
-    qtbot.wait(300)
+    qtbot.waitUntil(lambda: window.live.message.text() == tr("camera_missing", "en"), timeout=10000)
     assert not window.live.view.has_picture and not window.live.take_button.isEnabled()
 
 
@@ -224,7 +226,7 @@ def test_attract_says_unavailable_without_styles_and_not_once_camera_and_styles_
 ):
     offline = make_window(qtbot, tmp_path / "a", server_url=f"http://127.0.0.1:{free_port()}", camera=str(video))
     qtbot.waitUntil(lambda: offline.photographer.camera.is_available, timeout=15000)
-    qtbot.wait(500)
+    qtbot.waitUntil(lambda: offline.catalogue.attempt > 0, timeout=15000)  # asked, and the server did not answer
     assert offline.attract.unavailable.text() == tr("unavailable", "en")  # a camera, but no styles
     online = make_window(qtbot, tmp_path / "b", server_url=server.url, camera=str(video))
     qtbot.waitUntil(lambda: online.photographer.camera.is_available and bool(online.catalogue.styles), timeout=20000)
@@ -292,9 +294,10 @@ def test_the_wait_counts_down_from_the_servers_estimate_and_instant_moves(qtbot,
         job = post_demo_job(held_server)
         follow(window, job)
         shown = []
-        for _ in range(8):
-            qtbot.wait(250)
-            shown.append((window.progress.bar.value(), window.progress.remaining.text()))
+        window.orders.wait_timer.timeout.connect(  # what each tick of the wait shows, until the estimate has passed
+            lambda: shown.append((window.progress.bar.value(), window.progress.remaining.text()))
+        )
+        qtbot.waitUntil(lambda: len(shown) >= 8 and shown[-1][1] == tr("almost_done", "en"), timeout=30000)
     finally:
         hold.unlink()
     values = [v for v, _ in shown]
@@ -314,10 +317,12 @@ def test_without_the_server_the_progress_stands_still_and_says_it_reconnects(qtb
     reconnecting = tr("reconnecting", "en")
     qtbot.waitUntil(lambda: window.progress.remaining.text() == reconnecting, timeout=5000)
     shown = window.progress.bar.value()
-    ticks = window.orders.wait_timer.interval()
-    for _ in range(4):  # the wait timer ticks on; the bar must not advance along the estimate meanwhile
-        qtbot.wait(ticks * 2)
-        assert window.progress.bar.value() == shown and window.progress.remaining.text() == reconnecting
+    seen = []  # the wait timer ticks on; the bar must not advance along the estimate meanwhile
+    window.orders.wait_timer.timeout.connect(
+        lambda: seen.append((window.progress.bar.value(), window.progress.remaining.text()))
+    )
+    qtbot.waitUntil(lambda: len(seen) >= 8, timeout=30000)
+    assert set(seen) == {(shown, reconnecting)}, seen
     assert window.progress.detail.text() == tr("arrives_anyway", "en")
     window.flow.fire("finish")
     assert not window.orders.wait_timer.isActive()

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtGui import QColor, QImage, QPixmap
-from PySide6.QtWidgets import QAbstractButton, QAbstractScrollArea, QLabel, QWidget
+from PySide6.QtWidgets import QAbstractButton, QAbstractScrollArea, QApplication, QLabel, QScroller, QWidget
 
 from booth_client.i18n import tr
 from booth_client.screens import ResultScreen
@@ -99,7 +99,7 @@ def test_every_screen_fits_every_display_with_nothing_cut_off(qtbot, tmp_path, s
         window.resize(width, height)
         for name in screens:
             window.show_screen(name)
-            qtbot.wait(50)
+            QApplication.processEvents()  # the layout requests the resize and the new screen posted
             minimum = window.minimumSizeHint()
             assert minimum.width() <= width and minimum.height() <= height, (name, minimum.toTuple())
             assert window.size().toTuple() == (width, height), (name, window.size().toTuple())
@@ -110,7 +110,7 @@ def test_every_screen_fits_every_display_with_nothing_cut_off(qtbot, tmp_path, s
     for name in ("gallery", "operator"):  # scrolling pages: their content is no wider than the display
         window.resize(1080, 1920)
         window.show_screen(name)
-        qtbot.wait(50)
+        QApplication.processEvents()
         for area in window.stack.currentWidget().findChildren(QAbstractScrollArea):
             content = getattr(area, "widget", lambda: None)()
             if content is not None and area.isVisible():
@@ -159,10 +159,10 @@ def test_a_finger_drag_scrolls_the_gallery_to_its_last_style(qtbot, tmp_path, se
         qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=start)
         for step in range(1, 11):
             qtbot.mouseMove(viewport, QPoint(start.x(), start.y() - step * 40))
-            qtbot.wait(16)
+            qtbot.wait(16)  # a finger's pace: the scroller reads its speed from the moves' times
         qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=QPoint(start.x(), start.y() - 400))
         qtbot.waitUntil(lambda b=before: bar.value() > b, timeout=10000)  # a busy machine delays the scroller
-        qtbot.wait(300)
+        qtbot.waitUntil(lambda: QScroller.scroller(viewport).state() == QScroller.State.Inactive, timeout=10000)
     assert last.visibleRegion().boundingRect().height() == last.height(), "the last style is reachable"
     assert bar.value() > 0 and not chosen, "a drag scrolls, it does not choose a style"
     print(
@@ -187,10 +187,10 @@ def solid(width: int, height: int, colour: str) -> QPixmap:
 def test_results_are_shown_at_most_one_to_one(qtbot):
     screen = on_screen(qtbot, ResultScreen("en"))
     screen.view.show_pixmap(solid(200, 150, "red"))
-    qtbot.wait(50)
+    QApplication.processEvents()
     assert screen.view.pixmap().size().toTuple() == (200, 150), "never blown up"
     screen.view.show_pixmap(solid(4000, 3000, "blue"))
-    qtbot.wait(50)
+    QApplication.processEvents()
     shown = screen.view.pixmap().size()
     assert shown.width() <= screen.view.width() and shown.height() <= screen.view.height()
     assert shown.width() / shown.height() == pytest.approx(4 / 3, rel=0.02)
@@ -225,7 +225,7 @@ def test_the_qr_code_on_the_result_screen_reads_back_as_the_download_link(qtbot)
     screen = on_screen(qtbot, ResultScreen("de"))
     assert not screen.qr.isVisible()  # no link, no code
     screen.show_qr(url)
-    qtbot.wait(50)
+    QApplication.processEvents()
     assert screen.qr.isVisible() and screen.qr_note.text() == tr("scan_qr", "de")
     assert decode_qr(screen.grab()) == url  # read from the whole screen, as a phone would
     screen.show_qr(None)

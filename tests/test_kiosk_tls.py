@@ -12,7 +12,7 @@ from shared.protocol import JobRequest
 from shared.tls import pem_fingerprint
 from style_server.service.tls import make_self_signed
 from tests.harness import DEMO_PHOTO, ServerProcess
-from tests.test_kiosk import click, make_window, send_portrait, unlock_panel
+from tests.test_kiosk import click, make_window, outbox_rounds, send_portrait, unlock_panel
 
 WRONG = ":".join(["AB"] * 32)
 
@@ -76,7 +76,7 @@ def test_a_wrong_fingerprint_refuses_to_send_and_keeps_the_portrait(qtbot, tmp_p
     send_portrait(qtbot, window, "palette-04", "kept@example.org")
     qtbot.waitUntil(lambda: window.current() == "result", timeout=20000)
     assert "kept@example.org" in window.result.detail.text() and "busy" in window.result.detail.text()
-    qtbot.wait(1500)  # three outbox rounds
+    outbox_rounds(qtbot, window, 3)
     assert len(window.outbox.pending()) == 1 and jobs_on(tls_server) == before
 
 

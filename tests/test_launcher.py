@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.harness import free_port
+from tests.harness import free_port, wait_until
 
 
 @pytest.mark.slow
@@ -47,7 +47,8 @@ def test_one_command_brings_up_server_inbox_and_kiosk_with_demo_camera(tmp_path,
         config = json.loads(kiosk.read_text())
         assert config["server_url"] == f"http://127.0.0.1:{port}"
         assert config["camera"].endswith("demo-camera.avi") and "Demo mode" in config["demo_note"]
-        time.sleep(3)  # the kiosk window is up and polling its camera
+        styles = tmp_path / "data" / "styles-cache" / "styles.json"  # the kiosk window is up and heard the server
+        wait_until(lambda: styles.is_file() or proc.poll() is not None, lambda: "the kiosk never loaded the styles")
         assert proc.poll() is None
     finally:
         proc.send_signal(signal.SIGINT)

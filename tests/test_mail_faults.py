@@ -7,14 +7,24 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from style_server.service.mailer import TEXTS
-from tests.harness import DEMO_PHOTO, Inbox, ServerProcess, job_status, nats_booth, wait_for_state, wait_until
+from tests.harness import (
+    DEMO_PHOTO,
+    Inbox,
+    ServerProcess,
+    job_status,
+    nats_booth,
+    wait_for_state,
+    wait_until,
+    wait_until_nats_holds_no_work,
+    wait_until_nothing_left_to_send,
+)
 from tests.nats_inspect import nats_contents
 
 pytestmark = pytest.mark.slow  # end to end: started first when the tests run in parallel
@@ -66,11 +76,11 @@ def post(client: httpx.Client, address: str, style: str = "palette-04", **fields
     return r.json()
 
 
-def assert_one_apology(inbox: Inbox, address: str, language: str) -> None:
-    """Exactly one mail arrives for ``address`` (checked again once a duplicate would have come): the short
-    apology, in the visitor's language, with no picture."""
+def assert_one_apology(inbox: Inbox, address: str, language: str, settled: Callable[[], None]) -> None:
+    """Exactly one mail arrives for ``address`` (checked again once ``settled`` says nothing is left that could
+    send a second copy): the short apology, in the visitor's language, with no picture."""
     wait_until(lambda: [m for m in inbox.messages() if m["To"] == address], lambda: f"no mail: {inbox.messages()}")
-    time.sleep(2.5)  # the outbox polls every second: a second copy would be here now
+    settled()
     mails = [m for m in inbox.messages() if m["To"] == address]
     assert len(mails) == 1, [m["Subject"] for m in mails]
     [mail] = mails
@@ -102,7 +112,7 @@ def test_a_failed_job_gets_one_apology_and_a_cancelled_one_none_on_sqlite(tmp_pa
             hold.unlink()
             job = post(client, "failed@example.org", "palette-05", language="de")
             assert wait_for_state(client, job, {"done", "failed"})["state"] == "failed"
-            assert_one_apology(box, "failed@example.org", "de")
+            assert_one_apology(box, "failed@example.org", "de", lambda: wait_until_nothing_left_to_send(server))
             assert job_status(client, job)["email_status"] == "sent"
         assert all(m["To"] != "cancelled@example.org" for m in box.messages())
     finally:
@@ -115,7 +125,7 @@ def test_a_failed_job_gets_one_apology_on_nats(tmp_path, cache_dir, box):
         with booth.api_nodes[0].client() as client:
             job = post(client, "failed@example.org", "palette-05", language="de")
             assert wait_for_state(client, job, {"done", "failed"})["state"] == "failed"
-            assert_one_apology(box, "failed@example.org", "de")
+            assert_one_apology(box, "failed@example.org", "de", lambda: wait_until_nats_holds_no_work(booth.nats.url))
     finally:
         booth.stop()
 
@@ -131,14 +141,16 @@ SLOW_SMTP = {
 MAYBE = "maybe delivered"  # what the sender logs after a timeout that may have delivered the mail
 
 
-def assert_uncertain_after_bounded_copies(client: httpx.Client, inbox: SlowInbox, job: dict) -> None:
+def assert_uncertain_after_bounded_copies(
+    client: httpx.Client, inbox: SlowInbox, job: dict, settled: Callable[[], None]
+) -> None:
     """The mail ends ``uncertain`` after 1 + retries copies, all with one Message-ID, and no more come."""
     wait_until(
         lambda: job_status(client, job)["email_status"] == "uncertain",
         lambda: f"{len(inbox.messages())} copies and counting; status {job_status(client, job)['email_status']}",
         timeout=180,
     )
-    time.sleep(SLOW_SMTP["mail_retry_max_seconds"] + SMTP_TIMEOUT)  # a further attempt would have come by now
+    settled()  # nothing is left that could make a further attempt
     copies = inbox.messages()
     assert len(copies) == 1 + UNCERTAIN_RETRIES, len(copies)
     assert {m["Message-ID"] for m in copies} == {f"<portrait-{job['id']}@localhost>"}
@@ -153,7 +165,9 @@ def test_a_slow_smtp_server_gets_a_bounded_number_of_copies_on_sqlite(tmp_path, 
             wait_until(lambda: MAYBE in server.log.read_text(errors="replace"), lambda: server.log.read_text()[-3000:])
             server.kill9()
             server.start()
-            assert_uncertain_after_bounded_copies(client, slow_box, job)
+            assert_uncertain_after_bounded_copies(
+                client, slow_box, job, lambda: wait_until_nothing_left_to_send(server)
+            )
     finally:
         server.stop()
 
@@ -168,7 +182,8 @@ def test_a_slow_smtp_server_gets_a_bounded_number_of_copies_on_nats(tmp_path, ca
             wait_until(lambda: MAYBE in mailer.log.read_text(errors="replace"), lambda: mailer.log.read_text()[-3000:])
             mailer.kill9()
             booth.add_mailer()
-            assert_uncertain_after_bounded_copies(client, slow_box, job)
+            settled = lambda: wait_until_nats_holds_no_work(booth.nats.url)  # noqa: E731
+            assert_uncertain_after_bounded_copies(client, slow_box, job, settled)
     finally:
         booth.stop()
 
@@ -243,6 +258,6 @@ def test_a_dead_lettered_job_tells_its_kiosk_erases_its_photo_and_preview_and_ma
             assert late.types() == ["failed"], late.types()
             objects, _ = nats_contents(api.env["PORTRAIT_NATS_URL"])
             assert not [name for name in objects if name.startswith(job["id"])], objects
-            assert_one_apology(box, "dead@example.org", "de")
+            assert_one_apology(box, "dead@example.org", "de", lambda: wait_until_nats_holds_no_work(booth.nats.url))
     finally:
         booth.stop()

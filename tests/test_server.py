@@ -17,9 +17,12 @@ from tests.harness import (
     ServerProcess,
     free_port,
     job_status,
+    metric,
     nats_booth,
     one_place_server,
     wait_for_state,
+    wait_until,
+    wait_until_nothing_left_to_send,
 )
 from tests.nats_inspect import nats_contents
 
@@ -90,7 +93,7 @@ def test_health_and_catalogue(server, client):
     assert Image.open(io.BytesIO(thumb.content)).size == (256, 256)
 
 
-def test_fast_job_is_painted_mailed_once_and_idempotent(client, inbox, portrait_jpeg):
+def test_fast_job_is_painted_mailed_once_and_idempotent(server, client, inbox, portrait_jpeg):
     before = len(inbox.messages())
     first = post_job(
         client, portrait_jpeg, key="visit-1", style="starry-night", email="ada@example.org", consent=True, language="de"
@@ -117,7 +120,7 @@ def test_fast_job_is_painted_mailed_once_and_idempotent(client, inbox, portrait_
     assert attachment.get_content() == result.content  # the mail carries exactly the stylised image
     assert "cid:" in mail.get_body(("html",)).get_content()
     status = wait_for_state(client, job, {"done"})
-    time.sleep(0.5)
+    wait_until_nothing_left_to_send(server)
     assert job_status(client, job)["email_status"] == "sent"
     assert len(inbox.messages()) == before + 1, "exactly one mail"
     assert status["state"] == "done"
@@ -165,32 +168,21 @@ def test_cancel_erases_everything(backend, server, client, portrait_jpeg):
     assert client.get(f"/v1/jobs/{job['id']}/result", headers={"X-Job-Token": job["token"]}).status_code == 409
 
 
-def _metric(server, name: str, **labels) -> float:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    text = httpx.get(f"{server.url}/metrics").text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                return sample.value
-    return 0.0
-
-
 def test_metrics_expose_queue_latency_and_mail(backend, server, client, inbox, portrait_jpeg):
     if backend == "nats":
         pytest.skip("scaled out, painting and mail are counted by the worker and mailer processes")
-    done = _metric(server, "booth_jobs_total", method="fast", state="done")
-    latencies = _metric(server, "booth_job_seconds_count", method="fast")
-    sent = _metric(server, "booth_emails_total", outcome="sent")
+    done = metric(server.url, "booth_jobs_total", method="fast", state="done")
+    latencies = metric(server.url, "booth_job_seconds_count", method="fast")
+    sent = metric(server.url, "booth_emails_total", outcome="sent")
     job = post_job(client, portrait_jpeg, style="palette-05", email="metrics@example.org", consent=True).json()
     wait_for_state(client, job, {"done"})
     deadline = time.monotonic() + 30
-    while _metric(server, "booth_emails_total", outcome="sent") < sent + 1:
+    while metric(server.url, "booth_emails_total", outcome="sent") < sent + 1:
         assert time.monotonic() < deadline, "the sent mail was not counted"
         time.sleep(0.2)
-    assert _metric(server, "booth_jobs_total", method="fast", state="done") == done + 1
-    assert _metric(server, "booth_job_seconds_count", method="fast") == latencies + 1
-    assert _metric(server, "booth_queue_depth", method="fast") == 0
+    assert metric(server.url, "booth_jobs_total", method="fast", state="done") == done + 1
+    assert metric(server.url, "booth_job_seconds_count", method="fast") == latencies + 1
+    assert metric(server.url, "booth_queue_depth", method="fast") == 0
     text = httpx.get(f"{server.url}/metrics").text  # read after this test's own job (it runs alone too)
     for name in ("booth_queue_depth", "booth_job_seconds_bucket", "booth_emails_total", "booth_gpu_memory_bytes"):
         assert name in text
@@ -323,7 +315,7 @@ def test_restart_mid_job_finishes_with_one_mail(tmp_path, cache_dir, how):
             assert wait_for_state(c, job, {"done", "failed"}, timeout=180)["state"] == "done"
         [mail] = box.wait_for(1)
         assert mail["To"] == "cy@example.org"
-        time.sleep(1.5)
+        wait_until_nothing_left_to_send(server)
         assert len(box.messages()) == 1
     finally:
         server.stop()
@@ -338,12 +330,15 @@ def test_smtp_outage_delays_mail_but_sends_it_exactly_once(tmp_path, cache_dir):
         with server.client() as c:
             job = post_job(c, _portrait_bytes(), style="palette-03", email="di@example.org", consent=True).json()
             wait_for_state(c, job, {"done"})
-            time.sleep(2)
-            status = job_status(c, job)
-            assert status["email_status"] == "pending"
+            wait_until(
+                lambda: metric(server.url, "booth_emails_total", outcome="retry") >= 2,
+                lambda: "no try failed twice",
+                60,
+            )
+            assert job_status(c, job)["email_status"] == "pending"
             box.start()
             [mail] = box.wait_for(1)
-            time.sleep(2)
+            wait_until_nothing_left_to_send(server)
             assert len(box.messages()) == 1 and mail["To"] == "di@example.org"
             assert job_status(c, job)["email_status"] == "sent"
     finally:

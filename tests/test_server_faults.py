@@ -22,7 +22,18 @@ from PIL import Image
 
 from shared.protocol import MIN_PORTRAIT_SIDE
 from style_server.service.faults import FAIL_STAGES
-from tests.harness import API_KEY, Inbox, ServerProcess, free_port, job_status, one_place_server, wait_for_state
+from tests.harness import (
+    API_KEY,
+    Inbox,
+    ServerProcess,
+    free_port,
+    job_status,
+    metric,
+    one_place_server,
+    wait_for_state,
+    wait_until,
+    wait_until_nothing_left_to_send,
+)
 from tests.test_server import _portrait_bytes, post_job
 
 
@@ -186,7 +197,7 @@ def test_crash_right_after_finishing_a_job_still_mails_it_exactly_once(tmp_path,
         with server.client() as c:
             assert wait_for_state(c, job, {"done", "failed"})["state"] == "done"
             [mail] = box.wait_for(1)
-            time.sleep(2.5)
+            wait_until_nothing_left_to_send(server)
             assert len(box.messages()) == 1 and mail["To"] == "gap1@example.org"
             assert job_status(c, job)["email_status"] == "sent"
 
@@ -202,7 +213,7 @@ def test_crash_between_smtp_acceptance_and_recording_sends_at_most_twice_with_on
             while job_status(c, job)["email_status"] != "sent":
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
-        time.sleep(2.5)
+            wait_until_nothing_left_to_send(server)
         mails = box.messages()
         assert 1 <= len(mails) <= 2
         assert {m["Message-ID"] for m in mails} == {f"<portrait-{job['id']}@localhost>"}
@@ -284,7 +295,7 @@ def test_refused_requests_do_not_spend_the_rate_limit(tmp_path, cache_dir):
             assert codes == [503] * 3  # the queue is full
             slow = slow.json()
             c.delete(f"/v1/jobs/{slow['id']}", headers={"X-Job-Token": slow["token"]})
-            time.sleep(0.5)
+            wait_until(lambda: metric(server.url, "booth_queue_depth") == 0, lambda: "the cancelled job is queued")
             assert post_job(c, _portrait_bytes(), style="palette-01").status_code == 201  # accepted: 2 of 2
             over = post_job(c, _portrait_bytes(), style="palette-01")
             assert over.status_code == 429 and over.headers["Retry-After"]

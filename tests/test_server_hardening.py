@@ -18,7 +18,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.harness import Inbox, ServerProcess, wait_for_state
+from tests.harness import Inbox, ServerProcess, metric, wait_for_state
 
 KEEP_ALIVE = 0.2  # seconds between keep-alive comments on an idle event stream, in these tests
 
@@ -96,16 +96,6 @@ def cancel_and_release(server: ServerProcess, client: httpx.Client, hold_file: P
     assert client.delete(f"/v1/jobs/{held_job['id']}", headers=token(held_job)).status_code == 204
     hold_file.unlink(missing_ok=True)
     wait_for_log(server, f"job {held_job['id']} was cancelled or erased while painting")
-
-
-def metric(server: ServerProcess, name: str) -> float:
-    """The sum of a metric over all its labels."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    text = httpx.get(f"{server.url}/metrics").text
-    samples = [s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name]
-    assert samples or f"# HELP {name}" in text, f"{name} is not among the metrics"
-    return sum(samples)
 
 
 def files_holding(folder: Path, needle: bytes) -> list[str]:
@@ -229,7 +219,7 @@ def test_event_stream_pushes_progress_previews_and_the_end(client, small_jpeg):
 def test_a_job_cancelled_inside_its_fast_batch_stays_erased(held, client, inbox, hold_file, small_jpeg):
     address = "cancelled-inside-batch@example.org"
     job = hold_fast_job(held, client, hold_file, small_jpeg, email=address, consent=True)
-    done_before = metric(held, "booth_jobs_total")  # all finished jobs so far, whatever their outcome
+    done_before = metric(held.url, "booth_jobs_total")  # all finished jobs so far, whatever their outcome
     assert client.delete(f"/v1/jobs/{job['id']}", headers=token(job)).status_code == 204
     hold_file.unlink()  # the batch goes on with a painting of a job that no longer exists
     # the fast lane paints one batch after the other: once this later job is done, the held batch is over
@@ -243,7 +233,7 @@ def test_a_job_cancelled_inside_its_fast_batch_stays_erased(held, client, inbox,
     assert client.get(f"/v1/jobs/{job['id']}", headers=token(job)).json()["state"] == "cancelled"
     assert not (held.data_dir / "jobs" / job["id"]).exists(), "the erased job's folder came back"
     assert client.get(f"/v1/jobs/{job['id']}/result", headers=token(job)).status_code == 409
-    assert metric(held, "booth_jobs_total") == done_before + 1, "the cancelled job was counted as finished"
+    assert metric(held.url, "booth_jobs_total") == done_before + 1, "the cancelled job was counted as finished"
     assert not any(m["To"] == address for m in inbox.messages()), "a cancelled job was mailed"
     assert files_holding(held.data_dir, address.encode()) == []
     assert f"job {job['id']} was cancelled or erased while painting" in held.log.read_text()
@@ -257,15 +247,15 @@ def test_previews_are_dropped_when_a_masterpiece_ends_or_is_cancelled(held, clie
     """No event stream watches these jobs: before, their last preview (a face) stayed in memory for good."""
     finished = post(client, small_jpeg, style="starry-night", method="gatys", options={"face_protect": False})
     assert wait_for_state(client, finished, {"done", "failed"}, timeout=300)["state"] == "done"
-    assert metric(held, "booth_previews_held") == 0
+    assert metric(held.url, "booth_previews_held") == 0
 
     cancelled = post(client, small_jpeg, style="starry-night", method="gatys", options={"size": 256})
     deadline = time.monotonic() + 120
-    while metric(held, "booth_previews_held") < 1:
+    while metric(held.url, "booth_previews_held") < 1:
         assert time.monotonic() < deadline, "the masterpiece never made a preview"
         time.sleep(0.1)
     assert client.delete(f"/v1/jobs/{cancelled['id']}", headers=token(cancelled)).status_code == 204
-    assert metric(held, "booth_previews_held") == 0
+    assert metric(held.url, "booth_previews_held") == 0
 
 
 def test_after_a_cancel_no_byte_of_the_address_is_left_on_disk(held, client, small_jpeg):

@@ -203,6 +203,7 @@ class MailOutbox:
                     raise
         finally:
             self.metrics.outbox_age.set(self._oldest)
+            self.metrics.outbox_passes.inc()
 
     async def _record_sent(self, job_id: str) -> None:
         """The SMTP server has the mail: it is recorded as sent however long the store takes to answer, so a

@@ -42,6 +42,11 @@ class Metrics:
             "Since the job ended, of the oldest mail the outbox's last pass found due (0: none was due)",
             registry=self.registry,
         )
+        self.outbox_passes = Counter(
+            "booth_outbox_passes_total",
+            "Passes of the outbox over the mails due (a pass ends once every send it began has ended)",
+            registry=self.registry,
+        )
         self.gpu_memory = Gauge("booth_gpu_memory_bytes", "GPU memory allocated by torch", registry=self.registry)
         self.previews_held = Gauge(
             "booth_previews_held", "Masterpiece previews (faces) in memory", registry=self.registry
