@@ -78,7 +78,10 @@ def test_a_painted_and_mailed_job_moves_the_worker_and_mailer_counters(booth, in
     assert value(worker, "booth_queue_wait_seconds_count", method="fast") == 1
     assert value(worker, "booth_paint_seconds_count", method="gatys") == 0  # a lane this worker does not paint
 
-    mailer = scrape_until(metrics_port(booth.mailers[0]), lambda s: value(s, "booth_emails_total", outcome="sent") >= 1)
+    mailer = scrape_until(
+        metrics_port(booth.mailers[0]),
+        lambda s: value(s, "booth_emails_total", outcome="sent") >= 1 and value(s, "booth_outbox_passes_total") >= 1,
+    )
     assert value(mailer, "booth_emails_total", outcome="sent") == 1
     assert value(mailer, "booth_emails_total", outcome="retry") == 0
     assert ("booth_outbox_age_seconds", frozenset()) in mailer
