@@ -29,6 +29,8 @@ Per phase (N workers, K kiosks, after a warm-up, a measured window of W seconds)
 Then the real engine: 1 vs 2 CPU workers (``style-server worker``, 1 torch thread each) on fast jobs.
 
 Run: python bench/bench_scale.py [--quick] [--workers 1,2,4,8,16,32] [--gatys-seconds 20] [--fast-seconds 0.05]
+     python bench/bench_scale.py --prefetch-compare --fast-workers 1,2 --single-node --no-real (the next batch
+     taken while one paints, off then on)
 """
 
 from __future__ import annotations
@@ -193,10 +195,19 @@ async def sim_workers(count: int, lanes: list[str], fast_seconds: float, gatys_s
 class SimWorkers:
     """``count`` simulated workers in processes of ``PER_PROCESS`` each (settings of the API node ``like``)."""
 
-    def __init__(self, like: ServerProcess, count: int, lane: str, fast_seconds: float, gatys_seconds: float):
+    def __init__(
+        self,
+        like: ServerProcess,
+        count: int,
+        lane: str,
+        fast_seconds: float,
+        gatys_seconds: float,
+        settings: dict[str, str] | None = None,  # environment variables over the API node's (PORTRAIT_...)
+    ):
         self.procs: list[tuple[subprocess.Popen, Path]] = []
         self.records: list[Path] = []
         self.args = (like, count, lane, fast_seconds, gatys_seconds)
+        self.env = {**like.env, **(settings or {})}
 
     def start(self) -> SimWorkers:
         like, count, lane, fast_seconds, gatys_seconds = self.args
@@ -206,7 +217,7 @@ class SimWorkers:
             self.records.append(log.with_suffix(".json"))
             args = [sys.executable, __file__, "sim-workers", str(n), lane, str(fast_seconds), str(gatys_seconds)]
             args.append(str(self.records[-1]))
-            proc = subprocess.Popen(args, env=like.env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(args, env=self.env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
             self.procs.append((proc, log))
         deadline = time.monotonic() + 180
         for proc, log in self.procs:
@@ -530,6 +541,11 @@ def main() -> None:
     parser.add_argument("--single-node", action="store_true", help="one NATS server instead of a 3-node cluster")
     parser.add_argument("--no-real", action="store_true", help="skip the real engine's 1 vs 2 CPU workers")
     parser.add_argument("--json", type=Path, help="write every figure here too")
+    parser.add_argument(
+        "--prefetch-compare",
+        action="store_true",
+        help="only the fast-lane series, with the next batch taken ahead (PORTRAIT_FAST_PREFETCH) off, then on",
+    )
     args = parser.parse_args()
     workers = [int(n) for n in ("1,2" if args.quick else args.workers).split(",")]
     fast_workers = [] if args.quick else [int(n) for n in args.fast_workers.split(",") if n]
@@ -566,11 +582,13 @@ def main() -> None:
         nodes = nats.nodes if isinstance(nats, NatsCluster) else [nats]
         pids = {"nats": [n.proc.pid for n in nodes], "api": [a.proc.pid for a in apis], "mailer": [mailer.pid]}
 
-        def series(lane: str, counts: list[int], paint: float, warm_up: float, kiosks_for) -> None:
+        def series(
+            lane: str, counts: list[int], paint: float, warm_up: float, kiosks_for, settings=None, label=""
+        ) -> None:
             one = None
             print(HEADER)
             for n in counts:
-                sim = SimWorkers(apis[0], n, lane, f, g).start()
+                sim = SimWorkers(apis[0], n, lane, f, g, settings).start()
                 try:
                     before = cpu_snapshot({**pids, "workers": sim.pids})
                     tag = f"{lane}{n}x{kiosks_for(n)}-"  # Idempotency-Keys unique to the phase (else: replays)
@@ -588,10 +606,26 @@ def main() -> None:
                 phase.cpu = {kind: after[kind] - before[kind] for kind in after}
                 one = one or (phase.throughput if n == 1 else None)  # the first phase is 1 worker
                 figures = phase.figures(one)
+                figures["lane"] += label
                 results.append(figures)
                 print(row(figures), flush=True)
 
-        series("gatys", workers, g, g + 2, lambda n: max(10, 2 * n))
+        if args.prefetch_compare:
+            for on in (False, True):
+                setting = {"PORTRAIT_FAST_PREFETCH": str(on).lower()}
+                series(
+                    "fast",
+                    fast_workers,
+                    f,
+                    3.0,
+                    lambda n: max(10, 4 * n),
+                    setting,
+                    f", prefetch {'on' if on else 'off'}",
+                )
+            print_prefetch_ratios(results)
+            fast_workers, args.many_kiosks = [], 0
+        else:
+            series("gatys", workers, g, g + 2, lambda n: max(10, 2 * n))
         if fast_workers:
             series("fast", fast_workers, f, 3.0, lambda n: max(10, 4 * n))
         if not args.quick and args.many_kiosks:
@@ -615,6 +649,20 @@ def main() -> None:
     if args.json:
         figures = {"phases": results, "real": real, "mails": sent, "baseline": baseline, "load": [start_load, load]}
         args.json.write_text(json.dumps(figures, indent=1))
+
+
+def print_prefetch_ratios(results: list[dict[str, Any]]) -> None:
+    """Prefetch on against off, measured in this run, per count of workers."""
+    by = {(r["lane"].endswith("on"), r["workers"]): r for r in results}
+    for n in sorted({w for _, w in by}):
+        off, on = by.get((False, n)), by.get((True, n))
+        if off and on and off["queue_overhead_ms"] and on["queue_overhead_ms"] is not None:
+            print(
+                f"{n} workers, prefetch on/off: worker overhead per job {on['queue_overhead_ms']} / "
+                f"{off['queue_overhead_ms']} ms ({on['queue_overhead_ms'] / off['queue_overhead_ms']:.2f}x), "
+                f"jobs/s {on['throughput_per_s']:.2f} / {off['throughput_per_s']:.2f} "
+                f"({on['throughput_per_s'] / off['throughput_per_s']:.2f}x)"
+            )
 
 
 def round_trips(url: str, replicas: int, count: int = 200) -> dict[str, float]:

@@ -204,6 +204,12 @@ class EngineSettings(BaseModel):
     cpu_threads: int | None = Field(None, ge=1, description="torch intra-op threads; default: all cores.")
     fast_batch_max: int = Field(8, ge=1, description="Fast jobs sharing one forward pass.")
     fast_batch_window_ms: int = Field(25, ge=0, description="How long the fast lane waits to fill a batch.")
+    fast_prefetch: bool | None = Field(
+        None,
+        description="While a batch paints, take the next one and read its photos, so the queue's cost overlaps "
+        "painting (those visitors' jobs show as painting one batch early). Unset: on with the NATS backend, "
+        "where taking a job costs network round trips; off with SQLite, where it costs a millisecond.",
+    )
     fast_size: int = Field(1024, ge=64, description="Longest side of fast results.")
     gatys_concurrency: int = Field(1, ge=1, description="Masterpieces painted at the same time.")
     gatys_size: int = Field(512, ge=64, description="Longest side of masterpiece results.")

@@ -21,6 +21,7 @@ class ServerLane:
     size: Callable[[Settings], int]  # the longest side a job is painted at, unless the kiosk asked for one
     first_guess: tuple[float, float]  # seconds per job on a GPU and a CPU, until this host has measured one
     needs_loss_network: bool  # a process that paints this lane loads VGG (and times it for its first guess)
+    prefetch: Callable[[Settings], bool]  # the next pass's jobs are taken, and their photos read, while one paints
 
     @property
     def method(self) -> str:
@@ -41,6 +42,9 @@ SERVER_LANES: dict[str, ServerLane] = {
             size=lambda s: s.engine.fast_size,
             first_guess=(0.2, 1.0),
             needs_loss_network=False,
+            prefetch=lambda s: (
+                s.storage.backend == "nats" if s.engine.fast_prefetch is None else s.engine.fast_prefetch
+            ),
         ),
         ServerLane(
             MASTERPIECE,
@@ -50,6 +54,7 @@ SERVER_LANES: dict[str, ServerLane] = {
             size=lambda s: s.engine.gatys_size,
             first_guess=(20.0, 240.0),  # a 512 px masterpiece: ~20 s on a GPU, minutes on a CPU
             needs_loss_network=True,
+            prefetch=lambda s: False,  # taken early, a visitor's job would wait minutes as "painting", held here
         ),
     )
 }

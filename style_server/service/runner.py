@@ -31,10 +31,11 @@ from .backend import JobBackend
 from .events import JobEvents
 from .faults import crash_at, fail_stage
 from .jobtypes import FAIL, BackendUnavailable, Job, LaneCapacity
-from .lanes import SERVER_LANES
+from .lanes import SERVER_LANES, ServerLane
 from .metrics import Metrics
 
 log = logging.getLogger("style_server.runner")
+Inputs = tuple[Image.Image, list[tuple[Image.Image, float]]]  # a job's photo, and its style pictures with weights
 
 
 class Runner:
@@ -64,6 +65,7 @@ class Runner:
         self.wakeups = {method: asyncio.Event() for method in SERVER_LANES}
         self.stopping = False
         self._capacity: tuple[float, dict[str, LaneCapacity] | None] = (-1e9, None)  # (read at, the workers')
+        self._read_ahead: dict[str, Inputs] = {}  # photos of prefetched jobs, read while the pass before painted
 
     def lanes(self) -> dict[str, int]:
         """Jobs of each lane this process paints at the same time."""
@@ -118,14 +120,59 @@ class Runner:
     # -- lanes ----------------------------------------------------------------------------------------
 
     async def lane(self, method: str) -> None:
-        """Take jobs of one lane and paint them, pass after pass, until the runner stops."""
+        """Take jobs of one lane and paint them, pass after pass, until the runner stops. A lane that prefetches
+        takes the next pass's jobs, and reads their photos, while a pass paints: the queue's cost overlaps the
+        painting. Jobs taken ahead and never painted go back to the queue with the others at the stop
+        (``requeue_running``), or when this process's lease on them runs out if it dies."""
         lane, s = SERVER_LANES[method], self.settings
-        while not self.stopping:
-            jobs = await self._take(method, lane.batch_max(s), lane.batch_window(s))
-            if jobs:
-                await self._pass(method, jobs)
-            elif not self.store.waits_for_work:
-                await self._idle(method)
+        ahead: asyncio.Task[list[Job]] | None = None
+        try:
+            while not self.stopping:
+                jobs = self._still_wanted(await (ahead or self._take(method, lane.batch_max(s), lane.batch_window(s))))
+                ahead = None
+                if not jobs:
+                    if not self.store.waits_for_work:
+                        await self._idle(method)
+                    continue
+                painted = asyncio.Event()
+                if lane.prefetch(s):
+                    ahead = asyncio.create_task(self._take_ahead(method, lane, painted))
+                try:
+                    await self._pass(method, jobs)
+                finally:
+                    painted.set()
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+            self._read_ahead.clear()  # faces in memory: whatever was read ahead and not painted goes
+
+    async def _take_ahead(self, method: str, lane: ServerLane, painted: asyncio.Event) -> list[Job]:
+        """The next pass's jobs and their photos, taken as soon as any are queued while a pass paints; none if
+        the pass ends first."""
+        s = self.settings
+        while not (jobs := await self._take(method, lane.batch_max(s), lane.batch_window(s))):
+            if painted.is_set() or self.stopping:
+                return []
+            if not self.store.waits_for_work:
+                await self._idle(method)  # woken when a job is queued
+        for job in jobs:  # a cancel that comes before its pass drops it there (``_still_wanted``)
+            self.cancels.setdefault(job.id, threading.Event())
+        await asyncio.to_thread(self._read_inputs_ahead, jobs)
+        return jobs
+
+    def _still_wanted(self, jobs: list[Job]) -> list[Job]:
+        """The jobs of a pass less those cancelled since they were taken ahead: never painted, nor held up."""
+        dropped = [job for job in jobs if (cancel := self.cancels.get(job.id)) is not None and cancel.is_set()]
+        for job in dropped:
+            self._read_ahead.pop(job.id, None)
+            self.cancels.pop(job.id, None)
+            log.info("job %s was cancelled before its pass; it is not painted", job.id)
+        return [job for job in jobs if job not in dropped]
+
+    def _read_inputs_ahead(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            with contextlib.suppress(Exception):  # the painter reads it again, and says what is wrong with it
+                self._read_ahead[job.id] = self._read_inputs(job)
 
     async def _pass(self, method: str, jobs: list[Job]) -> None:
         """One pass of a lane over the jobs it took. Nothing that goes wrong in it ends the lane: a lane that
@@ -136,6 +183,10 @@ class Runner:
                 await asyncio.to_thread(self.painters[method], jobs)
         except Exception as exc:
             await asyncio.to_thread(self._recover, method, jobs, exc)
+        finally:
+            for job in jobs:  # a photo read ahead that the pass did not use (it stopped first) goes now
+                self._read_ahead.pop(job.id, None)
+                self.cancels.pop(job.id, None)
         try:
             await asyncio.to_thread(self._update_depth)
         except BackendUnavailable as exc:  # metrics only: the next pass reads them again
@@ -184,7 +235,11 @@ class Runner:
 
     # -- the work -------------------------------------------------------------------------------------
 
-    def _inputs(self, job: Job) -> tuple[Image.Image, list[tuple[Image.Image, float]]]:
+    def _inputs(self, job: Job) -> Inputs:
+        """The job's photo and style pictures: read ahead, or read now."""
+        return self._read_ahead.pop(job.id, None) or self._read_inputs(job)
+
+    def _read_inputs(self, job: Job) -> Inputs:
         portrait, style = self.store.inputs(job)
         photo = Image.open(io.BytesIO(portrait)).convert("RGB")
         images = [(Image.open(io.BytesIO(style)).convert("RGB"), 1.0)] if style is not None else []

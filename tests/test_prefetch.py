@@ -1,0 +1,94 @@
+"""The Instant lane takes its next batch, and reads its photos, while a batch paints (issue 23: the queue's cost
+overlaps the painting). A job taken ahead is painted next, goes back to the queue when its worker stops, and is
+not lost when its worker dies."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.harness import ServerProcess, job_status, nats_booth, wait_for_state, wait_until
+from tests.test_scaleout import assert_done_once, box, post  # noqa: F401 (box: the fixture)
+from tests.test_server_hardening import wait_for_log
+
+pytestmark = pytest.mark.slow  # end to end: started first when the tests run in parallel
+
+
+def held_then_taken_ahead(client, log, hold, address: str = "held@example.org") -> tuple[dict, dict]:
+    """A job held in its batch at the test hold point, and one sent after it, taken ahead meanwhile."""
+    hold.touch()
+    held = post(client, address)
+    holding = f"test hold: fast batch {held['id']} waits"
+    wait_until(lambda: holding in log.read_text(errors="replace"), lambda: log.read_text(errors="replace")[-2000:])
+    ahead = post(client, f"ahead-{address}")
+    wait_until(lambda: job_status(client, ahead)["state"] == "running", lambda: job_status(client, ahead), 60)
+    assert job_status(client, held)["state"] == "running"  # still held: the second was taken while it paints
+    return held, ahead
+
+
+def test_the_next_batch_is_taken_while_one_paints_and_painted_next(tmp_path, cache_dir, box):  # noqa: F811
+    hold = tmp_path / "hold"
+    server = ServerProcess(tmp_path / "data", cache_dir, box.port, test_hold_batch_file=hold, fast_prefetch=True)
+    server.start()
+    try:
+        with server.client() as client:
+            held, ahead = held_then_taken_ahead(client, server.log, hold)
+            hold.unlink()
+            for job in (held, ahead):
+                assert wait_for_state(client, job, {"done", "failed"})["state"] == "done"
+    finally:
+        hold.unlink(missing_ok=True)
+        server.stop()
+
+
+def test_on_sqlite_by_default_the_next_job_stays_queued(tmp_path, cache_dir, box):  # noqa: F811
+    """One host: taking a job costs a millisecond, so nothing is taken ahead, and a job queued behind a batch
+    says so (its place, its wait)."""
+    hold = tmp_path / "hold"
+    server = ServerProcess(tmp_path / "data", cache_dir, box.port, test_hold_batch_file=hold).start()
+    try:
+        with server.client() as client:
+            hold.touch()
+            held = post(client, "held@example.org")
+            wait_for_log(server, f"test hold: fast batch {held['id']} waits")
+            queued = post(client, "queued@example.org")
+            assert job_status(client, queued)["state"] == "queued"
+            assert job_status(client, queued)["position"] == 0
+            hold.unlink()
+            assert wait_for_state(client, queued, {"done", "failed"})["state"] == "done"
+    finally:
+        hold.unlink(missing_ok=True)
+        server.stop()
+
+
+def test_a_stopped_worker_gives_the_job_it_took_ahead_back(tmp_path, cache_dir, box):  # noqa: F811
+    hold = tmp_path / "hold"
+    booth = nats_booth(tmp_path, cache_dir, box.port, workers=0)
+    try:
+        worker = booth.add_worker(test_hold_batch_file=hold)
+        with booth.api_nodes[0].client() as client:
+            held, ahead = held_then_taken_ahead(client, worker.log, hold)
+            worker.stop()  # SIGTERM: a graceful stop
+            assert worker.proc.returncode == 0
+            assert job_status(client, ahead)["state"] == "queued"  # back at once, not when the lease runs out
+            hold.unlink()
+            booth.add_worker()
+            assert_done_once(booth, client, box, [held, ahead])
+    finally:
+        hold.unlink(missing_ok=True)
+        booth.stop()
+
+
+def test_a_worker_killed_holding_a_job_taken_ahead_loses_nothing(tmp_path, cache_dir, box):  # noqa: F811
+    hold = tmp_path / "hold"
+    booth = nats_booth(tmp_path, cache_dir, box.port, workers=0)
+    try:
+        doomed = booth.add_worker(test_hold_batch_file=hold)
+        with booth.api_nodes[0].client() as client:
+            held, ahead = held_then_taken_ahead(client, doomed.log, hold)
+            doomed.kill9()
+            hold.unlink()
+            booth.add_worker()  # takes both over once the dead worker's leases run out
+            assert_done_once(booth, client, box, [held, ahead])
+    finally:
+        hold.unlink(missing_ok=True)
+        booth.stop()
