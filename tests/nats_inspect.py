@@ -22,7 +22,7 @@ async def _contents(url: str) -> tuple[list[str], list[bytes]]:
         kv = await js.key_value(JOBS_KV)
         values = []
         # the keys from the bucket stream's subjects, as the store lists them: kv.keys() is a watcher that can
-        # stop early on a busy machine and leave keys out (a CI run missed a job record that was there)
+        # stop early on a busy machine and leave keys out
         prefix = f"$KV.{JOBS_KV}."
         info = await js.stream_info(f"KV_{JOBS_KV}", subjects_filter=f"{prefix}>")
         keys = [subject.removeprefix(prefix) for subject in info.state.subjects or {}]

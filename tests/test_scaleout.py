@@ -120,7 +120,7 @@ def test_a_worker_rides_out_a_nats_outage_mid_masterpiece(tmp_path, cache_dir, b
     """NATS goes away while a worker paints a masterpiece and stays away until every call the worker makes after
     the painting has timed out (publishing it, giving it back, reading the queue depth). Once NATS is back the
     job is painted again and mailed once. The failed depth read must not end the worker's lane: the process would
-    stay up and paint nothing more (in CI: the cluster test's stuck job)."""
+    stay up and paint nothing more."""
     booth = nats_booth(tmp_path, cache_dir, box.port, gatys_iterations=60, gatys_size=96)
     try:
         worker = booth.workers[0]
@@ -164,7 +164,7 @@ def test_a_mailer_rides_out_a_stalled_nats_mid_batch(tmp_path, cache_dir):
     """NATS stalls (SIGSTOP: connections stay open, nothing answers) while the mailer sends the first of three
     mails it took in one pass, until recording that mail as sent has timed out. Once NATS answers again every
     mail arrives once. The timeout must not end the pass with the other two still held by the mailer, their
-    leases renewed: they would never be sent (in CI: the cluster test's 19 of 20 mails). Leases of 60 s here: a
+    leases renewed: they would never be sent. Leases of 60 s here: a
     stall shorter than a lease, as a cluster's election is."""
     box = HeldInbox(tmp_path / "inbox").start()
     booth = nats_booth(tmp_path, cache_dir, box.port, mailers=0, nats_ack_wait_seconds=60)

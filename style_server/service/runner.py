@@ -176,7 +176,7 @@ class Runner:
 
     async def _pass(self, method: str, jobs: list[Job]) -> None:
         """One pass of a lane over the jobs it took. Nothing that goes wrong in it ends the lane: a lane that
-        ended left its process alive and painting nothing (CI: a queue read in a NATS cluster's election)."""
+        ended would leave its process alive and painting nothing (a queue read in a NATS cluster's election)."""
         try:
             await asyncio.to_thread(self.events.refresh)  # running now; the queue behind them moved up
             with self._timed(method, len(jobs)):

@@ -102,8 +102,8 @@ class JobQueue:
 
     async def _enqueue_again(self, job_id: str) -> None:
         """A retried create of a queued job whose work message never got its place recorded (the first create
-        stopped after writing the job, e.g. in a cluster's leader election): send it (again). Without this the job
-        stayed queued forever (CI runs of the cluster test)."""
+        stopped after writing the job, e.g. in a cluster's leader election): send it (again), or the job would
+        stay queued forever."""
         found = await self.records.record(job_id)
         if found is not None and found[0]["state"] == JobState.queued and found[0].get("seq") is None:
             await self._publish_work(*found)
