@@ -161,7 +161,7 @@ def test_a_result_of_one_flat_colour_fails_and_is_never_mailed(server, inbox):
         assert status["state"] == "failed" and "one flat colour" in status["error"], status
         assert status["email_status"] == "none"
         assert c.get(f"/v1/jobs/{job['id']}/result", headers={"X-Job-Token": job["token"]}).status_code == 409
-    time.sleep(2.5)  # the outbox polls every second
+    wait_until_nothing_left_to_send(server)
     assert all(m["To"] != "flat@example.org" for m in inbox.messages()[before:])
 
 
