@@ -60,34 +60,24 @@ def test_on_sqlite_by_default_the_next_job_stays_queued(tmp_path, cache_dir, box
         server.stop()
 
 
-def test_a_stopped_worker_gives_the_job_it_took_ahead_back(tmp_path, cache_dir, box):  # noqa: F811
+@pytest.mark.parametrize("end", ["SIGTERM", "SIGKILL"])
+def test_a_job_taken_ahead_outlives_its_worker(tmp_path, cache_dir, box, end):  # noqa: F811
+    """Stopped, the worker gives it back at once (not when its lease runs out); killed, its lease runs out and
+    the next worker paints it. Either way both jobs are painted and mailed once."""
     hold = tmp_path / "hold"
     booth = nats_booth(tmp_path, cache_dir, box.port, workers=0)
     try:
         worker = booth.add_worker(test_hold_batch_file=hold)
         with booth.api_nodes[0].client() as client:
             held, ahead = held_then_taken_ahead(client, worker.log, hold)
-            worker.stop()  # SIGTERM: a graceful stop
-            assert worker.proc.returncode == 0
-            assert job_status(client, ahead)["state"] == "queued"  # back at once, not when the lease runs out
+            if end == "SIGTERM":
+                worker.stop()
+                assert worker.proc.returncode == 0
+                assert job_status(client, ahead)["state"] == "queued"
+            else:
+                worker.kill9()
             hold.unlink()
             booth.add_worker()
-            assert_done_once(booth, client, box, [held, ahead])
-    finally:
-        hold.unlink(missing_ok=True)
-        booth.stop()
-
-
-def test_a_worker_killed_holding_a_job_taken_ahead_loses_nothing(tmp_path, cache_dir, box):  # noqa: F811
-    hold = tmp_path / "hold"
-    booth = nats_booth(tmp_path, cache_dir, box.port, workers=0)
-    try:
-        doomed = booth.add_worker(test_hold_batch_file=hold)
-        with booth.api_nodes[0].client() as client:
-            held, ahead = held_then_taken_ahead(client, doomed.log, hold)
-            doomed.kill9()
-            hold.unlink()
-            booth.add_worker()  # takes both over once the dead worker's leases run out
             assert_done_once(booth, client, box, [held, ahead])
     finally:
         hold.unlink(missing_ok=True)

@@ -4,7 +4,6 @@ guided upsample with the photo's detail; never beyond the photo, and sharper tha
 from __future__ import annotations
 
 import io
-import time
 
 import numpy as np
 import pytest
@@ -45,16 +44,6 @@ def test_guided_upsample_is_sharper_than_a_resize(small_painting, portrait):
     # still the painting: close to the resize on average, not the photo
     diff = np.abs(np.asarray(sharp, np.float32) - np.asarray(resized, np.float32)).mean()
     assert diff < 8
-
-
-def test_guided_upsample_is_cheap_on_a_cpu(small_painting, portrait):
-    painting = small_painting.resize((512, 512))  # a masterpiece at gatys_size, to the default fast_size
-    photo = portrait.resize((1024, 1024))
-    started = time.perf_counter()
-    assert guided_upsample(painting, photo, 1024).size == (1024, 1024)
-    seconds = time.perf_counter() - started
-    print(f"guided upsample 512 -> 1024 px on the CPU: {seconds:.3f} s")
-    assert seconds < 10  # generous: well under a second on two shared CPU cores
 
 
 def test_never_beyond_the_photo_and_never_smaller(small_painting, portrait):
