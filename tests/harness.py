@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import sqlite3
 import time
 from pathlib import Path
 
@@ -157,16 +159,25 @@ def metric(url: str, name: str, **labels: str) -> float:
 
 def wait_until_nothing_left_to_send(server: ServerProcess, timeout: float = 60) -> None:
     """Until nothing the booth holds could still send a mail: where a test claims an absence (no second copy).
-    One process: its outbox ended two more passes (the one under way, with any send it had begun, and a whole
-    one after). Scaled out: no job and no mail is left in NATS (a message stays in its stream until acked)."""
+    The whole booth must be quiet, not only the test's job (a module's shared server: its earlier tests' mails).
+    One process: no mail pending in its outbox table (due now or after a backoff), and two more passes of its
+    outbox ended (the one under way, with any send it had begun, and a whole one after). Scaled out: no job and
+    no mail is left in NATS (a message stays in its stream until acked)."""
     booth = getattr(server, "booth", None)
     if booth is not None:
         wait_until_nats_holds_no_work(booth.nats.url, timeout)
         return
+    wait_until(lambda: pending_mail(server) == 0, lambda: f"{pending_mail(server)} mails pending", timeout)
     start = metric(server.url, "booth_outbox_passes_total")
     wait_until(
         lambda: metric(server.url, "booth_outbox_passes_total") >= start + 2, lambda: "the outbox stopped", timeout
     )
+
+
+def pending_mail(server: ServerProcess) -> int:
+    """Mails a one-process server still means to send (read-only, beside the running server)."""
+    with contextlib.closing(sqlite3.connect(f"file:{server.data_dir / 'jobs.db'}?mode=ro", uri=True)) as db:
+        return db.execute("SELECT COUNT(*) FROM outbox WHERE status='pending'").fetchone()[0]
 
 
 def wait_until_nats_holds_no_work(url: str, timeout: float = 60) -> None:

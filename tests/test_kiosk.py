@@ -104,8 +104,15 @@ def follow(window: BoothWindow, job: JobCreated) -> None:
 def outbox_rounds(qtbot, window: BoothWindow, rounds: int) -> None:
     """Until the kiosk's outbox has ended ``rounds`` more passes (every 0.5 s here, 5 s at an event)."""
     ended: list[str] = []
-    window.orders.outbox_said.connect(lambda said, _values: ended.append(said))
-    qtbot.waitUntil(lambda: len(ended) >= rounds, timeout=30000)
+
+    def count(said: str, _values: dict) -> None:
+        ended.append(said)
+
+    window.orders.outbox_said.connect(count)
+    try:
+        qtbot.waitUntil(lambda: len(ended) >= rounds, timeout=30000)
+    finally:
+        window.orders.outbox_said.disconnect(count)
 
 
 def shot(folder: Path, window: BoothWindow, name: str) -> None:

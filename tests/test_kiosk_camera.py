@@ -38,9 +38,11 @@ def release(fifo: Path, seconds: float = 30) -> None:
 
 
 def inside_opencv(thread: threading.Thread | None) -> bool:
-    """The thread is alive and its innermost Python frame is a call into OpenCV (where a stuck capture waits)."""
+    """The thread is alive and its innermost Python frame is a call into OpenCV, opening or reading the capture
+    (where a stuck capture waits)."""
     frame = sys._current_frames().get(thread.ident) if thread is not None and thread.is_alive() else None
-    return frame is not None and "cv2." in "".join(inspect.getframeinfo(frame).code_context or [])
+    line = "".join(inspect.getframeinfo(frame).code_context or []) if frame is not None else ""
+    return "cv2." in line or "capture.read(" in line
 
 
 def test_stop_returns_at_once_while_the_capture_is_stuck(qtbot, stuck_camera):

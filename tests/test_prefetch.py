@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.harness import ServerProcess, job_status, nats_booth, wait_for_state, wait_until
+from tests.harness import (
+    ServerProcess,
+    always_during,
+    job_status,
+    nats_booth,
+    wait_for_state,
+    wait_until,
+    wait_until_nats_holds_no_work,
+)
 from tests.test_scaleout import assert_done_once, box, post  # noqa: F401 (box: the fixture)
 from tests.test_server_hardening import wait_for_log
 
@@ -51,8 +59,12 @@ def test_on_sqlite_by_default_the_next_job_stays_queued(tmp_path, cache_dir, box
             held = post(client, "held@example.org")
             wait_for_log(server, f"test hold: fast batch {held['id']} waits")
             queued = post(client, "queued@example.org")
-            assert job_status(client, queued)["state"] == "queued"
-            assert job_status(client, queued)["position"] == 0
+
+            def place() -> tuple[str, int | None]:
+                status = job_status(client, queued)
+                return status["state"], status["position"]
+
+            always_during(lambda: place() == ("queued", 0), 1.0, "taken ahead on SQLite by default")
             hold.unlink()
             assert wait_for_state(client, queued, {"done", "failed"})["state"] == "done"
     finally:
@@ -79,6 +91,26 @@ def test_a_job_taken_ahead_outlives_its_worker(tmp_path, cache_dir, box, end):  
             hold.unlink()
             booth.add_worker()
             assert_done_once(booth, client, box, [held, ahead])
+    finally:
+        hold.unlink(missing_ok=True)
+        booth.stop()
+
+
+def test_a_job_cancelled_after_it_was_taken_ahead_is_let_go(tmp_path, cache_dir, box):  # noqa: F811
+    """Dropped before its pass, never painted, and its work message acked: no job stays in NATS (it would count in
+    the queue's depth, and so against the queue's limit, for as long as the worker lives)."""
+    hold = tmp_path / "hold"
+    booth = nats_booth(tmp_path, cache_dir, box.port, workers=0)
+    try:
+        worker = booth.add_worker(test_hold_batch_file=hold)
+        with booth.api_nodes[0].client() as client:
+            held, ahead = held_then_taken_ahead(client, worker.log, hold)
+            assert client.delete(f"/v1/jobs/{ahead['id']}", headers={"X-Job-Token": ahead["token"]}).status_code == 204
+            hold.unlink()
+            assert wait_for_state(client, held, {"done", "failed"})["state"] == "done"
+            wait_until_nats_holds_no_work(booth.nats.url)
+            assert f"job {ahead['id']} was cancelled before its pass" in worker.log.read_text(errors="replace")
+            assert f"job {ahead['id']} done" not in worker.log.read_text(errors="replace")
     finally:
         hold.unlink(missing_ok=True)
         booth.stop()

@@ -122,14 +122,18 @@ class Runner:
     async def lane(self, method: str) -> None:
         """Take jobs of one lane and paint them, pass after pass, until the runner stops. A lane that prefetches
         takes the next pass's jobs, and reads their photos, while a pass paints: the queue's cost overlaps the
-        painting. Jobs taken ahead and never painted go back to the queue with the others at the stop
-        (``requeue_running``), or when this process's lease on them runs out if it dies."""
+        painting. Jobs taken ahead and never painted go back to the queue at the stop; if the process dies, when
+        its lease runs out (NATS) or at the next start (SQLite)."""
         lane, s = SERVER_LANES[method], self.settings
         ahead: asyncio.Task[list[Job]] | None = None
         try:
             while not self.stopping:
-                jobs = self._still_wanted(await (ahead or self._take(method, lane.batch_max(s), lane.batch_window(s))))
+                jobs = await (ahead or self._take(method, lane.batch_max(s), lane.batch_window(s)))
                 ahead = None
+                if self.stopping:  # taken as the runner stopped: not painted here
+                    await asyncio.to_thread(self._give_back, jobs)
+                    break
+                jobs = await self._still_wanted(jobs)
                 if not jobs:
                     if not self.store.waits_for_work:
                         await self._idle(method)
@@ -157,22 +161,35 @@ class Runner:
                 await self._idle(method)  # woken when a job is queued
         for job in jobs:  # a cancel that comes before its pass drops it there (``_still_wanted``)
             self.cancels.setdefault(job.id, threading.Event())
-        await asyncio.to_thread(self._read_inputs_ahead, jobs)
+        # kept only once this task is still wanted: a thread left running by a cancel keeps no face
+        self._read_ahead.update(await asyncio.to_thread(self._read_inputs_ahead, jobs))
         return jobs
 
-    def _still_wanted(self, jobs: list[Job]) -> list[Job]:
-        """The jobs of a pass less those cancelled since they were taken ahead: never painted, nor held up."""
+    async def _still_wanted(self, jobs: list[Job]) -> list[Job]:
+        """The jobs of a pass less those cancelled since they were taken ahead: never painted, nor held up. They
+        are handed back to the backend, which lets go of a cancelled job (NATS acks its work message)."""
         dropped = [job for job in jobs if (cancel := self.cancels.get(job.id)) is not None and cancel.is_set()]
         for job in dropped:
             self._read_ahead.pop(job.id, None)
             self.cancels.pop(job.id, None)
             log.info("job %s was cancelled before its pass; it is not painted", job.id)
+        if dropped:
+            await asyncio.to_thread(self._give_back, dropped)
         return [job for job in jobs if job not in dropped]
 
-    def _read_inputs_ahead(self, jobs: list[Job]) -> None:
+    def _read_inputs_ahead(self, jobs: list[Job]) -> dict[str, Inputs]:
+        read = {}
         for job in jobs:
             with contextlib.suppress(Exception):  # the painter reads it again, and says what is wrong with it
-                self._read_ahead[job.id] = self._read_inputs(job)
+                read[job.id] = self._read_inputs(job)
+        return read
+
+    def _give_back(self, jobs: list[Job]) -> None:
+        """Jobs taken and not painted: a running one goes back to the queue, a cancelled one stays as it is."""
+        for job in jobs:
+            self._read_ahead.pop(job.id, None)
+            with contextlib.suppress(BackendUnavailable):  # unreachable: its lease runs out, or the next start
+                self.store.requeue(job.id)
 
     async def _pass(self, method: str, jobs: list[Job]) -> None:
         """One pass of a lane over the jobs it took. Nothing that goes wrong in it ends the lane: a lane that
@@ -423,7 +440,8 @@ class Runner:
         log.error("job %s failed: %s", job.id, type(exc).__name__, exc_info=not isinstance(exc, EngineError))
 
     def cancel(self, job_id: str) -> None:
-        """Stop the job's masterpiece if this process paints it (a fast batch is discarded at publishing)."""
+        """Stop the job's masterpiece if this process paints it, or drop it before its pass if it was taken ahead
+        (a fast batch already painting is discarded at publishing)."""
         if event := self.cancels.get(job_id):
             event.set()
 
