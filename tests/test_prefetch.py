@@ -1,11 +1,17 @@
-"""The Instant lane takes its next batch, and reads its photos, while a batch paints (issue 23: the queue's cost
-overlaps the painting). A job taken ahead is painted next, goes back to the queue when its worker stops, and is
-not lost when its worker dies."""
+"""The Instant lane takes its next batch, and reads its photos, while a batch paints, so the queue's cost overlaps
+the painting. A job taken ahead is painted next, goes back to the queue when its worker stops, is not lost
+when its worker dies, and is let go when it is cancelled before its pass."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
 import pytest
 
+from portrait_booth.scaleout import BoothProcess, ScaledBooth
 from tests.harness import (
     ServerProcess,
     always_during,
@@ -72,45 +78,55 @@ def test_on_sqlite_by_default_the_next_job_stays_queued(tmp_path, cache_dir, box
         server.stop()
 
 
+@dataclass
+class HeldBooth:
+    """A scaled-out booth whose one worker holds a batch at the test hold point, with the next job taken ahead."""
+
+    booth: ScaledBooth
+    worker: BoothProcess
+    client: httpx.Client
+    hold: Path
+    held: dict
+    ahead: dict
+
+
+@pytest.fixture
+def held_booth(tmp_path, cache_dir, box) -> Iterator[HeldBooth]:  # noqa: F811
+    hold = tmp_path / "hold"
+    booth = nats_booth(tmp_path, cache_dir, box.port, workers=0)
+    try:
+        worker = booth.add_worker(test_hold_batch_file=hold)
+        with booth.api_nodes[0].client() as client:
+            held, ahead = held_then_taken_ahead(client, worker.log, hold)
+            yield HeldBooth(booth, worker, client, hold, held, ahead)
+    finally:
+        hold.unlink(missing_ok=True)
+        booth.stop()
+
+
 @pytest.mark.parametrize("end", ["SIGTERM", "SIGKILL"])
-def test_a_job_taken_ahead_outlives_its_worker(tmp_path, cache_dir, box, end):  # noqa: F811
+def test_a_job_taken_ahead_outlives_its_worker(held_booth: HeldBooth, box, end):  # noqa: F811
     """Stopped, the worker gives it back at once (not when its lease runs out); killed, its lease runs out and
     the next worker paints it. Either way both jobs are painted and mailed once."""
-    hold = tmp_path / "hold"
-    booth = nats_booth(tmp_path, cache_dir, box.port, workers=0)
-    try:
-        worker = booth.add_worker(test_hold_batch_file=hold)
-        with booth.api_nodes[0].client() as client:
-            held, ahead = held_then_taken_ahead(client, worker.log, hold)
-            if end == "SIGTERM":
-                worker.stop()
-                assert worker.proc.returncode == 0
-                assert job_status(client, ahead)["state"] == "queued"
-            else:
-                worker.kill9()
-            hold.unlink()
-            booth.add_worker()
-            assert_done_once(booth, client, box, [held, ahead])
-    finally:
-        hold.unlink(missing_ok=True)
-        booth.stop()
+    b = held_booth
+    if end == "SIGTERM":
+        b.worker.stop()
+        assert b.worker.proc.returncode == 0
+        assert job_status(b.client, b.ahead)["state"] == "queued"
+    else:
+        b.worker.kill9()
+    b.hold.unlink()
+    b.booth.add_worker()
+    assert_done_once(b.booth, b.client, box, [b.held, b.ahead])
 
 
-def test_a_job_cancelled_after_it_was_taken_ahead_is_let_go(tmp_path, cache_dir, box):  # noqa: F811
+def test_a_job_cancelled_after_it_was_taken_ahead_is_let_go(held_booth: HeldBooth):
     """Dropped before its pass, never painted, and its work message acked: no job stays in NATS (it would count in
     the queue's depth, and so against the queue's limit, for as long as the worker lives)."""
-    hold = tmp_path / "hold"
-    booth = nats_booth(tmp_path, cache_dir, box.port, workers=0)
-    try:
-        worker = booth.add_worker(test_hold_batch_file=hold)
-        with booth.api_nodes[0].client() as client:
-            held, ahead = held_then_taken_ahead(client, worker.log, hold)
-            assert client.delete(f"/v1/jobs/{ahead['id']}", headers={"X-Job-Token": ahead["token"]}).status_code == 204
-            hold.unlink()
-            assert wait_for_state(client, held, {"done", "failed"})["state"] == "done"
-            wait_until_nats_holds_no_work(booth.nats.url)
-            assert f"job {ahead['id']} was cancelled before its pass" in worker.log.read_text(errors="replace")
-            assert f"job {ahead['id']} done" not in worker.log.read_text(errors="replace")
-    finally:
-        hold.unlink(missing_ok=True)
-        booth.stop()
+    b = held_booth
+    assert b.client.delete(f"/v1/jobs/{b.ahead['id']}", headers={"X-Job-Token": b.ahead["token"]}).status_code == 204
+    b.hold.unlink()
+    assert wait_for_state(b.client, b.held, {"done", "failed"})["state"] == "done"
+    wait_until_nats_holds_no_work(b.booth.nats.url)
+    log = b.worker.log.read_text(errors="replace")
+    assert f"job {b.ahead['id']} was cancelled before its pass" in log and f"job {b.ahead['id']} done" not in log
