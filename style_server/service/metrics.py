@@ -24,7 +24,7 @@ class Metrics:
         )
         self.queue_wait = Histogram(
             "booth_queue_wait_seconds",
-            "From upload to a lane taking the job",
+            "From upload to the start of the pass that paints the job",
             ["method"],
             registry=self.registry,
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800),

@@ -194,6 +194,9 @@ class Runner:
     async def _pass(self, method: str, jobs: list[Job]) -> None:
         """One pass of a lane over the jobs it took. Nothing that goes wrong in it ends the lane: a lane that
         ended would leave its process alive and painting nothing (a queue read in a NATS cluster's election)."""
+        now = time.time()  # a job's wait ends as its pass begins (taken ahead, it waited on for the pass before)
+        for job in jobs:
+            self.metrics.queue_wait.labels(method).observe(max(now - job.created, 0.0))  # another host's clock
         try:
             await asyncio.to_thread(self.events.refresh)  # running now; the queue behind them moved up
             with self._timed(method, len(jobs)):
@@ -231,10 +234,8 @@ class Runner:
             log.warning("the %s lane cannot reach the job queue (%s); trying again", method, exc)
             await asyncio.sleep(1.0)
             return []
-        now = time.time()
-        for job in jobs:
+        for _ in jobs:
             self.metrics.claimed.labels(method).inc()
-            self.metrics.queue_wait.labels(method).observe(max(now - job.created, 0.0))  # another host's clock
         return jobs
 
     async def _idle(self, method: str) -> None:
