@@ -106,8 +106,9 @@ def held_booth(tmp_path, cache_dir, box) -> Iterator[HeldBooth]:  # noqa: F811
 
 @pytest.mark.parametrize("end", ["SIGTERM", "SIGKILL"])
 def test_a_job_taken_ahead_outlives_its_worker(held_booth: HeldBooth, box, end):  # noqa: F811
-    """Stopped, the worker gives it back at once (not when its lease runs out); killed, its lease runs out and
-    the next worker paints it. Either way both jobs are painted and mailed once."""
+    """Stopped, the worker gives it back at once (not when its lease runs out); killed holding its batch (where
+    the ``in_fast_batch`` fault point kills it) and the job taken ahead, the leases run out and the next worker
+    paints both. Either way both jobs are painted and mailed once."""
     b = held_booth
     if end == "SIGTERM":
         b.worker.stop()
