@@ -255,8 +255,8 @@ class BoothWindow(QMainWindow):
         self._show_availability(available)
 
     def _photo_taken(self, jpeg: bytes, picture: QPixmap) -> None:
-        if self.flow.state != "countdown":  # the visitor has gone (idle): this photo belongs to nobody
-            return
+        """Only a still of the countdown running now arrives here: leaving the countdown (``stop_countdown``, on
+        every way out of the state) makes the photographer drop a late one."""
         self.photo_jpeg = jpeg
         self.review.show_frame(picture)
         self.flow.fire("photo")

@@ -140,6 +140,19 @@ def highlighted(button) -> bool:
     return button.isChecked() and button.property("secondary") is False
 
 
+def test_a_still_that_arrives_after_its_countdown_was_left_belongs_to_nobody(qtbot, window):
+    """The visitor walks away mid-countdown; the still taken for them arrives afterwards: no photo is kept, no
+    review is shown (leaving the countdown by any way ends its shot)."""
+    window.flow.fire("start")
+    qtbot.waitUntil(lambda: window.photographer.camera.latest()[1] is not None, timeout=15000)
+    assert window.flow.fire("capture") and window.flow.state == "countdown"
+    shot, (_, frame) = window.photographer._shot, window.photographer.camera.latest()
+    window.flow.idle_timer.timeout.emit()  # gone
+    assert window.flow.state == "attract"
+    window.photographer._got_still(shot, frame)  # the still of that countdown, late
+    assert window.photo_jpeg is None and window.flow.state == "attract" and not window.review.view.has_picture
+
+
 def test_the_chosen_method_is_shown_and_every_choice_is_reset_for_the_next_visitor(qtbot, window):
     gallery = window.gallery
     instant, masterpiece = gallery.method_buttons["fast"], gallery.method_buttons["gatys"]
@@ -284,6 +297,15 @@ def held_server(tmp_path_factory, cache_dir, inbox):
     proc.stop()
 
 
+def wait_ticks(window) -> list[tuple[int, str]]:
+    """What the progress screen shows at each tick of the wait timer from now: (bar value, time-left text)."""
+    shown: list[tuple[int, str]] = []
+    window.orders.wait_timer.timeout.connect(
+        lambda: shown.append((window.progress.bar.value(), window.progress.remaining.text()))
+    )
+    return shown
+
+
 def test_the_wait_counts_down_from_the_servers_estimate_and_instant_moves(qtbot, tmp_path, held_server, video):
     window = make_window(qtbot, tmp_path, server_url=held_server.url, camera=str(video))
     qtbot.waitUntil(lambda: bool(window.catalogue.styles), timeout=20000)
@@ -293,10 +315,7 @@ def test_the_wait_counts_down_from_the_servers_estimate_and_instant_moves(qtbot,
     try:
         job = post_demo_job(held_server)
         follow(window, job)
-        shown = []
-        window.orders.wait_timer.timeout.connect(  # what each tick of the wait shows, until the estimate has passed
-            lambda: shown.append((window.progress.bar.value(), window.progress.remaining.text()))
-        )
+        shown = wait_ticks(window)  # until the estimate has passed
         qtbot.waitUntil(lambda: len(shown) >= 8 and shown[-1][1] == tr("almost_done", "en"), timeout=30000)
     finally:
         hold.unlink()
@@ -317,10 +336,7 @@ def test_without_the_server_the_progress_stands_still_and_says_it_reconnects(qtb
     reconnecting = tr("reconnecting", "en")
     qtbot.waitUntil(lambda: window.progress.remaining.text() == reconnecting, timeout=5000)
     shown = window.progress.bar.value()
-    seen = []  # the wait timer ticks on; the bar must not advance along the estimate meanwhile
-    window.orders.wait_timer.timeout.connect(
-        lambda: seen.append((window.progress.bar.value(), window.progress.remaining.text()))
-    )
+    seen = wait_ticks(window)  # the wait timer ticks on; the bar must not advance along the estimate meanwhile
     qtbot.waitUntil(lambda: len(seen) >= 8, timeout=30000)
     assert set(seen) == {(shown, reconnecting)}, seen
     assert window.progress.detail.text() == tr("arrives_anyway", "en")
