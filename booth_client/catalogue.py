@@ -74,8 +74,7 @@ class StyleCatalogue(QObject):
         self.config, self.bridge, self.connection = config, bridge, connection
         self.styles: list[StyleInfo] = []
         self.thumbnails: dict[str, bytes] = {}
-        self.catalogue_ids: list[str] = []  # every style the server offers, enabled or not (operator panel)
-        self.offered: list[StyleInfo] = []  # the same, as the server described them
+        self.offered: list[StyleInfo] = []  # every style the server offers, enabled or not (operator panel)
         self.eta: dict[str, float] = {}
         self.attempt, self.loads, self._loading = 0, 0, False
         self.server_reached = False  # the last word from the server came back
@@ -137,11 +136,12 @@ class StyleCatalogue(QObject):
         by_id = {s.id: s for s in listing.styles}
         order = [i for i in self.config().styles if i in by_id] or list(by_id)
         styles, self.eta = [by_id[i] for i in order], listing.eta_seconds
-        same = (styles, thumbs.keys(), list(by_id)) == (self.styles, self.thumbnails.keys(), self.catalogue_ids)
+        offered_before = [s.id for s in self.offered]
+        same = (styles, thumbs.keys(), list(by_id)) == (self.styles, self.thumbnails.keys(), offered_before)
         if same and styles:  # a refresh with the same catalogue: only the waits change, the tiles stay
             self.shown.emit(False)
             return
-        self.styles, self.thumbnails, self.catalogue_ids, self.offered = styles, thumbs, list(by_id), listing.styles
+        self.styles, self.thumbnails, self.offered = styles, thumbs, listing.styles
         self.shown.emit(True)
 
     def available(self, style_id: str, method: str) -> bool:

@@ -117,7 +117,19 @@ class AttractScreen(Screen):
             self._place_samples()
 
 
-class LiveScreen(Screen):
+class CameraScreen(Screen):
+    """A screen around the camera's picture (``view``): the live one and the review of the still."""
+
+    view: ImageView
+
+    def show_frame(self, frame: QPixmap) -> None:
+        self.view.show_pixmap(frame)
+
+    def clear_picture(self) -> None:
+        self.view.clear_picture()
+
+
+class LiveScreen(CameraScreen):
     name = "live"
     capture = Signal()
     back = Signal()
@@ -153,12 +165,6 @@ class LiveScreen(Screen):
         self.countdown.setGeometry(self.view.rect())
         self.flash.setGeometry(self.rect())
 
-    def show_frame(self, frame: QPixmap) -> None:
-        self.view.show_pixmap(frame)
-
-    def clear_picture(self) -> None:
-        self.view.clear_picture()
-
     def set_camera_available(self, available: bool) -> None:
         self.message.setText("" if available else self.t("camera_missing"))
         if not available:  # never the last frame: it may show the previous visitor
@@ -176,7 +182,7 @@ class LiveScreen(Screen):
         QTimer.singleShot(180, self.flash.hide)
 
 
-class ReviewScreen(Screen):
+class ReviewScreen(CameraScreen):
     name = "review"
     retake = Signal()
     keep = Signal()
@@ -194,12 +200,6 @@ class ReviewScreen(Screen):
         row.addWidget(self.retake_button)
         row.addWidget(self.keep_button, 2)
         layout.addLayout(row)
-
-    def show_frame(self, frame: QPixmap) -> None:
-        self.view.show_pixmap(frame)
-
-    def clear_picture(self) -> None:
-        self.view.clear_picture()
 
 
 class StyleTile(QToolButton):
