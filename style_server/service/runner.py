@@ -170,7 +170,6 @@ class Runner:
         are handed back to the backend, which lets go of a cancelled job (NATS acks its work message)."""
         dropped = [job for job in jobs if (cancel := self.cancels.get(job.id)) is not None and cancel.is_set()]
         for job in dropped:
-            self._read_ahead.pop(job.id, None)
             self.cancels.pop(job.id, None)
             log.info("job %s was cancelled before its pass; it is not painted", job.id)
         if dropped:
