@@ -208,9 +208,8 @@ def test_lost_network_keeps_the_portrait_and_sends_it_once_later(qtbot, tmp_path
     online.close()
     dead_port = free_port()  # the server is gone: nothing listens there any more
     window = make_window(qtbot, tmp_path, server_url=f"http://127.0.0.1:{dead_port}", camera=str(video))
-    qtbot.waitUntil(
-        lambda: bool(window.catalogue.styles), timeout=10000
-    )  # a fresh kiosk without server: only the cache
+    # a fresh kiosk without server: only the cache
+    qtbot.waitUntil(lambda: bool(window.catalogue.styles), timeout=10000)
     assert [s.id for s in window.catalogue.styles] == [s.id for s in online.catalogue.styles]
     assert not window.gallery.style_buttons["palette-04"].icon().isNull()  # thumbnails from the cache as well
     assert f"{RETENTION_HOURS} hours" in window.email.consent.text()  # the server's retention, remembered

@@ -18,16 +18,17 @@ from tests.harness import (
     wait_until,
 )
 from tests.test_scaleout import assert_done_once, box, post  # noqa: F401 (box: the fixture)
+from tests.test_server_hardening import wait_for_log
 
 pytestmark = pytest.mark.slow  # end to end: started first when the tests run in parallel
 
 
-def held_then_taken_ahead(client, log: Path, hold: Path, address: str) -> tuple[dict, dict]:
-    """A job held in its batch at the test hold point, and one sent after it, taken ahead meanwhile."""
+def held_then_taken_ahead(client, painter, hold: Path, address: str) -> tuple[dict, dict]:
+    """A job held in its batch at the test hold point of ``painter`` (a server or a worker process), and one sent
+    after it, taken ahead meanwhile."""
     hold.touch()
     held = post(client, address)
-    holding = f"test hold: fast batch {held['id']} waits"
-    wait_until(lambda: holding in log.read_text(errors="replace"), lambda: log.read_text(errors="replace")[-2000:])
+    wait_for_log(painter, f"test hold: fast batch {held['id']} waits")
     ahead = post(client, f"ahead-{address}")
     wait_until(lambda: job_status(client, ahead)["state"] == "running", lambda: job_status(client, ahead), 60)
     assert job_status(client, held)["state"] == "running"  # still held: the second was taken while it paints
@@ -49,7 +50,7 @@ def test_on_sqlite_when_set_the_next_batch_is_taken_while_one_paints(tmp_path, c
     server.start()
     try:
         with server.client() as client:
-            held, ahead = held_then_taken_ahead(client, server.log, hold, "held@example.org")
+            held, ahead = held_then_taken_ahead(client, server, hold, "held@example.org")
             hold.unlink()
             for job in (held, ahead):
                 assert wait_for_state(client, job, {"done", "failed"})["state"] == "done"
@@ -71,7 +72,7 @@ def test_a_job_taken_ahead_on_nats_cancelled_killed_or_stopped(tmp_path, cache_d
     try:
         with booth.api_nodes[0].client() as client:
             worker = booth.add_worker(test_hold_batch_file=hold)
-            held, cancelled = held_then_taken_ahead(client, worker.log, hold, "first@example.org")
+            held, cancelled = held_then_taken_ahead(client, worker, hold, "first@example.org")
             token = {"X-Job-Token": cancelled["token"]}
             assert client.delete(f"/v1/jobs/{cancelled['id']}", headers=token).status_code == 204
             hold.unlink()
@@ -80,13 +81,13 @@ def test_a_job_taken_ahead_on_nats_cancelled_killed_or_stopped(tmp_path, cache_d
             assert f"job {cancelled['id']} was cancelled before its pass" in log
             assert f"job {cancelled['id']} done" not in log
 
-            held, ahead = held_then_taken_ahead(client, worker.log, hold, "second@example.org")
+            held, ahead = held_then_taken_ahead(client, worker, hold, "second@example.org")
             worker.kill9()
             worker = booth.add_worker(test_hold_batch_file=hold)
             hold.unlink()
             assert_done_once(booth, client, box, [held, ahead], previous=1)
 
-            held, ahead = held_then_taken_ahead(client, worker.log, hold, "third@example.org")
+            held, ahead = held_then_taken_ahead(client, worker, hold, "third@example.org")
             worker.stop()
             assert worker.proc.returncode == 0
             assert job_status(client, ahead)["state"] == "queued"

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from portrait_booth.scaleout import BoothProcess
 from tests.harness import Inbox, ServerProcess, metric, wait_for_state
 
 KEEP_ALIVE = 0.2  # seconds between keep-alive comments on an idle event stream, in these tests
@@ -76,10 +77,11 @@ def token(job: dict) -> dict:
     return {"X-Job-Token": job["token"]}
 
 
-def wait_for_log(server: ServerProcess, words: str, timeout: float = 60) -> None:
+def wait_for_log(server: ServerProcess | BoothProcess, words: str, timeout: float = 60) -> None:
+    """Until the server's (or a worker's) log says ``words``."""
     deadline = time.monotonic() + timeout
     while words not in server.log.read_text(errors="replace"):
-        assert time.monotonic() < deadline, f"the server never logged {words!r}"
+        assert time.monotonic() < deadline, f"the process never logged {words!r}"
         time.sleep(0.05)
 
 
