@@ -32,8 +32,11 @@ class NatsLink:
         self.loop.set_exception_handler(self._loop_error)
         self.closing = False
         self._last_error = ""
+        running = threading.Event()
+        self.loop.call_soon(running.set)
         self._thread = threading.Thread(target=self.loop.run_forever, name=f"nats-{name}", daemon=True)
         self._thread.start()
+        running.wait()  # until then `run` would take the idle loop for a closed one (a busy machine starts it late)
         self.nc = self.run(
             nats.connect(
                 servers=servers,
