@@ -1,5 +1,5 @@
-"""Job events between processes (``service/events.py``): a relayed progress or preview carries the job's status,
-read once by its publisher, so the API node that forwards it to a kiosk's stream reads nothing."""
+"""Job events between processes (``service/events.py``): a relayed progress, preview or end carries the job's
+status, read once by its publisher, so the API node that forwards it to a kiosk's stream reads nothing."""
 
 from __future__ import annotations
 
@@ -54,17 +54,49 @@ def test_an_api_node_forwards_a_carried_status_to_its_stream_without_reading():
     asyncio.run(run())
 
 
-def test_an_end_is_read_by_the_node_that_watches_it_and_drops_the_preview():
-    """An end carries no status: the download link is the API node's own (a worker knows no public address)."""
+def test_an_end_carries_its_status_and_each_node_puts_its_own_address_on_the_download_link():
+    """The worker that finished the job reads its last status once; a node watching it forwards that status with
+    its own public address in front of the download path (a worker knows none), and drops the preview."""
+
+    async def run() -> None:
+        reads, relayed = Reads(), []
+        done = status("job-1", JobState.done, 1.0).model_copy(update={"download_url": "/v1/download/CODE"})
+        worker = JobEvents(lambda job_id: reads(job_id) and done, relay=relayed.append)
+        worker.ended("job-1")
+        [event] = relayed
+        assert reads.calls == ["job-1"] and event["status"]["download_url"] == "/v1/download/CODE"
+
+        api = JobEvents(reads, relay=lambda event: None, public_url="https://booth.example/")
+        api.bind(asyncio.get_running_loop())
+        api.previews["job-1"] = "AAAA"
+        stream = api.subscribe("job-1")
+        api.apply(event)
+        told = stream.get_nowait()
+        assert told.type == "done" and told.status.download_url == "https://booth.example/v1/download/CODE"
+        assert reads.calls == ["job-1"] and api.previews == {}  # nothing read on the API node
+
+        quiet = JobEvents(reads, relay=lambda event: None)  # no public address: no link for a QR code
+        quiet.bind(asyncio.get_running_loop())
+        stream = quiet.subscribe("job-1")
+        quiet.apply(event)
+        assert stream.get_nowait().status.download_url is None
+
+    asyncio.run(run())
+
+
+def test_an_end_without_a_status_is_read_by_the_node_that_watches_it_and_an_erased_job_is_not():
+    """A dead letter is ended by the store, which builds no status: the watching node reads it. An erased job's end
+    carries None: there is nothing to read."""
 
     async def run() -> None:
         reads = Reads()
         api = JobEvents(reads, relay=lambda event: None)
         api.bind(asyncio.get_running_loop())
-        api.previews["job-1"] = "AAAA"
         stream = api.subscribe("job-1")
+        api.apply({"kind": "ended", "id": "job-1", "status": None})
+        assert reads.calls == [] and stream.empty()
         api.apply({"kind": "ended", "id": "job-1"})
-        assert reads.calls == ["job-1"] and api.previews == {} and not stream.empty()
+        assert reads.calls == ["job-1"] and not stream.empty()
         api.apply({"kind": "changed", "ids": ["job-1"]})  # as a node of the older version relays it: read here
         assert reads.calls == ["job-1", "job-1"]
 

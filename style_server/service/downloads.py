@@ -18,11 +18,20 @@ from .jobtypes import Job
 CODE = re.compile(r"[A-Za-z0-9_-]{32}")  # secrets.token_urlsafe(24)
 
 
-def download_url(settings: Settings, job: Job) -> str | None:
-    """The absolute link for the QR code: only with ``PORTRAIT_PUBLIC_URL`` set and the painting done."""
-    if settings.server.public_url is None or job.state != JobState.done or not job.download_code:
+def download_path(job: Job) -> str | None:
+    """Where the painting is downloaded, below any server's address: only once the painting is done."""
+    if job.state != JobState.done or not job.download_code:
         return None
-    return f"{settings.server.public_url.rstrip('/')}{API_PREFIX}/download/{job.download_code}"
+    return f"{API_PREFIX}/download/{job.download_code}"
+
+
+def absolute_link(public_url: str | None, path: str | None) -> str | None:
+    """The absolute link for the QR code: only with ``PORTRAIT_PUBLIC_URL`` set (phones reach the booth there)."""
+    return f"{public_url.rstrip('/')}{path}" if public_url is not None and path is not None else None
+
+
+def download_url(settings: Settings, job: Job) -> str | None:
+    return absolute_link(settings.server.public_url, download_path(job))
 
 
 def downloadable(settings: Settings, store: JobBackend, code: str) -> bytes | None:

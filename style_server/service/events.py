@@ -5,8 +5,9 @@ cancelled or expired). A status is read from the store once per change, by the p
 stream watching that job through ``loop.call_soon_threadsafe``: no stream polls the database.
 
 With a shared backend (NATS) the painters run in other processes: every publish is also relayed to the other
-processes (``relay``), whose streams get it through ``apply``. A relayed change or preview (a painting's
-progress) carries the job's status, read once by the publisher: the API node that forwards it reads nothing.
+processes (``relay``), whose streams get it through ``apply``. A relayed change, preview or end carries the job's
+status, read once by the publisher: the API node that forwards it reads nothing. Statuses carry their download
+link as a path; each node puts its own public address in front as it pushes (a worker knows none).
 
 The latest preview of a running masterpiece is kept for a stream that opens late, and dropped as soon as the job
 ends, fails, is cancelled or erased: previews show faces.
@@ -21,6 +22,8 @@ from collections.abc import Callable
 from typing import Any
 
 from shared.protocol import JobEvent, JobState, JobStatus
+
+from .downloads import absolute_link
 
 QUEUE_SIZE = 64
 EVENT_OF_STATE = {JobState.done: "done", JobState.failed: "failed", JobState.cancelled: "cancelled"}
@@ -42,9 +45,11 @@ class JobEvents:
         self,
         describe: Callable[[str], JobStatus | None] | None = None,
         relay: Callable[[dict[str, Any]], None] | None = None,
+        public_url: str | None = None,
     ) -> None:
         self.describe = describe  # job id -> its current status (from the store), None once it is gone
         self.relay = relay  # tells the other processes (a shared backend); None: this process is all there is
+        self.public_url = public_url  # in front of the download links this node's streams are sent
         self.previews: dict[str, str] = {}  # job id -> its latest preview (base64 JPEG), while it runs
         self.on_ended: list[Callable[[str], None]] = []  # told of every job that ended, here or elsewhere (the wall)
         self._streams: dict[str, set[asyncio.Queue[JobEvent]]] = {}
@@ -92,7 +97,10 @@ class JobEvents:
             self._preview(event["id"], event["jpeg"], _carried(event.get("status")))
         elif kind == "ended":
             self.forget(event["id"])
-            self._forward(event["id"], None)
+            if "status" in event:  # None: the job is gone (erased)
+                self._forward(event["id"], _carried(event["status"]), read=False)
+            else:  # ended by the store itself (a dead letter): read here
+                self._forward(event["id"], None)
             self._tell_ended(event["id"])
 
     def _send(self, event: dict[str, Any]) -> None:
@@ -113,11 +121,11 @@ class JobEvents:
             return None
         return self.describe(job_id)
 
-    def _forward(self, job_id: str, status: JobStatus | None) -> None:
-        """The job's streams here get ``status`` (read now if the event carried none)."""
+    def _forward(self, job_id: str, status: JobStatus | None, read: bool = True) -> None:
+        """The job's streams here get ``status`` (``read``: read now if the event carried none)."""
         if not self.watched(job_id):
             return
-        if status is None and self.describe is not None:
+        if status is None and read and self.describe is not None:
             status = self.describe(job_id)
         if status is not None:
             self._push(job_id, event_for(status))
@@ -162,12 +170,12 @@ class JobEvents:
             self.previews.pop(job_id, None)
 
     def ended(self, job_id: str) -> None:
-        """The job is over (done, failed, cancelled, expired): drop its preview, tell its streams. The end carries
-        no status: each node that watches the job reads it once (its download link is that node's: a worker
-        knows no public address)."""
-        self._send({"kind": "ended", "id": job_id})
+        """The job is over (done, failed, cancelled, expired): drop its preview, tell its streams here and in the
+        other processes, with its last status (read once, here; None once the job is erased)."""
+        status = self._status_to_tell(job_id)
+        self._send({"kind": "ended", "id": job_id, "status": _wire(status)})
         self.forget(job_id)
-        self._forward(job_id, None)
+        self._forward(job_id, status, read=False)
         self._tell_ended(job_id)
 
     def _tell_ended(self, job_id: str) -> None:
@@ -175,6 +183,9 @@ class JobEvents:
             listener(job_id)
 
     def _push(self, job_id: str, event: JobEvent) -> None:
+        if (path := event.status.download_url) is not None and path.startswith("/"):
+            link = absolute_link(self.public_url, path)
+            event = event.model_copy(update={"status": event.status.model_copy(update={"download_url": link})})
         loop = self._loop
         if loop is None or loop.is_closed():
             return

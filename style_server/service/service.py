@@ -15,7 +15,7 @@ from ..config import Settings
 from ..engine.runtime import Engine
 from .backend import JobBackend, open_backend
 from .creating import Created, Submission, create_job
-from .downloads import download_url
+from .downloads import download_path, download_url
 from .events import JobEvents
 from .frame_store import open_frame_store
 from .jobtypes import Job
@@ -40,7 +40,7 @@ class Service:
         self.streams = streams
         self.store = store or open_backend(settings, "api")
         self.metrics = Metrics()
-        self.events = JobEvents(self.status_of, relay=self.store.broadcast)
+        self.events = JobEvents(self.event_status, relay=self.store.broadcast, public_url=settings.server.public_url)
         self.store.listen(self._heard)
         self.runner = Runner(settings, engine, self.store, self.metrics, self.events)
         self.wall = Wall(settings, self.store, self.events)
@@ -54,7 +54,9 @@ class Service:
         """Queue a kiosk's job, or answer its retry as the first time; raises ``Refused`` or ``EngineError``."""
         return await create_job(self, submission)
 
-    def status(self, job: Job) -> JobStatus:
+    def status(self, job: Job, link_path: bool = False) -> JobStatus:
+        """What a kiosk is told of its job. ``link_path``: the download link below the server's address, as
+        events carry it between processes (each API node puts its own public address in front)."""
         position = self.store.position(job) if job.state == JobState.queued else None
         return JobStatus(
             id=job.id,
@@ -71,12 +73,16 @@ class Service:
             started_at=job.started,
             engine_seconds=round(job.engine_seconds, 4) if job.engine_seconds is not None else None,
             result_url=f"{API_PREFIX}/jobs/{job.id}/result" if job.state == JobState.done else None,
-            download_url=download_url(self.settings, job),
+            download_url=download_path(job) if link_path else download_url(self.settings, job),
         )
 
     def status_of(self, job_id: str) -> JobStatus | None:
         job = self.store.get(job_id)
         return self.status(job) if job is not None else None
+
+    def event_status(self, job_id: str) -> JobStatus | None:
+        job = self.store.get(job_id)
+        return self.status(job, link_path=True) if job is not None else None
 
     def _eta(self, job: Job, position: int | None) -> float | None:
         if position is not None:  # queued
