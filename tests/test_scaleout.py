@@ -90,7 +90,7 @@ def assert_done_once(
 
 
 def test_a_worker_killed_mid_masterpiece_loses_nothing(tmp_path, cache_dir, box):
-    booth = nats_booth(tmp_path, cache_dir, box.port, gatys_iterations=400, gatys_size=64)
+    booth = nats_booth(tmp_path, cache_dir, box.port, gatys_iterations=150, gatys_size=64)
     try:
         with booth.api_nodes[0].client() as client:
             job = post(client, "painter@example.org", method="gatys", style="starry-night")
