@@ -42,6 +42,7 @@ class Coordination:
         self.link, self.origin, self.records = link, origin, records
         self.workers, self.rates = workers, rates  # KV buckets: workers' capacity reports, kiosks' places
         self._listeners = ThreadPoolExecutor(1, thread_name_prefix="nats-events")  # in order, off the NATS loop
+        self._refreshes = ThreadPoolExecutor(1, thread_name_prefix="nats-refresh")  # their own line: see listen
         self._ready: tuple[float, str | None] = (-READY_FOR, None)  # (when checked, why not ready)
         self.events_heard = self.events_coalesced = 0  # other processes' events: all, and refreshes dropped
 
@@ -146,9 +147,10 @@ class Coordination:
 
     def listen(self, handler: Callable[[dict[str, Any]], None]) -> None:
         """``handler`` gets every other process's events in order, on one thread. An event marked ``latest_only``
-        (a "refresh": read every watched job's status again) is dropped while a copy of it waits in line: one
-        read of every status covers a burst (a worker's passes sent one each, and 500 watched jobs made every one
-        of them 500 status reads)."""
+        (a "refresh": read every watched job's status again) goes on a line of its own, so that its reads (one
+        per job watched here) never hold up an event that carries its status (a job done), and is dropped while
+        a copy of it waits in that line: one read of every status covers a burst (a worker's passes send one
+        each). Streams drop a status older than one they sent, so the two lines need no common order."""
         waiting: set[str] = set()  # kinds of latest-only events queued for the handler
 
         def deliver(event: dict[str, Any]) -> None:
@@ -160,12 +162,13 @@ class Coordination:
             if event.pop("origin", None) == self.origin:
                 return
             self.events_heard += 1
-            if event.pop("latest_only", False):
-                if event["kind"] in waiting:
-                    self.events_coalesced += 1
-                    return
+            if not event.pop("latest_only", False):
+                self._listeners.submit(_quietly, handler, event)
+            elif event["kind"] in waiting:
+                self.events_coalesced += 1
+            else:
                 waiting.add(event["kind"])
-            self._listeners.submit(deliver, event)
+                self._refreshes.submit(deliver, event)
 
         async def subscribe() -> None:
             await self.link.nc.subscribe(EVENTS, cb=heard)
@@ -175,6 +178,7 @@ class Coordination:
 
     def close(self) -> None:
         self._listeners.shutdown(wait=False)
+        self._refreshes.shutdown(wait=False)
 
 
 def _quietly(handler: Callable[[dict[str, Any]], None], event: dict[str, Any]) -> None:
