@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from functools import partial
 
 from fastapi import HTTPException
 
@@ -40,7 +41,9 @@ class Service:
         self.streams = streams
         self.store = store or open_backend(settings, "api")
         self.metrics = Metrics()
-        self.events = JobEvents(self.event_status, relay=self.store.broadcast, public_url=settings.server.public_url)
+        self.events = JobEvents(
+            partial(self.status_of, link_path=True), relay=self.store.broadcast, public_url=settings.server.public_url
+        )
         self.store.listen(self._heard)
         self.runner = Runner(settings, engine, self.store, self.metrics, self.events)
         self.wall = Wall(settings, self.store, self.events)
@@ -76,13 +79,9 @@ class Service:
             download_url=download_path(job) if link_path else download_url(self.settings, job),
         )
 
-    def status_of(self, job_id: str) -> JobStatus | None:
+    def status_of(self, job_id: str, link_path: bool = False) -> JobStatus | None:
         job = self.store.get(job_id)
-        return self.status(job) if job is not None else None
-
-    def event_status(self, job_id: str) -> JobStatus | None:
-        job = self.store.get(job_id)
-        return self.status(job, link_path=True) if job is not None else None
+        return self.status(job, link_path) if job is not None else None
 
     def _eta(self, job: Job, position: int | None) -> float | None:
         if position is not None:  # queued

@@ -146,7 +146,7 @@ class Coordination:
         asyncio.run_coroutine_threadsafe(self.link.nc.publish(EVENTS, payload), self.link.loop)
 
     def listen(self, handler: Callable[[dict[str, Any]], None]) -> None:
-        """``handler`` gets every other process's events in order, on one thread. An event marked ``latest_only``
+        """``handler`` gets every other process's events in order, off the NATS loop. An event marked ``latest_only``
         (a "refresh": read every watched job's status again) goes on a line of its own, so that its reads (one
         per job watched here) never hold up an event that carries its status (a job done), and is dropped while
         a copy of it waits in that line: one read of every status covers a burst (a worker's passes send one
