@@ -13,7 +13,9 @@ take them from the cache. On a CPU without bfloat16 kernels both recipes are fp3
 ``--levers`` adds one run per lever, the automatic recipe less that lever, and times bf16 autocast and
 torch.compile on one optimiser step. Targets: <= 25 s wall for the delivered 1024 px picture on 2 quiet cores,
 style and content loss within 5 % of fp32's.
-Run: python bench/bench_masterpiece.py [--levers] [--pictures docs/images]
+``--isa avx2`` runs everything with oneDNN and ATen held to AVX2 (``ONEDNN_MAX_CPU_ISA``, ``ATEN_CPU_CAPABILITY``):
+an AVX2-only CPU's path (no bfloat16 kernels, so the automatic precision is fp32) on this CPU's cores.
+Run: python bench/bench_masterpiece.py [--levers] [--isa avx2] [--pictures docs/images]
 """
 
 from __future__ import annotations
@@ -184,7 +186,11 @@ def main() -> None:
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench_masterpiece"), help="result images")
     parser.add_argument("--step-levers", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--isa", choices=["avx2"], help="hold oneDNN and ATen to this instruction set")
     args = parser.parse_args()
+    if args.isa and os.environ.get("ATEN_CPU_CAPABILITY") != args.isa:  # read once, as torch loads: start again
+        env = os.environ | {"ONEDNN_MAX_CPU_ISA": args.isa.upper(), "ATEN_CPU_CAPABILITY": args.isa}
+        os.execve(sys.executable, [sys.executable, __file__, *sys.argv[1:]], env)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.one:
         one(args.one, args.out)

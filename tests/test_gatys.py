@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -181,6 +182,22 @@ def test_the_loss_network_runs_in_bfloat16_only_where_the_hardware_has_the_kerne
     assert reduced_dtype(cpu, "auto", cpu_bf16=False) is None
     assert reduced_dtype(cpu, "auto", cpu_bf16=True) is torch.bfloat16
     assert reduced_dtype(cpu, "fp32", cpu_bf16=True) is None
+
+
+def test_a_cpu_held_to_avx2_has_no_bfloat16_kernels_and_the_loss_network_runs_fp32():
+    """The real oneDNN asked, in a process held to AVX2 as an AVX2-only CPU is: it offers no bfloat16 kernels, and the
+    optimiser runs fp32."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import torch; from style_server.engine.precision import cpu_has_bf16_kernels, reduced_dtype; "
+        "print(torch.backends.cpu.get_cpu_capability(), cpu_has_bf16_kernels(), reduced_dtype(torch.device('cpu')))"
+    )
+    env = os.environ | {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["AVX2", "False", "None"]
 
 
 @pytest.mark.slow
