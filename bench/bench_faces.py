@@ -53,7 +53,7 @@ def main() -> None:
         for spec in args.paintings:
             recipe, path = spec.split("=", 1)
             result = Image.open(path).convert("RGB")
-            report("astronaut", recipe, photo, result, box, vgg, painting, server_params(settings, photo))
+            report("astronaut", recipe, photo, result, box, vgg, painting, server_params(settings, engine, photo))
         return
     recipes = {"new": (engine.gatys(), server_params)}
     if args.today:
@@ -73,7 +73,7 @@ def main() -> None:
             continue
         box = boxes[0]
         for recipe, (optimizer, make) in recipes.items():
-            params = make(settings, photo)
+            params = make(settings, engine, photo)
             started = time.perf_counter()
             result = optimizer.run(photo, style, params).image
             seconds = time.perf_counter() - started

@@ -173,7 +173,7 @@ def paint(engine: Engine, settings: Settings, variant: Variant, path: PaintPath,
         started = time.perf_counter()
         [picture] = engine.fast.stylize([photo], [style], options)
         return picture, time.perf_counter() - started
-    params = server_params(settings, photo, **variant.gatys)
+    params = server_params(settings, engine, photo, **variant.gatys)
     styles = choice.gatys_styles()
     started = time.perf_counter()
     picture = engine.gatys().run(photo, styles, params).image

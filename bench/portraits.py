@@ -21,6 +21,7 @@ from PIL import Image
 from style_server.config import Settings
 from style_server.engine.face import detect_faces
 from style_server.engine.params import GatysParams, make_params
+from style_server.engine.runtime import Engine
 
 # The pasted-on face recipe, the baseline the face care must beat (30 % of the style kept off faces), with its own
 # scales and iterations
@@ -79,24 +80,24 @@ PORTRAITS: dict[str, Callable[[], Image.Image | None]] = {
 }
 
 
-def server_params(settings: Settings, photo: Image.Image, **overrides) -> GatysParams:
-    """A masterpiece as the server paints one (runner.py): gatys_size, gatys_iterations, delivered at the Instant
-    size by the guided upsample, face protection on."""
+def server_params(settings: Settings, engine: Engine, photo: Image.Image, **overrides) -> GatysParams:
+    """A masterpiece as the server paints one (runner.py): gatys_size, the engine's iterations, delivered at the
+    Instant size by the guided upsample, face protection on."""
     longest = max(photo.size)
     size = min(settings.engine.gatys_size, longest)
     output = max(size, min(max(settings.engine.fast_size, size), longest, settings.engine.max_output_side))
     values = {
         "size": size,
         "output_size": output,
-        "iterations": settings.engine.gatys_iterations,
+        "iterations": engine.masterpiece_iterations(settings.engine.gatys_iterations),
         "face_protect": True,
         "preview_every": settings.engine.preview_every,
     }
     return make_params(**(values | overrides))
 
 
-def today_params(settings: Settings, photo: Image.Image) -> GatysParams:
-    return server_params(settings, photo, iterations=TODAY_SERVER_ITERATIONS, **TODAY)
+def today_params(settings: Settings, engine: Engine, photo: Image.Image) -> GatysParams:
+    return server_params(settings, engine, photo, iterations=TODAY_SERVER_ITERATIONS, **TODAY)
 
 
 def same_place(photo_box, result: Image.Image, photo: Image.Image, tolerance: float = 0.1):

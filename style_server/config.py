@@ -214,8 +214,12 @@ class EngineSettings(BaseModel):
     fast_size: int = Field(1024, ge=64, description="Longest side of fast results.")
     gatys_concurrency: int = Field(1, ge=1, description="Masterpieces painted at the same time.")
     gatys_size: int = Field(512, ge=64, description="Longest side of masterpiece results.")
-    gatys_iterations: int = Field(
-        16, ge=1, description="Masterpiece L-BFGS iterations at full size, from the fast network's painting."
+    gatys_iterations: int | None = Field(
+        None,
+        ge=1,
+        description="Masterpiece L-BFGS iterations at full size, from the fast network's painting. Unset: 16 where "
+        "the loss network runs in bfloat16, 14 where it runs fp32 (an AVX2-only CPU: 0.89x the time for content "
+        "loss +3.6 %, bench/RESULTS.md).",
     )
     gatys_precision: Literal["auto", "fp32"] = Field(
         "auto",

@@ -184,6 +184,19 @@ def test_the_loss_network_runs_in_bfloat16_only_where_the_hardware_has_the_kerne
     assert reduced_dtype(cpu, "fp32", cpu_bf16=True) is None
 
 
+def test_a_masterpiece_takes_fewer_steps_where_its_loss_network_runs_fp32(tmp_path):
+    """fp32 (an AVX2-only CPU) affords 14 L-BFGS steps in the time the goal allows, bfloat16 16; a setting wins."""
+    from style_server.config import Settings, engine_from_settings
+    from style_server.engine.precision import cpu_has_bf16_kernels
+
+    def engine(**settings):
+        return engine_from_settings(Settings(data_dir=tmp_path, **settings), "cpu")  # lazy: no network loaded
+
+    assert engine(gatys_precision="fp32").masterpiece_iterations() == 14
+    assert engine().masterpiece_iterations() == (16 if cpu_has_bf16_kernels() else 14)
+    assert engine(gatys_precision="fp32").masterpiece_iterations(20) == 20
+
+
 def test_a_cpu_held_to_avx2_has_no_bfloat16_kernels_and_the_loss_network_runs_fp32():
     """The real oneDNN asked, in a process held to AVX2 as an AVX2-only CPU is: it offers no bfloat16 kernels, and the
     optimiser runs fp32."""

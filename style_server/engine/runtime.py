@@ -25,7 +25,8 @@ from .fast import FastOptions, FastStyle, FastStylizer, blend_family
 from .gallery import GalleryPainter
 from .gatys import GatysOptimizer, GatysParams, scaled_seconds
 from .imageio import load_image, write_atomic
-from .precision import Precision
+from .params import MASTERPIECE_STEPS
+from .precision import Precision, reduced_dtype
 from .tensors import pick_device
 from .vgg import VGGFeatures, VGGSource, load_vgg
 
@@ -121,6 +122,12 @@ class Engine:
             if self._gatys is None:
                 self._gatys = GatysOptimizer(vgg, self.device, starter=self.fast_start, precision=self.precision)
             return self._gatys
+
+    def masterpiece_iterations(self, configured: int | None = None) -> int:
+        """A masterpiece's L-BFGS steps: ``configured``, else as many as this engine's precision affords."""
+        if configured is not None:
+            return configured
+        return MASTERPIECE_STEPS["fp32" if reduced_dtype(self.device, self.precision) is None else "reduced"]
 
     def masterpiece_seconds(self, params: GatysParams) -> float:
         """A first guess of a masterpiece's time from this host's speed, which is measured once (one optimiser

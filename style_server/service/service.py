@@ -143,7 +143,8 @@ class Service:
         from ..engine.params import make_params
 
         s, runner = self.settings, self.runner
-        params = make_params(size=s.engine.gatys_size, iterations=s.engine.gatys_iterations, face_protect=True)
+        iterations = self.engine.masterpiece_iterations(s.engine.gatys_iterations)
+        params = make_params(size=s.engine.gatys_size, iterations=iterations, face_protect=True)
         seconds = self.engine.masterpiece_seconds(params)
         if runner.measured[MASTERPIECE.method] == 0:
             runner.average_seconds[MASTERPIECE.method] = seconds
