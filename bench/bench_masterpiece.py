@@ -1,7 +1,8 @@
-"""Masterpiece speed: the loss network in fp32 (the reference for speed and losses) vs in the
-precision the hardware picks (bfloat16 where the CPU has the kernels, ``engine/precision.py``), side by side.
+"""Masterpiece speed: the masterpiece before issue 20 (the loss network in fp32, 16 L-BFGS steps: the reference for
+speed and losses) vs the server's now (the precision the hardware picks, bfloat16 where the CPU has the kernels,
+``engine/precision.py``, and the steps that precision affords, ``MASTERPIECE_STEPS``), side by side.
 
-A masterpiece as the server paints one (gatys_size, gatys_iterations, face protection on, delivered at 1024 px by
+A masterpiece as the server paints one (gatys_size, the engine's steps, face protection on, delivered at 1024 px by
 the guided upsample), on the astronaut portrait brought to 1024 px as a camera frame would be, in The Starry Night.
 Each recipe runs in its own process (its peak RSS is its own) after the models are loaded, as in a warm server:
 wall time of the painting, peak RSS, and the result's same-VGG style and content losses at the painted size
@@ -9,7 +10,8 @@ wall time of the painting, peak RSS, and the result's same-VGG style and content
 photo), always measured in fp32.
 
 The automatic precision runs twice: the first masterpiece of a painting computes its Gram matrices, the next ones
-take them from the cache. On a CPU without bfloat16 kernels both recipes are fp32 and the bench says so.
+take them from the cache. On a CPU without bfloat16 kernels both recipes are fp32 (the server's with 14 steps) and
+the bench says so.
 ``--levers`` adds one run per lever, the automatic recipe less that lever, and times bf16 autocast and
 torch.compile on one optimiser step. Targets: <= 25 s wall for the delivered 1024 px picture on 2 quiet cores,
 style and content loss within 5 % of fp32's.
@@ -35,7 +37,8 @@ from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 RECIPES = {
-    "fp32": "the defaults with the loss network in fp32 (what a CPU without bfloat16 kernels runs)",
+    "fp32": "the masterpiece before issue 20: the loss network in fp32, 16 steps (a CPU without bfloat16 kernels "
+    "now runs 14)",
     "auto": "the defaults now: bfloat16 where the CPU has the kernels (first masterpiece: Gram matrices computed)",
     "auto, cache warm": "the defaults now, the painting's Gram matrices cached",
 }
@@ -72,6 +75,7 @@ def one(recipe: str, out: Path) -> None:
     from research.compare import same_vgg_losses
     from style_server.engine.gatys import GatysOptimizer
     from style_server.engine.imageio import fit_longest_side
+    from style_server.engine.params import MASTERPIECE_STEPS
 
     settings, engine, photo = _setup()
     styles = engine.choose("starry-night").gatys_styles()
@@ -84,7 +88,7 @@ def one(recipe: str, out: Path) -> None:
         "fp32 coarse to fine": {"multiscale": True, "coarsest_side": 256, "refine_share": 0.5},
     }.get(recipe, {})
     if fp32:  # the masterpiece before issue 20, unless a lever says otherwise
-        overrides = {"iterations": 16} | overrides
+        overrides = {"iterations": MASTERPIECE_STEPS["reduced"]} | overrides
     params = server_params(settings, engine, photo, **overrides)
     if recipe == "fp32 two-product Gram":
         losses_module.gram = _two_product_gram
@@ -192,9 +196,9 @@ def main() -> None:
     parser.add_argument("--step-levers", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--isa", choices=["avx2"], help="hold oneDNN and ATen to this instruction set")
     args = parser.parse_args()
-    if args.isa and os.environ.get("ATEN_CPU_CAPABILITY") != args.isa:  # read once, as torch loads: start again
-        env = os.environ | {"ONEDNN_MAX_CPU_ISA": args.isa.upper(), "ATEN_CPU_CAPABILITY": args.isa}
-        os.execve(sys.executable, [sys.executable, __file__, *sys.argv[1:]], env)
+    held = {"ONEDNN_MAX_CPU_ISA": args.isa.upper(), "ATEN_CPU_CAPABILITY": args.isa} if args.isa else {}
+    if any(os.environ.get(name) != value for name, value in held.items()):  # read as torch loads: start again
+        os.execve(sys.executable, [sys.executable, __file__, *sys.argv[1:]], os.environ | held)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.one:
         one(args.one, args.out)

@@ -103,6 +103,22 @@ def test_an_end_without_a_status_is_read_by_the_node_that_watches_it_and_an_eras
     asyncio.run(run())
 
 
+def test_an_end_whose_status_cannot_be_read_still_ends_and_drops_the_preview():
+    """The store did not answer the read: the end goes without a status (each watching node reads it), the preview
+    (a face) is dropped all the same, and the wall hears the end."""
+    from style_server.service.jobtypes import BackendUnavailable
+
+    def unreachable(job_id: str) -> JobStatus:
+        raise BackendUnavailable("NATS: no answer")
+
+    relayed, told = [], []
+    worker = JobEvents(unreachable, relay=relayed.append)
+    worker.previews["job-1"] = "AAAA"
+    worker.on_ended.append(told.append)
+    worker.ended("job-1")
+    assert relayed == [{"kind": "ended", "id": "job-1"}] and worker.previews == {} and told == ["job-1"]
+
+
 def test_one_process_reads_nothing_for_a_change_nobody_watches():
     reads = Reads()
     JobEvents(reads).changed("job-1")  # no relay, no stream

@@ -203,18 +203,26 @@ def test_a_job_that_kills_every_worker_is_given_up_and_the_visitor_told(tmp_path
 
 def test_two_api_nodes_one_job_followed_on_the_other(tmp_path, cache_dir, box):
     """Two kiosks on two API nodes: a masterpiece posted on one streams its progress, previews and end on the
-    other (events relayed over NATS), and its status is the same on both."""
-    booth = nats_booth(tmp_path, cache_dir, box.port, api_nodes=2, gatys_iterations=40, gatys_size=96)
+    other (events relayed over NATS), and its status is the same on both. The end carries its download link with
+    the API nodes' public address in front (the worker that ended the job knows none)."""
+    public = "https://booth.example.org"
+    booth = nats_booth(
+        tmp_path, cache_dir, box.port, api_nodes=2, gatys_iterations=40, gatys_size=96, public_url=public
+    )
     try:
         first, second = booth.api_nodes
         with first.client() as one, second.client() as other:
             job = post(one, "twice@example.org", method="gatys", style="the-scream")
-            seen = []
+            seen, data = [], []
             with other.stream("GET", f"/v1/jobs/{job['id']}/events", params={"token": job["token"]}) as r:
                 for line in r.iter_lines():
                     if line.startswith("event: "):
                         seen.append(line[7:])
+                    elif line.startswith("data: "):
+                        data.append(json.loads(line[6:]))
             assert seen[-1] == "done" and "progress" in seen and "preview" in seen, seen
+            link = data[-1]["status"]["download_url"]
+            assert link.startswith(f"{public}/v1/download/") and link == job_status(other, job)["download_url"]
             box.wait_for(1)  # the mail goes out between two reads otherwise: compare once it is sent
             deadline = time.monotonic() + 30
             while job_status(one, job)["email_status"] != "sent":

@@ -34,7 +34,7 @@ class GatysParams(BaseModel):
     optimizer: Literal["lbfgs", "adam"] = Field("lbfgs", description="L-BFGS (few, costly steps) or Adam.")
     learning_rate: float | None = Field(None, gt=0, description="Default: 1.0 for L-BFGS, 0.02 for Adam.")
     iterations: int = Field(
-        16,
+        MASTERPIECE_STEPS["reduced"],
         ge=1,
         le=20000,
         description="L-BFGS iterations (at the coarsest scale with --multiscale). A fast start needs few; from the "

@@ -139,7 +139,8 @@ class JobBackend(Protocol):
         """Tell every other process (job events for SSE streams, cancels for workers); a no-op in one process."""
 
     def listen(self, handler: Callable[[dict[str, Any]], None]) -> None:
-        """Call ``handler`` (in a worker thread) with every other process's ``broadcast``."""
+        """Call ``handler`` (in worker threads, maybe two at once: it must be thread-safe) with every other
+        process's ``broadcast``."""
 
     def close(self) -> None: ...
 

@@ -24,6 +24,7 @@ from typing import Any
 from shared.protocol import JobEvent, JobState, JobStatus
 
 from .downloads import absolute_link
+from .jobtypes import BackendUnavailable
 
 QUEUE_SIZE = 64
 EVENT_OF_STATE = {JobState.done: "done", JobState.failed: "failed", JobState.cancelled: "cancelled"}
@@ -84,8 +85,8 @@ class JobEvents:
 
     def apply(self, event: dict[str, Any]) -> None:
         """An event another process relayed: this process's streams get it (it is not relayed again). The status
-        it carries is forwarded as it is; an event without one (an end, or a node of an older version) is read
-        here."""
+        it carries is forwarded as it is; an event without one (an end made by the store, a dead letter, or one
+        sent by a node of an older version) is read here."""
         kind = event.get("kind")
         if kind == "changed":
             for job_id, status in (event.get("statuses") or dict.fromkeys(event.get("ids", []))).items():
@@ -171,11 +172,16 @@ class JobEvents:
 
     def ended(self, job_id: str) -> None:
         """The job is over (done, failed, cancelled, expired): drop its preview, tell its streams here and in the
-        other processes, with its last status (read once, here; None once the job is erased)."""
-        status = self._status_to_tell(job_id)
-        self._send({"kind": "ended", "id": job_id, "status": _wire(status)})
+        other processes, with its last status (read once, here; None once the job is erased). Should that read
+        fail, the end goes without it and each node that watches the job reads it."""
         self.forget(job_id)
-        self._forward(job_id, status, read=False)
+        try:
+            status = self._status_to_tell(job_id)
+        except BackendUnavailable:
+            self._send({"kind": "ended", "id": job_id})
+        else:
+            self._send({"kind": "ended", "id": job_id, "status": _wire(status)})
+            self._forward(job_id, status, read=False)
         self._tell_ended(job_id)
 
     def _tell_ended(self, job_id: str) -> None:

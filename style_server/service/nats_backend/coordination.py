@@ -146,11 +146,12 @@ class Coordination:
         asyncio.run_coroutine_threadsafe(self.link.nc.publish(EVENTS, payload), self.link.loop)
 
     def listen(self, handler: Callable[[dict[str, Any]], None]) -> None:
-        """``handler`` gets every other process's events in order, off the NATS loop. An event marked ``latest_only``
-        (a "refresh": read every watched job's status again) goes on a line of its own, so that its reads (one
-        per job watched here) never hold up an event that carries its status (a job done), and is dropped while
-        a copy of it waits in that line: one read of every status covers a burst (a worker's passes send one
-        each). Streams drop a status older than one they sent, so the two lines need no common order."""
+        """``handler`` gets every other process's events off the NATS loop, in order, on one thread; except that an
+        event marked ``latest_only`` (a "refresh": read every watched job's status again) goes on a line (a thread)
+        of its own, so that its reads (one per job watched here) never hold up an event that carries its status (a
+        job done), and is dropped while a copy of it waits in that line: one read of every status covers a burst
+        (a worker's passes send one each). Streams drop a status older than one they sent, so the two lines need
+        no common order; ``handler`` must be thread-safe."""
         waiting: set[str] = set()  # kinds of latest-only events queued for the handler
 
         def deliver(event: dict[str, Any]) -> None:

@@ -36,7 +36,8 @@ class NatsLink:
         self.loop.call_soon(running.set)
         self._thread = threading.Thread(target=self.loop.run_forever, name=f"nats-{name}", daemon=True)
         self._thread.start()
-        running.wait()  # until then `run` would take the idle loop for a closed one (a busy machine starts it late)
+        if not running.wait(connect_timeout):  # until it runs, `run` would take the idle loop for a closed one
+            raise BackendUnavailable("NATS: the connection's event loop did not start")
         self.nc = self.run(
             nats.connect(
                 servers=servers,
