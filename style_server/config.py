@@ -217,9 +217,9 @@ class EngineSettings(BaseModel):
     gatys_iterations: int | None = Field(
         None,
         ge=1,
-        description="Masterpiece L-BFGS iterations at full size, from the fast network's painting. Unset: 16 where "
-        "the loss network runs in bfloat16, 14 where it runs fp32 (an AVX2-only CPU: 0.89x the time for content "
-        "loss +3.6 %, bench/RESULTS.md).",
+        description="Masterpiece L-BFGS iterations at full size, from the fast network's painting. Unset: 16, or 14 "
+        "on a CPU whose loss network runs fp32 (an AVX2-only CPU: 0.89x the time for content loss +3.6 %, "
+        "bench/RESULTS.md).",
     )
     gatys_precision: Literal["auto", "fp32"] = Field(
         "auto",

@@ -185,7 +185,8 @@ def test_the_loss_network_runs_in_bfloat16_only_where_the_hardware_has_the_kerne
 
 
 def test_a_masterpiece_takes_fewer_steps_where_its_loss_network_runs_fp32(tmp_path):
-    """fp32 (an AVX2-only CPU) affords 14 L-BFGS steps in the time the goal allows, bfloat16 16; a setting wins."""
+    """A CPU running fp32 (an AVX2-only CPU) affords 14 L-BFGS steps in the time the goal allows, bfloat16 16; a
+    setting wins."""
     from style_server.config import Settings, engine_from_settings
     from style_server.engine.precision import cpu_has_bf16_kernels
 

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .errors import validated
 
-# A masterpiece's L-BFGS steps from the fast start, by the loss network's precision: in fp32 (an AVX2-only CPU) 14
-# keep style and content loss within 4 % of 16's at 0.89x the time (bench/RESULTS.md).
-MASTERPIECE_STEPS = {"reduced": 16, "fp32": 14}
+# A masterpiece's L-BFGS steps from the fast start: a CPU that runs the loss network in fp32 (an AVX2-only CPU) takes
+# 14, which keep style and content loss within 4 % of 16's at 0.89x the time (bench/RESULTS.md).
+MASTERPIECE_STEPS = {"reduced": 16, "fp32 cpu": 14}
 
 
 class GatysParams(BaseModel):

@@ -124,10 +124,12 @@ class Engine:
             return self._gatys
 
     def masterpiece_iterations(self, configured: int | None = None) -> int:
-        """A masterpiece's L-BFGS steps: ``configured``, else as many as this engine's precision affords."""
+        """A masterpiece's L-BFGS steps: ``configured``, else as many as this engine affords (fewer on a CPU without
+        bfloat16 kernels; a GPU has time for all of them in any precision)."""
         if configured is not None:
             return configured
-        return MASTERPIECE_STEPS["fp32" if reduced_dtype(self.device, self.precision) is None else "reduced"]
+        slow = self.device.type == "cpu" and reduced_dtype(self.device, self.precision) is None
+        return MASTERPIECE_STEPS["fp32 cpu" if slow else "reduced"]
 
     def masterpiece_seconds(self, params: GatysParams) -> float:
         """A first guess of a masterpiece's time from this host's speed, which is measured once (one optimiser
