@@ -33,7 +33,7 @@ def test_schemathesis_finds_no_server_error(tmp_path, cache_dir):
                 "--request-timeout",
                 "60",
                 "--max-time",
-                "90",
+                "60",
                 "--no-color",
                 "--phases",
                 "examples,coverage,fuzzing",
