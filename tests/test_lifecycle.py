@@ -33,6 +33,12 @@ def test_every_transition_says_what_it_does_to_previews_mail_and_personal_data()
         assert step.sources and step.previews and step.mail and step.personal_data, step.name
 
 
+def test_no_mail_is_queued_before_a_job_ends():
+    """A job's status reads its mail only once the job has ended (``Service.status``): no transition into a
+    waiting or painting state may queue one."""
+    assert all(step.mail == "none" for step in TRANSITIONS if step.target not in TERMINAL)
+
+
 def test_a_transition_the_table_lacks_raises_and_every_one_it_has_passes():
     for source in JobState:
         for target in JobState:

@@ -150,6 +150,7 @@ class Job:
     request_hash: str | None = None  # what an idempotent replay must match (form fields + uploaded bytes)
     download_code: str | None = None  # the secret of the result's download link (QR code); erased with the job
     wall: bool = False  # the visitor agreed to be shown on the gallery wall; cleared when the job is erased
+    seq: int | None = None  # NATS: the job's message in its lane's stream, its place in the queue (SQLite: None)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:

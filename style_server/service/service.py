@@ -19,7 +19,7 @@ from .creating import Created, Submission, create_job
 from .downloads import download_path, download_url
 from .events import JobEvents
 from .frame_store import open_frame_store
-from .jobtypes import Job
+from .jobtypes import TERMINAL, Job
 from .mailer import MailOutbox
 from .metrics import Metrics
 from .runner import Runner
@@ -70,7 +70,8 @@ class Service:
             position=position,
             eta_seconds=self._eta(job, position),
             error=job.error,
-            email_status=self.store.mail_status(job.id),
+            # a mail is queued only as a job ends (the lifecycle table): before that there is none to read
+            email_status=self.store.mail_status(job.id) if job.state in TERMINAL else "none",
             created_at=job.created,
             finished_at=job.finished,
             started_at=job.started,

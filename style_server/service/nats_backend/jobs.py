@@ -146,8 +146,10 @@ class JobQueue:
 
     def position(self, job: Job) -> int:
         async def place() -> int:
-            found = await self.records.record(job.id)
-            seq = found[0].get("seq") if found else None
+            seq = job.seq
+            if seq is None:  # read before its message was queued: read it again
+                found = await self.records.record(job.id)
+                seq = found[0].get("seq") if found else None
             if seq is None:
                 return 0
             stream, js = lane_stream(job.method), self.link.js
