@@ -136,6 +136,11 @@ class SimEngine:
     def gatys(self) -> SimGatys:
         return self._gatys
 
+    def masterpiece_iterations(self) -> int:
+        from style_server.engine.params import MASTERPIECE_STEPS
+
+        return MASTERPIECE_STEPS["reduced"]  # a GPU's
+
 
 class TimedBackend:
     """A worker's ``JobBackend`` with the wall time of every call counted per method: the queue's own cost to a

@@ -89,7 +89,7 @@ def server_params(settings: Settings, engine: Engine, photo: Image.Image, **over
     values = {
         "size": size,
         "output_size": output,
-        "iterations": engine.masterpiece_iterations(settings.engine.gatys_iterations),
+        "iterations": engine.masterpiece_iterations(),
         "face_protect": True,
         "preview_every": settings.engine.preview_every,
     }

@@ -388,7 +388,14 @@ def engine_from_settings(settings: Settings, device: str | None = None) -> Engin
 
     e = settings.engine
     return Engine(
-        e.models_dir, e.cache_dir, device or e.device, e.vgg_weights, e.allow_download, e.cpu_threads, e.gatys_precision
+        e.models_dir,
+        e.cache_dir,
+        device or e.device,
+        e.vgg_weights,
+        e.allow_download,
+        e.cpu_threads,
+        e.gatys_precision,
+        e.gatys_iterations,
     )
 
 

@@ -195,7 +195,7 @@ def test_a_masterpiece_takes_fewer_steps_where_its_loss_network_runs_fp32(tmp_pa
 
     assert engine(gatys_precision="fp32").masterpiece_iterations() == 14
     assert engine().masterpiece_iterations() == (16 if cpu_has_bf16_kernels() else 14)
-    assert engine(gatys_precision="fp32").masterpiece_iterations(20) == 20
+    assert engine(gatys_precision="fp32", gatys_iterations=20).masterpiece_iterations() == 20
 
 
 def test_a_cpu_held_to_avx2_has_no_bfloat16_kernels_and_the_loss_network_runs_fp32():

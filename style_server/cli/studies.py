@@ -96,8 +96,7 @@ def cmd_study(args) -> int:
     portraits = {p.stem: load_image(p, settings.server.max_input_pixels) for p in files}
     engine = engine_for(args)
     cards = paintings(engine, [s.strip() for s in args.styles.split(",") if s.strip()] if args.styles else None)
-    iterations = engine.masterpiece_iterations(settings.engine.gatys_iterations)
-    values = {"iterations": iterations, **model_values(args, GatysParams, GATYS_OWN_OPTIONS)}
+    values = {"iterations": engine.masterpiece_iterations(), **model_values(args, GatysParams, GATYS_OWN_OPTIONS)}
     gatys = make_params(**values, face_protect=args.face_protect)
     fast = FastOptions(face_protect=args.face_protect)
     total = len(sizes) * len(portraits) * len(cards) * len(methods)

@@ -89,8 +89,10 @@ class Engine:
         allow_download: bool = False,
         cpu_threads: int | None = None,
         precision: Precision = "auto",
+        masterpiece_steps: int | None = None,
     ) -> None:
         self.precision = precision
+        self._masterpiece_steps = masterpiece_steps  # None: as many as this engine affords
         if cpu_threads:
             torch.set_num_threads(cpu_threads)
         self.device = pick_device(device)
@@ -123,11 +125,11 @@ class Engine:
                 self._gatys = GatysOptimizer(vgg, self.device, starter=self.fast_start, precision=self.precision)
             return self._gatys
 
-    def masterpiece_iterations(self, configured: int | None = None) -> int:
-        """A masterpiece's L-BFGS steps: ``configured``, else as many as this engine affords (fewer on a CPU without
+    def masterpiece_iterations(self) -> int:
+        """A masterpiece's L-BFGS steps: as configured, else as many as this engine affords (fewer on a CPU without
         bfloat16 kernels; a GPU has time for all of them in any precision)."""
-        if configured is not None:
-            return configured
+        if self._masterpiece_steps is not None:
+            return self._masterpiece_steps
         slow = self.device.type == "cpu" and reduced_dtype(self.device, self.precision) is None
         return MASTERPIECE_STEPS["fp32 cpu" if slow else "reduced"]
 

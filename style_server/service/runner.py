@@ -351,7 +351,7 @@ class Runner:
             params = make_params(
                 size=size,
                 output_size=self._masterpiece_side(job, photo, size),
-                iterations=self.engine.masterpiece_iterations(self.settings.engine.gatys_iterations),
+                iterations=self.engine.masterpiece_iterations(),
                 preserve_color=job.options.preserve_color,
                 face_protect=job.options.face_protect,
                 preview_every=self.settings.engine.preview_every,

@@ -144,7 +144,7 @@ class Service:
         from ..engine.params import make_params
 
         s, runner = self.settings, self.runner
-        iterations = self.engine.masterpiece_iterations(s.engine.gatys_iterations)
+        iterations = self.engine.masterpiece_iterations()
         params = make_params(size=s.engine.gatys_size, iterations=iterations, face_protect=True)
         seconds = self.engine.masterpiece_seconds(params)
         if runner.measured[MASTERPIECE.method] == 0:
