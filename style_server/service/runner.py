@@ -233,8 +233,7 @@ class Runner:
             log.warning("the %s lane cannot reach the job queue (%s); trying again", method, exc)
             await asyncio.sleep(1.0)
             return []
-        for _ in jobs:
-            self.metrics.claimed.labels(method).inc()
+        self.metrics.claimed.labels(method).inc(len(jobs))
         return jobs
 
     async def _idle(self, method: str) -> None:
