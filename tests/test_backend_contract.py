@@ -1,11 +1,18 @@
 """The contract of ``backend.JobBackend``: one set of tests, run against the SQLite store and the NATS store (a real
 ``nats-server``), both opened through ``open_backend`` as the service opens them. A new backend passes it
-unchanged."""
+unchanged.
+
+Each backend is used as the service uses it: the calls of the event loop (``AsyncJobBackend``) are awaited through
+its ``aio``, on a loop whose shared thread pool refuses work (the face must never borrow it); the painters' calls
+are the blocking ones. The last test holds the two faces to the same answers."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,12 +21,39 @@ import pytest
 from portrait_booth.scaleout import NatsServer
 from shared.protocol import JobState
 from style_server.config import Settings
-from style_server.service.backend import JobBackend, open_backend
+from style_server.service.backend import AsyncJobBackend, JobBackend, open_backend
 from style_server.service.jobtypes import IllegalTransition, Job
 from tests.harness import STORE_CREATE, wait_until
 
 ADDRESS = "visitor@example.org"
 PORTRAIT, STYLE, PAINTING = b"portrait-png", b"style-png", b"painting-jpeg"
+
+
+LOOP_CALLS = {name for name, call in vars(AsyncJobBackend).items() if inspect.iscoroutinefunction(call)}
+
+
+class NoSharedThreads(ThreadPoolExecutor):
+    def submit(self, *args, **kwargs):
+        raise AssertionError("an event loop's call of the backend took a thread of the loop's shared pool")
+
+
+class AsService:
+    """A backend used as the service uses it (see the module's description)."""
+
+    def __init__(self, backend: JobBackend) -> None:
+        self.backend = backend
+        self.loop = asyncio.new_event_loop()
+        self.loop.set_default_executor(NoSharedThreads(1))
+
+    def __getattr__(self, name: str):
+        if name not in LOOP_CALLS:
+            return getattr(self.backend, name)
+        call = getattr(self.backend.aio, name)
+        return lambda *args, **kwargs: self.loop.run_until_complete(call(*args, **kwargs))
+
+    def close(self) -> None:
+        self.backend.close()
+        self.loop.close()
 
 
 @dataclass
@@ -28,12 +62,12 @@ class Backends:
 
     kind: str
     settings: Settings
-    opened: list[JobBackend]
+    opened: list[AsService]
 
     def open(self) -> JobBackend:
-        backend = open_backend(self.settings, f"contract-{len(self.opened)}")
+        backend = AsService(open_backend(self.settings, f"contract-{len(self.opened)}"))
         self.opened.append(backend)
-        return backend
+        return backend  # type: ignore[return-value]  # it answers every call of one
 
     def restart(self, backend: JobBackend) -> JobBackend:
         """The process holding ``backend`` is gone without a goodbye; a new one starts as the service does."""
@@ -308,3 +342,24 @@ def test_a_store_refuses_an_illegal_transition_and_leaves_a_lost_race_alone(stor
         store.move(job.id, JobState.done, JobState.queued)
     after = store.get(job.id)
     assert after.state == JobState.failed and after.error == "painter stopped"  # nothing was written
+
+
+def test_the_blocking_face_answers_as_the_event_loops(store):
+    """The painters' threads (the events' publishers among them) read a job as the routes do."""
+    blocking = store.backend
+    queued, _ = create(store, "one", email=ADDRESS)
+    running, _ = create(store, "two")
+    later, _ = create(store, "three")
+    assert take_one(store).id == queued.id
+    assert paint(store, queued.id)
+    assert take_one(store).id == running.id
+    for job_id in (queued.id, running.id, later.id):
+        job = store.get(job_id)
+        assert blocking.get(job_id) == job
+        assert blocking.mail_status(job_id) == store.mail_status(job_id)
+    assert blocking.position(store.get(later.id)) == store.position(store.get(later.id)) == 0
+    assert blocking.mail_status(queued.id) == "pending"
+    assert blocking.result(queued.id) == store.result(queued.id) == PAINTING
+    assert blocking.depth() == store.depth()
+    assert blocking.by_idempotency_key("kiosk-a", "two") == store.by_idempotency_key("kiosk-a", "two")
+    assert blocking.readiness() is None and store.readiness() is None

@@ -266,12 +266,12 @@ def test_retention_cancel_and_a_lost_event_each_take_a_portrait_down(engine, tmp
         await asyncio.to_thread(service.events.ended, job.id)  # as the runner tells it
         portrait = f'{{"id":"{wall_id(job.token)}","url":"/wall/portraits/{wall_id(job.token)}.jpg"}}'
         assert await next_event(stream) == f"event: add\ndata: {portrait}\n\n"
-        assert wall.job_for(wall_id(job.token)).id == job.id
+        assert (await wall.job_for(wall_id(job.token))).id == job.id
         return job
 
     async def taken_down(stream, job: Job) -> None:
         assert await next_event(stream) == f'event: remove\ndata: {{"id":"{wall_id(job.token)}"}}\n\n'
-        assert wall.job_for(wall_id(job.token)) is None
+        assert await wall.job_for(wall_id(job.token)) is None
 
     async def next_event(stream) -> str:
         while (event := await asyncio.wait_for(anext(stream), 10)).startswith(":"):
@@ -283,10 +283,10 @@ def test_retention_cancel_and_a_lost_event_each_take_a_portrait_down(engine, tmp
         assert (await anext(stream)).startswith("event: snapshot")
         old = await painted_on_wall(stream, "old")
         store._exec("UPDATE jobs SET created=created-7200 WHERE id=?", (old.id,))  # two hours ago: past retention
-        await asyncio.to_thread(service.expire_due)
+        await service.expire_due()
         await taken_down(stream, old)
         cancelled = await painted_on_wall(stream, "cancelled")
-        await asyncio.to_thread(service.cancel_and_erase, cancelled.id)
+        await service.cancel_and_erase(cancelled.id)
         await taken_down(stream, cancelled)
         lost = await painted_on_wall(stream, "lost")
         await asyncio.to_thread(store.cancel_and_erase, lost.id)  # behind the service's back: no event
@@ -294,7 +294,7 @@ def test_retention_cancel_and_a_lost_event_each_take_a_portrait_down(engine, tmp
         await stream.aclose()
 
     asyncio.run(run())
-    store.close()
+    service.close()
 
 
 # -- the page in a real browser -----------------------------------------------------------------------------

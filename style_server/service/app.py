@@ -78,7 +78,7 @@ async def stop_painting(service: Service, tasks: list[asyncio.Task]) -> None:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await asyncio.to_thread(service.store.requeue_running)
-    await asyncio.to_thread(service.store.close)
+    await asyncio.to_thread(service.close)
 
 
 def _register_errors(app: FastAPI) -> None:

@@ -6,9 +6,12 @@ Two implementations, chosen by ``PORTRAIT_BACKEND``:
 - ``nats`` (``nats_backend.NatsStore``): stateless API nodes, GPU workers and mail workers share a NATS JetStream
   cluster: work-queue streams per lane and for mail, the Key-Value store for job state, the Object Store for images.
 
-Routes, runner and outbox only ever call the methods of ``JobBackend``; they never know which one runs. Every
-method is blocking (call it from a worker thread where it may wait). The records they pass and the job lifecycle
-are in ``jobtypes``, below both stores; this module (the interface and the factory) is above them.
+Routes, runner and outbox only ever call the methods of ``JobBackend``; they never know which one runs. It has two
+faces. ``JobBackend`` itself is blocking: the painters' threads call it. Its ``aio`` (``AsyncJobBackend``) is what
+the event loop awaits (routes, the mail outbox, retention): NATS answers there natively, on its connection's own
+loop, and SQLite on a pool of threads of its own, so a store call never holds one of the loop's shared threads (the
+ones that decode uploads). The records they pass and the job lifecycle are in ``jobtypes``, below both stores;
+this module (the interface and the factory) is above them.
 """
 
 from __future__ import annotations
@@ -25,11 +28,52 @@ if TYPE_CHECKING:
     from ..config import Settings
 
 
+class AsyncJobBackend(Protocol):
+    """The event loop's face of a ``JobBackend``: the calls of the API side and of the mail outbox, awaited. Each
+    does what the blocking method of the same name does (documented there)."""
+
+    async def create(
+        self,
+        *,
+        kiosk: str,
+        idem_key: str | None,
+        method: str,
+        style: str | None,
+        options: JobOptions,
+        email: str | None,
+        language: str,
+        portrait_png: bytes,
+        style_png: bytes | None,
+        request_hash: str | None = None,
+        wall: bool = False,
+    ) -> tuple[Job, bool]: ...
+    async def get(self, job_id: str) -> Job | None: ...
+    async def by_idempotency_key(self, kiosk: str, key: str) -> Job | None: ...
+    async def by_download_code(self, code: str) -> Job | None: ...
+    async def reserve_place(self, kiosk: str, limit: int, now: float) -> float: ...
+    async def release_place(self, kiosk: str, place: float) -> None: ...
+    async def readiness(self) -> str | None: ...
+    async def position(self, job: Job) -> int: ...
+    async def depth(self) -> dict[str, int]: ...
+    async def mail_status(self, job_id: str) -> str: ...
+    async def result(self, job_id: str) -> bytes | None: ...
+    async def cancel_and_erase(self, job_id: str) -> None: ...
+    async def expire(self, before: float) -> list[str]: ...
+    async def wall_jobs(self, limit: int, since: float) -> list[Job]: ...
+    async def capacity(self) -> dict[str, LaneCapacity] | None: ...
+    async def due_mail(self, now: float) -> list[MailTask]: ...
+    async def mail_sent(self, job_id: str) -> None: ...
+    async def mail_failed(
+        self, job_id: str, error: str, next_attempt: float, give_up: bool, uncertain: bool = False
+    ) -> None: ...
+
+
 class JobBackend(Protocol):
     """Job state, the lanes' queues, images, the mail queue and the events between processes."""
 
     # whether ``take`` itself waits for work (a NATS pull); else the runner waits for a wake-up
     waits_for_work: bool
+    aio: AsyncJobBackend  # the same backend, for the event loop
 
     # -- the API side ---------------------------------------------------------------------------------
     def create(

@@ -54,16 +54,16 @@ async def create_job(s: Service, sub: Submission) -> Created:
     request_hash = holder = None  # only a request with a key can be replayed, so only then is it hashed
     if sub.idempotency_key is not None:
         request_hash = await asyncio.to_thread(_hash_request, sub)
-        holder = await asyncio.to_thread(s.store.by_idempotency_key, sub.kiosk, sub.idempotency_key)
+        holder = await s.store.aio.by_idempotency_key(sub.kiosk, sub.idempotency_key)
     if holder is None:
         job, created = await _admit(s, sub, request_hash)
         if created:
             s.runner.notify(job.method)
             log.info("job %s queued (%s) for kiosk %s", job.id, job.method, sub.kiosk)
-            return Created(await asyncio.to_thread(_answer, s, job), True)
+            return Created(await _answer(s, job), True)
         holder = job  # the same key raced in from a parallel retry, which won
     _check_replay(holder, request_hash)
-    return Created(await asyncio.to_thread(_answer, s, holder), False)
+    return Created(await _answer(s, holder), False)
 
 
 async def _admit(s: Service, sub: Submission, request_hash: str | None) -> tuple[Job, bool]:
@@ -71,7 +71,7 @@ async def _admit(s: Service, sub: Submission, request_hash: str | None) -> tuple
     settings, form = s.settings, sub.request
     place = await s.limiter.reserve(sub.kiosk)  # only accepted jobs keep their place
     try:
-        depth = sum((await asyncio.to_thread(s.store.depth)).values())
+        depth = sum((await s.store.aio.depth()).values())
         if depth >= settings.server.queue_max:
             raise QueueFull("the booth is busy; try again shortly", retry_after=BUSY_RETRY_AFTER)
         limits = settings.server.max_upload_bytes, settings.server.max_input_pixels
@@ -81,8 +81,7 @@ async def _admit(s: Service, sub: Submission, request_hash: str | None) -> tuple
             style_png = await asyncio.to_thread(read_image, sub.style_image, "style_image", *limits)
         s.engine.check_request(form.style, style_png is not None, form.method)
         _check_shape(s, form, portrait_png)
-        job, created = await asyncio.to_thread(  # writes the images: seconds for a 40 MP portrait
-            s.store.create,
+        job, created = await s.store.aio.create(  # writes the images: seconds for a 40 MP portrait
             kiosk=sub.kiosk,
             idem_key=sub.idempotency_key,
             method=form.method,
@@ -116,9 +115,8 @@ def _check_replay(holder: Job, request_hash: str | None) -> None:
         )
 
 
-def _answer(s: Service, job: Job) -> JobCreated:
-    """Blocking (the job's status reads the store)."""
-    return JobCreated(id=job.id, token=job.token, status=s.status(job))
+async def _answer(s: Service, job: Job) -> JobCreated:
+    return JobCreated(id=job.id, token=job.token, status=await s.status(job))
 
 
 def _hash_request(sub: Submission) -> str:

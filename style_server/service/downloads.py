@@ -12,7 +12,7 @@ import time
 from shared.protocol import API_PREFIX, JobState
 
 from ..config import Settings
-from .backend import JobBackend
+from .backend import AsyncJobBackend
 from .jobtypes import Job
 
 CODE = re.compile(r"[A-Za-z0-9_-]{32}")  # secrets.token_urlsafe(24)
@@ -34,13 +34,13 @@ def download_url(settings: Settings, job: Job) -> str | None:
     return absolute_link(settings.server.public_url, download_path(job))
 
 
-def downloadable(settings: Settings, store: JobBackend, code: str) -> bytes | None:
+async def downloadable(settings: Settings, store: AsyncJobBackend, code: str) -> bytes | None:
     """The painting a code opens, or None: unknown or erased code, job not done, or past retention."""
     if not CODE.fullmatch(code):
         return None
-    job = store.by_download_code(code)
+    job = await store.by_download_code(code)
     if job is None or job.state != JobState.done:
         return None
     if time.time() - job.created >= settings.retention.retention_hours * 3600:  # due for erasure: already gone for us
         return None
-    return store.result(job.id)
+    return await store.result(job.id)

@@ -192,7 +192,7 @@ class MailOutbox:
     async def _deliver_due(self) -> None:
         """One pass over the mails due now. Whatever ends it early hands the rest back, so they are due again
         soon: a store that timed out mid-pass would otherwise leave them held by this process, never sent."""
-        tasks = await asyncio.to_thread(self.store.due_mail, time.time())
+        tasks = await self.store.aio.due_mail(time.time())
         self._oldest = 0.0
         try:
             for i, task in enumerate(tasks):
@@ -210,7 +210,7 @@ class MailOutbox:
         store that cannot be reached for a while never makes it send the mail twice."""
         while True:
             try:
-                return await asyncio.to_thread(self.store.mail_sent, job_id)
+                return await self.store.aio.mail_sent(job_id)
             except BackendUnavailable as exc:
                 log.warning("mail for job %s delivered; recording it waits for the store (%s)", job_id, exc)
                 await asyncio.sleep(1.0)
@@ -230,14 +230,12 @@ class MailOutbox:
 
     async def _deliver(self, task: MailTask) -> None:
         job_id = task.job_id
-        job = await asyncio.to_thread(self.store.get, job_id)
+        job = await self.store.aio.get(job_id)
         if job is not None:  # how long the oldest mail of this pass waited for the outbox (its job's end on)
             self._oldest = max(self._oldest, time.time() - (job.finished or job.created))
-        jpeg = await asyncio.to_thread(self.store.result, job_id) if task.kind == "portrait" else b""
+        jpeg = await self.store.aio.result(job_id) if task.kind == "portrait" else b""
         if job is None or not job.email or jpeg is None:
-            await asyncio.to_thread(
-                self.store.mail_failed, job_id, "job, address or result no longer exists", time.time(), True
-            )
+            await self.store.aio.mail_failed(job_id, "job, address or result no longer exists", time.time(), True)
             return
         if task.kind == "failed":
             message = build_apology(self.settings, job.email, job.id, job.language)
@@ -282,7 +280,7 @@ class MailOutbox:
         s, job_id = self.settings, task.job_id
         delay = min(s.mail.mail_retry_base_seconds * 2**task.attempts, s.mail.mail_retry_max_seconds)
         give_up = maybe_delivered and task.uncertain >= s.mail.mail_uncertain_retries
-        await asyncio.to_thread(self.store.mail_failed, job_id, error, time.time() + delay, give_up, maybe_delivered)
+        await self.store.aio.mail_failed(job_id, error, time.time() + delay, give_up, maybe_delivered)
         if give_up:
             self.metrics.emails.labels("uncertain").inc()
             log.error(

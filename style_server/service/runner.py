@@ -74,8 +74,8 @@ class Runner:
     def capacity(self, method: str) -> tuple[float, int]:
         """(seconds per job, parallel lanes): measured here, or by the workers of a shared backend (read at most
         every 2 s); with no worker of that lane seen yet, this process's first guess and one lane."""
-        read_at, shared = self._capacity
-        if time.monotonic() - read_at > 2.0:
+        shared = self._capacity[1]
+        if self._capacity_stale():
             shared = self.store.capacity()
             self._capacity = (time.monotonic(), shared)
         if shared is None or method not in shared:
@@ -86,9 +86,18 @@ class Runner:
         """A job was queued: its lane starts at once instead of at its next poll."""
         self.wakeups[method].set()
 
-    def new_job_etas(self) -> dict[str, float]:
+    def _capacity_stale(self) -> bool:
+        return time.monotonic() - self._capacity[0] > 2.0
+
+    async def refresh_capacity(self) -> None:
+        """``capacity``'s read of the workers' reports, made on the event loop (then ``capacity`` reads none)."""
+        if self._capacity_stale():
+            self._capacity = (time.monotonic(), await self.store.aio.capacity())
+
+    async def new_job_etas(self) -> dict[str, float]:
         """What a job queued now would wait per lane, whole queue included (the catalogue's ``eta_seconds``)."""
-        depth = self.store.depth()
+        depth = await self.store.aio.depth()
+        await self.refresh_capacity()
         etas = {}
         for method in depth:
             running = sum(count for m, _, count in list(self.running.values()) if m == method)
@@ -243,7 +252,14 @@ class Runner:
         wakeup.clear()
 
     def _update_depth(self) -> None:
-        for method, count in self.store.depth().items():
+        self._show_gauges(self.store.depth())
+
+    async def update_gauges(self) -> None:
+        """The gauges read at a scrape of ``/metrics`` (the event loop's read of the queue's depth)."""
+        self._show_gauges(await self.store.aio.depth())
+
+    def _show_gauges(self, depth: dict[str, int]) -> None:
+        for method, count in depth.items():
             self.metrics.queue_depth.labels(method).set(count)
         self.metrics.previews_held.set(len(self.events.previews))
         if torch.cuda.is_available():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 import secrets
@@ -44,11 +43,11 @@ def kiosk_for(authorization: str | None, api_keys: dict[str, str]) -> str:
     )
 
 
-class Places(Protocol):
+class Places(Protocol):  # the rate limit's part of ``AsyncJobBackend``
     """Where the places are counted: the job backend (``JobBackend.reserve_place``), shared by API nodes."""
 
-    def reserve_place(self, kiosk: str, limit: int, now: float) -> float: ...
-    def release_place(self, kiosk: str, place: float) -> None: ...
+    async def reserve_place(self, kiosk: str, limit: int, now: float) -> float: ...
+    async def release_place(self, kiosk: str, place: float) -> None: ...
 
 
 class RateLimiter:
@@ -66,7 +65,7 @@ class RateLimiter:
     async def reserve(self, kiosk: str) -> float:
         """Take a place in the kiosk's window or raise ``RateLimited``; returns the place, for ``release``."""
         now = time.time()  # wall-clock: API nodes on several hosts share the count
-        wait = await asyncio.to_thread(self.places.reserve_place, self._key(kiosk), self.per_minute, now)
+        wait = await self.places.reserve_place(self._key(kiosk), self.per_minute, now)
         if wait:
             retry = int(wait) + 1
             detail = f"too many {self.what} from this kiosk; try again in {retry} s"
@@ -77,7 +76,7 @@ class RateLimiter:
         """The request was refused (or was a replay): its place does not count. Never raises: it runs while
         another error is on its way to the kiosk."""
         try:
-            await asyncio.to_thread(self.places.release_place, self._key(kiosk), place)
+            await self.places.release_place(self._key(kiosk), place)
         except BackendUnavailable as exc:  # the place runs out with its minute
             log.warning("a refused request of kiosk %s still counts towards its rate limit: %s", kiosk, exc)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from fastapi import HTTPException
@@ -42,25 +44,41 @@ class Service:
         self.store = store or open_backend(settings, "api")
         self.metrics = Metrics()
         self.events = JobEvents(
-            partial(self.status_of, link_path=True), relay=self.store.broadcast, public_url=settings.server.public_url
+            partial(self.status_of_blocking, link_path=True),
+            relay=self.store.broadcast,
+            public_url=settings.server.public_url,
         )
+        self._telling = ThreadPoolExecutor(1, thread_name_prefix="events")  # events the event loop makes
         self.store.listen(self._heard)
         self.runner = Runner(settings, engine, self.store, self.metrics, self.events)
         self.wall = Wall(settings, self.store, self.events)
         self.frames = open_frame_store(settings, self.store)  # the event frame, as every node sees it
         self.outbox = MailOutbox(settings, self.store, engine.catalogue, self.metrics, self.frames)
-        self.limiter = RateLimiter(settings.security.rate_limit_per_minute, self.store)
-        self.preview_limiter = RateLimiter(settings.security.rate_limit_per_minute, self.store, what="previews")
+        self.limiter = RateLimiter(settings.security.rate_limit_per_minute, self.store.aio)
+        self.preview_limiter = RateLimiter(settings.security.rate_limit_per_minute, self.store.aio, what="previews")
         self.ready = False
 
     async def create_job(self, submission: Submission) -> Created:
         """Queue a kiosk's job, or answer its retry as the first time; raises ``Refused`` or ``EngineError``."""
         return await create_job(self, submission)
 
-    def status(self, job: Job, link_path: bool = False) -> JobStatus:
-        """What a kiosk is told of its job. ``link_path``: the download link below the server's address, as
-        events carry it between processes (each API node puts its own public address in front)."""
+    async def status(self, job: Job) -> JobStatus:
+        """What a kiosk is told of its job (the event loop's read of it). A mail is queued only as a job ends (the
+        lifecycle table): before that there is none to read."""
+        position = await self.store.aio.position(job) if job.state == JobState.queued else None
+        mail = await self.store.aio.mail_status(job.id) if job.state in TERMINAL else "none"
+        if job.state in (JobState.queued, JobState.running):
+            await self.runner.refresh_capacity()  # the ETA's seconds per job, as the workers last measured them
+        return self._status(job, position, mail, link_path=False)
+
+    def status_blocking(self, job: Job, link_path: bool = False) -> JobStatus:
+        """``status`` read in a thread (the events' publishers). ``link_path``: the download link below the
+        server's address, as events carry it between processes (each API node puts its own in front)."""
         position = self.store.position(job) if job.state == JobState.queued else None
+        mail = self.store.mail_status(job.id) if job.state in TERMINAL else "none"
+        return self._status(job, position, mail, link_path)
+
+    def _status(self, job: Job, position: int | None, mail: str, link_path: bool) -> JobStatus:
         return JobStatus(
             id=job.id,
             state=job.state,
@@ -70,8 +88,7 @@ class Service:
             position=position,
             eta_seconds=self._eta(job, position),
             error=job.error,
-            # a mail is queued only as a job ends (the lifecycle table): before that there is none to read
-            email_status=self.store.mail_status(job.id) if job.state in TERMINAL else "none",
+            email_status=mail,
             created_at=job.created,
             finished_at=job.finished,
             started_at=job.started,
@@ -80,9 +97,14 @@ class Service:
             download_url=download_path(job) if link_path else download_url(self.settings, job),
         )
 
-    def status_of(self, job_id: str, link_path: bool = False) -> JobStatus | None:
+    async def status_of(self, job_id: str) -> JobStatus | None:
+        job = await self.store.aio.get(job_id)
+        return await self.status(job) if job is not None else None
+
+    def status_of_blocking(self, job_id: str, link_path: bool = False) -> JobStatus | None:
+        """``status_of`` read in a thread (the events' publishers)."""
         job = self.store.get(job_id)
-        return self.status(job, link_path) if job is not None else None
+        return self.status_blocking(job, link_path) if job is not None else None
 
     def _eta(self, job: Job, position: int | None) -> float | None:
         if position is not None:  # queued
@@ -91,37 +113,48 @@ class Service:
             return round(self.runner.capacity(job.method)[0] * (1 - job.progress), 1)
         return None
 
-    def job_for(self, job_id: str, token: str | None) -> Job:
-        job = self.store.get(job_id)
+    async def job_for(self, job_id: str, token: str | None) -> Job:
+        job = await self.store.aio.get(job_id)
         if job is None or not token or not same_secret(token, job.token):
             raise HTTPException(404, "no such job (or wrong token)")
         return job
 
     async def retention(self) -> None:
         while True:
-            await asyncio.to_thread(self.expire_due)
+            await self.expire_due()
             await asyncio.sleep(min(60.0, self.settings.retention.retention_hours * 360))
 
-    def expire_due(self) -> None:
-        """One retention pass (blocking: run it in a thread): erase what is older than the promise."""
-        expired = self.store.expire(time.time() - self.settings.retention.retention_hours * 3600)
+    async def expire_due(self) -> None:
+        """One retention pass: erase what is older than the promise."""
+        expired = await self.store.aio.expire(time.time() - self.settings.retention.retention_hours * 3600)
         for job_id in expired:
-            self._stopped(job_id)
             log.info("job %s erased after retention", job_id)
         if expired:
-            self.events.refresh()
+            await self._tell(self._stopped, *expired)
 
-    def cancel_and_erase(self, job_id: str) -> None:
-        """``DELETE /v1/jobs/{id}`` (blocking: run it in a thread)."""
+    async def cancel_and_erase(self, job_id: str) -> None:
+        """``DELETE /v1/jobs/{id}``."""
         self.runner.cancel(job_id)  # a masterpiece painting here stops now
-        self.store.cancel_and_erase(job_id)
-        self._stopped(job_id)
-        self.events.refresh()  # the queue behind it moved up
+        await self.store.aio.cancel_and_erase(job_id)
+        await self._tell(self._stopped, job_id)
 
-    def _stopped(self, job_id: str) -> None:
-        """A job was cancelled or erased: whoever paints it stops, and its streams hear it ended."""
-        self.store.broadcast({"kind": "cancel", "id": job_id})
-        self.events.ended(job_id)
+    async def _tell(self, tell: Callable[..., None], *job_ids: str) -> None:
+        """Events of the event loop's making, told on the events' own thread: telling reads each watched job's
+        status with the blocking store, as every publisher does."""
+        await asyncio.get_running_loop().run_in_executor(self._telling, tell, *job_ids)
+
+    def _stopped(self, *job_ids: str) -> None:
+        """Jobs were cancelled or erased: whoever paints them stops, their streams hear they ended, and every
+        stream hears the queue behind them moved up."""
+        for job_id in job_ids:
+            self.store.broadcast({"kind": "cancel", "id": job_id})
+            self.events.ended(job_id)
+        self.events.refresh()
+
+    def close(self) -> None:
+        """Blocking: events being told are told, then the backend closes."""
+        self._telling.shutdown(wait=True)
+        self.store.close()
 
     def _heard(self, event: dict) -> None:
         """Another process's news (shared backend only): a cancel for our painters, events for our streams."""

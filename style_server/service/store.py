@@ -7,6 +7,7 @@ write-ahead log; ``secure_delete`` overwrites the erased rows.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -15,8 +16,10 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.protocol import JobOptions, JobState
 
@@ -24,6 +27,8 @@ from .jobtypes import CANCEL, CLAIM, EXPIRE, FAIL, FINISH, GIVE_UP, LANES, REQUE
 from .rates import LocalRates
 
 log = logging.getLogger("style_server.store")
+T = TypeVar("T")
+STORE_THREADS = 4  # SQLite writes one at a time; reads and image files in parallel
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -65,6 +70,7 @@ class Store:
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
         self.rates = LocalRates()  # one server serves every kiosk: its count is the only one
+        self.aio = AsyncStore(self)
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -102,6 +108,7 @@ class Store:
             self._db.execute("COMMIT")
 
     def close(self) -> None:
+        self.aio.close()
         with self._lock:
             self._db.close()
 
@@ -450,3 +457,76 @@ def _write(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(".part")
     tmp.write_bytes(data)
     tmp.replace(path)
+
+
+class AsyncStore:
+    """``AsyncJobBackend`` for the SQLite store: each call runs on the store's own threads, never on the event
+    loop's shared pool, which stays free for decoding uploads (and a slow disk holds up store calls alone)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._pool = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="sqlite-store")
+
+    async def _run(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, partial(call, *args, **kwargs))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)  # calls under way finish before the database closes
+
+    async def create(self, **job: Any) -> tuple[Job, bool]:
+        return await self._run(self.store.create, **job)
+
+    async def get(self, job_id: str) -> Job | None:
+        return await self._run(self.store.get, job_id)
+
+    async def by_idempotency_key(self, kiosk: str, key: str) -> Job | None:
+        return await self._run(self.store.by_idempotency_key, kiosk, key)
+
+    async def by_download_code(self, code: str) -> Job | None:
+        return await self._run(self.store.by_download_code, code)
+
+    # the rate limit, readiness and capacity are in memory here: nothing to hand to a thread
+
+    async def reserve_place(self, kiosk: str, limit: int, now: float) -> float:
+        return self.store.reserve_place(kiosk, limit, now)
+
+    async def release_place(self, kiosk: str, place: float) -> None:
+        self.store.release_place(kiosk, place)
+
+    async def readiness(self) -> str | None:
+        return self.store.readiness()
+
+    async def position(self, job: Job) -> int:
+        return await self._run(self.store.position, job)
+
+    async def depth(self) -> dict[str, int]:
+        return await self._run(self.store.depth)
+
+    async def mail_status(self, job_id: str) -> str:
+        return await self._run(self.store.mail_status, job_id)
+
+    async def result(self, job_id: str) -> bytes | None:
+        return await self._run(self.store.result, job_id)
+
+    async def cancel_and_erase(self, job_id: str) -> None:
+        await self._run(self.store.cancel_and_erase, job_id)
+
+    async def expire(self, before: float) -> list[str]:
+        return await self._run(self.store.expire, before)
+
+    async def wall_jobs(self, limit: int, since: float) -> list[Job]:
+        return await self._run(self.store.wall_jobs, limit, since)
+
+    async def capacity(self) -> dict[str, LaneCapacity] | None:
+        return self.store.capacity()
+
+    async def due_mail(self, now: float) -> list[MailTask]:
+        return await self._run(self.store.due_mail, now)
+
+    async def mail_sent(self, job_id: str) -> None:
+        await self._run(self.store.mail_sent, job_id)
+
+    async def mail_failed(
+        self, job_id: str, error: str, next_attempt: float, give_up: bool, uncertain: bool = False
+    ) -> None:
+        await self._run(self.store.mail_failed, job_id, error, next_attempt, give_up, uncertain)

@@ -91,7 +91,7 @@ class Wall:
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="wall")  # in order, never in a painter's thread
         events.on_ended.append(self.ended)
 
-    # -- what is on the wall (blocking: call from a thread) -------------------------------------------
+    # -- what is on the wall (the event loop) ---------------------------------------------------------
 
     def _since(self) -> float:
         return time.time() - self.settings.retention.retention_hours * 3600
@@ -99,27 +99,28 @@ class Wall:
     def _shown(self, job: Job | None) -> bool:
         return job is not None and job.wall and job.state == JobState.done and job.created >= self._since()
 
-    def portraits(self) -> list[WallPortrait]:
+    async def portraits(self) -> list[WallPortrait]:
         """The latest portraits for the wall, newest first."""
-        jobs = [job for job in self.store.wall_jobs(self.settings.server.wall_size, self._since()) if self._shown(job)]
+        latest = await self.store.aio.wall_jobs(self.settings.server.wall_size, self._since())
+        jobs = [job for job in latest if self._shown(job)]
         with self._lock:
             self._told.update((job.id, wall_id(job.token)) for job in jobs)
         return [WallPortrait.of(job) for job in jobs]
 
-    def job_for(self, portrait_id: str) -> Job | None:
+    async def job_for(self, portrait_id: str) -> Job | None:
         """The job behind a wall id, if it is on the wall now; None otherwise."""
         job_id = self._told_job(portrait_id)
         if job_id is None:  # no stream of this API node was told of it (the page's stream is another node's)
-            self.portraits()
+            await self.portraits()
             job_id = self._told_job(portrait_id)
-        job = self.store.get(job_id) if job_id is not None else None
+        job = await self.store.aio.get(job_id) if job_id is not None else None
         return job if self._shown(job) else None
 
     def _told_job(self, portrait_id: str) -> str | None:
         with self._lock:
             return next((job for job, told in self._told.items() if told == portrait_id), None)
 
-    # -- changes (any thread) -------------------------------------------------------------------------
+    # -- changes (any thread; read with the blocking store on the wall's own thread) --------------------
 
     def ended(self, job_id: str) -> None:
         """A job ended: if a wall is open, it hears whether the portrait goes up or comes down."""
@@ -165,7 +166,7 @@ class Wall:
         queue: asyncio.Queue[tuple[str, WallPortrait]] = asyncio.Queue(QUEUE_SIZE)
         self._streams.add(queue)  # before reading the list: nothing that happens next is missed
         try:
-            portraits = await asyncio.to_thread(self.portraits)
+            portraits = await self.portraits()
             s = self.settings
             snapshot = WallSnapshot(
                 portraits=portraits, size=s.server.wall_size, cycle_seconds=s.server.wall_cycle_seconds
@@ -189,7 +190,7 @@ class Wall:
     async def _recheck(self, shown: set[str]) -> list[str]:
         """The events that bring a stream that showed ``shown`` up to date (``shown`` is updated)."""
         try:
-            portraits = await asyncio.to_thread(self.portraits)
+            portraits = await self.portraits()
         except BackendUnavailable as exc:
             log.warning("the wall could not read its portraits: %s", exc)
             return []

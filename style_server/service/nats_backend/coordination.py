@@ -48,21 +48,21 @@ class Coordination:
 
     # -- the rate limit, shared by every API node -------------------------------------------------------
 
-    def reserve_place(self, kiosk: str, limit: int, now: float) -> float:
+    async def reserve_place(self, kiosk: str, limit: int, now: float) -> float:
         def take(places: list[float]) -> tuple[list[float] | None, float]:
             places, wait = rate_window(places, limit, now)
             return (None if wait else [*places, now]), wait
 
-        return self.link.run(self._change_places(kiosk, take))
+        return await self._change_places(kiosk, take)
 
-    def release_place(self, kiosk: str, place: float) -> None:
+    async def release_place(self, kiosk: str, place: float) -> None:
         def give_back(places: list[float]) -> tuple[list[float] | None, float]:
             if place not in places:
                 return None, 0.0
             places.remove(place)
             return places, 0.0
 
-        self.link.run(self._change_places(kiosk, give_back))
+        await self._change_places(kiosk, give_back)
 
     async def _change_places(
         self, kiosk: str, change: Callable[[list[float]], tuple[list[float] | None, float]]
@@ -89,14 +89,11 @@ class Coordination:
 
     # -- readiness ------------------------------------------------------------------------------------
 
-    def readiness(self) -> str | None:
+    async def readiness(self) -> str | None:
         """Kept for a second: a load balancer probing often costs one round of checks a second at most."""
         checked, reason = self._ready
         if time.monotonic() - checked >= READY_FOR:
-            try:
-                reason = self.link.run(self._writable(), timeout=READY_TIMEOUT + 1)
-            except BackendUnavailable as exc:
-                reason = str(exc)
+            reason = await self._writable()
             self._ready = (time.monotonic(), reason)
         return reason
 
@@ -119,21 +116,18 @@ class Coordination:
 
     # -- the workers' capacity ------------------------------------------------------------------------
 
-    def capacity(self) -> dict[str, LaneCapacity] | None:
-        async def read() -> dict[str, LaneCapacity]:
-            keys = await self.records.bucket_keys(WORKERS_KV, "w.")
-            seconds: dict[str, list[float]] = {}
-            lanes: dict[str, int] = {}
-            for key in keys:
-                with contextlib.suppress(KeyNotFoundError):
-                    entry = await self.workers.get(key)
-                    report = json.loads(entry.value)
-                    for method, count in report["lanes"].items():
-                        lanes[method] = lanes.get(method, 0) + count
-                        seconds.setdefault(method, []).append(report["seconds_per_job"][method])
-            return {m: LaneCapacity(sum(v) / len(v), lanes[m]) for m, v in seconds.items()}
-
-        return self.link.run(read())
+    async def capacity(self) -> dict[str, LaneCapacity] | None:
+        keys = await self.records.bucket_keys(WORKERS_KV, "w.")
+        seconds: dict[str, list[float]] = {}
+        lanes: dict[str, int] = {}
+        for key in keys:
+            with contextlib.suppress(KeyNotFoundError):
+                entry = await self.workers.get(key)
+                report = json.loads(entry.value)
+                for method, count in report["lanes"].items():
+                    lanes[method] = lanes.get(method, 0) + count
+                    seconds.setdefault(method, []).append(report["seconds_per_job"][method])
+        return {m: LaneCapacity(sum(v) / len(v), lanes[m]) for m, v in seconds.items()}
 
     def report_capacity(self, seconds_per_job: dict[str, float], lanes: dict[str, int]) -> None:
         report = {"lanes": lanes, "seconds_per_job": seconds_per_job, "at": time.time()}

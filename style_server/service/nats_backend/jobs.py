@@ -41,7 +41,7 @@ class JobQueue:
 
     # -- the API side ---------------------------------------------------------------------------------
 
-    def create(
+    async def create(
         self,
         *,
         kiosk,
@@ -78,7 +78,7 @@ class JobQueue:
             download_code=secrets.token_urlsafe(24),
             wall=wall,
         )
-        return self.link.run(self._create(job, portrait_png, style_png))
+        return await self._create(job, portrait_png, style_png)
 
     async def _create(self, job: Job, portrait_png: bytes, style_png: bytes | None) -> tuple[Job, bool]:
         jobs = self.records.jobs
@@ -130,61 +130,52 @@ class JobQueue:
         await self.records.jobs.update(key, job.id.encode(), last=entry.revision)  # raises if a retry took it over
         return None
 
-    def get(self, job_id: str) -> Job | None:
-        return self.link.run(self.records.job(job_id))
+    async def get(self, job_id: str) -> Job | None:
+        return await self.records.job(job_id)
 
-    def by_idempotency_key(self, kiosk: str, key: str) -> Job | None:
+    async def by_idempotency_key(self, kiosk: str, key: str) -> Job | None:
         """The job a kiosk sent with this key: the kiosk retries its create, so whatever the first create left
         undone (its work message, when it was cut off) is done now."""
-        job = self.link.run(self.records.indexed(idempotency_index(kiosk, key)))
+        job = await self.records.indexed(idempotency_index(kiosk, key))
         if job is not None:
-            self.link.run(self._enqueue_again(job.id))
+            await self._enqueue_again(job.id)
         return job
 
-    def by_download_code(self, code: str) -> Job | None:
-        return self.link.run(self.records.indexed(download_index(code)))
+    async def by_download_code(self, code: str) -> Job | None:
+        return await self.records.indexed(download_index(code))
 
-    def position(self, job: Job) -> int:
-        async def place() -> int:
-            seq = job.seq
-            if seq is None:  # read before its message was queued: read it again
-                found = await self.records.record(job.id)
-                seq = found[0].get("seq") if found else None
-            if seq is None:
-                return 0
-            stream, js = lane_stream(job.method), self.link.js
-            try:
-                delivered = (await js.consumer_info(stream, f"{job.method}-workers")).delivered.stream_seq
-            except NotFoundError:  # no worker has pulled yet
-                delivered = (await js.stream_info(stream)).state.first_seq - 1
-            return max(seq - delivered - 1, 0)  # messages not yet handed to any worker
+    async def position(self, job: Job) -> int:
+        seq = job.seq
+        if seq is None:  # read before its message was queued: read it again
+            found = await self.records.record(job.id)
+            seq = found[0].get("seq") if found else None
+        if seq is None:
+            return 0
+        stream, js = lane_stream(job.method), self.link.js
+        try:
+            delivered = (await js.consumer_info(stream, f"{job.method}-workers")).delivered.stream_seq
+        except NotFoundError:  # no worker has pulled yet
+            delivered = (await js.stream_info(stream)).state.first_seq - 1
+        return max(seq - delivered - 1, 0)  # messages not yet handed to any worker
 
-        return self.link.run(place())
+    async def depth(self) -> dict[str, int]:
+        return {m: (await self.link.js.stream_info(lane_stream(m))).state.messages for m in LANES}
 
-    def depth(self) -> dict[str, int]:
-        async def counts() -> dict[str, int]:
-            return {m: (await self.link.js.stream_info(lane_stream(m))).state.messages for m in LANES}
+    async def result(self, job_id: str) -> bytes | None:
+        return await self.records.image(f"{job_id}/result.jpg")
 
-        return self.link.run(counts())
-
-    def result(self, job_id: str) -> bytes | None:
-        return self.link.run(self.records.image(f"{job_id}/result.jpg"))
-
-    def wall_jobs(self, limit: int, since: float) -> list[Job]:
-        async def read() -> list[Job]:
-            shown = []
-            for key in await self.records.bucket_keys(JOBS_KV, "job."):
-                with contextlib.suppress(KeyNotFoundError):
-                    entry = await self.records.jobs.get(key)
-                    record = json.loads(entry.value) if entry.value else {}
-                    # the flag and the state are in the clear: only the jobs shown are opened
-                    if record.get("wall") and record["state"] == JobState.done and record["created"] >= since:
-                        shown.append(record)
-            shown.sort(key=lambda record: record["finished"] or 0, reverse=True)
-            jobs = [await self.records.job(record["id"]) for record in shown[:limit]]
-            return [job for job in jobs if job is not None]
-
-        return self.link.run(read())
+    async def wall_jobs(self, limit: int, since: float) -> list[Job]:
+        shown = []
+        for key in await self.records.bucket_keys(JOBS_KV, "job."):
+            with contextlib.suppress(KeyNotFoundError):
+                entry = await self.records.jobs.get(key)
+                record = json.loads(entry.value) if entry.value else {}
+                # the flag and the state are in the clear: only the jobs shown are opened
+                if record.get("wall") and record["state"] == JobState.done and record["created"] >= since:
+                    shown.append(record)
+        shown.sort(key=lambda record: record["finished"] or 0, reverse=True)
+        jobs = [await self.records.job(record["id"]) for record in shown[:limit]]
+        return [job for job in jobs if job is not None]
 
     # -- the workers ----------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""A NATS connection on its own event-loop thread, for the blocking callers of the backend's parts."""
+"""A NATS connection on its own event-loop thread: blocking callers wait on it (``run``), coroutines on another
+loop await it without a thread (``call``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import ssl
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import CancelledError as FutureCancelled
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,7 +25,7 @@ T = TypeVar("T")
 
 
 class NatsLink:
-    """A NATS connection on its own event-loop thread, for blocking callers."""
+    """A NATS connection on its own event-loop thread, for blocking callers and for other event loops."""
 
     def __init__(
         self, servers: list[str], name: str, ca_file: Path | None = None, connect_timeout: float = 10.0
@@ -56,15 +58,34 @@ class NatsLink:
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
         """Run ``coro`` on the connection's loop and wait; NATS failures become ``BackendUnavailable``."""
-        if self.closing or not self.loop.is_running():  # this process stops: nothing will answer
-            coro.close()
-            raise BackendUnavailable("NATS: the connection is closed")
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        future = self._submit(coro)
         try:
             return future.result(timeout)
         except (nats.errors.Error, FutureTimeout, TimeoutError, FutureCancelled) as exc:  # cancelled: by close
             future.cancel()
-            raise BackendUnavailable(f"NATS: {type(exc).__name__} {exc}".strip()) from exc
+            raise _unavailable(exc) from exc
+
+    async def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        """``run`` for a coroutine on another event loop: awaited there, no thread held. A caller cancelled
+        meanwhile (a kiosk that hung up) leaves the call to finish, as a thread would: a write is never cut in
+        half by a client going away."""
+        future = self._submit(coro)
+        try:
+            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), timeout)
+        except (nats.errors.Error, TimeoutError) as exc:
+            future.cancel()
+            raise _unavailable(exc) from exc
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # the caller itself is cancelled
+                raise
+            raise BackendUnavailable("NATS: the connection closed during the call") from None  # by close
+
+    def _submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        if self.closing or not self.loop.is_running():  # this process stops: nothing will answer
+            coro.close()
+            raise BackendUnavailable("NATS: the connection is closed")
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     async def _error(self, exc: Exception) -> None:
         if str(exc) != self._last_error:  # an outage is one line, not one per reconnect attempt (4 a second)
@@ -99,6 +120,10 @@ class NatsLink:
         self._thread.join(5)
         if not self._thread.is_alive():
             self.loop.close()
+
+
+def _unavailable(exc: BaseException) -> BackendUnavailable:
+    return BackendUnavailable(f"NATS: {type(exc).__name__} {exc}".strip())
 
 
 async def _cancel_the_rest() -> None:

@@ -43,15 +43,10 @@ class MailQueue:
             with contextlib.suppress(KeyNotFoundError):
                 await self.records.jobs.purge(f"mail.{job_id}")
 
-    # -- the blocking side (``JobBackend``) --------------------------------------------------------------
+    async def status(self, job_id: str) -> str:
+        return (await self.record(job_id)).get("status", "none")
 
-    def status(self, job_id: str) -> str:
-        return self.link.run(self.record(job_id)).get("status", "none")
-
-    def due(self) -> list[MailTask]:
-        return self.link.run(self._due())
-
-    async def _due(self) -> list[MailTask]:
+    async def due(self) -> list[MailTask]:
         sub = await self.consumers.get("mail", MAIL_STREAM, MAIL_SUBJECT)
         tasks: list[MailTask] = []
         try:
@@ -71,31 +66,25 @@ class MailQueue:
             raise
         return tasks
 
-    def sent(self, job_id: str) -> None:
-        async def run() -> None:
-            await self.records.jobs.put(
-                f"mail.{job_id}", json.dumps({"status": "sent", "sent_at": time.time()}).encode()
-            )
-            if msg := self.held.pop(job_id, None):
-                await msg.ack()
+    async def sent(self, job_id: str) -> None:
+        await self.records.jobs.put(f"mail.{job_id}", json.dumps({"status": "sent", "sent_at": time.time()}).encode())
+        if msg := self.held.pop(job_id, None):
+            await msg.ack()
 
-        self.link.run(run())
-
-    def failed(self, job_id: str, error: str, next_attempt: float, give_up: bool, uncertain: bool = False) -> None:
-        async def run() -> None:
-            record = await self.record(job_id)
-            if record:  # never brings back a record erased meanwhile
-                record = {
-                    "status": ("uncertain" if uncertain else "failed") if give_up else "pending",
-                    "attempts": record.get("attempts", 0) + 1,
-                    "uncertain": record.get("uncertain", 0) + int(uncertain),  # kept across retries and mailers
-                }
-                await self.records.jobs.put(f"mail.{job_id}", json.dumps({**record, "last_error": error}).encode())
-            msg = self.held.pop(job_id, None)
-            if msg is not None:
-                await (msg.term() if give_up else msg.nak(delay=max(next_attempt - time.time(), 0.0)))
-
-        self.link.run(run())
+    async def failed(
+        self, job_id: str, error: str, next_attempt: float, give_up: bool, uncertain: bool = False
+    ) -> None:
+        record = await self.record(job_id)
+        if record:  # never brings back a record erased meanwhile
+            record = {
+                "status": ("uncertain" if uncertain else "failed") if give_up else "pending",
+                "attempts": record.get("attempts", 0) + 1,
+                "uncertain": record.get("uncertain", 0) + int(uncertain),  # kept across retries and mailers
+            }
+            await self.records.jobs.put(f"mail.{job_id}", json.dumps({**record, "last_error": error}).encode())
+        msg = self.held.pop(job_id, None)
+        if msg is not None:
+            await (msg.term() if give_up else msg.nak(delay=max(next_attempt - time.time(), 0.0)))
 
     def released(self, job_ids: list[str]) -> None:
         self.link.loop.call_soon_threadsafe(self._let_go, job_ids)

@@ -24,25 +24,19 @@ class PersonalData:
     def __init__(self, link: NatsLink, records: JobRecords, mail: MailQueue) -> None:
         self.link, self.records, self.mail = link, records, mail
 
-    def cancel_and_erase(self, job_id: str) -> None:
-        async def run() -> None:
-            await self.records.change(job_id, moving(CANCEL.sources, CANCEL.target, finished=time.time()))
-            await self.erase(job_id, expire=False)
+    async def cancel_and_erase(self, job_id: str) -> None:
+        await self.records.change(job_id, moving(CANCEL.sources, CANCEL.target, finished=time.time()))
+        await self.erase(job_id, expire=False)
 
-        self.link.run(run())
-
-    def expire(self, before: float) -> list[str]:
-        async def run() -> list[str]:
-            erased, jobs = [], {key.removeprefix("job.") for key in await self.records.bucket_keys(JOBS_KV, "job.")}
-            for job_id in jobs:
-                found = await self.records.record(job_id)
-                if found and found[0]["created"] < before and found[0]["state"] in EXPIRE.sources:
-                    await self.erase(job_id, expire=True)
-                    erased.append(job_id)
-            await self._drop_orphan_keys(jobs, before)
-            return erased
-
-        return self.link.run(run(), timeout=300)
+    async def expire(self, before: float) -> list[str]:
+        erased, jobs = [], {key.removeprefix("job.") for key in await self.records.bucket_keys(JOBS_KV, "job.")}
+        for job_id in jobs:
+            found = await self.records.record(job_id)
+            if found and found[0]["created"] < before and found[0]["state"] in EXPIRE.sources:
+                await self.erase(job_id, expire=True)
+                erased.append(job_id)
+        await self._drop_orphan_keys(jobs, before)
+        return erased
 
     async def erase(self, job_id: str, expire: bool) -> None:
         """Every piece of personal data goes: the record keeps what statistics need; with history 1 the old

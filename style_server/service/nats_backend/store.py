@@ -11,10 +11,10 @@ from typing import Any, TypeVar
 from nats.js import api
 from nats.js.errors import BucketNotFoundError, NotFoundError
 
-from shared.protocol import JobOptions, JobState
+from shared.protocol import JobState
 
 from ...config import Settings
-from ..jobtypes import LANES, Job, LaneCapacity, MailTask
+from ..jobtypes import LANES, BackendUnavailable, Job, LaneCapacity, MailTask
 from ..rates import RATE_WINDOW
 from .consumers import Consumers
 from .coordination import Coordination
@@ -30,6 +30,7 @@ from .names import (
     MAIL_STREAM,
     MAIL_SUBJECT,
     RATES_KV,
+    READY_TIMEOUT,
     WORKER_TTL,
     WORKERS_KV,
     lane_stream,
@@ -39,6 +40,7 @@ from .privacy import PersonalData
 from .records import JobRecords
 
 T = TypeVar("T")
+EXPIRE_TIMEOUT = 300.0  # a retention pass reads every job: minutes on a large bucket
 __all__ = ["NatsLink", "NatsStore"]
 
 
@@ -61,79 +63,57 @@ class NatsStore:
         self._lease = asyncio.run_coroutine_threadsafe(
             consumers.keep_leases(self.queue.held, self.mail.held), self.link.loop
         )
+        self.aio = AsyncNatsStore(self)
 
-    # -- the API side ---------------------------------------------------------------------------------
+    # -- the API side (blocking: the same calls as ``aio``'s, waited for) -----------------------------------
 
-    def create(
-        self,
-        *,
-        kiosk: str,
-        idem_key: str | None,
-        method: str,
-        style: str | None,
-        options: JobOptions,
-        email: str | None,
-        language: str,
-        portrait_png: bytes,
-        style_png: bytes | None,
-        request_hash: str | None = None,
-        wall: bool = False,
-    ) -> tuple[Job, bool]:
-        return self.queue.create(
-            kiosk=kiosk,
-            idem_key=idem_key,
-            method=method,
-            style=style,
-            options=options,
-            email=email,
-            language=language,
-            portrait_png=portrait_png,
-            style_png=style_png,
-            request_hash=request_hash,
-            wall=wall,
-        )
+    def create(self, **job: Any) -> tuple[Job, bool]:
+        return self.link.run(self.queue.create(**job))
 
     def get(self, job_id: str) -> Job | None:
-        return self.queue.get(job_id)
+        return self.link.run(self.queue.get(job_id))
 
     def by_idempotency_key(self, kiosk: str, key: str) -> Job | None:
-        return self.queue.by_idempotency_key(kiosk, key)
+        return self.link.run(self.queue.by_idempotency_key(kiosk, key))
 
     def by_download_code(self, code: str) -> Job | None:
-        return self.queue.by_download_code(code)
+        return self.link.run(self.queue.by_download_code(code))
 
     def reserve_place(self, kiosk: str, limit: int, now: float) -> float:
-        return self.shared.reserve_place(kiosk, limit, now)
+        return self.link.run(self.shared.reserve_place(kiosk, limit, now))
 
     def release_place(self, kiosk: str, place: float) -> None:
-        self.shared.release_place(kiosk, place)
+        self.link.run(self.shared.release_place(kiosk, place))
 
     def readiness(self) -> str | None:
-        return self.shared.readiness()
+        try:
+            return self.link.run(self.shared.readiness(), timeout=READY_TIMEOUT + 1)
+        except BackendUnavailable as exc:
+            return str(exc)
 
     def position(self, job: Job) -> int:
-        return self.queue.position(job)
+        return self.link.run(self.queue.position(job))
 
     def depth(self) -> dict[str, int]:
-        return self.queue.depth()
+        return self.link.run(self.queue.depth())
 
     def mail_status(self, job_id: str) -> str:
-        return self.mail.status(job_id)
+        return self.link.run(self.mail.status(job_id))
 
     def result(self, job_id: str) -> bytes | None:
-        return self.queue.result(job_id)
+        return self.link.run(self.queue.result(job_id))
 
     def cancel_and_erase(self, job_id: str) -> None:
-        self.personal.cancel_and_erase(job_id)
+        self.link.run(self.personal.cancel_and_erase(job_id))
 
     def expire(self, before: float) -> list[str]:
-        return self.personal.expire(before)
+        return self.link.run(self.personal.expire(before), timeout=EXPIRE_TIMEOUT)
 
     def wall_jobs(self, limit: int, since: float) -> list[Job]:
-        return self.queue.wall_jobs(limit, since)
+        return self.link.run(self.queue.wall_jobs(limit, since))
 
     def capacity(self) -> dict[str, LaneCapacity] | None:
-        return self.shared.capacity()
+        return self.link.run(self.shared.capacity())
 
     # -- the workers ----------------------------------------------------------------------------------
 
@@ -173,13 +153,13 @@ class NatsStore:
         return 0  # a worker that died before queueing a mail has not acked its job: the job comes back
 
     def due_mail(self, now: float) -> list[MailTask]:
-        return self.mail.due()
+        return self.link.run(self.mail.due())
 
     def mail_sent(self, job_id: str) -> None:
-        self.mail.sent(job_id)
+        self.link.run(self.mail.sent(job_id))
 
     def mail_failed(self, job_id: str, error: str, next_attempt: float, give_up: bool, uncertain: bool = False) -> None:
-        self.mail.failed(job_id, error, next_attempt, give_up, uncertain)
+        self.link.run(self.mail.failed(job_id, error, next_attempt, give_up, uncertain))
 
     def mail_released(self, job_ids: list[str]) -> None:
         self.mail.released(job_ids)
@@ -259,3 +239,71 @@ class NatsStore:
                 return await create(bucket=name, storage=api.StorageType.FILE, **kw)
             except Exception:  # another node made it meanwhile
                 return await get(name)
+
+
+class AsyncNatsStore:
+    """``AsyncJobBackend`` on NATS: the parts' coroutines, awaited on the connection's loop from the caller's
+    (``NatsLink.call``); no thread is held while NATS answers."""
+
+    def __init__(self, store: NatsStore) -> None:
+        self.link, self.queue, self.shared = store.link, store.queue, store.shared
+        self.mail, self.personal = store.mail, store.personal
+
+    async def create(self, **job: Any) -> tuple[Job, bool]:
+        return await self.link.call(self.queue.create(**job))
+
+    async def get(self, job_id: str) -> Job | None:
+        return await self.link.call(self.queue.get(job_id))
+
+    async def by_idempotency_key(self, kiosk: str, key: str) -> Job | None:
+        return await self.link.call(self.queue.by_idempotency_key(kiosk, key))
+
+    async def by_download_code(self, code: str) -> Job | None:
+        return await self.link.call(self.queue.by_download_code(code))
+
+    async def reserve_place(self, kiosk: str, limit: int, now: float) -> float:
+        return await self.link.call(self.shared.reserve_place(kiosk, limit, now))
+
+    async def release_place(self, kiosk: str, place: float) -> None:
+        await self.link.call(self.shared.release_place(kiosk, place))
+
+    async def readiness(self) -> str | None:
+        try:
+            return await self.link.call(self.shared.readiness(), timeout=READY_TIMEOUT + 1)
+        except BackendUnavailable as exc:
+            return str(exc)
+
+    async def position(self, job: Job) -> int:
+        return await self.link.call(self.queue.position(job))
+
+    async def depth(self) -> dict[str, int]:
+        return await self.link.call(self.queue.depth())
+
+    async def mail_status(self, job_id: str) -> str:
+        return await self.link.call(self.mail.status(job_id))
+
+    async def result(self, job_id: str) -> bytes | None:
+        return await self.link.call(self.queue.result(job_id))
+
+    async def cancel_and_erase(self, job_id: str) -> None:
+        await self.link.call(self.personal.cancel_and_erase(job_id))
+
+    async def expire(self, before: float) -> list[str]:
+        return await self.link.call(self.personal.expire(before), timeout=EXPIRE_TIMEOUT)
+
+    async def wall_jobs(self, limit: int, since: float) -> list[Job]:
+        return await self.link.call(self.queue.wall_jobs(limit, since))
+
+    async def capacity(self) -> dict[str, LaneCapacity] | None:
+        return await self.link.call(self.shared.capacity())
+
+    async def due_mail(self, now: float) -> list[MailTask]:
+        return await self.link.call(self.mail.due())
+
+    async def mail_sent(self, job_id: str) -> None:
+        await self.link.call(self.mail.sent(job_id))
+
+    async def mail_failed(
+        self, job_id: str, error: str, next_attempt: float, give_up: bool, uncertain: bool = False
+    ) -> None:
+        await self.link.call(self.mail.failed(job_id, error, next_attempt, give_up, uncertain))

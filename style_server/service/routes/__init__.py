@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
@@ -56,7 +55,7 @@ async def job_by_token(
     token: Annotated[str | None, Query(alias="token")] = None,
 ) -> Job:
     """The job named in the path, if the request carries its token (header, or ``?token=``); else 404."""
-    return await asyncio.to_thread(s.job_for, job_id, x_job_token or token)
+    return await s.job_for(job_id, x_job_token or token)
 
 
 TokenJob = Annotated[Job, Depends(job_by_token)]

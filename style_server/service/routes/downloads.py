@@ -26,7 +26,7 @@ GONE = "no such download: the link is wrong, or the painting has been erased"
     responses={200: {"content": {"image/jpeg": {}}}, 404: {"model": ErrorBody}},
 )
 async def download(code: str, s: ServiceDep) -> Response:
-    jpeg = await asyncio.to_thread(downloadable, s.settings, s.store, code)
+    jpeg = await downloadable(s.settings, s.store.aio, code)
     if jpeg is None:
         raise HTTPException(404, GONE)
     return Response(

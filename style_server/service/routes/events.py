@@ -35,7 +35,7 @@ async def _events(s: Service, job_id: str) -> AsyncIterator[str]:
     """
     queue = s.events.subscribe(job_id)  # before reading the status: nothing that happens next is missed
     try:
-        status = await asyncio.to_thread(s.status_of, job_id)
+        status = await s.status_of(job_id)
         if status is None:
             return
         preview = s.events.previews.get(job_id)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -27,7 +25,7 @@ async def healthz() -> Health:
 async def readyz(s: ServiceDep):
     """Whether this node can accept a job now: its networks loaded (where it paints) and its backend writable
     (on NATS: every stream a job goes to answers and has a leader, so the cluster has a quorum)."""
-    reason = "loading networks" if not s.ready else await asyncio.to_thread(s.store.readiness)
+    reason = "loading networks" if not s.ready else await s.store.aio.readiness()
     if reason is None:
         return Health(status="ready")
     return JSONResponse(Health(status="not ready", detail=reason).model_dump(), status_code=503)
@@ -36,7 +34,7 @@ async def readyz(s: ServiceDep):
 @router.get("/metrics", response_class=Response, responses=ERRORS)
 async def metrics(request: Request, s: ServiceDep, authorization: Authorization = None) -> Response:
     _metrics_reader(s.settings, request, authorization)
-    s.runner._update_depth()
+    await s.runner.update_gauges()
     return Response(generate_latest(s.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -81,12 +81,12 @@ async def create_job(
 
 @router.get("/{job_id}", response_model=JobStatus, responses=ERRORS)
 async def job_status(job: TokenJob, s: ServiceDep) -> JobStatus:
-    return await asyncio.to_thread(s.status, job)
+    return await s.status(job)
 
 
 @router.get("/{job_id}/result", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}, **ERRORS})
 async def job_result(job: TokenJob, s: ServiceDep) -> Response:
-    jpeg = await asyncio.to_thread(s.store.result, job.id) if job.state == JobState.done else None
+    jpeg = await s.store.aio.result(job.id) if job.state == JobState.done else None
     if jpeg is None:
         raise HTTPException(409, f"the portrait is not ready (state: {job.state})")
     jpeg = await asyncio.to_thread(framed, s.frames, jpeg)  # the kiosk shows and prints it as it is mailed
@@ -95,6 +95,6 @@ async def job_result(job: TokenJob, s: ServiceDep) -> Response:
 
 @router.delete("/{job_id}", status_code=204, responses=ERRORS)
 async def job_cancel(job: TokenJob, s: ServiceDep) -> Response:
-    await asyncio.to_thread(s.cancel_and_erase, job.id)
+    await s.cancel_and_erase(job.id)
     log.info("job %s cancelled and erased", job.id)
     return Response(status_code=204)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
@@ -17,7 +15,7 @@ router = APIRouter(prefix=f"{API_PREFIX}/styles")
 
 @router.get("", response_model=StyleList, responses=ERRORS)
 async def styles(s: ServiceDep, _: Kiosk) -> StyleList:
-    eta = await asyncio.to_thread(s.runner.new_job_etas)  # the queue ahead included
+    eta = await s.runner.new_job_etas()  # the queue ahead included
     cards = [style_info(card) for card in s.engine.catalogue]
     return StyleList(styles=cards, eta_seconds=eta, retention_hours=s.settings.retention.retention_hours)
 

@@ -57,14 +57,9 @@ async def wall_events(s: WallViewer) -> StreamingResponse:
 
 @router.get("/portraits/{portrait_id}.jpg", response_class=Response)
 async def wall_portrait(portrait_id: str, s: WallViewer) -> Response:
-    jpeg = await asyncio.to_thread(_portrait, s, portrait_id) if PORTRAIT_ID.fullmatch(portrait_id) else None
+    job = await s.wall.job_for(portrait_id) if PORTRAIT_ID.fullmatch(portrait_id) else None
+    jpeg = await s.store.aio.result(job.id) if job is not None else None
     if jpeg is None:
         raise HTTPException(404, "not on the wall (any more)")
-    return Response(jpeg, media_type="image/jpeg", headers=PRIVATE)
-
-
-def _portrait(s: Service, portrait_id: str) -> bytes | None:
-    """The portrait as the wall shows it: in the event's frame, as it is mailed (blocking)."""
-    job = s.wall.job_for(portrait_id)
-    jpeg = s.store.result(job.id) if job is not None else None
-    return framed(s.frames, jpeg) if jpeg is not None else None
+    # as it is mailed: in the event's frame (drawing it is work for a thread)
+    return Response(await asyncio.to_thread(framed, s.frames, jpeg), media_type="image/jpeg", headers=PRIVATE)
