@@ -123,3 +123,37 @@ def test_one_process_reads_nothing_for_a_change_nobody_watches():
     reads = Reads()
     JobEvents(reads).changed("job-1")  # no relay, no stream
     assert reads.calls == []
+
+
+def test_a_refresh_with_its_lanes_head_moves_the_watched_queued_jobs_up_without_a_read():
+    """A worker's refresh carries its lane's head (NATS); the API node places each queued job watched on it from
+    that and the job's own place in the lane, both known, and reads nothing."""
+
+    def reposition(queued: JobStatus, position: int) -> JobStatus:
+        return queued.model_copy(update={"position": position, "eta_seconds": 10.0 * (position + 1)})
+
+    async def run() -> None:
+        reads = Reads()
+        api = JobEvents(reads, relay=lambda event: None, reposition=reposition)
+        api.bind(asyncio.get_running_loop())
+        queued_stream, running_stream = api.subscribe("job-1"), api.subscribe("job-2")
+        queued = status("job-1", JobState.queued, 0.0).model_copy(update={"position": 5})
+        api.placed("job-1", 20, queued)  # its message is the 20th of the gatys lane
+        api.placed("job-3", 30, queued)  # nobody watches it here: not kept
+        api.apply({"kind": "refresh", "heads": {"gatys": 17}})
+        moved = queued_stream.get_nowait().status
+        assert (moved.position, moved.eta_seconds) == (2, 30.0)
+        api.apply({"kind": "refresh", "heads": {"gatys": 15}})  # heard late: an older head
+        api.apply({"kind": "refresh", "heads": {"fast": 99}})  # another lane moved
+        assert queued_stream.empty() and running_stream.empty() and reads.calls == []
+        api.apply({"kind": "changed", "statuses": {"job-1": status("job-1").model_dump(mode="json")}})  # claimed
+        assert queued_stream.get_nowait().status.state == JobState.running
+        api.apply({"kind": "refresh", "heads": {"gatys": 25}})  # running now: no place in the queue
+        assert queued_stream.empty() and reads.calls == []
+        api.apply({"kind": "refresh"})  # without heads (a cancel): every watched job is read again
+        assert sorted(reads.calls) == ["job-1", "job-2"]
+        api.unsubscribe("job-1", queued_stream)
+        api.placed("job-1", 20, queued)
+        assert api._places == {}  # a job nobody watches any more is not kept
+
+    asyncio.run(run())

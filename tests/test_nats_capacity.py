@@ -90,11 +90,12 @@ def test_a_burst_of_refreshes_is_read_once_and_holds_up_no_other_event(tmp_path)
 
     try:
         api.listen(handler)
-        worker.broadcast({"kind": "refresh", "latest_only": True})
+        worker.broadcast({"kind": "refresh", "latest_only": True, "heads": {"fast": 1}})
         wait_until(reading.is_set, lambda: "the first refresh never reached the handler", 60)
         worker.broadcast({"kind": "changed", "ids": ["first"]})
-        for _ in range(49):
-            worker.broadcast({"kind": "refresh", "latest_only": True})
+        for i in range(49):  # lanes' heads heard out of order (two workers): the furthest of each is kept
+            heads = {"fast": 2 + (i * 5) % 49, "gatys": 100 - i}
+            worker.broadcast({"kind": "refresh", "latest_only": True, "heads": heads})
         worker.broadcast({"kind": "changed", "ids": ["last"]})
         shared = api.shared
         wait_until(lambda: shared.events_heard == 52, lambda: f"{shared.events_heard} of 52 events arrived", 60)
@@ -105,8 +106,61 @@ def test_a_burst_of_refreshes_is_read_once_and_holds_up_no_other_event(tmp_path)
         wait_until(lambda: len(heard) == 4, lambda: heard, 30)
         assert [e["kind"] for e in heard[2:]] == ["refresh", "refresh"]
         assert "latest_only" not in heard[2]
+        assert heard[2]["heads"] == {"fast": 1} and heard[3]["heads"] == {"fast": 50, "gatys": 100}
     finally:
         busy.set()
         worker.close()
         api.close()
+        nats.stop()
+
+
+def test_refreshes_merge_to_each_lanes_furthest_head_and_one_without_heads_reads_everything():
+    from style_server.service.nats_backend.coordination import merged
+
+    first = {"kind": "refresh", "heads": {"fast": 9}}
+    assert merged(first, {"kind": "refresh", "heads": {"fast": 4, "gatys": 2}})["heads"] == {"fast": 9, "gatys": 2}
+    assert merged(first, {"kind": "refresh"}) == {"kind": "refresh"}  # a cancel's: positions read again
+    assert merged({"kind": "refresh"}, first) == {"kind": "refresh"}
+
+
+def test_an_api_node_moves_a_watched_job_up_from_a_workers_refresh_without_reading_it(tmp_path):
+    """The worker's refresh after a take carries its lane's head; the API node's stream hears the job's new place
+    in the queue, and the node reads nothing for it (issue 23: events carry what the kiosk needs)."""
+    import asyncio
+
+    from shared.protocol import JobOptions
+    from style_server.config import engine_from_settings
+    from style_server.service.service import Service
+
+    nats = NatsServer(tmp_path / "nats").start()
+    settings = Settings(backend="nats", nats_url=nats.url, data_dir=tmp_path / "data")
+    engine = engine_from_settings(settings)  # lazy: no network is loaded here
+    api_store, worker_store = NatsStore(settings, "api"), NatsStore(settings, "worker")
+    api, worker = Service(settings, engine, api_store), Service(settings, engine, worker_store, streams=False)
+    fields = {"kiosk": "k", "idem_key": None, "style": "palette-01", "options": JobOptions(), "email": None}
+    jobs = [
+        api_store.create(method="fast", language="en", portrait_png=b"png", style_png=None, **fields)[0]
+        for _ in range(3)
+    ]
+
+    async def run() -> None:
+        api.events.bind(asyncio.get_running_loop())
+        stream = api.events.subscribe(jobs[2].id)
+        assert (await api.status_of(jobs[2].id)).position == 2  # as a stream opens
+        reads: list[str] = []
+        read = api.events.describe
+        api.events.describe = lambda job_id: reads.append(job_id) or read(job_id)
+        taken = await asyncio.to_thread(worker_store.take, "fast", 2, 0.0)
+        assert [job.id for job in taken] == [job.id for job in jobs[:2]]
+        heads = {"fast": max(job.seq for job in taken)}  # as the runner's pass tells it
+        await asyncio.to_thread(worker.events.refresh, heads)
+        moved = (await asyncio.wait_for(stream.get(), 30)).status
+        assert (moved.state, moved.position) == ("queued", 0) and reads == []
+        assert (await api.status_of(jobs[2].id)).position == 0  # what a poll reads agrees
+
+    try:
+        asyncio.run(run())
+    finally:
+        api.close()
+        worker.close()
         nats.stop()

@@ -7,7 +7,9 @@ stream watching that job through ``loop.call_soon_threadsafe``: no stream polls 
 With a shared backend (NATS) the painters run in other processes: every publish is also relayed to the other
 processes (``relay``), whose streams get it through ``apply``. A relayed change, preview or end carries the job's
 status, read once by the publisher: the API node that forwards it reads nothing. Statuses carry their download
-link as a path; each node puts its own public address in front as it pushes (a worker knows none).
+link as a path; each node puts its own public address in front as it pushes (a worker knows none). A refresh (the
+queue moved up) carries each lane's head, the last of its messages handed to a painter: a node places every queued
+job watched on it from that and the job's own place in the lane, both known, again without a read.
 
 The latest preview of a running masterpiece is kept for a stream that opens late, and dropped as soon as the job
 ends, fails, is cancelled or erased: previews show faces.
@@ -24,7 +26,7 @@ from typing import Any
 from shared.protocol import JobEvent, JobState, JobStatus
 
 from .downloads import absolute_link
-from .jobtypes import BackendUnavailable
+from .jobtypes import BackendUnavailable, place_in_lane
 
 QUEUE_SIZE = 64
 EVENT_OF_STATE = {JobState.done: "done", JobState.failed: "failed", JobState.cancelled: "cancelled"}
@@ -47,13 +49,16 @@ class JobEvents:
         describe: Callable[[str], JobStatus | None] | None = None,
         relay: Callable[[dict[str, Any]], None] | None = None,
         public_url: str | None = None,
+        reposition: Callable[[JobStatus, int], JobStatus] | None = None,
     ) -> None:
         self.describe = describe  # job id -> its current status (from the store), None once it is gone
+        self.reposition = reposition  # a queued job's status at another place in the queue (its wait with it)
         self.relay = relay  # tells the other processes (a shared backend); None: this process is all there is
         self.public_url = public_url  # in front of the download links this node's streams are sent
         self.previews: dict[str, str] = {}  # job id -> its latest preview (base64 JPEG), while it runs
         self.on_ended: list[Callable[[str], None]] = []  # told of every job that ended, here or elsewhere (the wall)
         self._streams: dict[str, set[asyncio.Queue[JobEvent]]] = {}
+        self._places: dict[str, tuple[int, JobStatus]] = {}  # watched queued jobs: place in their lane, last status
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self._preview_lock = threading.Lock()
@@ -77,9 +82,17 @@ class JobEvents:
                 queues.discard(queue)
                 if not queues:
                     del self._streams[job_id]
+                    self._places.pop(job_id, None)
 
     def watched(self, job_id: str) -> bool:
         return job_id in self._streams
+
+    def placed(self, job_id: str, seq: int, status: JobStatus) -> None:
+        """A queued job's status was read, and its message is ``seq`` in its lane: if it is watched here, a refresh
+        that carries its lane's head places it without reading it again."""
+        with self._lock:
+            if job_id in self._streams:
+                self._places[job_id] = (seq, status)
 
     # -- publishers (any thread) ---------------------------------------------------------------------
 
@@ -93,7 +106,7 @@ class JobEvents:
                 if self.watched(job_id):  # every node hears every change: the others cost a lookup, no parse
                     self._forward(job_id, _carried(status))
         elif kind == "refresh":
-            self._changed(*self._watched())
+            self._moved(event.get("heads"))
         elif kind == "preview":
             self._preview(event["id"], event["jpeg"], _carried(event.get("status")))
         elif kind == "ended":
@@ -129,16 +142,40 @@ class JobEvents:
         if status is None and read and self.describe is not None:
             status = self.describe(job_id)
         if status is not None:
+            self._keep_place(job_id, status)
             self._push(job_id, event_for(status))
+
+    def _keep_place(self, job_id: str, status: JobStatus) -> None:
+        with self._lock:
+            if status.state != JobState.queued:
+                self._places.pop(job_id, None)
+            elif (place := self._places.get(job_id)) is not None:
+                self._places[job_id] = (place[0], status)
 
     def _changed(self, *job_ids: str) -> None:
         for job_id in job_ids:
             self._forward(job_id, None)
 
-    def refresh(self) -> None:
-        """Something that moves queue positions happened (a claim, a cancel): every watched job gets its status."""
-        self._send({"kind": "refresh", "latest_only": True})  # a burst of them is read once (coordination.py)
-        self._changed(*self._watched())
+    def refresh(self, heads: dict[str, int] | None = None) -> None:
+        """Something that moves queue positions happened (a claim, a cancel): every watched job gets its status.
+        ``heads``: per lane, the last message handed to a painter (NATS; see the module's description); without
+        them every watched job is read again."""
+        self._send({"kind": "refresh", "latest_only": True, **({"heads": heads} if heads else {})})
+        self._moved(heads)  # a burst of them is handled once (coordination.py)
+
+    def _moved(self, heads: dict[str, int] | None) -> None:
+        if not heads or self.reposition is None:
+            self._changed(*self._watched())
+            return
+        with self._lock:
+            places = list(self._places.items())
+        for job_id, (seq, status) in places:
+            head = heads.get(status.method)
+            if head is None or status.position is None:
+                continue
+            position = place_in_lane(seq, head)
+            if position < status.position:  # a queue only moves up: a head heard late is an old one
+                self._forward(job_id, self.reposition(status, position), read=False)
 
     def _watched(self) -> list[str]:
         with self._lock:

@@ -166,6 +166,12 @@ class Job:
         return json.dumps({**asdict(self), "options": self.options.model_dump(), **extra}).encode()
 
 
+def place_in_lane(seq: int, head: int) -> int:
+    """Jobs queued before the job whose message is ``seq`` in its lane's stream, once the lane's messages up to
+    ``head`` have been handed to painters (NATS)."""
+    return max(seq - head - 1, 0)
+
+
 @dataclass(frozen=True)
 class MailTask:
     """One mail to deliver: the painting (``portrait``), or the news that it could not be painted (``failed``)."""

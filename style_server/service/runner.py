@@ -206,7 +206,9 @@ class Runner:
         for job in jobs:
             self.metrics.queue_wait.labels(method).observe(max(now - job.created, 0.0))  # another host's clock
         try:
-            await asyncio.to_thread(self.events.refresh)  # running now; the queue behind them moved up
+            # running now; the queue behind them moved up to the last of them (NATS: its place in the lane)
+            places = [job.seq for job in jobs if job.seq is not None]
+            await asyncio.to_thread(self.events.refresh, {method: max(places)} if places else None)
             with self._timed(method, len(jobs)):
                 await asyncio.to_thread(self.painters[method], jobs)
         except Exception as exc:

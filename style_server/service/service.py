@@ -47,6 +47,7 @@ class Service:
             partial(self.status_of_blocking, link_path=True),
             relay=self.store.broadcast,
             public_url=settings.server.public_url,
+            reposition=self._repositioned,
         )
         self._telling = ThreadPoolExecutor(1, thread_name_prefix="events")  # events the event loop makes
         self.store.listen(self._heard)
@@ -79,7 +80,7 @@ class Service:
         return self._status(job, position, mail, link_path)
 
     def _status(self, job: Job, position: int | None, mail: str, link_path: bool) -> JobStatus:
-        return JobStatus(
+        status = JobStatus(
             id=job.id,
             state=job.state,
             method=job.method,
@@ -96,6 +97,14 @@ class Service:
             result_url=f"{API_PREFIX}/jobs/{job.id}/result" if job.state == JobState.done else None,
             download_url=download_path(job) if link_path else download_url(self.settings, job),
         )
+        if job.state == JobState.queued and job.seq is not None:
+            self.events.placed(job.id, job.seq, status)
+        return status
+
+    def _repositioned(self, status: JobStatus, position: int) -> JobStatus:
+        """A queued job's status at its new place in the queue (``JobEvents``' refresh), no read needed."""
+        eta = round(self.runner.wait(status.method, position), 1)
+        return status.model_copy(update={"position": position, "eta_seconds": eta})
 
     async def status_of(self, job_id: str) -> JobStatus | None:
         job = await self.store.aio.get(job_id)

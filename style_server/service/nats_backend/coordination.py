@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -141,15 +142,17 @@ class Coordination:
 
     def listen(self, handler: Callable[[dict[str, Any]], None]) -> None:
         """``handler`` gets every other process's events off the NATS loop, in order, on one thread; except that an
-        event marked ``latest_only`` (a "refresh": read every watched job's status again) goes on a line (a thread)
-        of its own, so that its reads (one per job watched here) never hold up an event that carries its status (a
-        job done), and is dropped while a copy of it waits in that line: one read of every status covers a burst
-        (a worker's passes send one each). Streams drop a status older than one they sent, so the two lines need
-        no common order; ``handler`` must be thread-safe."""
-        waiting: set[str] = set()  # kinds of latest-only events queued for the handler
+        event marked ``latest_only`` (a "refresh": the queue moved up) goes on a line (a thread) of its own, so that
+        its work (without the lanes' heads, a read per job watched here) never holds up an event that carries its
+        status (a job done), and is merged into a copy of it that waits in that line: a burst (a worker's passes
+        send one each) is handled once, with the furthest head of each lane (``merged``). Streams drop a status
+        older than one they sent, so the two lines need no common order; ``handler`` must be thread-safe."""
+        waiting: dict[str, dict[str, Any]] = {}  # latest-only events queued for the handler, by kind
+        lock = threading.Lock()  # the NATS loop merges into a waiting event; the line takes it out to handle it
 
-        def deliver(event: dict[str, Any]) -> None:
-            waiting.discard(event["kind"])  # first: one that arrives from now on is queued again
+        def deliver(kind: str) -> None:
+            with lock:
+                event = waiting.pop(kind)  # first: one that arrives from now on is queued again
             _quietly(handler, event)
 
         async def heard(msg: Any) -> None:
@@ -159,11 +162,15 @@ class Coordination:
             self.events_heard += 1
             if not event.pop("latest_only", False):
                 self._listeners.submit(_quietly, handler, event)
-            elif event["kind"] in waiting:
-                self.events_coalesced += 1
-            else:
-                waiting.add(event["kind"])
-                self._refreshes.submit(deliver, event)
+                return
+            kind = event["kind"]
+            with lock:
+                if kind in waiting:
+                    waiting[kind] = merged(waiting[kind], event)
+                    self.events_coalesced += 1
+                    return
+                waiting[kind] = event
+            self._refreshes.submit(deliver, kind)
 
         async def subscribe() -> None:
             await self.link.nc.subscribe(EVENTS, cb=heard)
@@ -174,6 +181,17 @@ class Coordination:
     def close(self) -> None:
         self._listeners.shutdown(wait=False)
         self._refreshes.shutdown(wait=False)
+
+
+def merged(waiting: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
+    """Two refreshes as one: each lane at the further of its heads; one without heads (read every watched job
+    again) makes the merged one so too."""
+    if "heads" not in waiting or "heads" not in later:
+        return {key: value for key, value in waiting.items() if key != "heads"}
+    heads = dict(waiting["heads"])
+    for lane, head in later["heads"].items():
+        heads[lane] = max(heads.get(lane, head), head)
+    return {**waiting, "heads": heads}
 
 
 def _quietly(handler: Callable[[dict[str, Any]], None], event: dict[str, Any]) -> None:

@@ -19,7 +19,19 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFound
 from shared.protocol import JobOptions, JobState
 
 from ...config import Settings
-from ..jobtypes import CLAIM, FAIL, FINISH, GIVE_UP, LANES, REQUEUE, TERMINAL, BackendUnavailable, Job, check
+from ..jobtypes import (
+    CLAIM,
+    FAIL,
+    FINISH,
+    GIVE_UP,
+    LANES,
+    REQUEUE,
+    TERMINAL,
+    BackendUnavailable,
+    Job,
+    check,
+    place_in_lane,
+)
 from ..sealing import new_key, sealed_record, stored_record
 from .consumers import Consumers
 from .link import NatsLink
@@ -156,7 +168,7 @@ class JobQueue:
             delivered = (await js.consumer_info(stream, f"{job.method}-workers")).delivered.stream_seq
         except NotFoundError:  # no worker has pulled yet
             delivered = (await js.stream_info(stream)).state.first_seq - 1
-        return max(seq - delivered - 1, 0)  # messages not yet handed to any worker
+        return place_in_lane(seq, delivered)  # messages not yet handed to any worker
 
     async def depth(self) -> dict[str, int]:
         return {m: (await self.link.js.stream_info(lane_stream(m))).state.messages for m in LANES}
@@ -214,7 +226,8 @@ class JobQueue:
             await self._dead_letter(method, job_id, msg)
             return None
         check(record["state"], CLAIM.target)  # queued (a claim), or running (a reclaim: a lease ran out)
-        record.update(state=CLAIM.target, started=time.time(), progress=0.0)
+        # its place as delivered (also where the job was taken before its place was recorded): the lane's head
+        record.update(state=CLAIM.target, started=time.time(), progress=0.0, seq=msg.metadata.sequence.stream)
         try:
             await self.records.put(record, revision)
         except KeyWrongLastSequenceError:  # changed meanwhile (a cancel): look again soon
