@@ -69,6 +69,7 @@ PER_PROCESS = 8  # simulated workers sharing one Python process
 TERMINAL = ("done", "failed", "cancelled", "expired")
 READY = "sim workers ready"
 RETRIES: list[float] = []  # when a kiosk's POST broke off (sent again with the same Idempotency-Key)
+REFUSED: list[int] = []  # deliberate refusals (429 rate limit, 503 queue full), each followed after its Retry-After
 LIFECYCLE = ("listen", "close", "requeue_running", "requeue_lost_mail")  # a worker's start and stop, not per job
 DONE: set[str] = set()  # every job a kiosk saw done, each once: one mail each is due
 
@@ -315,6 +316,7 @@ async def kiosk(
                 RETRIES.append(time.time())
                 await asyncio.sleep(1)
         if response.status_code in (429, 503):
+            REFUSED.append(response.status_code)
             await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
             continue
         response.raise_for_status()
@@ -647,6 +649,7 @@ def main() -> None:
     total_posted = sum(r["posted"] for r in results)
     print(f"\njobs posted {total_posted}, lost {sum(r['lost'] for r in results)}; mails: {sent}")
     print(f"posts that broke off and were sent again with their Idempotency-Key: {len(RETRIES)}")
+    print(f"posts refused with a Retry-After: {REFUSED.count(503)} queue full (503), {REFUSED.count(429)} rate limit")
     if real:
         print(f"real engine, fast jobs, 1 torch thread per worker: {real}")
     load = os.getloadavg()

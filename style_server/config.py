@@ -141,6 +141,11 @@ class StorageSettings(BaseModel):
         description="NATS servers, comma-separated. Beyond loopback: tls:// with a user or token in the URL.",
     )
     nats_replicas: int = Field(1, ge=1, le=5, description="Copies of every stream and bucket (3 in a cluster).")
+    nats_calls_in_flight: int = Field(
+        32,
+        ge=1,
+        description="Calls a process's event loop has in flight on NATS at once; more wait their turn (then 503).",
+    )
     nats_ack_wait_seconds: float = Field(
         30.0, gt=0, description="A worker that stops renewing a job's lease for this long loses the job to another."
     )

@@ -363,3 +363,16 @@ def test_the_blocking_face_answers_as_the_event_loops(store):
     assert blocking.depth() == store.depth()
     assert blocking.by_idempotency_key("kiosk-a", "two") == store.by_idempotency_key("kiosk-a", "two")
     assert blocking.readiness() is None and store.readiness() is None
+
+
+def test_a_burst_of_one_kiosks_requests_is_counted_not_refused(store):
+    """A kiosk's outbox may send everything it kept while offline at once: every request is counted, none is
+    refused because the others changed the count under it."""
+    now = time.time()
+
+    async def burst() -> list[float]:
+        return await asyncio.gather(*(store.backend.aio.reserve_place("kiosk-a", 1000, now) for _ in range(150)))
+
+    assert store.loop.run_until_complete(burst()) == [0] * 150
+    assert store.reserve_place("kiosk-a", 151, now) == 0
+    assert store.reserve_place("kiosk-a", 151, now) > 0  # the 152nd: all 151 before it were counted

@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -45,6 +45,7 @@ class Coordination:
         self._listeners = ThreadPoolExecutor(1, thread_name_prefix="nats-events")  # in order, off the NATS loop
         self._refreshes = ThreadPoolExecutor(1, thread_name_prefix="nats-refresh")  # their own line: see listen
         self._ready: tuple[float, str | None] = (-READY_FOR, None)  # (when checked, why not ready)
+        self._key_locks: dict[str, tuple[asyncio.Lock, int]] = {}  # rate-limit key -> (its lock, holders + waiters)
         self.events_heard = self.events_coalesced = 0  # other processes' events: all, and refreshes dropped
 
     # -- the rate limit, shared by every API node -------------------------------------------------------
@@ -69,8 +70,31 @@ class Coordination:
         self, kiosk: str, change: Callable[[list[float]], tuple[list[float] | None, float]]
     ) -> float:
         """Apply ``change`` to the kiosk's places with a revision check (again if another node wrote first);
-        it returns the new places (None: leave them) and the answer."""
+        it returns the new places (None: leave them) and the answer. A kiosk's requests on this node change its
+        places one at a time: racing each other through the revision check, a burst of them (a kiosk's outbox
+        sending what it kept while offline) would fail it over and over."""
         key = "kiosk." + hashlib.sha256(kiosk.encode()).hexdigest()[:40]
+        async with self._one_at_a_time(key):
+            return await self._change_places_now(kiosk, key, change)
+
+    @contextlib.asynccontextmanager
+    async def _one_at_a_time(self, key: str) -> AsyncIterator[None]:
+        """A lock per key, on the connection's loop, kept only while somebody holds or waits for it."""
+        lock, users = self._key_locks.get(key, (asyncio.Lock(), 0))
+        self._key_locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._key_locks[key]
+            if users == 1:
+                del self._key_locks[key]
+            else:
+                self._key_locks[key] = (lock, users - 1)
+
+    async def _change_places_now(
+        self, kiosk: str, key: str, change: Callable[[list[float]], tuple[list[float] | None, float]]
+    ) -> float:
         for _ in range(50):
             try:
                 entry = await self.rates.get(key)

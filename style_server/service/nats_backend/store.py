@@ -248,62 +248,77 @@ class AsyncNatsStore:
     def __init__(self, store: NatsStore) -> None:
         self.link, self.queue, self.shared = store.link, store.queue, store.shared
         self.mail, self.personal = store.mail, store.personal
+        # a burst of kiosks queues here, in order, instead of flooding the cluster until its requests time out
+        self._turns = asyncio.Semaphore(store.settings.storage.nats_calls_in_flight)
+
+    async def _call(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        try:
+            await asyncio.wait_for(self._turns.acquire(), timeout)
+        except BaseException as exc:  # never started: nothing to run later
+            coro.close()
+            if isinstance(exc, TimeoutError):
+                raise BackendUnavailable(f"NATS: no turn within {timeout:g} s (this node is overloaded)") from None
+            raise
+        try:
+            return await self.link.call(coro, timeout)
+        finally:
+            self._turns.release()
 
     async def create(self, **job: Any) -> tuple[Job, bool]:
-        return await self.link.call(self.queue.create(**job))
+        return await self._call(self.queue.create(**job))
 
     async def get(self, job_id: str) -> Job | None:
-        return await self.link.call(self.queue.get(job_id))
+        return await self._call(self.queue.get(job_id))
 
     async def by_idempotency_key(self, kiosk: str, key: str) -> Job | None:
-        return await self.link.call(self.queue.by_idempotency_key(kiosk, key))
+        return await self._call(self.queue.by_idempotency_key(kiosk, key))
 
     async def by_download_code(self, code: str) -> Job | None:
-        return await self.link.call(self.queue.by_download_code(code))
+        return await self._call(self.queue.by_download_code(code))
 
     async def reserve_place(self, kiosk: str, limit: int, now: float) -> float:
-        return await self.link.call(self.shared.reserve_place(kiosk, limit, now))
+        return await self._call(self.shared.reserve_place(kiosk, limit, now))
 
     async def release_place(self, kiosk: str, place: float) -> None:
-        await self.link.call(self.shared.release_place(kiosk, place))
+        await self._call(self.shared.release_place(kiosk, place))
 
     async def readiness(self) -> str | None:
         try:
-            return await self.link.call(self.shared.readiness(), timeout=READY_TIMEOUT + 1)
+            return await self._call(self.shared.readiness(), timeout=READY_TIMEOUT + 1)
         except BackendUnavailable as exc:
             return str(exc)
 
     async def position(self, job: Job) -> int:
-        return await self.link.call(self.queue.position(job))
+        return await self._call(self.queue.position(job))
 
     async def depth(self) -> dict[str, int]:
-        return await self.link.call(self.queue.depth())
+        return await self._call(self.queue.depth())
 
     async def mail_status(self, job_id: str) -> str:
-        return await self.link.call(self.mail.status(job_id))
+        return await self._call(self.mail.status(job_id))
 
     async def result(self, job_id: str) -> bytes | None:
-        return await self.link.call(self.queue.result(job_id))
+        return await self._call(self.queue.result(job_id))
 
     async def cancel_and_erase(self, job_id: str) -> None:
-        await self.link.call(self.personal.cancel_and_erase(job_id))
+        await self._call(self.personal.cancel_and_erase(job_id))
 
     async def expire(self, before: float) -> list[str]:
-        return await self.link.call(self.personal.expire(before), timeout=EXPIRE_TIMEOUT)
+        return await self._call(self.personal.expire(before), timeout=EXPIRE_TIMEOUT)
 
     async def wall_jobs(self, limit: int, since: float) -> list[Job]:
-        return await self.link.call(self.queue.wall_jobs(limit, since))
+        return await self._call(self.queue.wall_jobs(limit, since))
 
     async def capacity(self) -> dict[str, LaneCapacity] | None:
-        return await self.link.call(self.shared.capacity())
+        return await self._call(self.shared.capacity())
 
     async def due_mail(self, now: float) -> list[MailTask]:
-        return await self.link.call(self.mail.due())
+        return await self._call(self.mail.due())
 
     async def mail_sent(self, job_id: str) -> None:
-        await self.link.call(self.mail.sent(job_id))
+        await self._call(self.mail.sent(job_id))
 
     async def mail_failed(
         self, job_id: str, error: str, next_attempt: float, give_up: bool, uncertain: bool = False
     ) -> None:
-        await self.link.call(self.mail.failed(job_id, error, next_attempt, give_up, uncertain))
+        await self._call(self.mail.failed(job_id, error, next_attempt, give_up, uncertain))
