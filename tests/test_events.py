@@ -157,3 +157,25 @@ def test_a_refresh_with_its_lanes_head_moves_the_watched_queued_jobs_up_without_
         assert api._places == {}  # a job nobody watches any more is not kept
 
     asyncio.run(run())
+
+
+def test_a_refresh_compares_with_what_the_stream_was_sent_and_reads_a_job_whose_place_is_unknown():
+    def reposition(queued: JobStatus, position: int) -> JobStatus:
+        return queued.model_copy(update={"position": position})
+
+    async def run() -> None:
+        reads = Reads()
+        api = JobEvents(reads, relay=lambda event: None, reposition=reposition)
+        api.bind(asyncio.get_running_loop())
+        sent_stream, unknown_stream = api.subscribe("job-1"), api.subscribe("job-2")
+        queued = status("job-1", JobState.queued, 0.0)
+        api.placed("job-1", 20, queued.model_copy(update={"position": 5}))  # read as its stream opened
+        api.placed("job-1", 20, queued.model_copy(update={"position": 2}))  # a poll's read: never sent
+        api.apply({"kind": "refresh", "heads": {"gatys": 17}})
+        assert sent_stream.get_nowait().status.position == 2  # the stream had 5
+        api.placed("job-2", None, status("job-2", JobState.queued, 0.0).model_copy(update={"position": 3}))
+        api.apply({"kind": "refresh", "heads": {"gatys": 18}})
+        assert reads.calls == ["job-2"]  # read before its place in the lane was recorded: read now
+        assert unknown_stream.get_nowait().status.state == JobState.running
+
+    asyncio.run(run())

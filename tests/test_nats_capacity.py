@@ -164,3 +164,37 @@ def test_an_api_node_moves_a_watched_job_up_from_a_workers_refresh_without_readi
         api.close()
         worker.close()
         nats.stop()
+
+
+def test_an_event_loop_waits_its_turn_on_nats_and_hears_why_when_none_comes(tmp_path):
+    """At most ``nats_calls_in_flight`` calls of a process's event loop are on NATS at once; one that gets no
+    turn in time is refused with BackendUnavailable (a 503 with Retry-After) and never runs."""
+    import asyncio
+
+    import pytest
+
+    from style_server.service.jobtypes import BackendUnavailable
+
+    nats = NatsServer(tmp_path / "nats").start()
+    store = NatsStore(
+        Settings(backend="nats", nats_url=nats.url, data_dir=tmp_path / "data", nats_calls_in_flight=1), "api"
+    )
+
+    async def run() -> None:
+        aio = store.aio
+        assert await aio.depth() == {"fast": 0, "gatys": 0}
+        await aio._turns.acquire()  # the one turn, held by a long call
+        late = aio.queue.depth()
+        with pytest.raises(BackendUnavailable, match="no turn"):
+            await aio._call(late, timeout=0.2)
+        assert late.cr_frame is None  # closed, never run
+        assert await aio.readiness() is None  # readiness and the rate limit do not queue for a turn
+        assert await aio.reserve_place("kiosk-a", 5, 0.0) == 0
+        aio._turns.release()
+        assert await aio.depth() == {"fast": 0, "gatys": 0}
+
+    try:
+        asyncio.run(run())
+    finally:
+        store.close()
+        nats.stop()

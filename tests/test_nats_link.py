@@ -1,12 +1,16 @@
-"""The NATS link's own event-loop thread, as a busy machine schedules it."""
+"""The NATS link's own event-loop thread, as a busy machine schedules it, and the calls other loops make on it."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from types import SimpleNamespace
 
+import pytest
+
 from portrait_booth.scaleout import NatsServer
+from style_server.service.jobtypes import BackendUnavailable
 from style_server.service.nats_backend import link
 
 
@@ -29,4 +33,46 @@ def test_a_loop_thread_that_starts_late_still_connects(tmp_path, monkeypatch):
     finally:
         if connection is not None:
             connection.close()
+        nats.stop()
+
+
+def test_a_call_from_another_loop_finishes_without_its_caller_and_fails_clearly(tmp_path):
+    """``NatsLink.call``: a write is never cut in half by its caller going away (a shutdown), a call past its
+    time is stopped on the connection's loop, and a closed link refuses calls; each failure is BackendUnavailable."""
+    nats = NatsServer(tmp_path / "nats").start()
+    connection = link.NatsLink([nats.url], "calls")
+    written, stopped = threading.Event(), threading.Event()
+
+    async def write() -> str:  # runs on the connection's loop
+        await asyncio.sleep(0.3)
+        written.set()
+        return "written"
+
+    async def hang() -> None:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            stopped.set()
+            raise
+
+    async def run() -> None:
+        assert await connection.call(write()) == "written"
+        written.clear()
+        caller = asyncio.ensure_future(connection.call(write()))
+        await asyncio.sleep(0.05)
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        assert await asyncio.to_thread(written.wait, 10)  # the write went on without its caller
+        with pytest.raises(BackendUnavailable, match="TimeoutError"):
+            await connection.call(hang(), timeout=0.2)
+        assert await asyncio.to_thread(stopped.wait, 10)  # and a call past its time was stopped there
+
+    try:
+        asyncio.run(run())
+        connection.close()
+        with pytest.raises(BackendUnavailable, match="closed"):
+            asyncio.run(connection.call(write()))
+    finally:
+        connection.close()
         nats.stop()

@@ -1,7 +1,7 @@
 """Live job events for the SSE streams: the runner publishes, every open stream has its own queue.
 
-Publishers are the worker threads (progress, previews, the end of a job) and the event loop (a job claimed,
-cancelled or expired). A status is read from the store once per change, by the publisher, and pushed to every
+Publishers are the worker threads (progress, previews, a job claimed or ended) and the service's events threads
+(a job cancelled or expired). A status is read from the store once per change, by the publisher, and pushed to every
 stream watching that job through ``loop.call_soon_threadsafe``: no stream polls the database.
 
 With a shared backend (NATS) the painters run in other processes: every publish is also relayed to the other
@@ -58,7 +58,8 @@ class JobEvents:
         self.previews: dict[str, str] = {}  # job id -> its latest preview (base64 JPEG), while it runs
         self.on_ended: list[Callable[[str], None]] = []  # told of every job that ended, here or elsewhere (the wall)
         self._streams: dict[str, set[asyncio.Queue[JobEvent]]] = {}
-        self._places: dict[str, tuple[int, JobStatus]] = {}  # watched queued jobs: place in their lane, last status
+        # watched queued jobs: their place in the lane (None: not known when read) and the last status sent
+        self._places: dict[str, tuple[int | None, JobStatus]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self._preview_lock = threading.Lock()
@@ -87,11 +88,12 @@ class JobEvents:
     def watched(self, job_id: str) -> bool:
         return job_id in self._streams
 
-    def placed(self, job_id: str, seq: int, status: JobStatus) -> None:
-        """A queued job's status was read, and its message is ``seq`` in its lane: if it is watched here, a refresh
-        that carries its lane's head places it without reading it again."""
+    def placed(self, job_id: str, seq: int | None, status: JobStatus) -> None:
+        """A queued job's status was read as a stream opened (or read again), and its message is ``seq`` in its
+        lane: if it is watched here, a refresh that carries its lane's head places it without reading it again.
+        From then on the status kept is the last one sent (a poll's read is not)."""
         with self._lock:
-            if job_id in self._streams:
+            if job_id in self._streams and self._places.get(job_id, (None,))[0] is None:
                 self._places[job_id] = (seq, status)
 
     # -- publishers (any thread) ---------------------------------------------------------------------
@@ -161,7 +163,7 @@ class JobEvents:
         ``heads``: per lane, the last message handed to a painter (NATS; see the module's description); without
         them every watched job is read again."""
         self._send({"kind": "refresh", "latest_only": True, **({"heads": heads} if heads else {})})
-        self._moved(heads)  # a burst of them is handled once (coordination.py)
+        self._moved(heads)  # here; the other processes merge a burst of them into one (coordination.py)
 
     def _moved(self, heads: dict[str, int] | None) -> None:
         if not heads or self.reposition is None:
@@ -171,7 +173,10 @@ class JobEvents:
             places = list(self._places.items())
         for job_id, (seq, status) in places:
             head = heads.get(status.method)
-            if head is None or status.position is None:
+            if head is None:
+                continue
+            if seq is None or status.position is None:  # its place in the lane was not known: read it
+                self._forward(job_id, None)
                 continue
             position = place_in_lane(seq, head)
             if position < status.position:  # a queue only moves up: a head heard late is an old one

@@ -210,7 +210,8 @@ class MailOutbox:
         store that cannot be reached for a while never makes it send the mail twice."""
         while True:
             try:
-                return await self.store.aio.mail_sent(job_id)
+                # shielded: a pass stopped now (a shutdown) still records it, or the mail would go out again
+                return await asyncio.shield(self.store.aio.mail_sent(job_id))
             except BackendUnavailable as exc:
                 log.warning("mail for job %s delivered; recording it waits for the store (%s)", job_id, exc)
                 await asyncio.sleep(1.0)

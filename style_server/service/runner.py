@@ -35,6 +35,7 @@ from .lanes import SERVER_LANES, ServerLane
 from .metrics import Metrics
 
 log = logging.getLogger("style_server.runner")
+CAPACITY_FOR = 2.0  # seconds the workers' measured throughput (a shared backend's) is used before it is read again
 Inputs = tuple[Image.Image, list[tuple[Image.Image, float]]]  # a job's photo, and its style pictures with weights
 
 
@@ -86,12 +87,13 @@ class Runner:
         """A job was queued: its lane starts at once instead of at its next poll."""
         self.wakeups[method].set()
 
-    def _capacity_stale(self) -> bool:
-        return time.monotonic() - self._capacity[0] > 2.0
+    def _capacity_stale(self, margin: float = 0.0) -> bool:
+        return time.monotonic() - self._capacity[0] > CAPACITY_FOR - margin
 
     async def refresh_capacity(self) -> None:
-        """``capacity``'s read of the workers' reports, made on the event loop (then ``capacity`` reads none)."""
-        if self._capacity_stale():
+        """``capacity``'s read of the workers' reports, made on the event loop ahead of time (half a second before
+        it is due), so that the ``capacity`` the loop calls next never reads (blocking) itself."""
+        if self._capacity_stale(margin=0.5):
             self._capacity = (time.monotonic(), await self.store.aio.capacity())
 
     async def new_job_etas(self) -> dict[str, float]:

@@ -43,8 +43,8 @@ def kiosk_for(authorization: str | None, api_keys: dict[str, str]) -> str:
     )
 
 
-class Places(Protocol):  # the rate limit's part of ``AsyncJobBackend``
-    """Where the places are counted: the job backend (``JobBackend.reserve_place``), shared by API nodes."""
+class Places(Protocol):
+    """Where the places are counted: the job backend (``AsyncJobBackend.reserve_place``), shared by API nodes."""
 
     async def reserve_place(self, kiosk: str, limit: int, now: float) -> float: ...
     async def release_place(self, kiosk: str, place: float) -> None: ...

@@ -49,7 +49,8 @@ class Service:
             public_url=settings.server.public_url,
             reposition=self._repositioned,
         )
-        self._telling = ThreadPoolExecutor(1, thread_name_prefix="events")  # events the event loop makes
+        # events the event loop makes (a cancel, a retention pass): two lines, so a cancel never waits for a pass
+        self._telling = ThreadPoolExecutor(2, thread_name_prefix="events")
         self.store.listen(self._heard)
         self.runner = Runner(settings, engine, self.store, self.metrics, self.events)
         self.wall = Wall(settings, self.store, self.events)
@@ -97,7 +98,7 @@ class Service:
             result_url=f"{API_PREFIX}/jobs/{job.id}/result" if job.state == JobState.done else None,
             download_url=download_path(job) if link_path else download_url(self.settings, job),
         )
-        if job.state == JobState.queued and job.seq is not None:
+        if job.state == JobState.queued:
             self.events.placed(job.id, job.seq, status)
         return status
 
@@ -130,11 +131,18 @@ class Service:
 
     async def retention(self) -> None:
         while True:
-            await self.expire_due()
+            try:
+                await self.expire_due()
+            except Exception:  # the backend away for a while: the next pass erases what this one could not
+                log.exception("retention pass failed; trying again at the next")
             await asyncio.sleep(min(60.0, self.settings.retention.retention_hours * 360))
 
     async def expire_due(self) -> None:
-        """One retention pass: erase what is older than the promise."""
+        """One retention pass: erase what is older than the promise. Run to its end once begun (shielded): an
+        erased job whose painters and streams were never told would keep its preview, a face."""
+        await asyncio.shield(self._expire_and_tell())
+
+    async def _expire_and_tell(self) -> None:
         expired = await self.store.aio.expire(time.time() - self.settings.retention.retention_hours * 3600)
         for job_id in expired:
             log.info("job %s erased after retention", job_id)
@@ -142,7 +150,10 @@ class Service:
             await self._tell(self._stopped, *expired)
 
     async def cancel_and_erase(self, job_id: str) -> None:
-        """``DELETE /v1/jobs/{id}``."""
+        """``DELETE /v1/jobs/{id}``, run to its end once begun (as ``expire_due``)."""
+        await asyncio.shield(self._cancel_erase_and_tell(job_id))
+
+    async def _cancel_erase_and_tell(self, job_id: str) -> None:
         self.runner.cancel(job_id)  # a masterpiece painting here stops now
         await self.store.aio.cancel_and_erase(job_id)
         await self._tell(self._stopped, job_id)

@@ -46,7 +46,7 @@ class Coordination:
         self._refreshes = ThreadPoolExecutor(1, thread_name_prefix="nats-refresh")  # their own line: see listen
         self._ready: tuple[float, str | None] = (-READY_FOR, None)  # (when checked, why not ready)
         self._key_locks: dict[str, tuple[asyncio.Lock, int]] = {}  # rate-limit key -> (its lock, holders + waiters)
-        self.events_heard = self.events_coalesced = 0  # other processes' events: all, and refreshes dropped
+        self.events_heard = self.events_coalesced = 0  # other processes' events: all, and refreshes merged
 
     # -- the rate limit, shared by every API node -------------------------------------------------------
 

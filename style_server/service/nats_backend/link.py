@@ -67,7 +67,7 @@ class NatsLink:
 
     async def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
         """``run`` for a coroutine on another event loop: awaited there, no thread held. A caller cancelled
-        meanwhile (a kiosk that hung up) leaves the call to finish, as a thread would: a write is never cut in
+        meanwhile (a shutdown, a pass stopped) leaves the call to finish, as a thread would: a write is never cut in
         half by a client going away."""
         future = self._submit(coro)
         try:

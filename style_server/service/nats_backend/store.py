@@ -252,6 +252,8 @@ class AsyncNatsStore:
         self._turns = asyncio.Semaphore(store.settings.storage.nats_calls_in_flight)
 
     async def _call(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        """``coro`` on the connection's loop once a turn is free. The turn is held until the call itself ends,
+        even if its caller is cancelled meanwhile (``NatsLink.call`` lets it finish): the bound is a real one."""
         try:
             await asyncio.wait_for(self._turns.acquire(), timeout)
         except BaseException as exc:  # never started: nothing to run later
@@ -259,10 +261,19 @@ class AsyncNatsStore:
             if isinstance(exc, TimeoutError):
                 raise BackendUnavailable(f"NATS: no turn within {timeout:g} s (this node is overloaded)") from None
             raise
-        try:
-            return await self.link.call(coro, timeout)
-        finally:
-            self._turns.release()
+        call = asyncio.ensure_future(self.link.call(coro, timeout))
+        call.add_done_callback(self._end_turn)
+        return await asyncio.shield(call)
+
+    def _end_turn(self, call: asyncio.Future[Any]) -> None:
+        self._turns.release()
+        if not call.cancelled():
+            call.exception()  # seen: a caller cancelled meanwhile is not there to hear it
+
+    async def _call_now(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        """``coro`` without waiting for a turn: a call that is light and bounded on its own (a kiosk's rate-limit
+        count, one at a time per kiosk; readiness, checked once a second) never waits behind a burst of uploads."""
+        return await self.link.call(coro, timeout)
 
     async def create(self, **job: Any) -> tuple[Job, bool]:
         return await self._call(self.queue.create(**job))
@@ -277,14 +288,14 @@ class AsyncNatsStore:
         return await self._call(self.queue.by_download_code(code))
 
     async def reserve_place(self, kiosk: str, limit: int, now: float) -> float:
-        return await self._call(self.shared.reserve_place(kiosk, limit, now))
+        return await self._call_now(self.shared.reserve_place(kiosk, limit, now))
 
     async def release_place(self, kiosk: str, place: float) -> None:
-        await self._call(self.shared.release_place(kiosk, place))
+        await self._call_now(self.shared.release_place(kiosk, place))
 
     async def readiness(self) -> str | None:
         try:
-            return await self._call(self.shared.readiness(), timeout=READY_TIMEOUT + 1)
+            return await self._call_now(self.shared.readiness(), timeout=READY_TIMEOUT + 1)
         except BackendUnavailable as exc:
             return str(exc)
 

@@ -47,7 +47,8 @@ async def _events(s: Service, job_id: str) -> AsyncIterator[str]:
                 st = event.status
                 if event.type != "preview":
                     key = (st.state, round(st.progress, 3), st.position, st.email_status)
-                    order = (_STATE_ORDER.get(st.state, 2), st.progress)
+                    # a queue only moves up: a place further back is older news (told on another thread)
+                    order = (_STATE_ORDER.get(st.state, 2), st.progress, -(st.position or 0))
                     if last is not None and (key == last[0] or order < last[1]):
                         continue  # nothing new, or older than what this stream has already sent
                     last = (key, order)
