@@ -19,7 +19,7 @@ import uvicorn
 from portrait_booth.scaleout import NatsServer
 from style_server.config import Settings
 from style_server.service.app import create_app
-from tests.harness import API_KEY, DEMO_PHOTO, free_port, wait_until
+from tests.harness import API_KEY, DEMO_PHOTO, QUICK, free_port, wait_until
 
 REQUEST: contextvars.ContextVar[str | None] = contextvars.ContextVar("request", default=None)
 DECODING = {"read_image", "_hash_request"}  # an upload's CPU work: the shared pool is there for it
@@ -58,7 +58,7 @@ def tagged(app):
 def served(request, tmp_path: Path, engine) -> Iterator[tuple[httpx.Client, SharedPool]]:
     nats = NatsServer(tmp_path / "nats").start() if request.param == "nats" else None
     backend = {"backend": request.param, **({"nats_url": nats.url} if nats else {})}
-    settings = Settings(data_dir=tmp_path / "data", api_keys={"kiosk-a": API_KEY}, **backend)
+    settings = Settings(data_dir=tmp_path / "data", api_keys={"kiosk-a": API_KEY}, **QUICK, **backend)
     port, pool = free_port(), SharedPool()
     server = uvicorn.Server(
         uvicorn.Config(tagged(create_app(settings, engine)), host="127.0.0.1", port=port, log_level="warning")
