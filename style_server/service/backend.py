@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Unpack
 
-from shared.protocol import JobOptions, JobState
+from shared.protocol import JobState
 
-from .jobtypes import Job, LaneCapacity, MailTask
+from .jobtypes import Job, LaneCapacity, MailTask, NewJob
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -33,21 +33,7 @@ class AsyncJobBackend(Protocol):
     """The event loop's face of a ``JobBackend``: the calls of the API side and of the mail outbox, awaited. Each
     does what the blocking method of the same name does (documented there)."""
 
-    async def create(
-        self,
-        *,
-        kiosk: str,
-        idem_key: str | None,
-        method: str,
-        style: str | None,
-        options: JobOptions,
-        email: str | None,
-        language: str,
-        portrait_png: bytes,
-        style_png: bytes | None,
-        request_hash: str | None = None,
-        wall: bool = False,
-    ) -> tuple[Job, bool]: ...
+    async def create(self, **job: Unpack[NewJob]) -> tuple[Job, bool]: ...
     async def get(self, job_id: str) -> Job | None: ...
     async def by_idempotency_key(self, kiosk: str, key: str) -> Job | None: ...
     async def by_download_code(self, code: str) -> Job | None: ...
@@ -77,21 +63,7 @@ class JobBackend(Protocol):
     aio: AsyncJobBackend  # the same backend, for the event loop
 
     # -- the API side ---------------------------------------------------------------------------------
-    def create(
-        self,
-        *,
-        kiosk: str,
-        idem_key: str | None,
-        method: str,
-        style: str | None,
-        options: JobOptions,
-        email: str | None,
-        language: str,
-        portrait_png: bytes,
-        style_png: bytes | None,
-        request_hash: str | None = None,
-        wall: bool = False,
-    ) -> tuple[Job, bool]:
+    def create(self, **job: Unpack[NewJob]) -> tuple[Job, bool]:
         """Queue a job with its images, atomically unless its kiosk's idempotency key is taken: (job, True), or
         (the key's holder, False). Replay or conflict is decided by the caller, ``creating.create_job``, alone."""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from shared import lanes
 from shared.protocol import JobOptions, JobState
@@ -164,6 +164,22 @@ class Job:
 
     def to_json(self, **extra: Any) -> bytes:
         return json.dumps({**asdict(self), "options": self.options.model_dump(), **extra}).encode()
+
+
+class NewJob(TypedDict):
+    """A job as the API hands it to a store's ``create`` (either face): its fields, declared once."""
+
+    kiosk: str
+    idem_key: str | None
+    method: str
+    style: str | None
+    options: JobOptions
+    email: str | None
+    language: str
+    portrait_png: bytes
+    style_png: bytes | None
+    request_hash: NotRequired[str | None]
+    wall: NotRequired[bool]
 
 
 def place_in_lane(seq: int, head: int) -> int:

@@ -19,11 +19,25 @@ from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 from shared.protocol import JobOptions, JobState
 
-from .jobtypes import CANCEL, CLAIM, EXPIRE, FAIL, FINISH, GIVE_UP, LANES, REQUEUE, Job, LaneCapacity, MailTask, check
+from .jobtypes import (
+    CANCEL,
+    CLAIM,
+    EXPIRE,
+    FAIL,
+    FINISH,
+    GIVE_UP,
+    LANES,
+    REQUEUE,
+    Job,
+    LaneCapacity,
+    MailTask,
+    NewJob,
+    check,
+)
 from .rates import LocalRates
 
 log = logging.getLogger("style_server.store")
@@ -473,7 +487,7 @@ class AsyncStore:
     def close(self) -> None:
         self._pool.shutdown(wait=True)  # calls under way finish before the database closes
 
-    async def create(self, **job: Any) -> tuple[Job, bool]:
+    async def create(self, **job: Unpack[NewJob]) -> tuple[Job, bool]:
         return await self._run(self.store.create, **job)
 
     async def get(self, job_id: str) -> Job | None:

@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from collections.abc import Callable, Collection, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 from nats.js import api
 from nats.js.errors import BucketNotFoundError, NotFoundError
@@ -14,7 +14,7 @@ from nats.js.errors import BucketNotFoundError, NotFoundError
 from shared.protocol import JobState
 
 from ...config import Settings
-from ..jobtypes import LANES, BackendUnavailable, Job, LaneCapacity, MailTask
+from ..jobtypes import LANES, BackendUnavailable, Job, LaneCapacity, MailTask, NewJob
 from ..rates import RATE_WINDOW
 from .consumers import Consumers
 from .coordination import Coordination
@@ -67,7 +67,7 @@ class NatsStore:
 
     # -- the API side (blocking: the same calls as ``aio``'s, waited for) -----------------------------------
 
-    def create(self, **job: Any) -> tuple[Job, bool]:
+    def create(self, **job: Unpack[NewJob]) -> tuple[Job, bool]:
         return self.link.run(self.queue.create(**job))
 
     def get(self, job_id: str) -> Job | None:
@@ -275,7 +275,7 @@ class AsyncNatsStore:
         count, one at a time per kiosk; readiness, checked once a second) never waits behind a burst of uploads."""
         return await self.link.call(coro, timeout)
 
-    async def create(self, **job: Any) -> tuple[Job, bool]:
+    async def create(self, **job: Unpack[NewJob]) -> tuple[Job, bool]:
         return await self._call(self.queue.create(**job))
 
     async def get(self, job_id: str) -> Job | None:
