@@ -9,13 +9,11 @@ import signal
 
 from ..config import Settings, engine_from_settings
 from ..engine.catalogue import Catalogue
-from .app import start_painting, stop_painting
 from .backend import open_backend
 from .frame_store import open_frame_store
 from .mailer import MailOutbox
 from .metrics import Metrics
 from .metrics_server import serving_metrics
-from .service import Service
 
 log = logging.getLogger("style_server.worker")
 CAPACITY_EVERY = 5.0  # seconds between a worker's reports of its measured throughput
@@ -24,6 +22,9 @@ CAPACITY_EVERY = 5.0  # seconds between a worker's reports of its measured throu
 async def run_worker(settings: Settings, lanes: list[str], device: str | None) -> None:
     """Paint the jobs of ``lanes`` until SIGTERM/SIGINT; a running masterpiece then goes back to the queue.
     Retention is the API nodes' pass (and the buckets' TTL), mail the mailers'."""
+    from .app import start_painting, stop_painting  # here, not above: the mailer never loads torch
+    from .service import Service
+
     engine = await asyncio.to_thread(engine_from_settings, settings, device)
     store = await asyncio.to_thread(open_backend, settings, "worker")
     service = Service(settings, engine, store, streams=False)
