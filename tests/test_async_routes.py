@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,12 +18,14 @@ import pytest
 import uvicorn
 
 from portrait_booth.scaleout import NatsServer
+from shared.protocol import EVENT_FRAME_PATH
 from style_server.config import Settings
 from style_server.service.app import create_app
 from tests.harness import API_KEY, DEMO_PHOTO, QUICK, free_port, wait_until
 
 REQUEST: contextvars.ContextVar[str | None] = contextvars.ContextVar("request", default=None)
 DECODING = {"read_image", "_hash_request"}  # an upload's CPU work: the shared pool is there for it
+DRAWING = {"make_frame", "info", "_decode"}  # an event frame's CPU work (checking, encoding, decoding it)
 
 
 class SharedPool(ThreadPoolExecutor):
@@ -109,9 +112,13 @@ def test_no_request_holds_a_shared_thread_for_the_store(served):
     assert client.get("/readyz").status_code == 200
     assert client.get("/metrics").status_code == 200
     assert client.get("/v1/download/" + "x" * 32).status_code == 404
+    frame = {"settings": json.dumps({"text": "Gala"})}
+    assert client.put(EVENT_FRAME_PATH, data=frame).status_code == 200  # drawn on the pool: CPU work
+    assert client.get(EVENT_FRAME_PATH).json()["settings"]["text"] == "Gala"
+    assert client.delete(EVENT_FRAME_PATH).status_code == 204
     assert client.delete(f"/v1/jobs/{job['id']}", headers=token).status_code == 204
     assert client.get(f"/v1/jobs/{job['id']}", headers=token).json()["state"] == "cancelled"
 
-    beside_decoding = [(request, call) for request, call in pool.calls if call not in DECODING]
-    assert beside_decoding == []
-    assert {call for _, call in pool.calls} == DECODING  # the pool was watched: the upload's decoding was seen
+    beside_cpu_work = [(request, call) for request, call in pool.calls if call not in DECODING | DRAWING]
+    assert beside_cpu_work == []
+    assert {call for _, call in pool.calls} == DECODING | DRAWING  # the pool was watched: that work was seen

@@ -5,6 +5,7 @@ leaves the frame before in place; in the NATS backend every node sees the same f
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -19,6 +20,8 @@ import pytest
 from PIL import Image
 
 from shared.protocol import EVENT_FRAME_PATH, FRAME_MAX_BYTES, PREVIEWS_PATH, FrameSettings
+from style_server.service.frame_store import FileFrameStore, FrameStore, NatsFrameStore
+from style_server.service.framing import make_frame
 from tests.harness import DEMO_PHOTO, ServerProcess, wait_for_state
 
 PUBLIC = "https://booth.example.org"
@@ -300,28 +303,36 @@ def test_the_kiosk_shows_and_prints_the_portrait_in_the_frame(qtbot, tmp_path, b
 # -- scale-out: every node sees the one frame -------------------------------------------------------------------
 
 
+async def every_reader_sees_the_frame_the_setter_set(setter: FrameStore, reader: FrameStore) -> None:
+    assert await reader.current() is None
+    frame = make_frame(FrameSettings(), square_frame(), None, time.time())
+    await setter.put(frame)
+    seen = await reader.current()
+    assert seen is not None and seen.digest == frame.digest and seen.overlay.size == (256, 256)
+    assert await reader.current() is seen  # unchanged: not read and decoded again
+    texts = make_frame(FrameSettings(text="Gala"), None, None, time.time())
+    await setter.put(texts)
+    assert (await reader.current()).settings.text == "Gala"
+    await setter.delete()
+    assert await reader.current() is None and await setter.current() is None
+
+
 def test_every_nats_node_sees_the_frame_another_set(tmp_path):
     from portrait_booth.scaleout import NatsServer
-    from style_server.service.frame_store import NatsFrameStore
-    from style_server.service.framing import make_frame
     from style_server.service.nats_backend import NatsLink
 
     nats = NatsServer(tmp_path / "nats").start()
     links = [NatsLink([nats.url], name) for name in ("api-1", "mailer-1")]
     try:
         setter, reader = (NatsFrameStore(link, replicas=1) for link in links)
-        assert reader.current() is None
-        frame = make_frame(FrameSettings(), square_frame(), None, time.time())
-        setter.put(frame)
-        seen = reader.current()
-        assert seen is not None and seen.digest == frame.digest and seen.overlay.size == (256, 256)
-        assert reader.current() is seen  # unchanged: not read and decoded again
-        texts = make_frame(FrameSettings(text="Gala"), None, None, time.time())
-        setter.put(texts)
-        assert reader.current().settings.text == "Gala"
-        setter.delete()
-        assert reader.current() is None and setter.current() is None
+        asyncio.run(every_reader_sees_the_frame_the_setter_set(setter, reader))
     finally:
         for link in links:
             link.close()
         nats.stop()
+
+
+def test_a_frame_file_is_read_again_only_when_it_changed(tmp_path):
+    """One host: the API server and its mail outbox each hold a store of the same file."""
+    setter, reader = FileFrameStore(tmp_path / "event"), FileFrameStore(tmp_path / "event")
+    asyncio.run(every_reader_sees_the_frame_the_setter_set(setter, reader))

@@ -7,16 +7,21 @@ the same frame over it.
 
 Both keep the frame as ``EventFrame.stored`` in one piece, so a reader sees the old frame or the new one, never
 half of each; a reader decodes it again only when it changed (file: its size and time; NATS: its digest).
+Every caller is on an event loop (routes, the mail outbox): NATS is awaited on the connection's loop, a file is
+read and written on a thread, and only a changed frame is decoded (on a thread: it is a PNG).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ..engine.imageio import write_atomic
 from .framing import EventFrame, framed_jpeg
@@ -28,14 +33,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("style_server.frame")
 BUCKET, OBJECT = "portrait-event", "frame"
+T = TypeVar("T")
 
 
 class FrameStore(Protocol):
-    """The event frame, as every process sees it. Blocking (call it from a worker thread)."""
+    """The event frame, as every process sees it (awaited on the caller's event loop)."""
 
-    def current(self) -> EventFrame | None: ...
-    def put(self, frame: EventFrame) -> None: ...
-    def delete(self) -> None: ...
+    async def current(self) -> EventFrame | None: ...
+    async def put(self, frame: EventFrame) -> None: ...
+    async def delete(self) -> None: ...
 
 
 class _Decoded:
@@ -46,11 +52,20 @@ class _Decoded:
         self._key: Any = None
         self._frame: EventFrame | None = None
 
-    def get(self, key: Any, read: Any) -> EventFrame | None:
+    def cached(self, key: Any) -> tuple[bool, EventFrame | None]:
+        """Whether the frame of ``key`` is the one decoded last, and that frame."""
         with self._lock:
-            if key != self._key:
-                self._frame, self._key = self._decode(read()), key
-            return self._frame
+            return key == self._key, self._frame
+
+    async def get(self, key: Any, read: Callable[[], Awaitable[bytes | None]]) -> EventFrame | None:
+        """The frame of ``key``: the one decoded last, or ``read`` and decoded (on a thread) when it changed."""
+        hit, frame = self.cached(key)
+        if hit:
+            return frame
+        frame = await asyncio.to_thread(self._decode, await read())
+        with self._lock:
+            self._frame, self._key = frame, key
+        return frame
 
     @staticmethod
     def _decode(data: bytes | None) -> EventFrame | None:
@@ -64,36 +79,47 @@ class _Decoded:
 
 
 class FileFrameStore:
-    """One host: a file in the data folder."""
+    """One host: a file in the data folder, read and written on a thread of its own (one: in order)."""
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / "frame.bin"
         self._decoded = _Decoded()
+        self._io = ThreadPoolExecutor(1, thread_name_prefix="frame-file")
 
-    def current(self) -> EventFrame | None:
+    async def _on_own_thread(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._io, fn)
+
+    async def current(self) -> EventFrame | None:
         try:
-            stat = self.path.stat()
+            stat = self.path.stat()  # on the loop: a stat of a local file, and most reads end here
         except FileNotFoundError:
-            return self._decoded.get(None, lambda: None)
-        return self._decoded.get((stat.st_mtime_ns, stat.st_size, stat.st_ino), self._read)
+            return await self._decoded.get(None, _nothing)
+        return await self._decoded.get((stat.st_mtime_ns, stat.st_size, stat.st_ino), self._read)
 
-    def _read(self) -> bytes | None:
-        try:
-            return self.path.read_bytes()
-        except FileNotFoundError:
-            return None
+    async def _read(self) -> bytes | None:
+        def read() -> bytes | None:
+            try:
+                return self.path.read_bytes()
+            except FileNotFoundError:
+                return None
 
-    def put(self, frame: EventFrame) -> None:
+        return await self._on_own_thread(read)
+
+    async def put(self, frame: EventFrame) -> None:
         def write(handle) -> None:
             handle.write(frame.stored)
             handle.flush()
             os.fsync(handle.fileno())
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.path, write)
+        await self._on_own_thread(lambda: write_atomic(self.path, write))
 
-    def delete(self) -> None:
-        self.path.unlink(missing_ok=True)
+    async def delete(self) -> None:
+        await self._on_own_thread(lambda: self.path.unlink(missing_ok=True))
+
+
+async def _nothing() -> None:
+    return None
 
 
 class NatsFrameStore:
@@ -139,26 +165,26 @@ class NatsFrameStore:
         except GONE:
             return None
 
-    def current(self) -> EventFrame | None:
-        digest = self.link.run(self._digest())
-        return self._decoded.get(digest, lambda: self.link.run(self._data()) if digest else None)
+    async def current(self) -> EventFrame | None:
+        digest = await self.link.call(self._digest())
+        return await self._decoded.get(digest, lambda: self.link.call(self._data()) if digest else _nothing())
 
-    def put(self, frame: EventFrame) -> None:
+    async def put(self, frame: EventFrame) -> None:
         data = frame.stored
 
         async def put() -> None:
             await (await self._store()).put(OBJECT, data)
 
-        self.link.run(put())
+        await self.link.call(put())
 
-    def delete(self) -> None:
+    async def delete(self) -> None:
         from .nats_backend import GONE
 
         async def delete() -> None:
             with contextlib.suppress(*GONE):
                 await (await self._store()).delete(OBJECT)
 
-        self.link.run(delete())
+        await self.link.call(delete())
 
 
 def open_frame_store(settings: Settings, backend: JobBackend) -> FrameStore:
@@ -168,6 +194,7 @@ def open_frame_store(settings: Settings, backend: JobBackend) -> FrameStore:
     return FileFrameStore(settings.storage.data_dir / "event")
 
 
-def framed(store: FrameStore, jpeg: bytes) -> bytes:
-    """A kept painting as it leaves the server: in the event's frame, if one is set (blocking)."""
-    return framed_jpeg(jpeg, store.current())
+async def framed(store: FrameStore, jpeg: bytes) -> bytes:
+    """A kept painting as it leaves the server: in the event's frame, if one is set (drawn on a thread)."""
+    frame = await store.current()
+    return jpeg if frame is None else await asyncio.to_thread(framed_jpeg, jpeg, frame)

@@ -241,7 +241,7 @@ class MailOutbox:
         if task.kind == "failed":
             message = build_apology(self.settings, job.email, job.id, job.language)
         else:
-            jpeg = await asyncio.to_thread(framed, self.frames, jpeg)
+            jpeg = await framed(self.frames, jpeg)
             message = build_message(self.settings, job.email, job.id, job.language, self._attribution(job), jpeg)
         s = self.settings
         smtp = _SMTP(

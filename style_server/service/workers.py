@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import TYPE_CHECKING
 
 from ..config import Settings, engine_from_settings
 from ..engine.catalogue import Catalogue
@@ -14,6 +15,9 @@ from .frame_store import open_frame_store
 from .mailer import MailOutbox
 from .metrics import Metrics
 from .metrics_server import serving_metrics
+
+if TYPE_CHECKING:
+    from .service import Service
 
 log = logging.getLogger("style_server.worker")
 CAPACITY_EVERY = 5.0  # seconds between a worker's reports of its measured throughput

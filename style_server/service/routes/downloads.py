@@ -5,8 +5,6 @@ No API key: the unguessable code is the credential, and it opens one painting on
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 
@@ -30,7 +28,7 @@ async def download(code: str, s: ServiceDep) -> Response:
     if jpeg is None:
         raise HTTPException(404, GONE)
     return Response(
-        await asyncio.to_thread(framed, s.frames, jpeg),
+        await framed(s.frames, jpeg),
         media_type="image/jpeg",
         headers={
             "Content-Disposition": 'inline; filename="portrait.jpg"',

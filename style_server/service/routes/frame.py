@@ -106,7 +106,7 @@ async def set_frame(s: ServiceDep, kiosk: Kiosk, upload: FrameForm) -> FrameInfo
     """Every portrait that leaves the server from now on is laid in this frame (checked first: a refused frame
     leaves the one before in place)."""
     frame = await _checked(upload)
-    await asyncio.to_thread(s.frames.put, frame)
+    await s.frames.put(frame)
     info = await asyncio.to_thread(frame.info)  # encoded once by put: a digest of what is kept
     log.info("kiosk %s set the event frame (%s)", kiosk, info.digest[:12])
     return info
@@ -114,7 +114,7 @@ async def set_frame(s: ServiceDep, kiosk: Kiosk, upload: FrameForm) -> FrameInfo
 
 @router.get("", response_model=FrameInfo, responses=ERRORS)
 async def get_frame(s: ServiceDep, kiosk: Kiosk) -> FrameInfo:
-    frame = await asyncio.to_thread(s.frames.current)
+    frame = await s.frames.current()
     if frame is None:
         raise HTTPException(404, NO_FRAME)
     return await asyncio.to_thread(frame.info)
@@ -122,7 +122,7 @@ async def get_frame(s: ServiceDep, kiosk: Kiosk) -> FrameInfo:
 
 @router.delete("", status_code=204, responses=ERRORS)
 async def delete_frame(s: ServiceDep, kiosk: Kiosk) -> Response:
-    await asyncio.to_thread(s.frames.delete)
+    await s.frames.delete()
     log.info("kiosk %s removed the event frame", kiosk)
     return Response(status_code=204)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -89,7 +88,7 @@ async def job_result(job: TokenJob, s: ServiceDep) -> Response:
     jpeg = await s.store.aio.result(job.id) if job.state == JobState.done else None
     if jpeg is None:
         raise HTTPException(409, f"the portrait is not ready (state: {job.state})")
-    jpeg = await asyncio.to_thread(framed, s.frames, jpeg)  # the kiosk shows and prints it as it is mailed
+    jpeg = await framed(s.frames, jpeg)  # the kiosk shows and prints it as it is mailed
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 

@@ -6,7 +6,6 @@ and has none set. Left out of the API schema: they are a page for a browser, not
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Annotated
 
@@ -61,5 +60,5 @@ async def wall_portrait(portrait_id: str, s: WallViewer) -> Response:
     jpeg = await s.store.aio.result(job.id) if job is not None else None
     if jpeg is None:
         raise HTTPException(404, "not on the wall (any more)")
-    # as it is mailed: in the event's frame (drawing it is work for a thread)
-    return Response(await asyncio.to_thread(framed, s.frames, jpeg), media_type="image/jpeg", headers=PRIVATE)
+    # as it is mailed: in the event's frame
+    return Response(await framed(s.frames, jpeg), media_type="image/jpeg", headers=PRIVATE)
