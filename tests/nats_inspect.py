@@ -8,7 +8,15 @@ import nats
 from nats.js.errors import NoKeysError, NotFoundError
 
 from shared.lanes import LANES
-from style_server.service.nats_backend.names import IMAGES, JOBS_KV, MAIL_STREAM, lane_stream
+from style_server.service.nats_backend.names import (
+    IMAGES,
+    JOBS_KV,
+    MAIL_STREAM,
+    PICTURES_STREAM,
+    PICTURES_SUBJECT,
+    lane_stream,
+    picture_name,
+)
 
 
 async def _contents(url: str) -> tuple[list[str], list[bytes]]:
@@ -19,6 +27,8 @@ async def _contents(url: str) -> tuple[list[str], list[bytes]]:
             objects = [info.name for info in await (await js.object_store(IMAGES)).list(ignore_deletes=True)]
         except NotFoundError:  # an empty bucket
             objects = []
+        pictures = await js.stream_info(PICTURES_STREAM, subjects_filter=f"{PICTURES_SUBJECT}.>")
+        objects += [picture_name(subject) for subject in pictures.state.subjects or {}]
         kv = await js.key_value(JOBS_KV)
         values = []
         # the keys from the bucket stream's subjects, as the store lists them: kv.keys() is a watcher that can
@@ -38,7 +48,8 @@ async def _contents(url: str) -> tuple[list[str], list[bytes]]:
 
 
 def nats_contents(url: str) -> tuple[list[str], list[bytes]]:
-    """(names of the images in the Object Store, every revision of every KV entry as ``key=value``)."""
+    """(names of the images kept, as messages or in the Object Store, every revision of every KV entry as
+    ``key=value``)."""
     return asyncio.run(_contents(url))
 
 

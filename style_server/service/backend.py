@@ -4,7 +4,8 @@ Two implementations, chosen by ``PORTRAIT_BACKEND``:
 
 - ``sqlite`` (``store.Store``, the default): one process holds everything; SQLite in WAL mode plus files.
 - ``nats`` (``nats_backend.NatsStore``): stateless API nodes, GPU workers and mail workers share a NATS JetStream
-  cluster: work-queue streams per lane and for mail, the Key-Value store for job state, the Object Store for images.
+  cluster: work-queue streams per lane and for mail, the Key-Value store for job state, a stream (or, for a large
+  one, the Object Store) for images.
 
 Routes, runner and outbox only ever call the methods of ``JobBackend``; they never know which one runs. It has two
 faces. ``JobBackend`` itself is blocking: the painters' threads call it. Its ``aio`` (``AsyncJobBackend``) is what

@@ -7,7 +7,9 @@ mail workers share one NATS cluster, and none of them holds state of its own.
   the visitor is mailed that it could not be painted.
 - Job state: the Key-Value bucket ``portrait-jobs`` (one JSON record per job, history 1), changed only with a
   revision check, so two workers can never both finish a job.
-- Images: the Object Store bucket ``portrait-images``, with a TTL of the retention period, and deleted on cancel.
+- Images: one message each in the stream ``PORTRAIT_PICTURES`` (the newest per image, read with a direct get), or
+  in the Object Store bucket ``portrait-images`` when larger than a message may be; both age out after the
+  retention period, and are deleted on cancel.
 - Personal data (the address, the download code, the photos, the painting) is stored only encrypted with a key
   per job, kept apart in ``PORTRAIT_KEYS`` and destroyed on erase (crypto-shredding, ``sealing``): JetStream
   keeps old revisions and deleted messages in its files until a compaction, so deleting the data is not enough.

@@ -27,6 +27,7 @@ from .names import (
     IMAGES_STREAM,
     JOBS_KV,
     KEYS_STREAM,
+    PICTURES_STREAM,
     RATES_KV,
     READY_FOR,
     READY_TIMEOUT,
@@ -125,7 +126,8 @@ class Coordination:
     async def _writable(self) -> str | None:
         """Why a job cannot be written now: a stream it goes to does not answer or has no leader (a cluster
         without a quorum), or None."""
-        names = [KEYS_STREAM, IMAGES_STREAM, f"KV_{JOBS_KV}", f"KV_{RATES_KV}", *(lane_stream(m) for m in LANES)]
+        names = [KEYS_STREAM, PICTURES_STREAM, IMAGES_STREAM, f"KV_{JOBS_KV}", f"KV_{RATES_KV}"]
+        names += [lane_stream(m) for m in LANES]
         try:
             infos = await asyncio.wait_for(
                 asyncio.gather(*(self.link.js.stream_info(name) for name in names)), READY_TIMEOUT

@@ -62,7 +62,7 @@ class PersonalData:
 
     async def _drop_orphan_keys(self, jobs: set[str], before: float) -> None:
         """Keys older than ``before`` whose job was never written (its API node died mid-create): their photos
-        (sealed, gone by the Object Store's TTL) can never be read again."""
+        (sealed, gone at the images' age limit) can never be read again."""
         prefix, js = f"{KEYS_SUBJECT}.", self.link.js
         info = await js.stream_info(KEYS_STREAM, subjects_filter=f"{prefix}*")
         for subject in info.state.subjects or {}:

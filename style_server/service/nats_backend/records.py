@@ -1,6 +1,7 @@
 """Job records and images on NATS: one JSON record per job in the KV bucket, its personal fields sealed with the
-job's own key (kept apart in ``PORTRAIT_KEYS``), changed only with a revision check; images sealed in the Object
-Store."""
+job's own key (kept apart in ``PORTRAIT_KEYS``), changed only with a revision check; images sealed, each as one
+message in ``PORTRAIT_PICTURES`` (one write, one direct read), or in the Object Store's chunks when it is larger
+than a message may be."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from shared.protocol import JobState
 from ..jobtypes import Job, check
 from ..sealing import opened_record, seal, stored_record, unseal
 from .link import NatsLink
-from .names import GONE, IMAGES, IMAGES_STREAM, KEYS_STREAM, KEYS_SUBJECT
+from .names import GONE, IMAGES, IMAGES_STREAM, KEYS_STREAM, KEYS_SUBJECT, PICTURES_STREAM, picture_subject
+
+MESSAGE_HEADROOM = 4096  # a message's headers and framing, within the server's max_payload
 
 
 def moving(sources: JobState | Collection[JobState], target: JobState, **fields: Any) -> Callable[[dict], bool]:
@@ -106,16 +109,44 @@ class JobRecords:
             await self.link.js.delete_msg(KEYS_STREAM, msg.seq)
 
     async def put_image(self, name: str, data: bytes, key: bytes) -> None:
-        await self.images.put(name, seal(key, data, name))
+        sealed = seal(key, data, name)
+        if len(sealed) <= self.link.nc.max_payload - MESSAGE_HEADROOM:
+            await self.link.js.publish(picture_subject(name), sealed, stream=PICTURES_STREAM)
+            return
+        # larger than a message: in chunks, and a smaller copy written before (a repainted result) goes
+        await self.images.put(name, sealed)
+        await self.link.js.purge_stream(PICTURES_STREAM, subject=picture_subject(name))
 
     async def delete_images(self, job_id: str, *names: str) -> None:
         for name in names:
+            await self.link.js.purge_stream(PICTURES_STREAM, subject=picture_subject(f"{job_id}/{name}"))
             with contextlib.suppress(*GONE):
                 await self.images.delete(f"{job_id}/{name}")
 
     async def image(self, name: str) -> bytes | None:
-        """An image, read chunk by chunk with stream message gets: the library's get sets up and removes an
-        ordered consumer for every read, which made it about twice as slow for an image (bench/RESULTS.md)."""
+        """An image: its message, else its chunks (one too large for a message, or written before images were
+        messages)."""
+        data = await self._message(picture_subject(name))
+        if data is None:
+            data = await self._chunked(name)
+        if data is None:
+            return None
+        key = await self.key(name.split("/")[0])
+        return unseal(key, bytes(data), name) if key is not None else None  # no key: erased
+
+    async def _message(self, subject: str) -> bytes | None:
+        """A direct get, answered by any replica; one that has not yet heard of a message just written says it
+        is not there, so a miss asks the stream's leader."""
+        for direct in (True, False):
+            try:
+                return (await self.link.js.get_msg(PICTURES_STREAM, subject=subject, direct=direct)).data
+            except NotFoundError:
+                continue
+        return None
+
+    async def _chunked(self, name: str) -> bytes | None:
+        """An image from the Object Store, read chunk by chunk with stream message gets: the library's get sets up
+        and removes an ordered consumer for every read, which made it about twice as slow (bench/RESULTS.md)."""
         try:
             info = await self.images.get_info(name)
             subject, data, seq = OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=IMAGES, obj=info.nuid), bytearray(), 0
@@ -128,8 +159,7 @@ class JobRecords:
         expected = base64.urlsafe_b64decode(info.digest[len(OBJ_DIGEST_TYPE) :])  # as the library checks it
         if hashlib.sha256(data).digest() != expected:
             raise DigestMismatchError
-        key = await self.key(name.split("/")[0])
-        return unseal(key, bytes(data), name) if key is not None else None  # no key: erased
+        return bytes(data)
 
     async def bucket_keys(self, bucket: str, prefix: str) -> list[str]:
         """The keys of a KV bucket that start with ``prefix``, from the bucket stream's subjects. Not keys(): its

@@ -29,6 +29,8 @@ from .names import (
     KEYS_SUBJECT,
     MAIL_STREAM,
     MAIL_SUBJECT,
+    PICTURES_STREAM,
+    PICTURES_SUBJECT,
     RATES_KV,
     READY_TIMEOUT,
     WORKER_TTL,
@@ -199,6 +201,16 @@ class NatsStore:
             js.key_value, js.create_key_value, RATES_KV, history=1, ttl=2 * RATE_WINDOW, replicas=replicas
         )
         images = await self._bucket(js.object_store, js.create_object_store, IMAGES, ttl=retention, replicas=replicas)
+        # an image that fits one message (all but the largest uploads): one write, one direct read; the newest of
+        # a name is the one kept, and the retention's age bounds it as the Object Store's TTL does
+        await self._stream(
+            name=PICTURES_STREAM,
+            subjects=[f"{PICTURES_SUBJECT}.>"],
+            retention=api.RetentionPolicy.LIMITS,
+            max_age=retention,
+            max_msgs_per_subject=1,
+            allow_direct=True,
+        )
         # Keys apart from the data they open. A deleted message is overwritten where it lay in a file stream's
         # blocks, but a replicated stream's raft log (a file) keeps it until a compaction: so one replica on
         # file, more in memory, never on disk (a restart of the whole cluster at once loses the keys: see README)

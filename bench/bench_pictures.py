@@ -1,0 +1,87 @@
+"""An image on NATS: one message (the store's way for an image that fits one) against the Object Store's chunks
+(its way for a larger one, and the only way before), written and read back through the store's own code on a
+real 3-node JetStream cluster (replicas 3) on loopback. Medians of ``--rounds`` writes and reads, and their ratio.
+
+Run: python bench/bench_pictures.py [--rounds 40] [--kb 150,400] [--single-node]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from portrait_booth.scaleout import NatsCluster, NatsServer
+from style_server.config import Settings
+from style_server.service.nats_backend import NatsStore
+from style_server.service.nats_backend.names import KEYS_SUBJECT
+from style_server.service.sealing import new_key, seal
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--kb", default="150,400", help="image sizes in kB (a delivered JPEG is 150-400)")
+    parser.add_argument("--single-node", action="store_true")
+    return parser.parse_args()
+
+
+def median_ms(times: list[float]) -> float:
+    return statistics.median(times) * 1000
+
+
+def measure(store: NatsStore, size: int, rounds: int) -> dict[str, float]:
+    records, run = store.records, store.link.run
+    key, data = new_key(), os.urandom(size)
+    times: dict[str, list[float]] = {k: [] for k in ("message put", "message get", "chunks put", "chunks get")}
+    for i in range(rounds):
+        job_id = f"{i:024x}"
+        run(store.link.js.publish(f"{KEYS_SUBJECT}.{job_id}", key))
+        name = f"{job_id}/result.jpg"
+        started = time.perf_counter()
+        run(records.put_image(name, data, key))
+        times["message put"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        assert run(records.image(name)) == data
+        times["message get"].append(time.perf_counter() - started)
+        chunked = f"{job_id}/portrait.png"
+        started = time.perf_counter()
+        run(records.images.put(chunked, seal(key, data, chunked)))  # what put_image does with a large image
+        times["chunks put"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        assert run(records.image(chunked)) == data  # no message of that name: read from the chunks
+        times["chunks get"].append(time.perf_counter() - started)
+        run(records.delete_images(job_id, "result.jpg", "portrait.png"))
+    return {k: median_ms(v) for k, v in times.items()}
+
+
+def main() -> None:
+    args = arguments()
+    print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    with tempfile.TemporaryDirectory() as folder:
+        nats = NatsServer(Path(folder)) if args.single_node else NatsCluster(Path(folder))
+        nats.start()
+        replicas = 1 if args.single_node else 3
+        settings = Settings(backend="nats", nats_url=nats.url, nats_replicas=replicas, data_dir=Path(folder) / "d")
+        store = NatsStore(settings, "bench")
+        try:
+            print("| image | message put ms | chunks put ms | put ratio | message get ms | chunks get ms | get ratio |")
+            print("| --- | --- | --- | --- | --- | --- | --- |")
+            for kb in (int(k) for k in args.kb.split(",")):
+                m = measure(store, kb * 1000, args.rounds)
+                print(
+                    f"| {kb} kB | {m['message put']:.2f} | {m['chunks put']:.2f} | "
+                    f"{m['chunks put'] / m['message put']:.1f}x | {m['message get']:.2f} | {m['chunks get']:.2f} | "
+                    f"{m['chunks get'] / m['message get']:.1f}x |"
+                )
+        finally:
+            store.close()
+            nats.stop()
+    print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
