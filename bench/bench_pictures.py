@@ -1,6 +1,8 @@
 """An image on NATS: one message (the store's way for an image that fits one) against the Object Store's chunks
 (its way for a larger one, and the only way before), written and read back through the store's own code on a
-real 3-node JetStream cluster (replicas 3) on loopback. Medians of ``--rounds`` writes and reads, and their ratio.
+real 3-node JetStream cluster (replicas 3) on loopback. Medians of ``--rounds`` writes and reads, and their ratio;
+then the median of a whole job's create (key, photo, download index and record) with a photo of the first size,
+to compare commits (``PYTHONPATH`` on a worktree of the other one).
 
 Run: python bench/bench_pictures.py [--rounds 40] [--kb 150,400] [--single-node]
 """
@@ -15,6 +17,7 @@ import time
 from pathlib import Path
 
 from portrait_booth.scaleout import NatsCluster, NatsServer
+from shared.protocol import JobOptions
 from style_server.config import Settings
 from style_server.service.nats_backend import NatsStore
 from style_server.service.nats_backend.names import KEYS_SUBJECT
@@ -58,6 +61,25 @@ def measure(store: NatsStore, size: int, rounds: int) -> dict[str, float]:
     return {k: median_ms(v) for k, v in times.items()}
 
 
+def create_ms(store: NatsStore, size: int, rounds: int) -> float:
+    photo, times = os.urandom(size), []
+    for i in range(rounds + 10):  # the first ten warm the connection and the cluster's streams up
+        started = time.perf_counter()
+        store.create(
+            kiosk="bench",
+            idem_key=f"create-{i}",
+            method="fast",
+            style="palette-01",
+            options=JobOptions(),
+            email="bench@example.org",
+            language="en",
+            portrait_png=photo,
+            style_png=None,
+        )
+        times.append(time.perf_counter() - started)
+    return median_ms(times[10:])
+
+
 def main() -> None:
     args = arguments()
     print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -77,6 +99,8 @@ def main() -> None:
                     f"{m['chunks put'] / m['message put']:.1f}x | {m['message get']:.2f} | {m['chunks get']:.2f} | "
                     f"{m['chunks get'] / m['message get']:.1f}x |"
                 )
+            kb = int(args.kb.split(",")[0])
+            print(f"\na job's create with a {kb} kB photo: {create_ms(store, kb * 1000, args.rounds):.2f} ms (median)")
         finally:
             store.close()
             nats.stop()

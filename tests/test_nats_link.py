@@ -76,3 +76,26 @@ def test_a_call_from_another_loop_finishes_without_its_caller_and_fails_clearly(
     finally:
         connection.close()
         nats.stop()
+
+
+def test_calls_made_at_once_all_run_to_their_end_before_a_failure_is_raised():
+    """A job's independent writes go out at once (``all_at_once``): one that fails must not leave another cut off
+    half way, nor its own failure unseen."""
+    from style_server.service.nats_backend.jobs import all_at_once
+
+    finished = []
+
+    async def write(name: str, seconds: float, fails: bool = False) -> str:
+        await asyncio.sleep(seconds)
+        if fails:
+            raise ConnectionError(name)
+        finished.append(name)
+        return name
+
+    async def scenario() -> None:
+        assert await all_at_once(write("key", 0.02), write("portrait", 0.01)) == ["key", "portrait"]
+        with pytest.raises(ConnectionError, match="portrait"):
+            await all_at_once(write("portrait", 0.0, fails=True), write("index", 0.05))
+        assert finished == ["portrait", "key", "index"]  # the slow write ended although the other had failed
+
+    asyncio.run(scenario())

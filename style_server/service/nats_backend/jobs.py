@@ -11,6 +11,7 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,16 @@ from .names import EVENTS, JOBS_KV, KEYS_SUBJECT, download_index, idempotency_in
 from .records import JobRecords, moving
 
 log = logging.getLogger("style_server.nats")
+
+
+async def all_at_once(*calls: Awaitable[Any]) -> list[Any]:
+    """Independent calls at once (pipelined on the connection): each runs to its end, then the first failure is
+    raised, or their results returned in order."""
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return outcomes
 
 
 class JobQueue:
@@ -102,11 +113,13 @@ class JobQueue:
                     await self._enqueue_again(existing.id)
                     return existing, False
         key = new_key()
-        await self.link.js.publish(f"{KEYS_SUBJECT}.{job.id}", key)
-        await self.records.put_image(f"{job.id}/portrait.png", portrait_png, key)
-        if style_png is not None:
-            await self.records.put_image(f"{job.id}/style.png", style_png, key)
-        await jobs.put(download_index(job.download_code or ""), job.id.encode())
+        # what the record points to, written at once, and the record after all of it
+        await all_at_once(
+            self.link.js.publish(f"{KEYS_SUBJECT}.{job.id}", key),
+            self.records.put_image(f"{job.id}/portrait.png", portrait_png, key),
+            *([self.records.put_image(f"{job.id}/style.png", style_png, key)] if style_png is not None else []),
+            jobs.put(download_index(job.download_code or ""), job.id.encode()),
+        )
         record = sealed_record(json.loads(job.to_json()), key)
         revision = await jobs.create(f"job.{job.id}", stored_record(record))
         await self._publish_work(record, revision)
@@ -281,11 +294,11 @@ class JobQueue:
             tmp.unlink(missing_ok=True)
 
     async def _publish(self, job_id: str, jpeg: bytes, engine_seconds: float, mail: bool) -> bool:
-        found = await self.records.record(job_id)
+        found, key = await all_at_once(self.records.record(job_id), self.records.key(job_id))
         if found is None or found[0]["state"] not in FINISH.sources:
             await self._settle(job_id)
             return False
-        if (key := await self.records.key(job_id)) is None:  # lost with the whole cluster: nothing can be kept
+        if key is None:  # lost with the whole cluster: nothing can be kept
             raise FileNotFoundError(f"the key of job {job_id} is gone")
         await self.records.put_image(f"{job_id}/result.jpg", jpeg, key)
 
