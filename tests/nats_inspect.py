@@ -28,7 +28,8 @@ async def _contents(url: str) -> tuple[list[str], list[bytes]]:
         except NotFoundError:  # an empty bucket
             objects = []
         pictures = await js.stream_info(PICTURES_STREAM, subjects_filter=f"{PICTURES_SUBJECT}.>")
-        objects += [picture_name(subject) for subject in pictures.state.subjects or {}]
+        # an image too large for a message is in both: its chunks, and a message saying so
+        objects = sorted({*objects, *(picture_name(subject) for subject in pictures.state.subjects or {})})
         kv = await js.key_value(JOBS_KV)
         values = []
         # the keys from the bucket stream's subjects, as the store lists them: kv.keys() is a watcher that can

@@ -12,6 +12,7 @@ import pytest
 from portrait_booth.scaleout import NatsServer
 from style_server.service.jobtypes import BackendUnavailable
 from style_server.service.nats_backend import link
+from style_server.service.nats_backend.link import all_at_once
 
 
 class LateThread(threading.Thread):
@@ -81,8 +82,6 @@ def test_a_call_from_another_loop_finishes_without_its_caller_and_fails_clearly(
 def test_calls_made_at_once_all_run_to_their_end_before_a_failure_is_raised():
     """A job's independent writes go out at once (``all_at_once``): one that fails must not leave another cut off
     half way, nor its own failure unseen."""
-    from style_server.service.nats_backend.jobs import all_at_once
-
     finished = []
 
     async def write(name: str, seconds: float, fails: bool = False) -> str:

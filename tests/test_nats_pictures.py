@@ -9,6 +9,7 @@ from portrait_booth.scaleout import NatsServer
 from style_server.config import Settings
 from style_server.service.nats_backend import NatsStore
 from style_server.service.nats_backend.names import IMAGES, KEYS_SUBJECT, PICTURES_STREAM, picture_subject
+from style_server.service.nats_backend.records import IMAGE_HEADER
 from style_server.service.sealing import new_key
 from tests.nats_inspect import nats_contents
 
@@ -35,6 +36,9 @@ def test_an_image_is_one_message_unless_it_is_larger_than_a_message_may_be(tmp_p
         assert run(records.image(f"{job_id}/result.jpg")) == small
         run(records.put_image(f"{job_id}/portrait.png", large, key))  # and the other way round
         assert run(records.image(f"{job_id}/portrait.png")) == large
+        for direct in (True, False):  # its message now says where it is, on any replica and on the leader
+            marker = run(js.get_msg(PICTURES_STREAM, subject=picture_subject(f"{job_id}/portrait.png"), direct=direct))
+            assert not marker.data and marker.headers[IMAGE_HEADER] == "in-chunks"
 
         run(records.delete_images(job_id, "portrait.png", "result.jpg"))
         assert run(records.image(f"{job_id}/portrait.png")) is None

@@ -11,7 +11,6 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -35,22 +34,12 @@ from ..jobtypes import (
 )
 from ..sealing import new_key, sealed_record, stored_record
 from .consumers import Consumers
-from .link import NatsLink
+from .link import NatsLink, all_at_once
 from .mail import MailQueue
 from .names import EVENTS, JOBS_KV, KEYS_SUBJECT, download_index, idempotency_index, lane_stream, lane_subject
 from .records import JobRecords, moving
 
 log = logging.getLogger("style_server.nats")
-
-
-async def all_at_once(*calls: Awaitable[Any]) -> list[Any]:
-    """Independent calls at once (pipelined on the connection): each runs to its end, then the first failure is
-    raised, or their results returned in order."""
-    outcomes = await asyncio.gather(*calls, return_exceptions=True)
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-    return outcomes
 
 
 class JobQueue:
@@ -294,7 +283,7 @@ class JobQueue:
             tmp.unlink(missing_ok=True)
 
     async def _publish(self, job_id: str, jpeg: bytes, engine_seconds: float, mail: bool) -> bool:
-        found, key = await all_at_once(self.records.record(job_id), self.records.key(job_id))
+        found, key = await self.records.record_and_key(job_id)
         if found is None or found[0]["state"] not in FINISH.sources:
             await self._settle(job_id)
             return False

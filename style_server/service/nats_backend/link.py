@@ -8,7 +8,7 @@ import contextlib
 import logging
 import ssl
 import threading
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from concurrent.futures import CancelledError as FutureCancelled
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -131,3 +131,15 @@ async def _cancel_the_rest() -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def all_at_once(*calls: Awaitable[Any]) -> list[Any]:
+    """Independent calls at once (pipelined on the connection): each runs to its end, then the first failure is
+    raised (any other logged), or their results returned in order."""
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    for other in failures[1:]:
+        log.warning("a call made beside another that failed failed too (%s: %s)", type(other).__name__, other)
+    if failures:
+        raise failures[0]
+    return outcomes

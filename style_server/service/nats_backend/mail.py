@@ -53,6 +53,9 @@ class MailQueue:
             for msg in await self.consumers.fetch(sub, 10, 1.0):
                 body = json.loads(msg.data)
                 job_id = body["job_id"]
+                if job_id in self.held:  # delivered again while held (its lease lapsed in a stall): sent once,
+                    self.held[job_id] = msg  # answered on the newest delivery
+                    continue
                 record = await self.record(job_id)
                 if record.get("status") in ("sent", "uncertain", None):  # done with, or erased since
                     await msg.ack()

@@ -19,10 +19,12 @@ from shared.protocol import JobState
 
 from ..jobtypes import Job, check
 from ..sealing import opened_record, seal, stored_record, unseal
-from .link import NatsLink
+from .link import NatsLink, all_at_once
 from .names import GONE, IMAGES, IMAGES_STREAM, KEYS_STREAM, KEYS_SUBJECT, PICTURES_STREAM, picture_subject
 
 MESSAGE_HEADROOM = 4096  # a message's headers and framing, within the server's max_payload
+IMAGE_HEADER = "Portrait-Image"
+IN_CHUNKS = {IMAGE_HEADER: "in-chunks"}  # the message of an image too large for one: read it from the chunks
 
 
 def moving(sources: JobState | Collection[JobState], target: JobState, **fields: Any) -> Callable[[dict], bool]:
@@ -48,15 +50,26 @@ class JobRecords:
 
     async def record(self, job_id: str) -> tuple[dict[str, Any], int] | None:
         """The job's record with its personal fields opened, and its revision (write it with ``put``)."""
+        if (found := await self._stored(job_id)) is None:
+            return None
+        stored, revision = found
+        key = await self.key(job_id) if stored.get("sealed") else None
+        return opened_record(stored, key), revision
+
+    async def record_and_key(self, job_id: str) -> tuple[tuple[dict[str, Any], int] | None, bytes | None]:
+        """``record`` and the job's key, read at once (a finish seals the painting with the key too)."""
+        found, key = await all_at_once(self._stored(job_id), self.key(job_id))
+        if found is None:
+            return None, key
+        stored, revision = found
+        return (opened_record(stored, key if stored.get("sealed") else None), revision), key
+
+    async def _stored(self, job_id: str) -> tuple[dict[str, Any], int] | None:
         try:
             entry = await self.jobs.get(f"job.{job_id}")
         except KeyNotFoundError:
             return None
-        if entry.value is None:
-            return None
-        stored = json.loads(entry.value)
-        key = await self.key(job_id) if stored.get("sealed") else None
-        return opened_record(stored, key), entry.revision
+        return (json.loads(entry.value), entry.revision) if entry.value is not None else None
 
     async def put(self, record: dict[str, Any], last: int) -> int:
         """Write a job's record (revision checked) with its personal fields sealed."""
@@ -113,9 +126,10 @@ class JobRecords:
         if len(sealed) <= self.link.nc.max_payload - MESSAGE_HEADROOM:
             await self.link.js.publish(picture_subject(name), sealed, stream=PICTURES_STREAM)
             return
-        # larger than a message: in chunks, and a smaller copy written before (a repainted result) goes
+        # larger than a message: in chunks, then a message saying so, which replaces a smaller copy written before
+        # (a repainted result) in one step
         await self.images.put(name, sealed)
-        await self.link.js.purge_stream(PICTURES_STREAM, subject=picture_subject(name))
+        await self.link.js.publish(picture_subject(name), b"", headers=IN_CHUNKS, stream=PICTURES_STREAM)
 
     async def delete_images(self, job_id: str, *names: str) -> None:
         for name in names:
@@ -126,20 +140,22 @@ class JobRecords:
     async def image(self, name: str) -> bytes | None:
         """An image: its message, else its chunks (one too large for a message, or written before images were
         messages)."""
-        data = await self._message(picture_subject(name))
-        if data is None:
+        msg = await self._message(picture_subject(name))
+        if msg is not None and (msg.headers or {}).get(IMAGE_HEADER) != IN_CHUNKS[IMAGE_HEADER]:
+            data = msg.data
+        else:
             data = await self._chunked(name)
         if data is None:
             return None
         key = await self.key(name.split("/")[0])
         return unseal(key, bytes(data), name) if key is not None else None  # no key: erased
 
-    async def _message(self, subject: str) -> bytes | None:
+    async def _message(self, subject: str) -> Any:
         """A direct get, answered by any replica; one that has not yet heard of a message just written says it
         is not there, so a miss asks the stream's leader."""
         for direct in (True, False):
             try:
-                return (await self.link.js.get_msg(PICTURES_STREAM, subject=subject, direct=direct)).data
+                return await self.link.js.get_msg(PICTURES_STREAM, subject=subject, direct=direct)
             except NotFoundError:
                 continue
         return None
