@@ -10,8 +10,8 @@ Two implementations, chosen by ``PORTRAIT_BACKEND``:
 Routes, runner and outbox only ever call the methods of ``JobBackend``; they never know which one runs. It has two
 faces. ``JobBackend`` itself is blocking: the painters' threads call it. Its ``aio`` (``AsyncJobBackend``) is what
 the event loop awaits (routes, the mail outbox, retention): NATS answers there natively, on its connection's own
-loop, and SQLite on a pool of threads of its own, so a job-store call never holds one of the loop's shared threads
-(the ones that decode uploads and draw the event's frame, whose small store is read with the drawing). The
+loop, and SQLite on a pool of threads of its own, so a store call never holds one of the loop's shared threads
+(the ones that decode uploads and draw the event's frame; the frame's own store is awaited too). The
 records they pass and the job lifecycle are in ``jobtypes``, below both stores; this module (the interface and the
 factory) is above them.
 """
