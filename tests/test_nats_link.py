@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from types import SimpleNamespace
 
+import nats.errors as nats_errors
 import pytest
 
 from portrait_booth.scaleout import NatsServer
+from style_server.config import Settings
 from style_server.service.jobtypes import BackendUnavailable
-from style_server.service.nats_backend import link
+from style_server.service.nats_backend import NatsStore, link
 from style_server.service.nats_backend.link import all_at_once
 
 
@@ -35,6 +38,25 @@ def test_a_loop_thread_that_starts_late_still_connects(tmp_path, monkeypatch):
         if connection is not None:
             connection.close()
         nats.stop()
+
+
+def test_a_store_that_has_pulled_work_closes_without_waiting_out_the_drain(tmp_path, caplog):
+    """The client's drain waits for each subscription's queue to be marked done, which a pull fetch never does:
+    every worker and mailer that had fetched once sat out the drain's timeout (and a container stop's grace)."""
+    nats = NatsServer(tmp_path / "nats").start()
+    settings = Settings(backend="nats", nats_url=nats.url, data_dir=tmp_path / "data")
+    caplog.set_level(logging.INFO, logger="style_server.nats")
+    try:
+        worker, mailer = NatsStore(settings, "worker"), NatsStore(settings, "mailer")
+        assert worker.take("fast", 1, 0.1) == [] and mailer.due_mail(time.time()) == []  # both have fetched
+        for store in (worker, mailer):
+            store.close()
+            assert store.link.nc.is_closed
+    finally:
+        nats.stop()
+    said = [record.getMessage() for record in caplog.records]
+    assert not [line for line in said if "draining connection timed out" in line], said
+    assert not [line for line in said if "connection lost" in line], said  # leaving is not an outage
 
 
 def test_a_call_from_another_loop_finishes_without_its_caller_and_fails_clearly(tmp_path):
@@ -74,6 +96,43 @@ def test_a_call_from_another_loop_finishes_without_its_caller_and_fails_clearly(
         connection.close()
         with pytest.raises(BackendUnavailable, match="closed"):
             asyncio.run(connection.call(write()))
+    finally:
+        connection.close()
+        nats.stop()
+
+
+def test_a_call_that_fails_as_its_caller_is_cancelled_ends_cancelled(tmp_path):
+    """A mailer stopping cancels its pass as the link closes under the pass's fetch: the fetch's failure must not
+    replace the cancel, or the loop's shutdown logs it as an unhandled error. Cancelled at each step of the
+    failure's way back to the caller, the caller ends cancelled, or (once the failure has reached it) failed."""
+    nats = NatsServer(tmp_path / "nats").start()
+    connection = link.NatsLink([nats.url], "cancelled")
+
+    async def closed() -> None:  # runs on the connection's loop
+        await asyncio.sleep(0.05)
+        raise nats_errors.ConnectionClosedError
+
+    async def cancelled_after(turns: int) -> type[BaseException]:
+        caller = asyncio.ensure_future(connection.call(closed()))
+        await asyncio.sleep(0)
+        time.sleep(0.2)  # meanwhile the call fails on the connection's loop
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        already_over = caller.done()
+        caller.cancel()
+        try:
+            await caller
+        except BaseException as exc:
+            assert isinstance(exc, BackendUnavailable if already_over else asyncio.CancelledError), (turns, exc)
+            return type(exc)
+        raise AssertionError("the call cannot succeed")
+
+    async def run() -> list[type[BaseException]]:
+        return [await cancelled_after(turns) for turns in range(8)]
+
+    try:
+        ends = asyncio.run(run())
+        assert asyncio.CancelledError in ends and BackendUnavailable in ends  # both sides of the race were run
     finally:
         connection.close()
         nats.stop()

@@ -30,6 +30,16 @@ class Consumers:
             )
         return self._subs[name]
 
+    async def close(self) -> None:
+        """Stop this process's pull subscriptions. The client's drain would wait for their message queues to be
+        marked done, which its fetch never does: every worker or mailer that had fetched took the drain's whole
+        timeout (5 s) to close. The durable consumers stay on the server, and a message still held unanswered is
+        delivered again after its ack wait, as before."""
+        subs, self._subs = list(self._subs.values()), {}
+        for sub in subs:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
     @staticmethod
     async def fetch(sub: Any, count: int, timeout: float) -> list[Any]:
         try:

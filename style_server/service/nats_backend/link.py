@@ -22,6 +22,7 @@ from ..jobtypes import BackendUnavailable
 
 log = logging.getLogger("style_server.nats")
 T = TypeVar("T")
+DRAIN_SECONDS = 5
 
 
 class NatsLink:
@@ -33,6 +34,7 @@ class NatsLink:
         self.loop = asyncio.new_event_loop()
         self.loop.set_exception_handler(self._loop_error)
         self.closing = False
+        self._leaving = False  # set as this process closes the connection itself: no outage to report
         self._last_error = ""
         running = threading.Event()
         self.loop.call_soon(running.set)
@@ -48,6 +50,7 @@ class NatsLink:
                 connect_timeout=connect_timeout,
                 max_reconnect_attempts=-1,  # a cluster node going away is a reconnect to another, never an end
                 reconnect_time_wait=0.25,
+                drain_timeout=DRAIN_SECONDS,  # a drain that hangs is reported (error_cb) and the connection closed
                 error_cb=self._error,
                 disconnected_cb=self._disconnected,
                 reconnected_cb=self._reconnected,
@@ -74,10 +77,11 @@ class NatsLink:
             return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), timeout)
         except (nats.errors.Error, TimeoutError) as exc:
             future.cancel()
+            if _caller_cancelled():  # it failed as its caller was cancelled (3.11's wait_for then gives the failure)
+                raise asyncio.CancelledError from exc  # a loop shutting down would log a failure as unhandled
             raise _unavailable(exc) from exc
         except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():  # the caller itself is cancelled
+            if _caller_cancelled():
                 raise
             raise BackendUnavailable("NATS: the connection closed during the call") from None  # by close
 
@@ -93,7 +97,8 @@ class NatsLink:
             log.warning("NATS: %s", exc)
 
     async def _disconnected(self) -> None:
-        log.warning("NATS connection lost; reconnecting")
+        if not self._leaving:
+            log.warning("NATS connection lost; reconnecting")
 
     async def _reconnected(self) -> None:
         self._last_error = ""
@@ -111,8 +116,9 @@ class NatsLink:
     def close(self) -> None:
         if self.closing:  # closed before (a shutdown path that runs twice)
             return
+        self._leaving = True
         with contextlib.suppress(Exception):
-            self.run(self.nc.drain(), timeout=5)
+            self.run(self.nc.drain(), timeout=DRAIN_SECONDS + 5)
         self.closing = True  # from here on, callers get BackendUnavailable instead of a task left half-run
         with contextlib.suppress(Exception):  # the client's own tasks end here, not half-run when the loop closes
             asyncio.run_coroutine_threadsafe(_cancel_the_rest(), self.loop).result(5)
@@ -120,6 +126,11 @@ class NatsLink:
         self._thread.join(5)
         if not self._thread.is_alive():
             self.loop.close()
+
+
+def _caller_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _unavailable(exc: BaseException) -> BackendUnavailable:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable, Collection, Coroutine
 from pathlib import Path
@@ -57,7 +58,7 @@ class NatsStore:
         self.link = NatsLink(settings.storage.nats_servers, self.origin, settings.storage.nats_ca_file)
         jobs, workers, rates, images = self.link.run(self._setup())
         self.records = JobRecords(self.link, jobs, images)
-        consumers = Consumers(self.link, settings.storage.nats_ack_wait_seconds)
+        self.consumers = consumers = Consumers(self.link, settings.storage.nats_ack_wait_seconds)
         self.mail = MailQueue(self.link, self.records, consumers)
         self.queue = JobQueue(settings, self.link, self.records, self.mail, consumers)
         self.personal = PersonalData(self.link, self.records, self.mail)
@@ -177,6 +178,8 @@ class NatsStore:
     def close(self) -> None:
         self._lease.cancel()
         self.shared.close()
+        with contextlib.suppress(BackendUnavailable):  # a server already gone: the link's close ends it all
+            self.link.run(self.consumers.close(), timeout=5)
         self.link.close()
 
     # -- setup ----------------------------------------------------------------------------------------
