@@ -29,6 +29,7 @@ from shared.protocol import JobOptions
 from style_server.config import Settings
 from tests.compose_model import BASE, SCALE, interpolate, load, merge
 from tests.harness import free_port
+from tests.test_shutdown import GRACE_SECONDS
 
 NATS_CONF = BASE.parent / "deploy" / "nats" / "booth.conf"
 REQUIRED = re.compile(r"\$\{(PORTRAIT_[A-Z_]+):\?[^}]+\}")  # ${VAR:?message}: compose stops with the message
@@ -149,6 +150,8 @@ def test_scale_profile_is_a_3_node_cluster_2_api_nodes_a_worker_per_gpu_and_a_ma
         gpus.append(gpu)
     assert len(set(gpus)) == len(gpus)  # and never the same one
     assert services["mailer"]["command"] == ["style-server", "mailer"]
+    for name in ("style-server", *booth):  # SIGTERM gets the time tests/test_shutdown.py gives it
+        assert services[name]["stop_grace_period"] == f"{GRACE_SECONDS}s", name
     assert not any("deploy" in services[name] for name in ("api-1", "api-2", "mailer"))  # no GPU for them
 
 

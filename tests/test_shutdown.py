@@ -15,7 +15,7 @@ import pytest
 from portrait_booth.loopback import wait_ready
 from tests.harness import ServerProcess, free_port, nats_booth
 
-GRACE_SECONDS = 30  # what the compose file and a systemd unit give a service by default (Docker: 10, raised there)
+GRACE_SECONDS = 30  # the compose files' stop_grace_period (Docker's default is 10 s) and a systemd unit's default
 SCRIPTS = Path(sys.executable).parent
 
 
