@@ -77,6 +77,7 @@ async def stop_painting(service: Service, tasks: list[asyncio.Task]) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.to_thread(service.runner.published)
     await asyncio.to_thread(service.store.requeue_running)
     await asyncio.to_thread(service.close)
 

@@ -16,6 +16,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import torch
 from PIL import Image
@@ -67,6 +68,10 @@ class Runner:
         self.stopping = False
         self._capacity: tuple[float, dict[str, LaneCapacity] | None] = (-1e9, None)  # (read at, the workers')
         self._read_ahead: dict[str, Inputs] = {}  # photos of prefetched jobs, read while the pass before painted
+        self._publisher = ThreadPoolExecutor(1, thread_name_prefix="publish")  # see ``_hand_over``
+        self._publishing: Future[None] | None = None
+        self._publishing_lock = threading.Lock()
+        self._gauges: asyncio.Task[None] | None = None  # the queue's depth, read after a pass for the metrics
 
     def lanes(self) -> dict[str, int]:
         """Jobs of each lane this process paints at the same time."""
@@ -219,9 +224,13 @@ class Runner:
             for job in jobs:  # a photo read ahead that the pass did not use (it stopped first) goes now
                 self._read_ahead.pop(job.id, None)
                 self.cancels.pop(job.id, None)
+        if self._gauges is None or self._gauges.done():  # metrics only: read beside the next pass, not before it
+            self._gauges = asyncio.create_task(self._update_gauges_quietly())
+
+    async def _update_gauges_quietly(self) -> None:
         try:
-            await asyncio.to_thread(self._update_depth)
-        except BackendUnavailable as exc:  # metrics only: the next pass reads them again
+            await self.update_gauges()
+        except BackendUnavailable as exc:  # the next pass reads them again
             log.warning("the queue depth could not be read (%s)", exc)
 
     def _recover(self, method: str, jobs: list[Job], exc: Exception) -> None:
@@ -255,14 +264,9 @@ class Runner:
             await asyncio.wait_for(wakeup.wait(), timeout=0.5)
         wakeup.clear()
 
-    def _update_depth(self) -> None:
-        self._show_gauges(self.store.depth())
-
     async def update_gauges(self) -> None:
-        """The gauges read at a scrape of ``/metrics`` (the event loop's read of the queue's depth)."""
-        self._show_gauges(await self.store.aio.depth())
-
-    def _show_gauges(self, depth: dict[str, int]) -> None:
+        """The gauges, read at a scrape of ``/metrics`` and after each pass (the queue's depth, awaited on the loop)."""
+        depth = await self.store.aio.depth()
         for method, count in depth.items():
             self.metrics.queue_depth.labels(method).set(count)
         self.metrics.previews_held.set(len(self.events.previews))
@@ -331,14 +335,36 @@ class Runner:
             return
         seconds = time.perf_counter() - started  # each job of the batch waited for all of it
         self._learn(FAST.method, seconds / len(items))
-        for (job, _, _), result in zip(items, results, strict=True):
+        self._hand_over([job for job, _, _ in items], results, seconds)
+
+    def _hand_over(self, jobs: list[Job], results: list[Image.Image], seconds: float) -> None:
+        """A painted batch is published on the publishing thread while the lane paints its next pass, so the
+        result's encoding and the store's writes overlap the painting. One batch waits there at most: a slow store
+        holds the lane back instead of piling up paintings. While the runner stops, it is published here."""
+        with self._publishing_lock:
+            previous, self._publishing = self._publishing, None
+            _waited(previous)
+            if not self.stopping:
+                self._publishing = self._publisher.submit(self._publish_batch, jobs, results, seconds)
+                return
+        self._publish_batch(jobs, results, seconds)
+
+    def _publish_batch(self, jobs: list[Job], results: list[Image.Image], seconds: float) -> None:
+        for job, result in zip(jobs, results, strict=True):
             try:
                 fail_stage(self.settings.testing.fault_point, "keep", [job.style])
                 self._complete(job, result, seconds)
-            except BackendUnavailable:
-                raise  # the pass gives its unfinished jobs back to the queue
+            except BackendUnavailable:  # back to the queue, now or when this process's lease on it runs out
+                self._release(job)
             except Exception as exc:  # one painting that cannot be kept fails alone, not the jobs after it
                 self._fail(job, exc)
+
+    def published(self) -> None:
+        """Blocking, at the stop: the batch being published is published (the lanes paint no more)."""
+        with self._publishing_lock:
+            previous, self._publishing = self._publishing, None
+        _waited(previous)
+        self._publisher.shutdown(wait=True)
 
     def _run_gatys(self, jobs: list[Job]) -> None:
         for job in jobs:
@@ -469,6 +495,17 @@ class Runner:
         self.stopping = True
         for event in self.cancels.values():
             event.set()
+
+
+def _waited(publishing: Future[None] | None) -> None:
+    """Wait for a batch's publishing; a bug in it is logged, never raised into the pass that paints next (which
+    would fail that pass's jobs for it). Its unpublished jobs go back to the queue at the next start or lease."""
+    if publishing is None:
+        return
+    try:
+        publishing.result()
+    except Exception:
+        log.exception("publishing a fast batch failed")
 
 
 def painted_side(settings: Settings, method: str, requested: int | None, longest: int) -> int:

@@ -1,0 +1,122 @@
+"""An Instant batch is published (its JPEG encoded, the store's writes made) on a thread of its own while the lane
+paints its next batch, so the result's hand-over overlaps the painting. At most one batch waits to be published, a
+job whose publishing fails goes back to the queue, and a stop publishes what was painted: nothing is lost.
+
+The lane runs for real (the SQLite store, the real engine on small photos, the runner's own loop); the store's
+publishing is held at a gate (a store that is slow to answer) so that what overlaps it can be seen."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from shared.protocol import JobOptions, JobState
+from style_server.config import Settings
+from style_server.service.backend import open_backend
+from style_server.service.jobtypes import BackendUnavailable
+from style_server.service.metrics import Metrics
+from style_server.service.runner import Runner
+from tests.harness import STORE_CREATE, wait_until
+
+DEMO = Path(__file__).parents[1] / "booth_client" / "assets" / "demo_portrait.jpg"
+
+
+class SlowToPublish:
+    """The real store, whose ``publish_result`` waits at a gate (or fails once, when told to)."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.gate = threading.Event()
+        self.publishing: list[str] = []  # jobs whose publishing has begun, in order
+        self.fail_next = False
+
+    def publish_result(self, job_id: str, *args, **kwargs) -> bool:
+        self.publishing.append(job_id)
+        assert self.gate.wait(60), "the test never opened the gate"
+        if self.fail_next:
+            self.fail_next = False
+            raise BackendUnavailable("the store went away while publishing")
+        return self.store.publish_result(job_id, *args, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self.store, name)
+
+
+@pytest.fixture
+def lane(tmp_path, engine):
+    """A running fast lane on a slow-to-publish store; yields (runner, store, post, loop)."""
+    settings = Settings(data_dir=tmp_path / "data")
+    store = SlowToPublish(open_backend(settings, "test"))
+    runner = Runner(settings, engine, store, Metrics())  # type: ignore[arg-type]  # the store, with a gate
+    photo = io.BytesIO()
+    Image.open(DEMO).convert("RGB").resize((96, 128)).save(photo, "PNG")
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    task = asyncio.run_coroutine_threadsafe(runner.lane("fast"), loop)
+
+    def post(key: str) -> str:
+        job, _ = store.create(
+            **{**STORE_CREATE, "portrait_png": photo.getvalue(), "options": JobOptions(size=96)}, idem_key=key
+        )
+        loop.call_soon_threadsafe(runner.notify, "fast")
+        return job.id
+
+    try:
+        yield runner, store, post
+    finally:
+        store.gate.set()
+        runner.stop()
+        task.cancel()
+        runner.published()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        store.close()
+
+
+def state(store, job_id: str) -> JobState:
+    return store.get(job_id).state
+
+
+def test_the_next_batch_paints_while_one_is_published(lane):
+    runner, store, post = lane
+    first = post("first")
+    wait_until(lambda: store.publishing == [first], lambda: store.publishing, 60)
+    second = post("second")
+    # painted while the first is still being published (the lane counts a batch once its painting ends)
+    wait_until(lambda: runner.measured["fast"] == 2, lambda: runner.measured, 60)
+    assert state(store, first) == state(store, second) == JobState.running
+    assert store.publishing == [first]  # one batch at the publisher at most: the second waits for it
+    store.gate.set()
+    wait_until(lambda: state(store, first) == state(store, second) == JobState.done, lambda: store.publishing, 60)
+    assert store.publishing == [first, second]
+
+
+def test_a_batch_whose_publishing_fails_goes_back_to_the_queue_and_is_painted_again(lane):
+    runner, store, post = lane
+    store.fail_next = True
+    job = post("once")
+    wait_until(lambda: store.publishing == [job], lambda: store.publishing, 60)
+    store.gate.set()
+    wait_until(lambda: state(store, job) == JobState.done, lambda: store.get(job), 60)
+    assert store.publishing == [job, job]  # released, taken again, painted again, published
+    assert runner.measured["fast"] == 2
+
+
+def test_a_stop_publishes_what_was_painted(lane):
+    runner, store, post = lane
+    job = post("painted")
+    wait_until(lambda: store.publishing == [job], lambda: store.publishing, 60)
+    runner.stop()
+    stopping = threading.Thread(target=runner.published)
+    stopping.start()
+    stopping.join(0.5)
+    assert stopping.is_alive()  # the stop waits for the batch at the publisher
+    store.gate.set()
+    stopping.join(60)
+    assert not stopping.is_alive() and state(store, job) == JobState.done
