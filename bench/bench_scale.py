@@ -30,7 +30,8 @@ Then the real engine: 1 vs 2 CPU workers (``style-server worker``, 1 torch threa
 
 Run: python bench/bench_scale.py [--quick] [--workers 1,2,4,8,16,32] [--gatys-seconds 20] [--fast-seconds 0.05]
      python bench/bench_scale.py --prefetch-compare --fast-workers 1,2 --single-node --no-real (the next batch
-     taken while one paints, off then on)
+     taken while one paints, off then on); add --fast-kiosks 40 for a backlog, --picture-side 1024 for paintings
+     of a real size. Another commit: PYTHONPATH on its checkout (every process runs that code; the bench prints it).
 """
 
 from __future__ import annotations
@@ -58,11 +59,11 @@ from typing import Any
 import httpx
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import style_server
+from portrait_booth.loopback import API_KEY, Inbox, ServerProcess
+from portrait_booth.scaleout import BoothProcess, NatsCluster, NatsServer
 
-from portrait_booth.loopback import API_KEY, Inbox, ServerProcess  # noqa: E402
-from portrait_booth.scaleout import BoothProcess, NatsCluster, NatsServer  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 PORTRAIT = ROOT / "booth_client" / "assets" / "demo_portrait.jpg"
 PER_PROCESS = 8  # simulated workers sharing one Python process
@@ -87,10 +88,12 @@ class SimFast:
         pass
 
     def stylize(self, photos: list[Image.Image], styles: list[Any], options: Any) -> list[Image.Image]:
+        from style_server.engine.imageio import fit_longest_side
+
         start = time.time()
         time.sleep(self.seconds * len(photos))
         self.paints.append((start, time.time(), len(photos)))
-        return [photo.copy() for photo in photos]
+        return [fit_longest_side(photo, options.size) if options.size else photo.copy() for photo in photos]
 
 
 class SimGatys:
@@ -258,7 +261,10 @@ class SimWorkers:
 # -- kiosks ----------------------------------------------------------------------------------------------------
 
 
-def portrait_jpeg(side: int = 384) -> bytes:
+KIOSK_PHOTO_SIDE = 384  # the side of the kiosks' photos (``--picture-side``: at least the painting's)
+
+
+def portrait_jpeg(side: int = KIOSK_PHOTO_SIDE) -> bytes:
     buf = io.BytesIO()
     Image.open(PORTRAIT).convert("RGB").resize((side, side)).save(buf, "JPEG", quality=90)
     return buf.getvalue()
@@ -330,7 +336,7 @@ async def kiosk(
 
 
 async def run_kiosks(urls: list[str], kiosks: int, lane: str, seconds: float, drain: float, tag: str) -> list[Posted]:
-    photo, jobs = portrait_jpeg(), []
+    photo, jobs = portrait_jpeg(KIOSK_PHOTO_SIDE), []
     limits = httpx.Limits(max_connections=2 * kiosks + 10, max_keepalive_connections=2 * kiosks + 10)
     timeout = httpx.Timeout(60, connect=10)
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {API_KEY}"}, limits=limits, timeout=timeout) as c:
@@ -540,6 +546,15 @@ def main() -> None:
     parser.add_argument("--gatys-seconds", type=float, default=20.0, help="simulated GPU seconds per masterpiece")
     parser.add_argument("--fast-seconds", type=float, default=0.05, help="simulated GPU seconds per Instant job")
     parser.add_argument("--fast-workers", default="1,2,4,8", help="workers of the fast-lane series (machine limit)")
+    parser.add_argument(
+        "--picture-side",
+        type=int,
+        default=256,
+        help="the Instant painting's side (the server's fast_size; 1024: a real one's JPEG and store writes)",
+    )
+    parser.add_argument(
+        "--fast-kiosks", type=int, default=10, help="at least this many kiosks in a fast phase (a backlog: 40)"
+    )
     parser.add_argument("--window", type=float, default=40.0, help="measured seconds per phase")
     parser.add_argument("--many-kiosks", type=int, default=500, help="kiosks of the last phase (16 workers)")
     parser.add_argument(
@@ -554,6 +569,8 @@ def main() -> None:
         help="only the fast-lane series, with the next batch taken ahead (PORTRAIT_FAST_PREFETCH) off, then on",
     )
     args = parser.parse_args()
+    global KIOSK_PHOTO_SIDE
+    KIOSK_PHOTO_SIDE = max(KIOSK_PHOTO_SIDE, args.picture_side)
     workers = [int(n) for n in ("1,2" if args.quick else args.workers).split(",")]
     fast_workers = [] if args.quick else [int(n) for n in args.fast_workers.split(",") if n]
     window = 5.0 if args.quick else args.window
@@ -568,7 +585,7 @@ def main() -> None:
         "nats_replicas": 1 if args.single_node else 3,
         "rate_limit_per_minute": 1_000_000,
         "queue_max": 10_000,
-        "fast_size": 256,
+        "fast_size": args.picture_side,
         "mail_retry_base_seconds": 0.3,
         "mail_retry_max_seconds": 1,
     }
@@ -578,6 +595,7 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     load = start_load = os.getloadavg()
     print(f"machine: {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at start")
+    print(f"code: {Path(style_server.__file__).parent.parent} (PYTHONPATH on another checkout compares commits)")
     try:
         for api in apis:
             api.start()
@@ -625,7 +643,7 @@ def main() -> None:
                     fast_workers,
                     f,
                     3.0,
-                    lambda n: max(10, 4 * n),
+                    lambda n: max(args.fast_kiosks, 4 * n),
                     setting,
                     f", prefetch {'on' if on else 'off'}",
                 )
@@ -634,7 +652,7 @@ def main() -> None:
         else:
             series("gatys", workers, g, g + 2, lambda n: max(10, 2 * n))
         if fast_workers:
-            series("fast", fast_workers, f, 3.0, lambda n: max(10, 4 * n))
+            series("fast", fast_workers, f, 3.0, lambda n: max(args.fast_kiosks, 4 * n))
         if not args.quick and args.many_kiosks:
             g = args.many_seconds
             series("gatys", [16], g, 2 * g + 2, lambda n: args.many_kiosks)
