@@ -1,7 +1,8 @@
 """The workers that own the GPU: one loop per lane (``lanes.SERVER_LANES``), each with its painter: Instant
 jobs in batches, masterpieces each on its own.
 
-Engine calls run in worker threads (torch releases the GIL); the event loop only schedules and records.
+Engine calls run in worker threads (torch releases the GIL); the event loop only schedules and records. A painted
+Instant batch is published on a thread of its own while the lane paints the next (``Runner._hand_over``).
 """
 
 from __future__ import annotations
