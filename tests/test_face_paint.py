@@ -186,3 +186,23 @@ def test_the_skins_colour_mottling_is_smoothed_and_nothing_else(photo, box):
     assert np.abs(luma[0] - luma[1]).mean() < 1  # a change of colour, not of lightness (up to clipping)
     off = face < 0.01
     assert np.abs(np.asarray(smooth, dtype=np.float32) - np.asarray(painting, dtype=np.float32))[off].max() <= 1
+
+
+@pytest.mark.slow
+def test_the_masterpieces_skin_is_smoothed_like_instants(gatys, photo, box, starry_night, painted):
+    """Issue 20 item 4 on the masterpiece's path: the optimiser's colour mottling on the skin is smoothed
+    (``face_skin_smooth``, on by default) and nothing off the face changes."""
+    rough = gatys.run(
+        photo, [(starry_night, 1.0)], make_params(**ITERATIONS, face_protect=True, face_skin_smooth=0.0)
+    ).image
+    face = face_mask(photo, [box])
+    skin = skin_mask(photo, face) > 0.9
+
+    def mottling(img: Image.Image) -> float:
+        chroma = np.asarray(img.convert("YCbCr"), dtype=np.float32)[..., 1:]
+        return float(np.abs(chroma - cv2.GaussianBlur(chroma, (0, 0), box[2] / 25)).mean(axis=-1)[skin].mean())
+
+    assert mottling(painted) < 0.8 * mottling(rough)
+    off = face < 0.01
+    moved = np.abs(np.asarray(painted, dtype=np.float32) - np.asarray(rough, dtype=np.float32)).max(axis=-1)[off]
+    assert np.mean(moved <= 2) > 0.99  # the same painting off the face (bar the optimiser's rounding)

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .color import preserve_colors, preserve_skin_colors
+from .color import even_skin, preserve_colors, preserve_skin_colors
 from .errors import Cancelled, InvalidParameter
-from .face import face_mask
+from .face import detect_faces, face_mask
 from .imageio import fit_longest_side
 from .losses import blend_grams, content_loss, gram, style_loss, style_targets, tv_loss
 from .params import GatysParams, make_params  # noqa: F401 (make_params: re-exported for callers of the optimiser)
@@ -155,7 +155,8 @@ class GatysOptimizer:
             raise InvalidParameter(f"unknown VGG layers {sorted(unknown)}")
         started = time.perf_counter()
         generator = torch.Generator().manual_seed(params.seed)
-        full_mask = face_mask(content) if params.face_protect else None
+        faces = detect_faces(content) if params.face_protect else []
+        full_mask = face_mask(content, faces) if params.face_protect else None
         plan = params.scales()
         total = sum(iters for _, iters in plan)
         run = _Run(self, params, total, on_progress, cancel, stop_at_loss)
@@ -171,15 +172,27 @@ class GatysOptimizer:
             image = run.level(level, len(plan), level_content, styles, image, iterations, full_mask)
             if run.stopped_at_target:
                 break
-        result = to_image(image)
-        if full_mask is not None and params.face_skin_colour > 0 and not params.preserve_color:
-            photo = fit_longest_side(content, max(result.size))
-            result = preserve_skin_colors(result, photo, full_mask, params.face_skin_colour)
+        result = self._skin(to_image(image), content, faces, full_mask, params)
         if params.output_size is not None:
             result = guided_upsample(result, content, params.output_size)
         if params.preserve_color:
             result = preserve_colors(result, content)
         return GatysResult(result, run.last_losses, run.iteration, time.perf_counter() - started, run.history)
+
+    @staticmethod
+    def _skin(result: Image.Image, content: Image.Image, faces: list, mask, params: GatysParams) -> Image.Image:
+        """On the faces' skin: ``face_skin_colour`` of the photo's colours put back, then ``face_skin_smooth`` of
+        the colour mottling left smoothed away (the optimiser's Gram statistics stretch flat skin's faint colour
+        variations into blotches, as instance normalisation does on the Instant path)."""
+        if mask is None or not faces or params.preserve_color:
+            return result
+        photo = fit_longest_side(content, max(result.size))
+        if params.face_skin_colour > 0:
+            result = preserve_skin_colors(result, photo, mask, params.face_skin_colour)
+        if params.face_skin_smooth > 0:
+            width = max(w for _, _, w, _ in faces) * result.width / content.width
+            result = even_skin(result, photo, mask, width, params.face_skin_smooth)
+        return result
 
     def _start(self, content, styles, params: GatysParams, generator: torch.Generator) -> torch.Tensor:
         """The picture the optimiser starts from, at the finest scale."""

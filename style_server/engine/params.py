@@ -80,6 +80,13 @@ class GatysParams(BaseModel):
         description="Share of the photo's colours put back on the face's skin (0: the painting's colours; 1: the "
         "photo's, which keeps most of the face's style loss: bench/RESULTS.md).",
     )
+    face_skin_smooth: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Share of the skin's colour mottling smoothed away (chroma only, at 1/25 of the face's width), as "
+        "Instant's face care does; more leaves the face less painted (bench/RESULTS.md).",
+    )
     seed: int = Field(0, description="Random seed: the same seed paints the same picture.")
     content_layers: tuple[str, ...] = ("relu4_2",)
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
