@@ -27,17 +27,20 @@ DEMO = Path(__file__).parents[1] / "booth_client" / "assets" / "demo_portrait.jp
 
 
 class SlowToPublish:
-    """The real store, whose ``publish_result`` waits at a gate (or fails once, when told to)."""
+    """The real store, whose ``publish_result`` waits at a gate (the jobs in ``later``: at a second one), or fails
+    once, when told to."""
 
     def __init__(self, store) -> None:
         self.store = store
-        self.gate = threading.Event()
+        self.gate, self.second_gate = threading.Event(), threading.Event()
+        self.later: set[str] = set()
         self.publishing: list[str] = []  # jobs whose publishing has begun, in order
         self.fail_next = False
 
     def publish_result(self, job_id: str, *args, **kwargs) -> bool:
         self.publishing.append(job_id)
-        assert self.gate.wait(60), "the test never opened the gate"
+        gate = self.second_gate if job_id in self.later else self.gate
+        assert gate.wait(60), "the test never opened the gate"
         if self.fail_next:
             self.fail_next = False
             raise BackendUnavailable("the store went away while publishing")
@@ -58,7 +61,7 @@ def lane(tmp_path, engine):
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    task = asyncio.run_coroutine_threadsafe(runner.lane("fast"), loop)
+    task = asyncio.run_coroutine_threadsafe(_started(runner.lane("fast")), loop).result(10)
 
     def post(key: str) -> str:
         job, _ = store.create(
@@ -71,12 +74,24 @@ def lane(tmp_path, engine):
         yield runner, store, post
     finally:
         store.gate.set()
+        store.second_gate.set()
         runner.stop()
-        task.cancel()
+        asyncio.run_coroutine_threadsafe(_ended(task), loop).result(30)  # the lane has ended, its gauges' read too
         runner.published()
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+        loop.close()
         store.close()
+
+
+async def _started(coro) -> asyncio.Task:
+    return asyncio.get_running_loop().create_task(coro)
+
+
+async def _ended(task: asyncio.Task) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await asyncio.get_running_loop().shutdown_default_executor()  # the lane's blocking takes
 
 
 def state(store, job_id: str) -> JobState:
@@ -120,3 +135,25 @@ def test_a_stop_publishes_what_was_painted(lane):
     store.gate.set()
     stopping.join(60)
     assert not stopping.is_alive() and state(store, job) == JobState.done
+
+
+def test_a_batch_painted_as_the_stop_comes_is_published_before_the_stop_ends(lane):
+    """The stop cancels the lane, but its painter's thread runs on: the batch it painted is published before the
+    store closes, not beside it."""
+    runner, store, post = lane
+    first = post("at-the-publisher")
+    wait_until(lambda: store.publishing == [first], lambda: store.publishing, 60)
+    second = post("painted-meanwhile")
+    store.later.add(second)  # its publish will wait at the second gate
+    wait_until(lambda: runner.measured["fast"] == 2, lambda: runner.measured, 60)  # waits for the first's publish
+    runner.stop()
+    stopping = threading.Thread(target=runner.published)
+    stopping.start()
+    store.gate.set()
+    wait_until(lambda: state(store, first) == JobState.done, lambda: store.get(first), 60)
+    wait_until(lambda: store.publishing == [first, second], lambda: store.publishing, 60)
+    stopping.join(0.5)
+    assert stopping.is_alive()  # the second is being published in its painter's thread: the stop waits for it
+    store.second_gate.set()
+    stopping.join(60)
+    assert not stopping.is_alive() and state(store, second) == JobState.done

@@ -71,9 +71,9 @@ def start_painting(service: Service, lanes: Iterable[str], mail: bool, retention
 
 
 async def stop_painting(service: Service, tasks: list[asyncio.Task]) -> None:
-    """Graceful stop: running masterpieces stop and go back to the queue, then the backend closes."""
+    """Graceful stop: running masterpieces stop and go back to the queue, what was painted is published (the
+    painters' threads outlive their cancelled lanes: ``Runner.published`` waits for them), then the backend closes."""
     service.runner.stop()
-    await asyncio.sleep(0.2)  # let a stopped masterpiece record its return to the queue
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

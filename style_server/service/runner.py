@@ -38,6 +38,7 @@ from .metrics import Metrics
 
 log = logging.getLogger("style_server.runner")
 CAPACITY_FOR = 2.0  # seconds the workers' measured throughput (a shared backend's) is used before it is read again
+STOP_SECONDS = 20.0  # of a stop's 30 s grace (the compose files'): passes still painting end and are published
 Inputs = tuple[Image.Image, list[tuple[Image.Image, float]]]  # a job's photo, and its style pictures with weights
 
 
@@ -72,6 +73,8 @@ class Runner:
         self._publisher = ThreadPoolExecutor(1, thread_name_prefix="publish")  # see ``_hand_over``
         self._publishing: Future[None] | None = None
         self._publishing_lock = threading.Lock()
+        self._painting = 0  # passes whose painter thread runs (it outlives its lane task when a stop cancels that)
+        self._painted = threading.Condition()
         self._gauges: asyncio.Task[None] | None = None  # the queue's depth, read after a pass for the metrics
 
     def lanes(self) -> dict[str, int]:
@@ -166,6 +169,10 @@ class Runner:
             if ahead is not None:
                 ahead.cancel()
             self._read_ahead.clear()  # faces in memory: whatever was read ahead and not painted goes
+            if self._gauges is not None:
+                self._gauges.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._gauges
 
     async def _take_ahead(self, method: str, lane: ServerLane, painted: asyncio.Event) -> list[Job]:
         """The next pass's jobs and their photos, taken as soon as any are queued while a pass paints; none if
@@ -218,7 +225,7 @@ class Runner:
             places = [job.seq for job in jobs if job.seq is not None]
             await asyncio.to_thread(self.events.refresh, {method: max(places)} if places else None)
             with self._timed(method, len(jobs)):
-                await asyncio.to_thread(self.painters[method], jobs)
+                await asyncio.to_thread(self._paint, method, jobs)
         except Exception as exc:
             await asyncio.to_thread(self._recover, method, jobs, exc)
         finally:
@@ -231,8 +238,19 @@ class Runner:
     async def _update_gauges_quietly(self) -> None:
         try:
             await self.update_gauges()
-        except BackendUnavailable as exc:  # the next pass reads them again
+        except Exception as exc:  # metrics only: the next pass reads them again
             log.warning("the queue depth could not be read (%s)", exc)
+
+    def _paint(self, method: str, jobs: list[Job]) -> None:
+        """The lane's painter, counted while it runs, so that a stop can wait for it (``published``)."""
+        with self._painted:
+            self._painting += 1
+        try:
+            self.painters[method](jobs)
+        finally:
+            with self._painted:
+                self._painting -= 1
+                self._painted.notify_all()
 
     def _recover(self, method: str, jobs: list[Job], exc: Exception) -> None:
         """After a pass stopped by ``exc``: the jobs it had not finished go back to the queue if the backend was
@@ -360,12 +378,19 @@ class Runner:
             except Exception as exc:  # one painting that cannot be kept fails alone, not the jobs after it
                 self._fail(job, exc)
 
-    def published(self) -> None:
-        """Blocking, at the stop: the batch being published is published (the lanes paint no more)."""
+    def published(self, timeout: float = STOP_SECONDS) -> None:
+        """Blocking, at the stop, before the store closes: the passes still painting end (a batch painted now is
+        published in its painter's thread), then the batch at the publisher is published; for ``timeout`` seconds
+        at most. Whatever is left goes back to the queue at the next start, or when this process's lease runs out."""
+        self.stop()  # no new hand-over from here on
+        deadline = time.monotonic() + timeout
+        with self._painted:
+            if not self._painted.wait_for(lambda: self._painting == 0, timeout):
+                log.warning("%d passes still painting at the stop; their jobs go back to the queue", self._painting)
         with self._publishing_lock:
             previous, self._publishing = self._publishing, None
-        _waited(previous)
-        self._publisher.shutdown(wait=True)
+        _waited(previous, max(deadline - time.monotonic(), 0.0))
+        self._publisher.shutdown(wait=False)  # a publish past the deadline is not waited for
 
     def _run_gatys(self, jobs: list[Job]) -> None:
         for job in jobs:
@@ -498,13 +523,15 @@ class Runner:
             event.set()
 
 
-def _waited(publishing: Future[None] | None) -> None:
+def _waited(publishing: Future[None] | None, timeout: float | None = None) -> None:
     """Wait for a batch's publishing; a bug in it is logged, never raised into the pass that paints next (which
     would fail that pass's jobs for it). Its unpublished jobs go back to the queue at the next start or lease."""
     if publishing is None:
         return
     try:
-        publishing.result()
+        publishing.result(timeout)
+    except TimeoutError:
+        log.warning("a fast batch is still being published at the stop; its jobs go back to the queue")
     except Exception:
         log.exception("publishing a fast batch failed")
 
