@@ -257,6 +257,19 @@ def test_a_job_whose_painter_dies_each_time_is_given_up_with_an_apology(backends
         fresh.inputs(fresh.get(job.id))
 
 
+def test_a_job_its_painter_gives_back_is_never_given_up_for_it(backends, store):
+    """A painter that gives a job back (the store unreachable mid-pass, a stop) did not die of it: however often
+    that happens, the job is painted. (On NATS a cluster's election once bounced a job three times in four
+    seconds, and the dead letter took it for a painting that kills its painter.)"""
+    job, _ = create(store, email=ADDRESS)
+    for _ in range(backends.settings.storage.max_deliveries + 1):
+        assert take_one(store).id == job.id
+        store.requeue(job.id)
+        assert store.get(job.id).state == JobState.queued
+    assert take_one(store).id == job.id and store.get(job.id).state == JobState.running
+    assert paint(store, job.id)
+
+
 def test_cancel_and_erase_leaves_nothing_personal_and_nothing_to_paint(store):
     job, _ = create(store, email=ADDRESS, style_png=STYLE, wall=True)
     code = store.get(job.id).download_code

@@ -306,8 +306,11 @@ class Store:
             ).rowcount
 
     def requeue(self, job_id: str) -> None:
-        with self._lock:
-            _move(self._db, job_id, REQUEUE.sources, REQUEUE.target, progress=0)
+        """Its painter gives it back (an outage, a stop): that painting is not one that never finished, so it is
+        not counted towards giving the job up (as on NATS)."""
+        with self._transaction() as db:
+            if _move(db, job_id, REQUEUE.sources, REQUEUE.target, progress=0):
+                db.execute("UPDATE jobs SET deliveries=MAX(deliveries-1, 0) WHERE id=?", (job_id,))
 
     def requeue_running(self) -> int:
         """After a crash or shutdown: anything that was running starts again from the queue, except a job whose

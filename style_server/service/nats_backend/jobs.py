@@ -42,6 +42,16 @@ from .records import JobRecords, moving
 log = logging.getLogger("style_server.nats")
 
 
+def _given_back(record: dict[str, Any]) -> bool:
+    """A running job handed back by its painter (``requeue``), counted: its delivery does not count towards the
+    dead letter, which is for a job whose painting stops its painter again and again (a cluster's election once
+    bounced a job three times in four seconds, and it was given up)."""
+    if not moving(REQUEUE.sources, REQUEUE.target, progress=0.0)(record):
+        return False
+    record["given_back"] = record.get("given_back", 0) + 1
+    return True
+
+
 class JobQueue:
     def __init__(
         self, settings: Settings, link: NatsLink, records: JobRecords, mail: MailQueue, consumers: Consumers
@@ -224,8 +234,10 @@ class JobQueue:
             await msg.ack()
             return None
         record, revision = found
-        if msg.metadata.num_delivered > self.settings.storage.max_deliveries:
-            await self._dead_letter(method, job_id, msg)
+        # deliveries whose painter gave the job back (an outage, a stop) are not paintings that never finished
+        unfinished = msg.metadata.num_delivered - 1 - record.get("given_back", 0)
+        if unfinished >= self.settings.storage.max_deliveries:
+            await self._dead_letter(method, job_id, msg, unfinished)
             return None
         check(record["state"], CLAIM.target)  # queued (a claim), or running (a reclaim: a lease ran out)
         # its place as delivered (also where the job was taken before its place was recorded): the lane's head
@@ -238,8 +250,7 @@ class JobQueue:
         self.held[job_id] = msg
         return Job.from_dict(record)
 
-    async def _dead_letter(self, method: str, job_id: str, msg: Any) -> None:
-        tries = msg.metadata.num_delivered - 1
+    async def _dead_letter(self, method: str, job_id: str, msg: Any, tries: int) -> None:
         error = f"the painting failed {tries} times (the painter stopped each time); the job was given up"
         give_up = moving(GIVE_UP.sources, GIVE_UP.target, error=error, finished=time.time(), progress=0.0)
         record = await self.records.change(job_id, give_up)
@@ -326,7 +337,7 @@ class JobQueue:
     def requeue(self, job_id: str) -> None:
         async def run() -> None:
             msg = self.held.pop(job_id, None)  # first: whatever happens next, this process stops renewing it
-            await self.records.change(job_id, moving(REQUEUE.sources, REQUEUE.target, progress=0.0))
+            await self.records.change(job_id, _given_back)
             if msg is not None:
                 await msg.nak()  # to another worker at once
 
