@@ -34,6 +34,7 @@ TODAY = {
     "face_content_boost": 4.0,
     "face_content_layers": (),
     "face_skin_colour": 0.0,
+    "face_skin_smooth": 0.0,
 }
 TODAY_SERVER_ITERATIONS = 150
 

@@ -111,6 +111,7 @@ def wait_for_state(client: httpx.Client, job: dict, states: set[str], timeout: f
     raise TimeoutError(f"job never reached {states}: {status}")
 
 
+GRACE_SECONDS = 30  # the compose files' stop_grace_period (Docker's default is 10 s) and a systemd unit's default
 STORE_CREATE = {  # a store's create as the API calls it, less the idempotency key
     "kiosk": "kiosk-a",
     "method": "fast",

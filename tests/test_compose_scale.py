@@ -28,8 +28,7 @@ from scripts.scale_certs import make_certs
 from shared.protocol import JobOptions
 from style_server.config import Settings
 from tests.compose_model import BASE, SCALE, interpolate, load, merge
-from tests.harness import free_port
-from tests.test_shutdown import GRACE_SECONDS
+from tests.harness import GRACE_SECONDS, free_port
 
 NATS_CONF = BASE.parent / "deploy" / "nats" / "booth.conf"
 REQUIRED = re.compile(r"\$\{(PORTRAIT_[A-Z_]+):\?[^}]+\}")  # ${VAR:?message}: compose stops with the message

@@ -108,14 +108,19 @@ def test_a_call_that_fails_as_its_caller_is_cancelled_ends_cancelled(tmp_path):
     nats = NatsServer(tmp_path / "nats").start()
     connection = link.NatsLink([nats.url], "cancelled")
 
+    failing = threading.Event()
+
     async def closed() -> None:  # runs on the connection's loop
         await asyncio.sleep(0.05)
+        failing.set()
         raise nats_errors.ConnectionClosedError
 
     async def cancelled_after(turns: int) -> type[BaseException]:
+        failing.clear()
         caller = asyncio.ensure_future(connection.call(closed()))
         await asyncio.sleep(0)
-        time.sleep(0.2)  # meanwhile the call fails on the connection's loop
+        assert failing.wait(30)  # this loop held up while the call fails on the connection's loop
+        time.sleep(0.05)  # and its failure reaches the call's future there
         for _ in range(turns):
             await asyncio.sleep(0)
         already_over = caller.done()

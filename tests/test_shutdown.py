@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from portrait_booth.loopback import wait_ready
-from tests.harness import ServerProcess, free_port, nats_booth
+from tests.harness import GRACE_SECONDS, ServerProcess, free_port, nats_booth
 
-GRACE_SECONDS = 30  # the compose files' stop_grace_period (Docker's default is 10 s) and a systemd unit's default
 SCRIPTS = Path(sys.executable).parent
 
 

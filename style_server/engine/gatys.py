@@ -18,7 +18,7 @@ from PIL import Image
 
 from .color import even_skin, preserve_colors, preserve_skin_colors
 from .errors import Cancelled, InvalidParameter
-from .face import detect_faces, face_mask
+from .face import Box, detect_faces, face_mask
 from .imageio import fit_longest_side
 from .losses import blend_grams, content_loss, gram, style_loss, style_targets, tv_loss
 from .params import GatysParams, make_params  # noqa: F401 (make_params: re-exported for callers of the optimiser)
@@ -180,7 +180,9 @@ class GatysOptimizer:
         return GatysResult(result, run.last_losses, run.iteration, time.perf_counter() - started, run.history)
 
     @staticmethod
-    def _skin(result: Image.Image, content: Image.Image, faces: list, mask, params: GatysParams) -> Image.Image:
+    def _skin(
+        result: Image.Image, content: Image.Image, faces: list[Box], mask: np.ndarray | None, params: GatysParams
+    ) -> Image.Image:
         """On the faces' skin: ``face_skin_colour`` of the photo's colours put back, then ``face_skin_smooth`` of
         the colour mottling left smoothed away (the optimiser's Gram statistics stretch flat skin's faint colour
         variations into blotches, as instance normalisation does on the Instant path)."""

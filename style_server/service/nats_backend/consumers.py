@@ -32,8 +32,8 @@ class Consumers:
 
     async def close(self) -> None:
         """Stop this process's pull subscriptions. The client's drain would wait for their message queues to be
-        marked done, which its fetch never does: every worker or mailer that had fetched took the drain's whole
-        timeout (5 s) to close. The durable consumers stay on the server, and a message still held unanswered is
+        marked done, which its fetch never does: every worker or mailer that had fetched sat out the drain's
+        timeout and took 10 s to close. The durable consumers stay on the server, and a message still held unanswered is
         delivered again after its ack wait, as before."""
         subs, self._subs = list(self._subs.values()), {}
         for sub in subs:
