@@ -519,7 +519,7 @@ class Runner:
     def stop(self) -> None:
         """Graceful shutdown: running masterpieces stop now and go back to the queue."""
         self.stopping = True
-        for event in self.cancels.values():
+        for event in list(self.cancels.values()):  # painters add and drop theirs meanwhile
             event.set()
 
 
