@@ -139,15 +139,14 @@ class JobRecords:
 
     async def image(self, name: str) -> bytes | None:
         """An image: its message, else its chunks (one too large for a message, or written before images were
-        messages)."""
-        msg = await self._message(picture_subject(name))
+        messages). Its message and its job's key are independent reads: made at once."""
+        msg, key = await all_at_once(self._message(picture_subject(name)), self.key(name.split("/")[0]))
         if msg is not None and (msg.headers or {}).get(IMAGE_HEADER) != IN_CHUNKS[IMAGE_HEADER]:
             data = msg.data
         else:
             data = await self._chunked(name)
         if data is None:
             return None
-        key = await self.key(name.split("/")[0])
         return unseal(key, bytes(data), name) if key is not None else None  # no key: erased
 
     async def _message(self, subject: str) -> Any:
