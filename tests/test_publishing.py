@@ -1,13 +1,16 @@
-"""An Instant batch is published (its JPEG encoded, the store's writes made) on a thread of its own while the lane
-paints its next batch, so the result's hand-over overlaps the painting. At most one batch waits to be published, a
-job whose publishing fails goes back to the queue, and a stop publishes what was painted: nothing is lost.
+"""The painter never waits for the store. An Instant batch is published (its JPEG encoded, the store's writes
+made) on a thread of its own while the lane paints its next batch: at most one batch waits to be published, a job
+whose publishing fails goes back to the queue, and a stop publishes what was painted: nothing is lost. A
+masterpiece's progress and previews are told on a thread of their own while it paints (``ProgressNews``).
 
-The lane runs for real (the SQLite store, the real engine on small photos, the runner's own loop); the store's
-publishing is held at a gate (a store that is slow to answer) so that what overlaps it can be seen."""
+The lanes run for real (the SQLite store, the real engine on small photos, the runner's own loop); the store's
+publishing and progress writes are held at gates (a store that is slow to answer) so that what overlaps them can be
+seen."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import threading
 from pathlib import Path
@@ -28,14 +31,21 @@ DEMO = Path(__file__).parents[1] / "booth_client" / "assets" / "demo_portrait.jp
 
 class SlowToPublish:
     """The real store, whose ``publish_result`` waits at a gate (the jobs in ``later``: at a second one), or fails
-    once, when told to."""
+    once, when told to; its ``set_progress`` waits at a gate of its own (open unless a test closes it)."""
 
     def __init__(self, store) -> None:
         self.store = store
-        self.gate, self.second_gate = threading.Event(), threading.Event()
+        self.gate, self.second_gate, self.progress_gate = threading.Event(), threading.Event(), threading.Event()
+        self.progress_gate.set()
         self.later: set[str] = set()
         self.publishing: list[str] = []  # jobs whose publishing has begun, in order
+        self.progress: list[float] = []  # progress writes begun, in order
         self.fail_next = False
+
+    def set_progress(self, job_id: str, progress: float) -> None:
+        self.progress.append(progress)
+        assert self.progress_gate.wait(60), "the test never opened the progress gate"
+        self.store.set_progress(job_id, progress)
 
     def publish_result(self, job_id: str, *args, **kwargs) -> bool:
         self.publishing.append(job_id)
@@ -50,24 +60,23 @@ class SlowToPublish:
         return getattr(self.store, name)
 
 
-@pytest.fixture
-def lane(tmp_path, engine):
-    """A running fast lane on a slow-to-publish store; yields (runner, store, post, loop)."""
-    settings = Settings(data_dir=tmp_path / "data")
+@contextlib.contextmanager
+def running_lane(settings: Settings, engine, method: str, style: str = "palette-01"):
+    """A running lane of ``method`` on a slow-to-publish store, its jobs in ``style``; yields (runner, store, post)."""
     store = SlowToPublish(open_backend(settings, "test"))
-    runner = Runner(settings, engine, store, Metrics())  # type: ignore[arg-type]  # the store, with a gate
+    runner = Runner(settings, engine, store, Metrics())  # type: ignore[arg-type]  # the store, with gates
     photo = io.BytesIO()
     Image.open(DEMO).convert("RGB").resize((96, 128)).save(photo, "PNG")
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    task = asyncio.run_coroutine_threadsafe(_started(runner.lane("fast")), loop).result(10)
+    task = asyncio.run_coroutine_threadsafe(_started(runner.lane(method)), loop).result(10)
 
     def post(key: str) -> str:
-        job, _ = store.create(
-            **{**STORE_CREATE, "portrait_png": photo.getvalue(), "options": JobOptions(size=96)}, idem_key=key
-        )
-        loop.call_soon_threadsafe(runner.notify, "fast")
+        create = {**STORE_CREATE, "method": method, "style": style, "portrait_png": photo.getvalue()}
+        create["options"] = JobOptions(size=96)
+        job, _ = store.create(**create, idem_key=key)
+        loop.call_soon_threadsafe(runner.notify, method)
         return job.id
 
     try:
@@ -75,6 +84,7 @@ def lane(tmp_path, engine):
     finally:
         store.gate.set()
         store.second_gate.set()
+        store.progress_gate.set()
         runner.stop()
         asyncio.run_coroutine_threadsafe(_ended(task), loop).result(30)  # the lane has ended, its gauges' read too
         runner.published()
@@ -82,6 +92,13 @@ def lane(tmp_path, engine):
         thread.join(10)
         loop.close()
         store.close()
+
+
+@pytest.fixture
+def lane(tmp_path, engine):
+    """A running fast lane on a slow-to-publish store; yields (runner, store, post)."""
+    with running_lane(Settings(data_dir=tmp_path / "data"), engine, "fast") as running:
+        yield running
 
 
 async def _started(coro) -> asyncio.Task:
@@ -157,3 +174,46 @@ def test_a_batch_painted_as_the_stop_comes_is_published_before_the_stop_ends(lan
     store.second_gate.set()
     stopping.join(60)
     assert not stopping.is_alive() and state(store, second) == JobState.done
+
+
+class NoticedPainting:
+    """The real engine, whose masterpiece optimiser says when a painting has come back (``painted``)."""
+
+    def __init__(self, engine) -> None:
+        self.engine, self.painted = engine, threading.Event()
+
+    def gatys(self):
+        optimizer, painted = self.engine.gatys(), self.painted
+
+        class Noticed:
+            def run(self, *args, **kwargs):
+                result = optimizer.run(*args, **kwargs)
+                painted.set()
+                return result
+
+        return Noticed()
+
+    def __getattr__(self, name: str):
+        return getattr(self.engine, name)
+
+
+def test_a_masterpiece_paints_on_while_its_progress_is_held_at_the_store(tmp_path, engine):
+    """Before, the painter wrote its progress itself: a store slow to answer held the painting (the GPU) at every
+    step. Now the painting ends while its first progress write is still held; only the newest news are told after
+    it, and none after the job's end."""
+    spy = NoticedPainting(engine)
+    settings = Settings(data_dir=tmp_path / "data", engine={"preview_every": 2})
+    with running_lane(settings, spy, "gatys", style="starry-night") as (runner, store, post):
+        store.gate.set()
+        store.progress_gate.clear()
+        job = post("held-progress")
+        ended = (JobState.done, JobState.failed, JobState.cancelled)
+        wait_until(lambda: spy.painted.is_set() or state(store, job) in ended, lambda: store.progress, 120)
+        assert spy.painted.is_set(), f"the painting waited for the store (progress writes: {store.progress})"
+        assert len(store.progress) == 1  # the first write, still held at the store
+        assert state(store, job) == JobState.running  # its end waits for its news to be told
+        store.progress_gate.set()
+        wait_until(lambda: state(store, job) == JobState.done, lambda: store.get(job), 60)
+        assert len(store.progress) <= 2, store.progress  # the steps painted meanwhile: only the newest is told
+        assert store.progress == sorted(store.progress) and store.get(job).progress == 1.0
+        assert not runner.events.previews  # its last preview (a face) went with its end

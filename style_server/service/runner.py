@@ -35,10 +35,13 @@ from .faults import crash_at, fail_stage
 from .jobtypes import FAIL, BackendUnavailable, Job, LaneCapacity
 from .lanes import SERVER_LANES, ServerLane
 from .metrics import Metrics
+from .progress_news import News, ProgressNews
 
 log = logging.getLogger("style_server.runner")
 CAPACITY_FOR = 2.0  # seconds the workers' measured throughput (a shared backend's) is used before it is read again
 STOP_SECONDS = 20.0  # of a stop's 30 s grace (the compose files'): passes still painting end and are published
+PROGRESS_EVERY = 0.5  # seconds between a masterpiece's progress writes (previews come as the engine makes them)
+PREVIEW_SIDE = 384  # a preview's longest side, in pixels
 Inputs = tuple[Image.Image, list[tuple[Image.Image, float]]]  # a job's photo, and its style pictures with weights
 
 
@@ -76,6 +79,7 @@ class Runner:
         self._painting = 0  # passes whose painter thread runs (it outlives its lane task when a stop cancels that)
         self._painted = threading.Condition()
         self._gauges: asyncio.Task[None] | None = None  # the queue's depth, read after a pass for the metrics
+        self.news = ProgressNews(self._tell_news)  # a masterpiece's progress and previews, told beside its painting
 
     def lanes(self) -> dict[str, int]:
         """Jobs of each lane this process paints at the same time."""
@@ -391,6 +395,7 @@ class Runner:
             previous, self._publishing = self._publishing, None
         _waited(previous, max(deadline - time.monotonic(), 0.0))
         self._publisher.shutdown(wait=False)  # a publish past the deadline is not waited for
+        self.news.stop()
 
     def _run_gatys(self, jobs: list[Job]) -> None:
         for job in jobs:
@@ -402,17 +407,14 @@ class Runner:
         cancel = self.cancels.setdefault(job.id, threading.Event())
         last_write = 0.0
 
-        def progress(p) -> None:
+        def progress(p) -> None:  # in the painter's thread: the news are told on their own (``ProgressNews``)
             nonlocal last_write
-            if p.preview is not None:
-                buf = io.BytesIO()
-                fit_longest_side(p.preview, 384).save(buf, "JPEG", quality=80)
-                self.events.preview(job.id, base64.b64encode(buf.getvalue()).decode())
-            if time.monotonic() - last_write > 0.5:
+            fraction = None
+            if time.monotonic() - last_write > PROGRESS_EVERY:
                 last_write = time.monotonic()
-                with contextlib.suppress(BackendUnavailable):  # progress is news, not state: the next one will do
-                    self.store.set_progress(job.id, min(0.99, p.iteration / max(p.total_iterations, 1)))
-                    self.events.changed(job.id)
+                fraction = min(0.99, p.iteration / max(p.total_iterations, 1))
+            if fraction is not None or p.preview is not None:
+                self.news.tell(job.id, News(fraction, p.preview))
 
         started = time.perf_counter()
         try:
@@ -439,10 +441,23 @@ class Runner:
             self._fail(job, exc)
             return
         finally:
+            self.news.close(job.id)  # its last news told before its end, never after it
             self.cancels.pop(job.id, None)
             self.events.forget(job.id)  # whatever the outcome, the last preview (a face) goes
         self._learn(MASTERPIECE.method, time.perf_counter() - started)
         self._complete(job, result.image, time.perf_counter() - started)
+
+    def _tell_news(self, job_id: str, news: News) -> None:
+        """A masterpiece's news, on the news thread: the preview encoded and shown, the progress written and shown.
+        An unreachable store skips them: progress is news, not state, and the next news tells it again."""
+        with contextlib.suppress(BackendUnavailable):
+            if news.preview is not None:
+                buf = io.BytesIO()
+                fit_longest_side(news.preview, PREVIEW_SIDE).save(buf, "JPEG", quality=80)
+                self.events.preview(job_id, base64.b64encode(buf.getvalue()).decode())
+            if news.fraction is not None:
+                self.store.set_progress(job_id, news.fraction)
+                self.events.changed(job_id)
 
     def _masterpiece_side(self, job: Job, photo: Image.Image, painted: int) -> int:
         """A masterpiece is painted small and delivered at least at the Instant size (by a guided upsample),
