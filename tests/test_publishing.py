@@ -177,18 +177,18 @@ def test_a_batch_painted_as_the_stop_comes_is_published_before_the_stop_ends(lan
 
 
 class NoticedPainting:
-    """The real engine, whose masterpiece optimiser says when a painting has come back (``painted``)."""
+    """The real engine, whose masterpiece optimiser counts the paintings that have come back (``painted``)."""
 
     def __init__(self, engine) -> None:
-        self.engine, self.painted = engine, threading.Event()
+        self.engine, self.painted = engine, 0
 
     def gatys(self):
-        optimizer, painted = self.engine.gatys(), self.painted
+        optimizer, spy = self.engine.gatys(), self
 
         class Noticed:
             def run(self, *args, **kwargs):
                 result = optimizer.run(*args, **kwargs)
-                painted.set()
+                spy.painted += 1
                 return result
 
         return Noticed()
@@ -208,8 +208,8 @@ def test_a_masterpiece_paints_on_while_its_progress_is_held_at_the_store(tmp_pat
         store.progress_gate.clear()
         job = post("held-progress")
         ended = (JobState.done, JobState.failed, JobState.cancelled)
-        wait_until(lambda: spy.painted.is_set() or state(store, job) in ended, lambda: store.progress, 120)
-        assert spy.painted.is_set(), f"the painting waited for the store (progress writes: {store.progress})"
+        wait_until(lambda: spy.painted or state(store, job) in ended, lambda: store.progress, 120)
+        assert spy.painted, f"the painting waited for the store (progress writes: {store.progress})"
         assert len(store.progress) == 1  # the first write, still held at the store
         assert state(store, job) == JobState.running  # its end waits for its news to be told
         store.progress_gate.set()
@@ -217,3 +217,16 @@ def test_a_masterpiece_paints_on_while_its_progress_is_held_at_the_store(tmp_pat
         assert len(store.progress) <= 2, store.progress  # the steps painted meanwhile: only the newest is told
         assert store.progress == sorted(store.progress) and store.get(job).progress == 1.0
         assert not runner.events.previews  # its last preview (a face) went with its end
+
+
+def test_the_next_masterpiece_paints_while_one_is_published(tmp_path, engine):
+    spy = NoticedPainting(engine)
+    with running_lane(Settings(data_dir=tmp_path / "data"), spy, "gatys", style="starry-night") as (_, store, post):
+        first = post("first")
+        wait_until(lambda: store.publishing == [first], lambda: store.publishing, 120)
+        second = post("second")
+        wait_until(lambda: spy.painted == 2, lambda: (spy.painted, store.get(second)), 120)  # beside the publish
+        assert store.publishing == [first] and state(store, second) == JobState.running
+        store.gate.set()
+        wait_until(lambda: state(store, first) == state(store, second) == JobState.done, lambda: store.publishing, 60)
+        assert store.publishing == [first, second]

@@ -1,8 +1,9 @@
 """The workers that own the GPU: one loop per lane (``lanes.SERVER_LANES``), each with its painter: Instant
 jobs in batches, masterpieces each on its own.
 
-Engine calls run in worker threads (torch releases the GIL); the event loop only schedules and records. A painted
-Instant batch is published on a thread of its own while the lane paints the next (``Runner._hand_over``).
+Engine calls run in worker threads (torch releases the GIL); the event loop only schedules and records. A painting
+(an Instant batch, a masterpiece) is published on a thread of its own while its lane paints the next
+(``Runner._hand_over``), and a masterpiece's progress is told on another while it paints (``ProgressNews``).
 """
 
 from __future__ import annotations
@@ -361,9 +362,10 @@ class Runner:
         self._hand_over([job for job, _, _ in items], results, seconds)
 
     def _hand_over(self, jobs: list[Job], results: list[Image.Image], seconds: float) -> None:
-        """A painted batch is published on the publishing thread while the lane paints its next pass, so the
-        result's encoding and the store's writes overlap the painting. One batch waits there at most: a slow store
-        holds the lane back instead of piling up paintings. While the runner stops, it is published here."""
+        """A painted batch (a masterpiece: a batch of one) is published on the publishing thread while its lane
+        paints its next pass, so the result's encoding and the store's writes overlap the painting. One batch waits
+        there at most: a slow store holds the lanes back instead of piling up paintings. While the runner stops, it
+        is published here."""
         with self._publishing_lock:
             previous, self._publishing = self._publishing, None
             _waited(previous)
@@ -444,8 +446,9 @@ class Runner:
             self.news.close(job.id)  # its last news told before its end, never after it
             self.cancels.pop(job.id, None)
             self.events.forget(job.id)  # whatever the outcome, the last preview (a face) goes
-        self._learn(MASTERPIECE.method, time.perf_counter() - started)
-        self._complete(job, result.image, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        self._learn(MASTERPIECE.method, seconds)
+        self._hand_over([job], [result.image], seconds)
 
     def _tell_news(self, job_id: str, news: News) -> None:
         """A masterpiece's news, on the news thread: the preview encoded and shown, the progress written and shown.
@@ -546,9 +549,9 @@ def _waited(publishing: Future[None] | None, timeout: float | None = None) -> No
     try:
         publishing.result(timeout)
     except TimeoutError:
-        log.warning("a fast batch is still being published at the stop; its jobs go back to the queue")
+        log.warning("a painting is still being published at the stop; its jobs go back to the queue")
     except Exception:
-        log.exception("publishing a fast batch failed")
+        log.exception("publishing a painting failed")
 
 
 def painted_side(settings: Settings, method: str, requested: int | None, longest: int) -> int:
