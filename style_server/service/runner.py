@@ -376,6 +376,7 @@ class Runner:
 
     def _publish_batch(self, jobs: list[Job], results: list[Image.Image], seconds: float) -> None:
         for job, result in zip(jobs, results, strict=True):
+            self.news.close(job.id)  # a masterpiece's last news told before its end, never after it
             try:
                 fail_stage(self.settings.testing.fault_point, "keep", [job.style])
                 self._complete(job, result, seconds)
@@ -420,18 +421,22 @@ class Runner:
 
         started = time.perf_counter()
         try:
-            photo, images = self._inputs(job)
-            styles = self.engine.choose(job.style, images).gatys_styles()
-            size = painted_side(self.settings, job.method, job.options.size, max(photo.size))
-            params = make_params(
-                size=size,
-                output_size=self._masterpiece_side(job, photo, size),
-                iterations=self.engine.masterpiece_iterations(),
-                preserve_color=job.options.preserve_color,
-                face_protect=job.options.face_protect,
-                preview_every=self.settings.engine.preview_every,
-            )
-            result = self.engine.gatys().run(photo, styles, params, on_progress=progress, cancel=cancel)
+            try:
+                photo, images = self._inputs(job)
+                styles = self.engine.choose(job.style, images).gatys_styles()
+                size = painted_side(self.settings, job.method, job.options.size, max(photo.size))
+                params = make_params(
+                    size=size,
+                    output_size=self._masterpiece_side(job, photo, size),
+                    iterations=self.engine.masterpiece_iterations(),
+                    preserve_color=job.options.preserve_color,
+                    face_protect=job.options.face_protect,
+                    preview_every=self.settings.engine.preview_every,
+                )
+                result = self.engine.gatys().run(photo, styles, params, on_progress=progress, cancel=cancel)
+            except BaseException:
+                self.news.close(job.id)  # its last news told before its end below (a painting's: at its publish)
+                raise
         except Cancelled:
             if self.stopping:
                 self._release(job)  # shutdown: paint it again after the restart
@@ -443,9 +448,8 @@ class Runner:
             self._fail(job, exc)
             return
         finally:
-            self.news.close(job.id)  # its last news told before its end, never after it
             self.cancels.pop(job.id, None)
-            self.events.forget(job.id)  # whatever the outcome, the last preview (a face) goes
+            self.events.forget(job.id)  # the last preview (a face) goes; one still being told goes at the end
         seconds = time.perf_counter() - started
         self._learn(MASTERPIECE.method, seconds)
         self._hand_over([job], [result.image], seconds)
