@@ -377,6 +377,7 @@ class Runner:
     def _publish_batch(self, jobs: list[Job], results: list[Image.Image], seconds: float) -> None:
         for job, result in zip(jobs, results, strict=True):
             self.news.close(job.id)  # a masterpiece's last news told before its end, never after it
+            self.events.forget(job.id)  # and its last preview (a face) gone, whether it is published or given back
             try:
                 fail_stage(self.settings.testing.fault_point, "keep", [job.style])
                 self._complete(job, result, seconds)
@@ -449,7 +450,7 @@ class Runner:
             return
         finally:
             self.cancels.pop(job.id, None)
-            self.events.forget(job.id)  # the last preview (a face) goes; one still being told goes at the end
+            self.events.forget(job.id)  # the last preview (a face) goes; a painting's goes again at its publish
         seconds = time.perf_counter() - started
         self._learn(MASTERPIECE.method, seconds)
         self._hand_over([job], [result.image], seconds)
