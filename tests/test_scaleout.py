@@ -119,11 +119,10 @@ def test_a_worker_rides_out_a_nats_outage_mid_masterpiece(tmp_path, cache_dir, b
             wait_for_state(client, job, {"running"}, 120)
             booth.nats.kill9()
             deadline = time.monotonic() + 120
-            given_back = f"job {job['id']} goes back to the queue"
-            while (
-                "the queue depth could not be read"
-                not in worker.log.read_text(errors="replace").partition(given_back)[2]
-            ):  # after the give-back, the depth read: each waited out its 10 s NATS request timeout
+            lines = (f"job {job['id']} goes back to the queue", "the queue depth could not be read")
+            # the painting's publish (then its give-back) and the depth read after its pass, side by side: each
+            # waited out its 10 s NATS request timeout
+            while not all(line in worker.log.read_text(errors="replace") for line in lines):
                 assert time.monotonic() < deadline, worker.log.read_text()[-3000:]
                 time.sleep(0.2)
             booth.nats.start()
