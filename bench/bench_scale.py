@@ -32,6 +32,8 @@ Run: python bench/bench_scale.py [--quick] [--workers 1,2,4,8,16,32] [--gatys-se
      python bench/bench_scale.py --prefetch-compare --fast-workers 1,2 --single-node --no-real (the next batch
      taken while one paints, off then on); add --fast-kiosks 40 for a backlog, --picture-side 1024 for paintings
      of a real size. Another commit: PYTHONPATH on its checkout (every process runs that code; the bench prints it).
+     python bench/bench_scale.py --workers 1 --gatys-seconds 0.5 --fast-workers "" --no-real --many-kiosks 500
+     --kiosk-pace 120 (500 kiosks, each a visitor every 60-180 s; without --kiosk-pace a closed loop that saturates)
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import io
 import itertools
 import json
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -303,10 +306,21 @@ async def follow(client: httpx.AsyncClient, job: Posted) -> dict[str, Any]:
 
 
 async def kiosk(
-    client: httpx.AsyncClient, url: str, name: str, lane: str, photo: bytes, stop_at: float, jobs: list[Posted]
+    client: httpx.AsyncClient,
+    url: str,
+    name: str,
+    lane: str,
+    photo: bytes,
+    stop_at: float,
+    jobs: list[Posted],
+    pace: float = 0.0,
 ) -> None:
-    """Post a job, follow it to its end, post the next, until ``stop_at`` (the last one is followed to its end)."""
+    """Post a job, follow it to its end, post the next, until ``stop_at`` (the last one is followed to its end).
+    ``pace``: a visitor's turn between one job's end and the next post, 0.5-1.5 times it (the first post after a
+    random part of it, so the kiosks do not post together); 0: at once, the closed loop that saturates the booth."""
     n = 0
+    if pace:
+        await asyncio.sleep(min(random.uniform(0, pace), max(stop_at - time.monotonic(), 0)))
     while time.monotonic() < stop_at:
         n += 1
         form = {"style": "starry-night", "method": lane, "email": f"{name}-{n}@example.org", "consent": "true"}
@@ -335,16 +349,20 @@ async def kiosk(
         job.seen = time.time()
         if job.status.get("state") == "done":
             DONE.add(job.id)
+        if pace:  # no later than the phase's end
+            await asyncio.sleep(min(random.uniform(0.5, 1.5) * pace, max(stop_at - time.monotonic(), 0)))
 
 
-async def run_kiosks(urls: list[str], kiosks: int, lane: str, seconds: float, drain: float, tag: str) -> list[Posted]:
+async def run_kiosks(
+    urls: list[str], kiosks: int, lane: str, seconds: float, drain: float, tag: str, pace: float = 0.0
+) -> list[Posted]:
     photo, jobs = portrait_jpeg(KIOSK_PHOTO_SIDE), []
     limits = httpx.Limits(max_connections=2 * kiosks + 10, max_keepalive_connections=2 * kiosks + 10)
     timeout = httpx.Timeout(60, connect=10)
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {API_KEY}"}, limits=limits, timeout=timeout) as c:
         stop_at = time.monotonic() + seconds
         tasks = [
-            asyncio.create_task(kiosk(c, urls[i % len(urls)], f"{tag}k{i}", lane, photo, stop_at, jobs))
+            asyncio.create_task(kiosk(c, urls[i % len(urls)], f"{tag}k{i}", lane, photo, stop_at, jobs, pace))
             for i in range(kiosks)
         ]
         _, late = await asyncio.wait(tasks, timeout=seconds + drain)
@@ -489,12 +507,20 @@ class Phase:
 
 
 def run_phase(
-    urls: list[str], lane: str, workers: int, kiosks: int, paint: float, warm_up: float, window: float, tag: str
+    urls: list[str],
+    lane: str,
+    workers: int,
+    kiosks: int,
+    paint: float,
+    warm_up: float,
+    window: float,
+    tag: str,
+    pace: float = 0.0,
 ) -> tuple[float, list[Posted]]:
     """The kiosks' jobs, and when the measured window began (after the warm-up)."""
     began = time.time()
     drain = 60.0 + 2 * paint * kiosks / workers  # the backlog left at the end, twice over
-    return began + warm_up, asyncio.run(run_kiosks(urls, kiosks, lane, warm_up + window, drain, tag))
+    return began + warm_up, asyncio.run(run_kiosks(urls, kiosks, lane, warm_up + window, drain, tag, pace))
 
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -560,6 +586,13 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=40.0, help="measured seconds per phase")
     parser.add_argument("--many-kiosks", type=int, default=500, help="kiosks of the last phase (16 workers)")
     parser.add_argument(
+        "--kiosk-pace",
+        type=float,
+        default=0.0,
+        help="seconds of a visitor's turn at each kiosk of the last phase between a job's end and the next post "
+        "(0.5-1.5 times it; 0: at once, a closed loop that saturates the booth)",
+    )
+    parser.add_argument(
         "--many-seconds", type=float, default=2.0, help="simulated GPU seconds per masterpiece in that phase"
     )
     parser.add_argument("--single-node", action="store_true", help="one NATS server instead of a 3-node cluster")
@@ -610,7 +643,7 @@ def main() -> None:
         pids = {"nats": [n.proc.pid for n in nodes], "api": [a.proc.pid for a in apis], "mailer": [mailer.pid]}
 
         def series(
-            lane: str, counts: list[int], paint: float, warm_up: float, kiosks_for, settings=None, label=""
+            lane: str, counts: list[int], paint: float, warm_up: float, kiosks_for, settings=None, label="", pace=0.0
         ) -> None:
             one = None
             print(HEADER)
@@ -619,7 +652,7 @@ def main() -> None:
                 try:
                     before = cpu_snapshot({**pids, "workers": sim.pids})
                     tag = f"{lane}{n}x{kiosks_for(n)}-"  # Idempotency-Keys unique to the phase (else: replays)
-                    start, jobs = run_phase(urls, lane, n, kiosks_for(n), paint, warm_up, window, tag)
+                    start, jobs = run_phase(urls, lane, n, kiosks_for(n), paint, warm_up, window, tag, pace)
                     after = cpu_snapshot({**pids, "workers": sim.pids})
                 finally:
                     sim.stop()
@@ -657,7 +690,8 @@ def main() -> None:
             series("fast", fast_workers, f, 3.0, lambda n: max(args.fast_kiosks, 4 * n))
         if not args.quick and args.many_kiosks:
             g = args.many_seconds
-            series("gatys", [16], g, 2 * g + 2, lambda n: args.many_kiosks)
+            paced = f", a visitor every {args.kiosk_pace:g} s a kiosk" if args.kiosk_pace else ""
+            series("gatys", [16], g, 2 * g + 2, lambda n: args.many_kiosks, label=paced, pace=args.kiosk_pace)
         real = None if args.no_real else real_engine(apis, 5.0 if args.quick else 30.0)
         sent = mails_delivered(box, mailer, len(DONE))
     finally:
