@@ -210,6 +210,7 @@ def test_a_masterpiece_paints_on_while_its_progress_is_held_at_the_store(tmp_pat
         ended = (JobState.done, JobState.failed, JobState.cancelled)
         wait_until(lambda: spy.painted or state(store, job) in ended, lambda: store.progress, 120)
         assert spy.painted, f"the painting waited for the store (progress writes: {store.progress})"
+        wait_until(lambda: store.progress, lambda: "no progress was told", 30)  # its thread may start late
         assert len(store.progress) == 1  # the first write, still held at the store
         assert state(store, job) == JobState.running  # its end waits for its news to be told
         store.progress_gate.set()
