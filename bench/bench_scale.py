@@ -305,6 +305,11 @@ async def follow(client: httpx.AsyncClient, job: Posted) -> dict[str, Any]:
         await asyncio.sleep(0.2)
 
 
+async def visitor_turn(pace: float, low: float, high: float, stop_at: float) -> None:
+    """A random ``low``-``high`` times ``pace`` of a visitor's turn at a kiosk, over no later than ``stop_at``."""
+    await asyncio.sleep(min(random.uniform(low, high) * pace, max(stop_at - time.monotonic(), 0)))
+
+
 async def kiosk(
     client: httpx.AsyncClient,
     url: str,
@@ -320,7 +325,7 @@ async def kiosk(
     random part of it, so the kiosks do not post together); 0: at once, the closed loop that saturates the booth."""
     n = 0
     if pace:
-        await asyncio.sleep(min(random.uniform(0, pace), max(stop_at - time.monotonic(), 0)))
+        await visitor_turn(pace, 0.0, 1.0, stop_at)
     while time.monotonic() < stop_at:
         n += 1
         form = {"style": "starry-night", "method": lane, "email": f"{name}-{n}@example.org", "consent": "true"}
@@ -349,8 +354,8 @@ async def kiosk(
         job.seen = time.time()
         if job.status.get("state") == "done":
             DONE.add(job.id)
-        if pace:  # no later than the phase's end
-            await asyncio.sleep(min(random.uniform(0.5, 1.5) * pace, max(stop_at - time.monotonic(), 0)))
+        if pace:
+            await visitor_turn(pace, 0.5, 1.5, stop_at)
 
 
 async def run_kiosks(
