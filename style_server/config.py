@@ -154,10 +154,10 @@ class StorageSettings(BaseModel):
         ge=1,
         # the name it had when only NATS counted deliveries is still read
         validation_alias=AliasChoices("max_deliveries", "nats_max_deliveries"),
-        description="Deliveries of one job (taken from the queue to paint, taken ahead included) before it is "
-        "given up and its visitor told by e-mail (a job whose painting kills its painter again and again: on NATS "
-        "the dead letter, on SQLite at the next start). A job its painter gave back (an outage, a stop) does not "
-        "count.",
+        description="Paintings of one job begun (taken from the queue to paint, taken ahead included) and never "
+        "finished before it is given up and its visitor told by e-mail (a job whose painting kills its painter "
+        "again and again: on NATS the dead letter, on SQLite at the next start). A job its painter gave back (an "
+        "outage, a stop) does not count.",
     )
     nats_ca_file: Path | None = Field(
         None, description="CA bundle (PEM) to verify tls:// NATS servers with; default: the system's store."

@@ -43,12 +43,12 @@ log = logging.getLogger("style_server.nats")
 
 
 def _given_back(record: dict[str, Any]) -> bool:
-    """A running job handed back by its painter (``requeue``), counted: its delivery does not count towards the
-    dead letter, which is for a job whose painting stops its painter again and again (a cluster's election once
+    """A running job handed back by its painter (``requeue``): its painting no longer counts towards the dead
+    letter, which is for a job whose painting stops its painter again and again (a cluster's election once
     bounced a job three times in four seconds, and it was given up)."""
     if not moving(REQUEUE.sources, REQUEUE.target, progress=0.0)(record):
         return False
-    record["given_back"] = record.get("given_back", 0) + 1
+    record["deliveries"] = max(record.get("deliveries", 0) - 1, 0)
     return True
 
 
@@ -227,6 +227,9 @@ class JobQueue:
         """The job of a delivered message, now running here; None (and the message settled) if there is nothing
         to paint: gone, ended, or delivered too often (dead letter)."""
         job_id = msg.data.decode()
+        if job_id in self.held:  # delivered again while this process paints it (its lease lapsed in an outage):
+            self.held[job_id] = msg  # painted once, answered on the newest delivery
+            return None
         found = await self.records.record(job_id)
         if found is None or found[0]["state"] in TERMINAL:
             if found is not None and found[0]["state"] == JobState.done and found[0].get("email"):
@@ -234,14 +237,22 @@ class JobQueue:
             await msg.ack()
             return None
         record, revision = found
-        # deliveries whose painter gave the job back (an outage, a stop) are not paintings that never finished
-        unfinished = msg.metadata.num_delivered - 1 - record.get("given_back", 0)
+        # paintings begun (claims, counted with the claim itself) that neither finished nor were given back, as
+        # SQLite counts them. Not the stream's deliveries: a delivery to a fetch that an outage cut off never
+        # reached a painter, and an outage's fetches ran a job into the dead letter before its second painting
+        unfinished = record.get("deliveries", 0)
         if unfinished >= self.settings.storage.max_deliveries:
             await self._dead_letter(method, job_id, msg, unfinished)
             return None
         check(record["state"], CLAIM.target)  # queued (a claim), or running (a reclaim: a lease ran out)
         # its place as delivered (also where the job was taken before its place was recorded): the lane's head
-        record.update(state=CLAIM.target, started=time.time(), progress=0.0, seq=msg.metadata.sequence.stream)
+        record.update(
+            state=CLAIM.target,
+            started=time.time(),
+            progress=0.0,
+            seq=msg.metadata.sequence.stream,
+            deliveries=unfinished + 1,
+        )
         try:
             await self.records.put(record, revision)
         except KeyWrongLastSequenceError:  # changed meanwhile (a cancel): look again soon
