@@ -32,8 +32,9 @@ Run: python bench/bench_scale.py [--quick] [--workers 1,2,4,8,16,32] [--gatys-se
      python bench/bench_scale.py --prefetch-compare --fast-workers 1,2 --single-node --no-real (the next batch
      taken while one paints, off then on); add --fast-kiosks 40 for a backlog, --picture-side 1024 for paintings
      of a real size. Another commit: PYTHONPATH on its checkout (every process runs that code; the bench prints it).
-     python bench/bench_scale.py --workers 1 --gatys-seconds 0.5 --fast-workers "" --no-real --many-kiosks 500
-     --kiosk-pace 120 (500 kiosks, each a visitor every 60-180 s; without --kiosk-pace a closed loop that saturates)
+     python bench/bench_scale.py --workers "" --fast-workers "" --no-real --many-kiosks 500 --kiosk-pace 120
+     (500 kiosks, each a visitor every 60-180 s; without --kiosk-pace a closed loop that saturates; bench_kiosks.py
+     runs this phase alone and judges it against issue 23's goals)
 """
 
 from __future__ import annotations
@@ -570,7 +571,8 @@ HEADER = (
 # -- the run ---------------------------------------------------------------------------------------------------
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Every phase asked for, printed as it ends; returns the figures (also written to --json)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--quick", action="store_true", help="a smoke run: 1 and 2 workers, 0.5 s masterpieces, short windows"
@@ -589,7 +591,8 @@ def main() -> None:
         "--fast-kiosks", type=int, default=10, help="at least this many kiosks in a fast phase (a backlog: 40)"
     )
     parser.add_argument("--window", type=float, default=40.0, help="measured seconds per phase")
-    parser.add_argument("--many-kiosks", type=int, default=500, help="kiosks of the last phase (16 workers)")
+    parser.add_argument("--many-kiosks", type=int, default=500, help="kiosks of the last phase")
+    parser.add_argument("--many-workers", type=int, default=16, help="simulated workers of the last phase")
     parser.add_argument(
         "--kiosk-pace",
         type=float,
@@ -608,10 +611,10 @@ def main() -> None:
         action="store_true",
         help="only the fast-lane series, with the next batch taken ahead (PORTRAIT_FAST_PREFETCH) off, then on",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     global KIOSK_PHOTO_SIDE
     KIOSK_PHOTO_SIDE = max(KIOSK_PHOTO_SIDE, args.picture_side)
-    workers = [int(n) for n in ("1,2" if args.quick else args.workers).split(",")]
+    workers = [int(n) for n in ("1,2" if args.quick else args.workers).split(",") if n]
     fast_workers = [] if args.quick else [int(n) for n in args.fast_workers.split(",") if n]
     window = 5.0 if args.quick else args.window
     g, f = (0.5 if args.quick else args.gatys_seconds), args.fast_seconds
@@ -651,7 +654,8 @@ def main() -> None:
             lane: str, counts: list[int], paint: float, warm_up: float, kiosks_for, settings=None, label="", pace=0.0
         ) -> None:
             one = None
-            print(HEADER)
+            if counts:
+                print(HEADER)
             for n in counts:
                 sim = SimWorkers(apis[0], n, lane, f, g, settings).start()
                 try:
@@ -696,7 +700,8 @@ def main() -> None:
         if not args.quick and args.many_kiosks:
             g = args.many_seconds
             paced = f", a visitor every {args.kiosk_pace:g} s a kiosk" if args.kiosk_pace else ""
-            series("gatys", [16], g, 2 * g + 2, lambda n: args.many_kiosks, label=paced, pace=args.kiosk_pace)
+            many = [args.many_workers]
+            series("gatys", many, g, 2 * g + 2, lambda n: args.many_kiosks, label=paced, pace=args.kiosk_pace)
         real = None if args.no_real else real_engine(apis, 5.0 if args.quick else 30.0)
         sent = mails_delivered(box, mailer, len(DONE))
     finally:
@@ -713,9 +718,18 @@ def main() -> None:
         print(f"real engine, fast jobs, 1 torch thread per worker: {real}")
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end")
+    figures = {
+        "phases": results,
+        "real": real,
+        "mails": sent,
+        "baseline": baseline,
+        "load": [start_load, load],
+        "broke_off": len(RETRIES),
+        "refused": {"503": REFUSED.count(503), "429": REFUSED.count(429)},
+    }
     if args.json:
-        figures = {"phases": results, "real": real, "mails": sent, "baseline": baseline, "load": [start_load, load]}
         args.json.write_text(json.dumps(figures, indent=1))
+    return figures
 
 
 def print_prefetch_ratios(results: list[dict[str, Any]]) -> None:
