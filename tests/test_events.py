@@ -54,6 +54,31 @@ def test_an_api_node_forwards_a_carried_status_to_its_stream_without_reading():
     asyncio.run(run())
 
 
+def test_a_job_given_back_to_the_queue_leaves_no_preview_on_any_node():
+    """Its painter gave it back (an outage at its publish): the relayed change says it waits again, and every node
+    drops the painting's preview (a face) then, not at the job's end after it is painted again."""
+
+    async def run() -> None:
+        reads = Reads()
+        painting = {"kind": "preview", "jpeg": "AAAA", "status": status("job-1").model_dump(mode="json")}
+        watching, elsewhere = (JobEvents(reads, relay=lambda event: None) for _ in range(2))
+        watching.bind(asyncio.get_running_loop())
+        stream = watching.subscribe("job-1")
+        for node in (watching, elsewhere):
+            node.apply({**painting, "id": "job-1"})
+            node.apply({**painting, "id": "job-2"})  # another job, still painted
+        assert stream.get_nowait().preview_jpeg_base64 == "AAAA"
+        queued = status("job-1", JobState.queued, 0.0).model_dump(mode="json")
+        for node in (watching, elsewhere):
+            node.apply({"kind": "changed", "statuses": {"job-1": queued}})
+            assert node.previews == {"job-2": "AAAA"}
+        event = stream.get_nowait()
+        assert (event.status.state, event.preview_jpeg_base64) == (JobState.queued, None)
+        assert reads.calls == []
+
+    asyncio.run(run())
+
+
 def test_an_end_carries_its_status_and_each_node_puts_its_own_address_on_the_download_link():
     """The worker that finished the job reads its last status once; a node watching it forwards that status with
     its own public address in front of the download path (a worker knows none), and drops the preview."""

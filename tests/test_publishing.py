@@ -13,20 +13,23 @@ import asyncio
 import contextlib
 import io
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from shared.protocol import JobOptions, JobState
+from shared.protocol import JobOptions, JobState, JobStatus
 from style_server.config import Settings
 from style_server.service.backend import open_backend
+from style_server.service.events import JobEvents
 from style_server.service.jobtypes import BackendUnavailable
 from style_server.service.metrics import Metrics
 from style_server.service.runner import Runner
 from tests.harness import STORE_CREATE, wait_until
 
 DEMO = Path(__file__).parents[1] / "booth_client" / "assets" / "demo_portrait.jpg"
+NOW = datetime.now(UTC)
 
 
 class SlowToPublish:
@@ -61,10 +64,10 @@ class SlowToPublish:
 
 
 @contextlib.contextmanager
-def running_lane(settings: Settings, engine, method: str, style: str = "palette-01"):
+def running_lane(settings: Settings, engine, method: str, style: str = "palette-01", events: JobEvents | None = None):
     """A running lane of ``method`` on a slow-to-publish store, its jobs in ``style``; yields (runner, store, post)."""
     store = SlowToPublish(open_backend(settings, "test"))
-    runner = Runner(settings, engine, store, Metrics())  # type: ignore[arg-type]  # the store, with gates
+    runner = Runner(settings, engine, store, Metrics(), events)  # type: ignore[arg-type]  # the store, with gates
     photo = io.BytesIO()
     Image.open(DEMO).convert("RGB").resize((96, 128)).save(photo, "PNG")
     loop = asyncio.new_event_loop()
@@ -231,3 +234,30 @@ def test_the_next_masterpiece_paints_while_one_is_published(tmp_path, engine):
         store.gate.set()
         wait_until(lambda: state(store, first) == state(store, second) == JobState.done, lambda: store.publishing, 60)
         assert store.publishing == [first, second]
+
+
+def test_a_masterpiece_given_back_at_its_publish_is_told_as_waiting_again(tmp_path, engine):
+    """The store went away as the painting was published: the job goes back to the queue, and the other nodes hear
+    it (their kiosks' streams showed the painting's last progress, their copies of its preview a face) before it
+    is painted again."""
+    relayed: list[dict] = []
+
+    def describe(job_id: str) -> JobStatus:
+        job = store.get(job_id)
+        return JobStatus(
+            id=job.id, state=job.state, method=job.method, style=job.style, progress=job.progress, created_at=NOW
+        )
+
+    events = JobEvents(describe, relay=relayed.append)
+    settings = Settings(data_dir=tmp_path / "data", engine={"preview_every": 2})
+    with running_lane(settings, engine, "gatys", "starry-night", events) as (_, store, post):
+        store.fail_next = True
+        job = post("given-back")
+        wait_until(lambda: store.publishing == [job], lambda: store.publishing, 120)
+        told = len(relayed)  # the painting's news, all told before its publish
+        assert any(event["kind"] == "preview" for event in relayed), relayed
+        store.gate.set()
+        wait_until(lambda: state(store, job) == JobState.done, lambda: store.get(job), 120)
+    [first, *_] = [event["statuses"][job] for event in relayed[told:] if event["kind"] == "changed"]
+    # waiting again, or already taken again from the start: never the painting before with its progress
+    assert first["state"] == "queued" or (first["state"] == "running" and first["progress"] == 0), first

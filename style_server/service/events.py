@@ -12,7 +12,7 @@ queue moved up) carries each lane's head, the last of its messages handed to a p
 job watched on it from that and the job's own place in the lane, both known, again without a read.
 
 The latest preview of a running masterpiece is kept for a stream that opens late, and dropped as soon as the job
-ends, fails, is cancelled or erased: previews show faces.
+ends, fails, is cancelled or erased, or goes back to the queue: previews show faces.
 """
 
 from __future__ import annotations
@@ -105,8 +105,11 @@ class JobEvents:
         kind = event.get("kind")
         if kind == "changed":
             for job_id, status in (event.get("statuses") or dict.fromkeys(event.get("ids", []))).items():
-                if self.watched(job_id):  # every node hears every change: the others cost a lookup, no parse
-                    self._forward(job_id, _carried(status))
+                # every node hears every change: the others cost a lookup, no parse
+                if self.watched(job_id) or job_id in self.previews:
+                    told = _carried(status)
+                    self._drop_stale_preview(job_id, told)
+                    self._forward(job_id, told)
         elif kind == "refresh":
             self._moved(event.get("heads"))
         elif kind == "preview":
@@ -129,6 +132,7 @@ class JobEvents:
         statuses = {job_id: self._status_to_tell(job_id) for job_id in job_ids}
         self._send({"kind": "changed", "statuses": {i: _wire(status) for i, status in statuses.items()}})
         for job_id, status in statuses.items():
+            self._drop_stale_preview(job_id, status)
             self._forward(job_id, status)
 
     def _status_to_tell(self, job_id: str) -> JobStatus | None:
@@ -206,6 +210,12 @@ class JobEvents:
         if self.watched(job_id):
             self._push(job_id, event_for(status, jpeg_base64))
         return status
+
+    def _drop_stale_preview(self, job_id: str, status: JobStatus | None) -> None:
+        """A job that no longer runs (given back to the queue by its painter) shows no preview of that painting:
+        a face, kept only while it is painted."""
+        if status is not None and status.state != JobState.running:
+            self.forget(job_id)
 
     def forget(self, job_id: str) -> None:
         """Drop the job's preview (a face)."""

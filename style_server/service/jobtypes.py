@@ -64,7 +64,7 @@ REQUEUE = Transition(
     "requeue",
     (JobState.running,),
     JobState.queued,
-    previews="the painter that gives it back drops its last one",
+    previews="the painter that gives it back drops its last one; every node drops its copy as it hears so",
     mail="none",
     personal_data="kept",
 )

@@ -515,10 +515,12 @@ class Runner:
 
     def _release(self, job: Job) -> None:
         """Give the job back untouched (the backend was unreachable, or this process stops): back to the queue
-        now if the backend answers, else when this process's lease on it runs out."""
+        now if the backend answers, else when this process's lease on it runs out. Its streams hear that it
+        waits again (not the painting's last progress), and every node drops the painting's preview."""
         log.warning("job %s goes back to the queue", job.id)
         with contextlib.suppress(BackendUnavailable):
             self.store.requeue(job.id)
+            self.events.changed(job.id)
 
     def _fail(self, job: Job, exc: Exception, mail: bool = True) -> None:
         """The job failed for good: its kiosk hears it, and (``mail``) a visitor who gave an address is mailed an
