@@ -4,7 +4,9 @@ one table (Markdown and HTML) with a contact sheet per size.
 Methods: ``arbitrary`` (the arbitrary-style fast network), ``johnson`` (the painting's own trained transform
 network, where one ships: "not trained" otherwise) and ``gatys`` (the optimiser with the parameters it is given).
 Timings and the same-VGG losses come from ``research.compare``; a face counts as kept when OpenCV's detector
-(``style_server.engine.face``) finds one in the result where it found one in the photo.
+(``style_server.engine.face``) finds one in the result where it found one in the photo. The likeness columns are
+an independent judge's (dlib's face embedding), added to a report by ``bench/judge_study.py``: the study itself
+knows nothing of the judge, and a cell painted again is unjudged until it runs again.
 """
 
 from __future__ import annotations
@@ -41,6 +43,15 @@ NOT_TRAINED = "not trained"
 REPORT_JSON, REPORT_MD, REPORT_HTML = "study.json", "study.md", "study.html"
 
 
+class Likeness(BaseModel):
+    """An independent judge's verdict on one painting against its photo (``bench/judge_study.py``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    distance: float | None  # identity distance photo vs painting; None: the judge finds no face in the photo
+    lost: bool  # the judge finds no face in the painting where it found the photo's
+
+
 class Cell(BaseModel):
     """One portrait painted in one style at one size by one method."""
 
@@ -58,6 +69,7 @@ class Cell(BaseModel):
     face_in_photo: bool
     face_in_result: bool | None = None
     image: str | None = None  # the painting, relative to the report folder
+    likeness: Likeness | None = None  # None: not judged
 
     @property
     def key(self) -> tuple[str, str, int, str]:
@@ -77,6 +89,10 @@ class Summary(BaseModel):
     faces_in_photos: int
     faces_kept: int
     face_rate: float | None  # faces_kept / faces_in_photos; None when no photo had a face
+    judged: int = 0  # paintings the likeness judge read a face in the photo of
+    median_identity: float | None = None
+    worst_identity: float | None = None
+    judge_lost: int = 0  # of the judged, faces the judge no longer finds
 
 
 class Run(BaseModel):
@@ -269,6 +285,8 @@ def summarise(cells: list[Cell]) -> list[Summary]:
             done = [c for c in group if c.status == "ok"]
             with_face = [c for c in done if c.face_in_photo]
             kept = sum(1 for c in with_face if c.face_in_result)
+            judged = [c.likeness for c in done if c.likeness is not None and c.likeness.distance is not None]
+            distances = [j.distance for j in judged if j.distance is not None]
             rows.append(
                 Summary(
                     method=method,
@@ -281,6 +299,10 @@ def summarise(cells: list[Cell]) -> list[Summary]:
                     faces_in_photos=len(with_face),
                     faces_kept=kept,
                     face_rate=kept / len(with_face) if with_face else None,
+                    judged=len(judged),
+                    median_identity=_median(distances),
+                    worst_identity=max(distances, default=None),
+                    judge_lost=sum(1 for j in judged if j.lost),
                 )
             )
     return rows
@@ -319,7 +341,7 @@ def summary_rows(report: StudyReport) -> list[list[str]]:
     rows = []
     for s in report.summary:
         if s.runs == 0:
-            numbers = [NOT_TRAINED] * 4
+            numbers = [NOT_TRAINED] * 5
         else:
             face = (
                 "n/a (no face in the photos)"
@@ -331,10 +353,25 @@ def summary_rows(report: StudyReport) -> list[list[str]]:
                 _number(s.median_style_loss, 4),
                 _number(s.median_content_loss, 4),
                 face,
+                _identity_summary(s),
             ]
         paintings_run = f"{s.runs}" + (f" (+{s.not_trained} {NOT_TRAINED})" if s.not_trained else "")
         rows.append([METHOD_NAMES[s.method], str(s.size), paintings_run, *numbers])
     return rows
+
+
+def _identity_summary(s: Summary) -> str:
+    if not s.judged:
+        return "-"
+    return f"{_number(s.median_identity, 3)} / {_number(s.worst_identity, 3)} ({s.judge_lost}/{s.judged} lost)"
+
+
+def _identity(likeness: Likeness | None) -> str:
+    if likeness is None:
+        return "-"
+    if likeness.distance is None:
+        return "no face in photo"
+    return f"{likeness.distance:.3f}" + (", lost" if likeness.lost else "")
 
 
 SUMMARY_HEADER = [
@@ -345,18 +382,30 @@ SUMMARY_HEADER = [
     "median style loss",
     "median content loss",
     "face kept (rate)",
+    "identity median / worst (faces lost)",
 ]
-CELL_HEADER = ["portrait", "painting", "size (px)", "method", "seconds", "style loss", "content loss", "face kept"]
+CELL_HEADER = [
+    "portrait",
+    "painting",
+    "size (px)",
+    "method",
+    "seconds",
+    "style loss",
+    "content loss",
+    "face kept",
+    "identity",
+]
 
 
 def cell_rows(report: StudyReport) -> list[list[str]]:
     rows = []
     for c in report.cells:
         if c.status != "ok":
-            numbers = [NOT_TRAINED] * 4
+            numbers = [NOT_TRAINED] * 5
         else:
             face = "no face in photo" if not c.face_in_photo else ("yes" if c.face_in_result else "no")
             numbers = [_number(c.seconds, 3), _number(c.style_loss, 4), _number(c.content_loss, 4), face]
+            numbers.append(_identity(c.likeness))
         rows.append([c.portrait, c.style, str(c.size), METHOD_NAMES[c.method], *numbers])
     return rows
 
@@ -376,7 +425,10 @@ def _about(report: StudyReport) -> list[str]:
         "for every method: style loss = relative Gram distance to the painting (lower is closer to it), content "
         "loss = relative feature distance to the photo (lower keeps more of it); for scale, the untouched photos' "
         f"median style loss is {_number(_median([c.photo_style_loss for c in report.cells]), 4)}. Face kept: "
-        "OpenCV's Haar detector finds a face in the painting, counted over the photos where it finds one.",
+        "OpenCV's Haar detector finds a face in the painting, counted over the photos where it finds one. "
+        "Identity: an independent judge's (dlib's face embedding, `bench/judge_study.py`) distance between the "
+        "photo's face and the painting's, below 0.6 the same person for dlib (two photos of one person are about "
+        "0.3-0.45); lost: the judge finds no face in the painting where it found the photo's; - where not judged.",
     ]
     for run in report.runs:
         g, f = run.gatys, run.fast

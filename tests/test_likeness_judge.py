@@ -3,6 +3,7 @@ face_recognition_models. Both are in the bench extra only, so without them these
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import math
 import sys
@@ -24,14 +25,18 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def likeness():
+def bench_module(name: str):
+    """A module of bench/, imported as the bench scripts import each other (by plain name)."""
     sys.path.insert(0, str(ROOT / "bench"))
     try:
-        import likeness
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(ROOT / "bench"))
-    return likeness
+
+
+@pytest.fixture(scope="module")
+def likeness():
+    return bench_module("likeness")
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +65,68 @@ def test_the_model_files_are_read_without_importing_the_package(likeness):
     path = likeness.model_file("dlib_face_recognition_resnet_model_v1.dat")
     assert path.is_file()
     assert "face_recognition_models" not in sys.modules
+
+
+def test_a_study_report_gets_the_judges_identity_columns(judge, portrait, tmp_path):
+    """bench/judge_study.py on a report as ``style-server study`` writes it: a painting that is the photo itself
+    keeps the person, a blank one loses the face, a cell never painted stays unjudged; the tables show it."""
+    from research.study import CELL_HEADER, Cell, Run, StudyReport, summarise, write_report
+
+    from .test_study import markdown_table
+
+    folder, photo = tmp_path / "study", portrait.resize((256, 256))
+    (folder / "cells" / "256").mkdir(parents=True)
+    photo.save(folder / "cells" / "256" / "astronaut.jpg")
+    paintings = {"arbitrary": photo, "gatys": Image.new("RGB", photo.size, (128, 128, 128))}
+    cells = [Cell(**CELL, method="johnson", status="not trained")]
+    for method, painting in paintings.items():
+        painting.save(folder / "cells" / "256" / f"astronaut--starry-night--{method}.jpg")
+        image = f"cells/256/astronaut--starry-night--{method}.jpg"
+        cells.append(
+            Cell(**CELL, method=method, status="ok", seconds=0.1, style_loss=0.1, content_loss=0.5, image=image)
+        )
+    write_report(StudyReport(loss_network="VGG16", runs=[Run(**RUN)], cells=cells, summary=summarise(cells)), folder)
+
+    bench_module("judge_study").judge_report(folder, judge)
+    report = StudyReport.model_validate_json((folder / "study.json").read_bytes())
+    johnson, itself, blank = report.cells
+    assert johnson.likeness is None
+    assert itself.likeness.distance < 0.1 and not itself.likeness.lost
+    assert blank.likeness.lost and blank.likeness.distance > itself.likeness.distance
+    by_method = {s.method: s for s in report.summary}
+    assert (by_method["arbitrary"].judged, by_method["arbitrary"].judge_lost) == (1, 0)
+    assert (by_method["gatys"].judged, by_method["gatys"].judge_lost) == (1, 1)
+    header, rows = markdown_table((folder / "study.md").read_text(), "Every painting")
+    assert header == CELL_HEADER
+    assert [r[-1] for r in rows] == [
+        "not trained",
+        f"{itself.likeness.distance:.3f}",
+        f"{blank.likeness.distance:.3f}, lost",
+    ]
+
+
+CELL = {"portrait": "astronaut", "style": "starry-night", "size": 256, "photo_style_loss": 0.6, "face_in_photo": True}
+RUN = {
+    "started": "2026-12-07T12:00:00+00:00",
+    "seconds": 1.0,
+    "portraits": ["astronaut"],
+    "styles": ["starry-night"],
+    "sizes": [256],
+    "methods": ["arbitrary", "johnson", "gatys"],
+    "machine": "test",
+    "device": "cpu",
+    "torch": "test",
+    "threads": 1,
+    "load_before": 0.0,
+    "load_after": 0.0,
+    "gatys": {
+        "optimizer": "lbfgs",
+        "iterations": 1,
+        "init": "fast",
+        "multiscale": False,
+        "coarsest_side": 128,
+        "face_protect": True,
+        "seed": 0,
+    },
+    "fast": {"face_protect": True, "strength": 1.0},
+}
