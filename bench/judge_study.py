@@ -17,7 +17,7 @@ from pathlib import Path
 from likeness import Face, LikenessJudge
 from PIL import Image
 
-from research.study import REPORT_JSON, Likeness, StudyReport, summarise, write_report
+from research.study import METHOD_NAMES, REPORT_JSON, Likeness, StudyReport, summarise, summary_rows, write_report
 
 
 def judge_report(folder: Path, judge: LikenessJudge, tile: int = 160) -> StudyReport:
@@ -48,9 +48,9 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=160, help="the contact sheets' tile side, as the study's --tile")
     args = parser.parse_args()
     report = judge_report(args.folder, LikenessJudge(), args.tile)
-    print("| method | size (px) | judged | identity median | worst | faces lost |\n|---|---|---|---|---|---|")
-    for s in report.summary:
-        print(f"| {s.method} | {s.size} | {s.judged} | {s.median_identity} | {s.worst_identity} | {s.judge_lost} |")
+    print("| method | size (px) | identity median / worst (faces lost) |\n|---|---|---|")
+    for s, row in zip(report.summary, summary_rows(report), strict=True):
+        print(f"| {METHOD_NAMES[s.method]} | {s.size} | {row[-1]} |")
     print(f"report: {args.folder / 'study.md'}")
 
 

@@ -493,7 +493,7 @@ def contact_sheet(report: StudyReport, out_dir: Path, size: int, tile: int = 160
     methods = [m for m in METHODS if any(c.method == m for c in cells)]
     by_key = {(c.portrait, c.style, c.method): c for c in cells}
     font = ImageFont.load_default(size=11)
-    caption = 30
+    caption = 44 if any(c.likeness is not None for c in cells) else 30  # a third line: the judge's identity
     columns = 2 + len(methods)
     sheet = Image.new("RGB", (columns * (tile + 6) + 6, len(pairs) * (tile + caption + 6) + 6), "white")
     draw = ImageDraw.Draw(sheet)
@@ -509,10 +509,11 @@ def contact_sheet(report: StudyReport, out_dir: Path, size: int, tile: int = 160
                 tiles.append((f"{METHOD_NAMES[method]}\n{NOT_TRAINED if c else 'not run'}", None))
             else:
                 face = "" if not c.face_in_photo else (", face" if c.face_in_result else ", NO face")
+                identity = f"\nidentity {_identity(c.likeness)}" if c.likeness is not None else ""
                 tiles.append(
                     (
                         f"{METHOD_NAMES[method]} {c.seconds:.2f} s{face}\nstyle {c.style_loss:.3f} "
-                        f"content {c.content_loss:.3f}",
+                        f"content {c.content_loss:.3f}{identity}",
                         out_dir / c.image,
                     )
                 )

@@ -96,6 +96,8 @@ def test_a_study_report_gets_the_judges_identity_columns(judge, portrait, tmp_pa
     by_method = {s.method: s for s in report.summary}
     assert (by_method["arbitrary"].judged, by_method["arbitrary"].judge_lost) == (1, 0)
     assert (by_method["gatys"].judged, by_method["gatys"].judge_lost) == (1, 1)
+    with Image.open(folder / "contact-256.jpg") as sheet:  # a third caption line: the identity
+        assert sheet.size == (6 + 5 * (160 + 6), 6 + 160 + 44 + 6)
     header, rows = markdown_table((folder / "study.md").read_text(), "Every painting")
     assert header == CELL_HEADER
     assert [r[-1] for r in rows] == [

@@ -225,7 +225,7 @@ class JobQueue:
 
     async def _claim(self, method: str, msg: Any) -> Job | None:
         """The job of a delivered message, now running here; None (and the message settled) if there is nothing
-        to paint: gone, ended, or delivered too often (dead letter)."""
+        to paint: gone, ended, delivered too often (dead letter), or already being painted here."""
         job_id = msg.data.decode()
         if job_id in self.held:  # delivered again while this process paints it (its lease lapsed in an outage):
             self.held[job_id] = msg  # painted once, answered on the newest delivery
