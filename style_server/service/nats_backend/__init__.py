@@ -3,8 +3,8 @@ mail workers share one NATS cluster, and none of them holds state of its own.
 
 - Jobs: a work-queue stream per lane (``PORTRAIT_FAST``, ``PORTRAIT_GATYS``); workers pull with explicit ack. A
   worker that dies stops renewing its lease (``+WPI`` every third of the ack wait) and the job is delivered again.
-  A job delivered more than ``max_deliveries`` times goes to the dead-letter subject, is marked failed, and
-  the visitor is mailed that it could not be painted.
+  A job whose painting began ``max_deliveries`` times without finishing goes to the dead-letter subject, is
+  marked failed, and the visitor is mailed that it could not be painted.
 - Job state: the Key-Value bucket ``portrait-jobs`` (one JSON record per job, history 1), changed only with a
   revision check, so two workers can never both finish a job.
 - Images: one message each in the stream ``PORTRAIT_PICTURES`` (the newest per image, read with a direct get), or

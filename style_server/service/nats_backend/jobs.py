@@ -1,7 +1,7 @@
 """Jobs on NATS, from create to their end: a work-queue stream per lane (``PORTRAIT_FAST``, ``PORTRAIT_GATYS``)
-that workers pull with explicit ack, and the job records (``records``). A job delivered more than
-``max_deliveries`` times goes to the dead-letter subject, is marked failed, and its visitor is mailed that it
-could not be painted."""
+that workers pull with explicit ack, and the job records (``records``). A job whose painting began
+``max_deliveries`` times without finishing (its painter died each time) goes to the dead-letter subject at its next
+delivery, is marked failed, and its visitor is mailed that it could not be painted."""
 
 from __future__ import annotations
 
@@ -49,6 +49,7 @@ def _given_back(record: dict[str, Any]) -> bool:
     if not moving(REQUEUE.sources, REQUEUE.target, progress=0.0)(record):
         return False
     record["deliveries"] = max(record.get("deliveries", 0) - 1, 0)
+    record["given_back"] = record.get("given_back", 0) + 1  # what a worker of an older version counts, mid-upgrade
     return True
 
 
@@ -227,14 +228,15 @@ class JobQueue:
         """The job of a delivered message, now running here; None (and the message settled) if there is nothing
         to paint: gone, ended, delivered too often (dead letter), or already being painted here."""
         job_id = msg.data.decode()
-        if job_id in self.held:  # delivered again while this process paints it (its lease lapsed in an outage):
-            self.held[job_id] = msg  # painted once, answered on the newest delivery
-            return None
         found = await self.records.record(job_id)
         if found is None or found[0]["state"] in TERMINAL:
             if found is not None and found[0]["state"] == JobState.done and found[0].get("email"):
                 await self.mail.queue(job_id, "portrait")  # finished by a worker that died before its ack
+            self.held.pop(job_id, None)  # ended, so nothing here still needs its lease
             await msg.ack()
+            return None
+        if job_id in self.held:  # delivered again while this process paints it (its lease lapsed in an outage):
+            self.held[job_id] = msg  # painted once, answered on the newest delivery
             return None
         record, revision = found
         # paintings begun (claims, counted with the claim itself) that neither finished nor were given back, as
@@ -274,7 +276,7 @@ class JobQueue:
         # face). No origin: the streams of this process hear it too
         await self.link.nc.publish(EVENTS, json.dumps({"kind": "ended", "id": job_id}).encode())
         await msg.ack()
-        log.error("job %s given up after %d deliveries (dead letter)", job_id, tries)
+        log.error("job %s given up after %d paintings that never finished (dead letter)", job_id, tries)
 
     def inputs(self, job: Job) -> tuple[bytes, bytes | None]:
         portrait = self.link.run(self.records.image(f"{job.id}/portrait.png"))
