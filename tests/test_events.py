@@ -55,11 +55,19 @@ def test_an_api_node_forwards_a_carried_status_to_its_stream_without_reading():
 
 
 def test_a_job_given_back_to_the_queue_leaves_no_preview_on_any_node():
-    """Its painter gave it back (an outage at its publish): the relayed change says it waits again, and every node
-    drops the painting's preview (a face) then, not at the job's end after it is painted again."""
+    """Its painter gave it back (an outage at its publish): the status read once by the painter's process tells
+    the streams it waits again, and every node drops the painting's preview (a face) then, not at the job's end
+    after it is painted again; whatever the status says (another painter may have taken it again already)."""
 
     async def run() -> None:
-        reads = Reads()
+        reads, relayed = Reads(), []
+        queued = status("job-1", JobState.queued, 0.0)
+        worker = JobEvents(lambda job_id: reads(job_id) and queued, relay=relayed.append)
+        worker.previews["job-1"] = "AAAA"
+        worker.given_back("job-1")
+        [event] = relayed
+        assert reads.calls == ["job-1"] and worker.previews == {}
+
         painting = {"kind": "preview", "jpeg": "AAAA", "status": status("job-1").model_dump(mode="json")}
         watching, elsewhere = (JobEvents(reads, relay=lambda event: None) for _ in range(2))
         watching.bind(asyncio.get_running_loop())
@@ -68,13 +76,13 @@ def test_a_job_given_back_to_the_queue_leaves_no_preview_on_any_node():
             node.apply({**painting, "id": "job-1"})
             node.apply({**painting, "id": "job-2"})  # another job, still painted
         assert stream.get_nowait().preview_jpeg_base64 == "AAAA"
-        queued = status("job-1", JobState.queued, 0.0).model_dump(mode="json")
-        for node in (watching, elsewhere):
-            node.apply({"kind": "changed", "statuses": {"job-1": queued}})
+        taken_again = {**event, "status": status("job-1", progress=0.0).model_dump(mode="json")}
+        for node, heard in ((watching, event), (elsewhere, taken_again)):
+            node.apply(heard)
             assert node.previews == {"job-2": "AAAA"}
-        event = stream.get_nowait()
-        assert (event.status.state, event.preview_jpeg_base64) == (JobState.queued, None)
-        assert reads.calls == []
+        told = stream.get_nowait()
+        assert (told.status.state, told.preview_jpeg_base64) == (JobState.queued, None)
+        assert reads.calls == ["job-1"]  # nothing read on the other nodes
 
     asyncio.run(run())
 

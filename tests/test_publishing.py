@@ -236,7 +236,7 @@ def test_the_next_masterpiece_paints_while_one_is_published(tmp_path, engine):
         assert store.publishing == [first, second]
 
 
-def test_a_masterpiece_given_back_at_its_publish_is_told_as_waiting_again(tmp_path, engine):
+def test_a_masterpiece_given_back_at_its_publish_is_told_to_every_node(tmp_path, engine):
     """The store went away as the painting was published: the job goes back to the queue, and the other nodes hear
     it (their kiosks' streams showed the painting's last progress, their copies of its preview a face) before it
     is painted again."""
@@ -258,6 +258,8 @@ def test_a_masterpiece_given_back_at_its_publish_is_told_as_waiting_again(tmp_pa
         assert any(event["kind"] == "preview" for event in relayed), relayed
         store.gate.set()
         wait_until(lambda: state(store, job) == JobState.done, lambda: store.get(job), 120)
-    [first, *_] = [event["statuses"][job] for event in relayed[told:] if event["kind"] == "changed"]
+    [given_back] = [event for event in relayed[told:] if event["kind"] == "given_back"]
+    assert given_back["id"] == job
     # waiting again, or already taken again from the start: never the painting before with its progress
-    assert first["state"] == "queued" or (first["state"] == "running" and first["progress"] == 0), first
+    status = given_back["status"]
+    assert status["state"] == "queued" or (status["state"] == "running" and status["progress"] == 0), status

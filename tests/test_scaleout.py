@@ -131,6 +131,25 @@ def test_a_worker_rides_out_a_nats_outage_mid_masterpiece(tmp_path, cache_dir, b
         booth.stop()
 
 
+def test_a_masterpiece_cancelled_while_it_paints_leaves_nothing_in_nats(tmp_path, cache_dir, box):
+    """The visitor cancels while the worker paints: the painting stops and its work message is let go at once.
+    Before, the painter only stopped, and the worker held and renewed the message for as long as it lived: the job
+    counted in the queue's depth (against its limit) until the worker's next stop."""
+    booth = nats_booth(tmp_path, cache_dir, box.port, gatys_iterations=2000, gatys_size=128)
+    try:
+        worker = booth.workers[0]
+        with booth.api_nodes[0].client() as client:
+            job = post(client, "cancelled@example.org", method="gatys", style="starry-night")
+            wait_for_state(client, job, {"running"}, 120)
+            assert client.delete(f"/v1/jobs/{job['id']}", headers={"X-Job-Token": job["token"]}).status_code == 204
+            wait_until_nats_holds_no_work(booth.nats.url, timeout=60)
+            assert worker.proc.poll() is None  # let go by the living worker, not at its stop
+            assert job_status(client, job)["state"] == "cancelled"
+            assert f"job {job['id']} done" not in worker.log.read_text(errors="replace")
+    finally:
+        booth.stop()
+
+
 class HeldInbox(Inbox):
     """The real inbox, whose SMTP server holds the first mail's DATA until the test lets it through."""
 

@@ -5,11 +5,11 @@ Publishers are the worker threads (progress, previews, a job claimed or ended) a
 stream watching that job through ``loop.call_soon_threadsafe``: no stream polls the database.
 
 With a shared backend (NATS) the painters run in other processes: every publish is also relayed to the other
-processes (``relay``), whose streams get it through ``apply``. A relayed change, preview or end carries the job's
-status, read once by the publisher: the API node that forwards it reads nothing. Statuses carry their download
-link as a path; each node puts its own public address in front as it pushes (a worker knows none). A refresh (the
-queue moved up) carries each lane's head, the last of its messages handed to a painter: a node places every queued
-job watched on it from that and the job's own place in the lane, both known, again without a read.
+processes (``relay``), whose streams get it through ``apply``. A relayed change, preview, give-back or end carries
+the job's status, read once by the publisher: the API node that forwards it reads nothing. Statuses carry their
+download link as a path; each node puts its own public address in front as it pushes (a worker knows none). A
+refresh (the queue moved up) carries each lane's head, the last of its messages handed to a painter: a node places
+every queued job watched on it from that and the job's own place in the lane, both known, again without a read.
 
 The latest preview of a running masterpiece is kept for a stream that opens late, and dropped as soon as the job
 ends, fails, is cancelled or erased, or goes back to the queue: previews show faces.
@@ -105,15 +105,15 @@ class JobEvents:
         kind = event.get("kind")
         if kind == "changed":
             for job_id, status in (event.get("statuses") or dict.fromkeys(event.get("ids", []))).items():
-                # every node hears every change: the others cost a lookup, no parse
-                if self.watched(job_id) or job_id in self.previews:
-                    told = _carried(status)
-                    self._drop_stale_preview(job_id, told)
-                    self._forward(job_id, told)
+                if self.watched(job_id):  # every node hears every change: the others cost a lookup, no parse
+                    self._forward(job_id, _carried(status))
         elif kind == "refresh":
             self._moved(event.get("heads"))
         elif kind == "preview":
             self._preview(event["id"], event["jpeg"], _carried(event.get("status")))
+        elif kind == "given_back":
+            self.forget(event["id"])
+            self._forward(event["id"], _carried(event.get("status")))
         elif kind == "ended":
             self.forget(event["id"])
             if "status" in event:  # None: the job is gone (erased)
@@ -132,7 +132,6 @@ class JobEvents:
         statuses = {job_id: self._status_to_tell(job_id) for job_id in job_ids}
         self._send({"kind": "changed", "statuses": {i: _wire(status) for i, status in statuses.items()}})
         for job_id, status in statuses.items():
-            self._drop_stale_preview(job_id, status)
             self._forward(job_id, status)
 
     def _status_to_tell(self, job_id: str) -> JobStatus | None:
@@ -211,16 +210,19 @@ class JobEvents:
             self._push(job_id, event_for(status, jpeg_base64))
         return status
 
-    def _drop_stale_preview(self, job_id: str, status: JobStatus | None) -> None:
-        """A job that no longer runs (given back to the queue by its painter) shows no preview of that painting:
-        a face, kept only while it is painted."""
-        if status is not None and status.state != JobState.running:
-            self.forget(job_id)
-
     def forget(self, job_id: str) -> None:
         """Drop the job's preview (a face)."""
         with self._preview_lock:
             self.previews.pop(job_id, None)
+
+    def given_back(self, job_id: str) -> None:
+        """Its painter gave the job back to the queue: every node drops that painting's preview (a face), and its
+        streams here and elsewhere hear its status now (waiting again, or already taken again from the start),
+        read once, here."""
+        self.forget(job_id)
+        status = self._status_to_tell(job_id)
+        self._send({"kind": "given_back", "id": job_id, "status": _wire(status)})
+        self._forward(job_id, status, read=False)
 
     def ended(self, job_id: str) -> None:
         """The job is over (done, failed, cancelled, expired): drop its preview, tell its streams here and in the

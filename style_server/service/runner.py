@@ -217,7 +217,7 @@ class Runner:
         for job in jobs:
             self._read_ahead.pop(job.id, None)
             with contextlib.suppress(BackendUnavailable):  # unreachable: its lease runs out, or the next start
-                self.store.requeue(job.id)
+                self._requeue(job.id)
 
     async def _pass(self, method: str, jobs: list[Job]) -> None:
         """One pass of a lane over the jobs it took. Nothing that goes wrong in it ends the lane: a lane that
@@ -268,7 +268,7 @@ class Runner:
         for job in jobs:  # each on its own: one that cannot be reached does not keep the others
             with contextlib.suppress(BackendUnavailable):
                 if lost:
-                    self.store.requeue(job.id)  # moves only a running job: one the pass finished stays finished
+                    self._requeue(job.id)  # moves only a running job: one the pass finished stays finished
                 elif (current := self.store.get(job.id)) is not None and current.state in FAIL.sources:
                     self._fail(job, exc)
 
@@ -441,6 +441,8 @@ class Runner:
         except Cancelled:
             if self.stopping:
                 self._release(job)  # shutdown: paint it again after the restart
+            else:  # the visitor cancelled: the backend lets go of it (NATS: its work message, held and renewed)
+                self._give_back([job])
             return
         except BackendUnavailable:
             self._release(job)
@@ -515,12 +517,16 @@ class Runner:
 
     def _release(self, job: Job) -> None:
         """Give the job back untouched (the backend was unreachable, or this process stops): back to the queue
-        now if the backend answers, else when this process's lease on it runs out. Its streams hear that it
-        waits again (not the painting's last progress), and every node drops the painting's preview."""
+        now if the backend answers, else when this process's lease on it runs out."""
         log.warning("job %s goes back to the queue", job.id)
         with contextlib.suppress(BackendUnavailable):
-            self.store.requeue(job.id)
-            self.events.changed(job.id)
+            self._requeue(job.id)
+
+    def _requeue(self, job_id: str) -> None:
+        """Back to the queue (a running job; an ended one stays as it is), and every node told: its streams no
+        longer show the painting's last progress, no node keeps its preview. Raises ``BackendUnavailable``."""
+        self.store.requeue(job_id)
+        self.events.given_back(job_id)
 
     def _fail(self, job: Job, exc: Exception, mail: bool = True) -> None:
         """The job failed for good: its kiosk hears it, and (``mail``) a visitor who gave an address is mailed an
