@@ -612,6 +612,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="only the fast-lane series, with the next batch taken ahead (PORTRAIT_FAST_PREFETCH) off, then on",
     )
     args = parser.parse_args(argv)
+    for tally in (RETRIES, REFUSED, DONE):  # this run's alone, when called more than once
+        tally.clear()
     global KIOSK_PHOTO_SIDE
     KIOSK_PHOTO_SIDE = max(KIOSK_PHOTO_SIDE, args.picture_side)
     workers = [int(n) for n in ("1,2" if args.quick else args.workers).split(",") if n]

@@ -29,7 +29,10 @@ def judge_report(folder: Path, judge: LikenessJudge, tile: int = 160) -> StudyRe
         if cell.status == "ok" and cell.image is not None:
             key = (cell.size, cell.portrait)
             if key not in photo_faces:
-                photo = Image.open(folder / "cells" / str(cell.size) / f"{cell.portrait}.jpg").convert("RGB")
+                path = folder / "cells" / str(cell.size) / f"{cell.portrait}.jpg"
+                if not path.is_file():
+                    raise SystemExit(f"{path} is missing: the study saves each photo at its size; run it again")
+                photo = Image.open(path).convert("RGB")
                 photo_faces[key] = (photo, judge.main_face(photo))
             photo, face = photo_faces[key]
             with Image.open(folder / cell.image) as painting:

@@ -286,7 +286,7 @@ def summarise(cells: list[Cell]) -> list[Summary]:
             with_face = [c for c in done if c.face_in_photo]
             kept = sum(1 for c in with_face if c.face_in_result)
             judged = [c.likeness for c in done if c.likeness is not None and c.likeness.distance is not None]
-            distances = [j.distance for j in judged if j.distance is not None]
+            distances = [j.distance for j in judged if j.distance is not None]  # all of them: typed as floats
             rows.append(
                 Summary(
                     method=method,
