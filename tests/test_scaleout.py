@@ -7,6 +7,7 @@ Leases last 3 s here (``nats_booth``), so a killed worker's jobs come back to an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -106,48 +108,52 @@ def test_a_worker_killed_mid_masterpiece_loses_nothing(tmp_path, cache_dir, box)
         booth.stop()
 
 
+@contextlib.contextmanager
+def masterpiece_painting(
+    tmp_path, cache_dir, box, address: str, iterations: int, side: int
+) -> Iterator[tuple[ScaledBooth, httpx.Client, dict]]:
+    """A booth on NATS with one worker, painting a masterpiece (``iterations`` steps at ``side`` px) for
+    ``address``; yields (booth, client, job) once the job runs, and stops the booth after."""
+    booth = nats_booth(tmp_path, cache_dir, box.port, gatys_iterations=iterations, gatys_size=side)
+    try:
+        with booth.api_nodes[0].client() as client:
+            job = post(client, address, method="gatys", style="starry-night")
+            wait_for_state(client, job, {"running"}, 120)
+            yield booth, client, job
+    finally:
+        booth.stop()
+
+
 def test_a_worker_rides_out_a_nats_outage_mid_masterpiece(tmp_path, cache_dir, box):
     """NATS goes away while a worker paints a masterpiece and stays away until every call the worker makes after
     the painting has timed out (publishing it, giving it back, reading the queue depth). Once NATS is back the
     job is painted again and mailed once. The failed depth read must not end the worker's lane: the process would
     stay up and paint nothing more."""
-    booth = nats_booth(tmp_path, cache_dir, box.port, gatys_iterations=60, gatys_size=96)
-    try:
+    with masterpiece_painting(tmp_path, cache_dir, box, "outage@example.org", 60, 96) as (booth, client, job):
         worker = booth.workers[0]
-        with booth.api_nodes[0].client() as client:
-            job = post(client, "outage@example.org", method="gatys", style="starry-night")
-            wait_for_state(client, job, {"running"}, 120)
-            booth.nats.kill9()
-            deadline = time.monotonic() + 120
-            lines = (f"job {job['id']} goes back to the queue", "the queue depth could not be read")
-            # the painting's publish (then its give-back) and the depth read after its pass, side by side: each
-            # waited out its 10 s NATS request timeout
-            while not all(line in worker.log.read_text(errors="replace") for line in lines):
-                assert time.monotonic() < deadline, worker.log.read_text()[-3000:]
-                time.sleep(0.2)
-            booth.nats.start()
-            assert_done_once(booth, client, box, [job], timeout=180)
-    finally:
-        booth.stop()
+        booth.nats.kill9()
+        deadline = time.monotonic() + 120
+        lines = (f"job {job['id']} goes back to the queue", "the queue depth could not be read")
+        # the painting's publish (then its give-back) and the depth read after its pass, side by side: each
+        # waited out its 10 s NATS request timeout
+        while not all(line in worker.log.read_text(errors="replace") for line in lines):
+            assert time.monotonic() < deadline, worker.log.read_text()[-3000:]
+            time.sleep(0.2)
+        booth.nats.start()
+        assert_done_once(booth, client, box, [job], timeout=180)
 
 
 def test_a_masterpiece_cancelled_while_it_paints_leaves_nothing_in_nats(tmp_path, cache_dir, box):
     """The visitor cancels while the worker paints: the painting stops and its work message is let go at once.
     Before, the painter only stopped, and the worker held and renewed the message for as long as it lived: the job
     counted in the queue's depth (against its limit) until the worker's next stop."""
-    booth = nats_booth(tmp_path, cache_dir, box.port, gatys_iterations=2000, gatys_size=128)
-    try:
+    with masterpiece_painting(tmp_path, cache_dir, box, "cancelled@example.org", 2000, 128) as (booth, client, job):
         worker = booth.workers[0]
-        with booth.api_nodes[0].client() as client:
-            job = post(client, "cancelled@example.org", method="gatys", style="starry-night")
-            wait_for_state(client, job, {"running"}, 120)
-            assert client.delete(f"/v1/jobs/{job['id']}", headers={"X-Job-Token": job["token"]}).status_code == 204
-            wait_until_nats_holds_no_work(booth.nats.url, timeout=60)
-            assert worker.proc.poll() is None  # let go by the living worker, not at its stop
-            assert job_status(client, job)["state"] == "cancelled"
-            assert f"job {job['id']} done" not in worker.log.read_text(errors="replace")
-    finally:
-        booth.stop()
+        assert client.delete(f"/v1/jobs/{job['id']}", headers={"X-Job-Token": job["token"]}).status_code == 204
+        wait_until_nats_holds_no_work(booth.nats.url, timeout=60)
+        assert worker.proc.poll() is None  # let go by the living worker, not at its stop
+        assert job_status(client, job)["state"] == "cancelled"
+        assert f"job {job['id']} done" not in worker.log.read_text(errors="replace")
 
 
 class HeldInbox(Inbox):
